@@ -1,0 +1,84 @@
+"""Paths and settings, read from the environment with embedded defaults.
+
+Everything that differs between the embedded mode, the tests and a production deployment is a
+setting here; code never hard-codes a path. Settings are read at call time (not import time) so
+tests can point a whole run at a temporary folder with one environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one run."""
+
+    project_root: Path
+    data_dir: Path
+    token_key: str
+    sim_api_token: str
+    sim_api_port: int
+
+    @property
+    def contracts_dir(self) -> Path:
+        return self.project_root / "contracts"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.project_root / "catalog"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_root / "dbt_project"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"
+
+    @property
+    def departments_dir(self) -> Path:
+        """Where the simulator keeps the departments' own systems (their databases, API data)."""
+        return self.data_dir / "departments"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def directory_dir(self) -> Path:
+        return self.data_dir / "directory"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.data_dir / "dbt_target"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.data_dir / "airflow"
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (``CITYSHARE_*``), defaults for the embedded mode."""
+    root = Path(os.environ.get("CITYSHARE_HOME", PROJECT_ROOT)).resolve()
+    data = Path(os.environ.get("CITYSHARE_DATA_DIR", root / "data")).resolve()
+    return Settings(
+        project_root=root,
+        data_dir=data,
+        # The keyed-token secret is city-held; the default exists only so the embedded demo runs.
+        token_key=os.environ.get("CITYSHARE_TOKEN_KEY", "cityshare-demo-key-change-me"),
+        sim_api_token=os.environ.get("CITYSHARE_SCJGJ_API_TOKEN", "sim-scjgj-token"),
+        sim_api_port=int(os.environ.get("CITYSHARE_SIM_API_PORT", "8765")),
+    )
