@@ -1,0 +1,240 @@
+"""Load ODCS v3 YAML contracts into small typed objects.
+
+Only YAML parsing happens here (no heavy imports), because the DAG factory calls this at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cityshare.settings import Settings, get_settings
+
+
+class ContractError(ValueError):
+    """A contract (or an input checked against it) is invalid; the message names file and field."""
+
+    def __init__(self, path: Path | str, field_path: str, message: str) -> None:
+        self.path = str(path)
+        self.field_path = field_path
+        self.message = message
+        super().__init__(f"{path}: {field_path}: {message}")
+
+
+@dataclass(frozen=True)
+class Property:
+    """One column of a contract's table."""
+
+    name: str
+    business_name: str
+    logical_type: str
+    physical_type: str
+    required: bool
+    unique: bool
+    primary_key_position: int | None
+    classification: str | None
+    custom: dict[str, Any]
+    quality: list[dict[str, Any]]
+
+    @property
+    def pii(self) -> str | None:
+        """The PII kind (mobile, id_number, person_name) of a raw column, if any."""
+        return self.custom.get("pii")
+
+    @property
+    def masking(self) -> str | None:
+        """The masking applied to a published column, if any."""
+        return self.custom.get("masking")
+
+
+@dataclass
+class Contract:
+    """An ODCS contract for one dataset (a department source or a published table)."""
+
+    path: Path
+    raw: dict[str, Any]
+    properties: list[Property] = field(default_factory=list)
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.raw["id"]
+
+    @property
+    def name(self) -> str:
+        """Chinese resource name (信息资源名称)."""
+        return self.raw.get("name", self.dataset)
+
+    @property
+    def department(self) -> str:
+        """Provider department slug (``team.name``), e.g. ``cgj``."""
+        team = self.raw.get("team") or {}
+        return team.get("name", "") if isinstance(team, dict) else ""
+
+    @property
+    def kind(self) -> str:
+        """``source`` for department datasets, ``shared`` for published tables."""
+        return "shared" if self.path.parent.name == "shared" else "source"
+
+    @property
+    def dataset(self) -> str:
+        """Dataset slug: the file stem without ``.odcs``."""
+        return self.path.name.removesuffix(".odcs.yaml")
+
+    @property
+    def key(self) -> str:
+        """``<department>/<dataset>`` for sources, ``shared/<dataset>`` for published tables."""
+        return f"{self.path.parent.name}/{self.dataset}"
+
+    @property
+    def raw_table(self) -> str:
+        """Name of the accepted-batches view in the warehouse ``raw`` schema (dbt source table)."""
+        return f"{self.path.parent.name}__{self.dataset}"
+
+    @property
+    def table(self) -> dict[str, Any]:
+        return self.raw["schema"][0]
+
+    @property
+    def model_name(self) -> str:
+        """The dbt model (and ``shared`` table) name of a published contract."""
+        return self.table.get("physicalName", self.table["name"])
+
+    @property
+    def description(self) -> str:
+        desc = self.raw.get("description") or {}
+        return desc.get("purpose", "") if isinstance(desc, dict) else str(desc)
+
+    @property
+    def version(self) -> str:
+        return str(self.raw.get("version", ""))
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.raw.get("tags") or [])
+
+    # -- sharing attributes and settings ---------------------------------------------------------
+    @cached_property
+    def custom(self) -> dict[str, Any]:
+        return {p["property"]: p["value"] for p in self.raw.get("customProperties") or []}
+
+    @property
+    def sharing_type(self) -> str:
+        return self.custom.get("sharingType", "")
+
+    @property
+    def update_cycle(self) -> str:
+        return self.custom.get("updateCycle", "")
+
+    @property
+    def quarantine_threshold(self) -> float:
+        """Largest share of failing rows with which a batch is still accepted."""
+        return float(self.custom.get("quarantineThreshold", 0.05))
+
+    @property
+    def server(self) -> dict[str, Any]:
+        servers = self.raw.get("servers") or []
+        if not servers:
+            raise ContractError(self.path, "servers", "a source contract needs one server entry")
+        return servers[0]
+
+    def server_option(self, name: str, default: Any = None) -> Any:
+        return {p["property"]: p["value"] for p in self.server.get("customProperties") or []}.get(
+            name, default
+        )
+
+    def table_quality(self) -> list[dict[str, Any]]:
+        return list(self.table.get("quality") or [])
+
+    @property
+    def primary_key(self) -> list[str]:
+        keyed = [p for p in self.properties if p.primary_key_position is not None]
+        return [p.name for p in sorted(keyed, key=lambda p: p.primary_key_position or 0)]
+
+    def column_by_header(self) -> dict[str, str]:
+        """Map source headers (contract name or Chinese businessName) to contract names."""
+        mapping: dict[str, str] = {}
+        for p in self.properties:
+            mapping[p.name] = p.name
+            if p.business_name:
+                mapping[p.business_name] = p.name
+        return mapping
+
+
+_ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def expand(value: str, settings: Settings | None = None) -> str:
+    """Expand ``${VAR}`` in a contract value; ``CITYSHARE_DATA_DIR`` falls back to the settings."""
+    settings = settings or get_settings()
+    defaults = {"CITYSHARE_DATA_DIR": str(settings.data_dir)}
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return os.environ.get(name) or defaults.get(name, "")
+
+    return _ENV.sub(sub, value)
+
+
+def _property(p: dict[str, Any]) -> Property:
+    custom = {c["property"]: c["value"] for c in p.get("customProperties") or []}
+    pk = p.get("primaryKeyPosition") if p.get("primaryKey") else None
+    return Property(
+        name=p["name"],
+        business_name=p.get("businessName", ""),
+        logical_type=p.get("logicalType", "string"),
+        physical_type=p.get("physicalType", "VARCHAR"),
+        required=bool(p.get("required", False)),
+        unique=bool(p.get("unique", False)),
+        primary_key_position=int(pk) if pk is not None else None,
+        classification=p.get("classification"),
+        custom=custom,
+        quality=list(p.get("quality") or []),
+    )
+
+
+def load_contract(path: Path | str) -> Contract:
+    """Parse one contract file; structural problems raise ContractError naming the file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "yaml"
+        raise ContractError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except OSError as exc:
+        raise ContractError(path, "file", f"cannot read: {exc.strerror}") from None
+    if not isinstance(raw, dict):
+        raise ContractError(path, "(root)", "a contract must be a YAML mapping")
+    schema = raw.get("schema")
+    if not isinstance(schema, list) or not schema or not isinstance(schema[0], dict):
+        raise ContractError(path, "schema", "needs exactly one table object with properties")
+    props = schema[0].get("properties") or []
+    return Contract(path=path, raw=raw, properties=[_property(p) for p in props])
+
+
+def contract_paths(settings: Settings | None = None) -> list[Path]:
+    settings = settings or get_settings()
+    return sorted(settings.contracts_dir.glob("*/*.odcs.yaml"))
+
+
+def load_contracts(settings: Settings | None = None, kind: str | None = None) -> list[Contract]:
+    """All contracts (optionally only ``source`` or ``shared``), sorted by key."""
+    contracts = [load_contract(p) for p in contract_paths(settings)]
+    return [c for c in contracts if kind is None or c.kind == kind]
+
+
+def get_contract(key: str, settings: Settings | None = None) -> Contract:
+    """The contract for ``<department>/<dataset>``; unknown keys name the known ones."""
+    settings = settings or get_settings()
+    path = settings.contracts_dir / f"{key}.odcs.yaml"
+    if "/" not in key or not path.exists():
+        known = ", ".join(c.key for c in load_contracts(settings))
+        raise ContractError(key, "dataset", f"no such contract; known: {known}")
+    return load_contract(path)

@@ -1,0 +1,92 @@
+"""Ingestion of one source window: extract → land a raw batch → gate → commit to the warehouse.
+
+``land_batch`` and ``gate_batch`` are the two Airflow task bodies; ``ingest`` runs both for the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from cityshare.contracts.gate import GateOutcome, run_gate
+from cityshare.contracts.model import get_contract
+from cityshare.errors import GateBlocked, SourceError
+from cityshare.lake import LandedBatch, batch_dir, land
+from cityshare.settings import Settings, get_settings
+from cityshare.sources import extract
+from cityshare.warehouse import connect, refresh_raw_view, transaction
+
+log = logging.getLogger("cityshare.ingest")
+
+
+def land_batch(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
+    """Extract one window of a source and land it as an immutable raw batch."""
+    settings = settings or get_settings()
+    contract = get_contract(key, settings)
+    landed = land(contract, load_date, extract(contract, load_date, settings), settings)
+    log.info("landed %s %s: batch %s, %d rows%s", key, load_date, landed.load_id, landed.rows,
+             " (same content as an earlier run: reused)" if landed.reused else "")
+    return {"dataset": key, "load_date": load_date.isoformat(), "load_id": landed.load_id,
+            "rows": landed.rows, "source": landed.source_uri, "reused": landed.reused}
+
+
+def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Gate a landed batch and commit the decision; raises GateBlocked (exit 1) if it is blocked."""
+    import pyarrow.parquet as pq
+
+    settings = settings or get_settings()
+    contract = get_contract(key, settings)
+    path = batch_dir(settings, "raw", contract, load_date, load_id) / "part-0.parquet"
+    if not path.exists():
+        raise SourceError(f"{path}: no landed batch {load_id} for {key} {load_date}")
+    parquet = pq.ParquetFile(path)
+    rows = parquet.metadata.num_rows
+    source = parquet.read_row_group(0, columns=["_source"]).column(0)[0].as_py() if rows else ""
+    batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False)
+    outcome = run_gate(contract, batch, settings)
+    commit_gate(outcome, batch, settings)
+    summary = {
+        "dataset": key, "load_date": load_date.isoformat(), "load_id": load_id, "status": outcome.status,
+        "rows": outcome.rows, "accepted": outcome.rows_accepted, "quarantined": outcome.rows_quarantined,
+        "reason": outcome.reason,
+    }
+    if outcome.blocked:
+        log.error("GATE BLOCKED %s %s batch %s: %s", key, load_date, load_id, outcome.reason)
+        raise GateBlocked(f"gate blocked {key} {load_date} batch {load_id}: {outcome.reason}")
+    log.info("gate accepted %s %s batch %s: %d accepted, %d quarantined. %s", key, load_date, load_id,
+             outcome.rows_accepted, outcome.rows_quarantined, outcome.reason)
+    return summary
+
+
+def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings) -> None:
+    """Record the batch, its quality results and (if accepted) make it visible — one transaction."""
+    contract = get_contract(outcome.dataset, settings)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with connect(settings) as con, transaction(con):
+        con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
+        con.execute(
+            "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, str(batch.path),
+             str(outcome.accepted_path) if outcome.accepted_path else None,
+             str(outcome.quarantine_path) if outcome.quarantine_path else None,
+             outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
+             outcome.reason, now],
+        )
+        con.execute(
+            "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
+            [outcome.dataset, batch.load_id],
+        )
+        con.executemany(
+            "INSERT INTO meta.quality_results VALUES (?, ?, 'gate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[outcome.dataset, batch.load_id, r.rule, r.level, r.column, r.dimension, r.dimension_zh,
+              r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results],
+        )
+        refresh_raw_view(con, contract)
+
+
+def ingest(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
+    """Extract, land and gate one window (the CLI's ``cityshare ingest``)."""
+    settings = settings or get_settings()
+    landed = land_batch(key, load_date, settings)
+    return {**landed, **gate_batch(key, load_date, landed["load_id"], settings)}

@@ -1,0 +1,127 @@
+"""The lake: immutable raw batches, accepted and quarantined rows, each made visible atomically.
+
+Layout (``<zone>`` is raw, accepted or quarantine)::
+
+    lake/<zone>/<department>/<dataset>/load_date=YYYY-MM-DD/batch=<load_id>/part-0.parquet
+
+A batch is written under a ``.tmp-*`` name and renamed into place, so a crash never leaves a partial
+batch where readers look. The load id is derived from the load date and a fingerprint of the source
+content, so re-running the same window yields the same batch instead of a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cityshare.contracts.model import Contract
+from cityshare.settings import Settings
+from cityshare.sources import Extract
+
+META_COLUMNS = ("_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date")
+
+
+@dataclass(frozen=True)
+class LandedBatch:
+    """A committed raw batch."""
+
+    dataset: str
+    load_date: dt.date
+    load_id: str
+    path: Path
+    rows: int
+    source_uri: str
+    reused: bool  # True when this exact content had already been landed (idempotent re-run)
+
+
+def batch_dir(settings: Settings, zone: str, contract: Contract, load_date: dt.date, load_id: str) -> Path:
+    return (
+        settings.lake_dir / zone / contract.path.parent.name / contract.dataset
+        / f"load_date={load_date.isoformat()}" / f"batch={load_id}"
+    )
+
+
+@contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temp folder beside ``final``; rename it into place only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():  # same content landed meanwhile: keep the first, drop ours
+            shutil.rmtree(tmp)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Settings) -> LandedBatch:
+    """Stream an extract into an immutable raw batch with load metadata columns."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    staging = settings.lake_dir / "raw" / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    tmp_file = staging / f"{contract.raw_table}-{uuid.uuid4().hex}.parquet"
+    try:
+        writer: pq.ParquetWriter | None = None
+        row = 0
+        for batch in extract.batches:
+            ordinals = pa.array(range(row + 1, row + 1 + batch.num_rows), pa.int64())
+            table = pa.Table.from_batches([batch]).append_column("_source_row", ordinals)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp_file, table.schema)
+            elif table.schema != writer.schema:
+                table = table.select(writer.schema.names).cast(writer.schema)
+            writer.write_table(table)
+            row += batch.num_rows
+        if writer is not None:
+            writer.close()
+        load_id = f"{load_date:%Y%m%d}-{extract.fingerprint[:12]}"
+        final = batch_dir(settings, "raw", contract, load_date, load_id)
+        if final.exists():
+            return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet",
+                               row, extract.source_uri, reused=True)
+        loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        with atomic_dir(final) as tmp:
+            con = duckdb.connect()
+            if writer is None:  # an empty delivery still lands, so the gate can say so
+                cols = ", ".join(f"CAST(NULL AS VARCHAR) AS \"{p.name}\"" for p in contract.properties)
+                source = f"(SELECT {cols}, CAST(NULL AS BIGINT) AS _source_row WHERE false)"
+            else:
+                source = f"read_parquet('{tmp_file}')"
+            business = con.sql(f"SELECT * EXCLUDE (_source_row) FROM {source} LIMIT 0").columns
+            row_text = ", ".join(f"coalesce(\"{c}\", '\\N')" for c in business) or "''"
+            con.execute(
+                f"""COPY (SELECT *, ? AS _load_id, ?::TIMESTAMP AS _loaded_at, ? AS _source,
+                          md5(concat_ws(chr(31), {row_text})) AS _row_hash, ?::DATE AS _load_date
+                        FROM {source} ORDER BY _source_row)
+                    TO '{tmp / "part-0.parquet"}' (FORMAT parquet)""",
+                [load_id, loaded_at, extract.source_uri, load_date],
+            )
+            con.close()
+        return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", row,
+                           extract.source_uri, reused=False)
+    finally:
+        tmp_file.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(con: object, query: str, final: Path) -> None:
+    """``COPY (query) TO final`` through a temp name, so readers never see a half-written file."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{uuid.uuid4().hex[:8]}-{final.name}"
+    try:
+        con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet)")  # type: ignore[attr-defined]
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
