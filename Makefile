@@ -1,0 +1,34 @@
+# CityShare — `make demo` and `make test` set everything up from a bare machine (Python 3.11 + pip).
+SHELL := /bin/bash
+PY ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
+VENV := .venv
+STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): uv.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen --compile-bytecode
+	@rm -f $(VENV)/.synced-* && touch $@
+
+demo: setup
+	$(VENV)/bin/cityshare demo
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/cityshare contracts lint
+
+bench: setup
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf data dbt_project/target dbt_project/models/_generated

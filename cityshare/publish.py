@@ -1,0 +1,120 @@
+"""Write-audit-publish: audit the built tables against their published contracts, then swap them
+into the ``shared`` schema in one transaction and keep a Parquet snapshot per version.
+
+dbt builds into the internal layer schemas (standard/base/theme/collab), which consumers never see:
+they are the audit area. A failed audit leaves every previously published version in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cityshare.contracts.gx_runner import RuleResult, run_rules
+from cityshare.contracts.model import Contract, load_contracts
+from cityshare.contracts.rules import compile_rules, lit
+from cityshare.errors import AuditFailed
+from cityshare.lake import write_parquet_atomic
+from cityshare.settings import Settings, get_settings
+from cityshare.warehouse import connect, table_schema, transaction
+
+log = logging.getLogger("cityshare.publish")
+
+
+@dataclass
+class Audited:
+    contract: Contract
+    schema: str
+    staged: Path
+    rows: int
+    content_hash: str
+    results: list[RuleResult]
+
+
+def _order(contract: Contract) -> str:
+    return ", ".join(f'"{k}"' for k in contract.primary_key) or "ALL"
+
+
+def audit(settings: Settings | None = None) -> list[Audited]:
+    """Stage each built table as Parquet and run its published contract on it."""
+    settings = settings or get_settings()
+    staging = settings.exports_dir / ".staging"
+    audited: list[Audited] = []
+    failures: list[str] = []
+    with connect(settings) as con:
+        for contract in load_contracts(settings, kind="shared"):
+            schema = table_schema(con, contract.model_name)
+            if schema is None:
+                failures.append(f"{contract.model_name}: not built (run `cityshare build`)")
+                continue
+            staged = staging / f"{contract.model_name}.parquet"
+            write_parquet_atomic(
+                con, f'SELECT * FROM {schema}."{contract.model_name}" ORDER BY {_order(contract)}', staged
+            )
+            rows, digest = con.execute(
+                f"SELECT count(*), coalesce(md5(string_agg(md5(CAST(t AS VARCHAR)), '' ORDER BY {_order(contract)})), '')"
+                f" FROM read_parquet({lit(staged)}) t"
+            ).fetchone()
+            audited.append(Audited(contract, schema, staged, rows, digest, []))
+    for item in audited:
+        item.results = run_rules(compile_rules(item.contract, order_column=None),
+                                 f"SELECT * FROM read_parquet({lit(item.staged)})", item.rows)
+        bad = [r for r in item.results if not r.success]
+        failures += [f"{item.contract.model_name}: {r.description} [{r.rule}: {r.failed}/{r.evaluated}]"
+                     f"{' ' + r.error if r.error else ''}" for r in bad]
+    _record_audit(audited, settings)
+    if failures:
+        raise AuditFailed("audit failed, nothing published: " + "; ".join(failures))
+    return audited
+
+
+def _record_audit(audited: list[Audited], settings: Settings) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with connect(settings) as con, transaction(con):
+        for item in audited:
+            con.executemany(
+                "INSERT INTO meta.quality_results VALUES (?, ?, 'audit', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[item.contract.key, item.content_hash[:12], r.rule, r.level, r.column, r.dimension,
+                  r.dimension_zh, r.description, r.evaluated, r.failed, r.success, r.error, now]
+                 for r in item.results],
+            )
+
+
+def publish(audited: list[Audited], settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Swap every audited table into ``shared`` in one transaction; snapshot changed versions."""
+    settings = settings or get_settings()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    report: list[dict[str, Any]] = []
+    moves: list[tuple[Path, Path]] = []
+    with connect(settings) as con, transaction(con):
+        for item in audited:
+            name = item.contract.model_name
+            last = con.execute(
+                "SELECT version, content_hash FROM meta.publications WHERE table_name = ? "
+                "ORDER BY version DESC LIMIT 1", [name]
+            ).fetchone()
+            changed = last is None or last[1] != item.content_hash
+            version = (last[0] + 1 if last else 1) if changed else last[0]
+            con.execute(f'CREATE OR REPLACE TABLE shared."{name}" AS SELECT * FROM read_parquet({lit(item.staged)})')
+            if changed:
+                snapshot = settings.exports_dir / "shared" / name / f"version={version}" / f"{name}.parquet"
+                con.execute(
+                    "INSERT INTO meta.publications VALUES (?, ?, ?, ?, ?, ?)",
+                    [name, version, item.rows, item.content_hash, str(snapshot), now],
+                )
+                moves.append((item.staged, snapshot))
+            report.append({"table": f"shared.{name}", "rows": item.rows, "version": version,
+                           "changed": changed, "sharing_type": item.contract.sharing_type})
+    for staged, snapshot in moves:  # after the commit: a snapshot exists only for a published version
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, snapshot)
+    for item in audited:
+        item.staged.unlink(missing_ok=True)
+    for r in report:
+        log.info("published %(table)s v%(version)s: %(rows)s rows%(note)s",
+                 {**r, "note": "" if r["changed"] else " (unchanged)"})
+    return report

@@ -1,0 +1,1 @@
+"""The consumer-facing service: portal and API (``cityshare serve``)."""

@@ -1,0 +1,99 @@
+"""dbt: render sources and published-model contracts from the ODCS contracts, then build in-process.
+
+The rendered YAML lives in ``dbt_project/models/_generated/`` (git-ignored): contracts stay the only
+place where a column is declared.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cityshare.contracts.model import load_contracts
+from cityshare.errors import BuildFailed
+from cityshare.settings import Settings, get_settings
+
+_DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "integer": "bigint",
+              "number": "double", "boolean": "boolean"}
+
+
+def render_dbt_files(settings: Settings | None = None) -> list[Path]:
+    """Write ``sources.yml`` (source contracts) and ``published.yml`` (published contracts)."""
+    settings = settings or get_settings()
+    out = settings.dbt_project_dir / "models" / "_generated"
+    out.mkdir(parents=True, exist_ok=True)
+    meta_cols = ["_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date"]
+    sources = {
+        "version": 2,
+        "sources": [{
+            "name": "raw", "schema": "raw",
+            "description": "Accepted batches of department sources (贴源, all columns VARCHAR).",
+            "tables": [
+                {"name": c.raw_table, "description": f"{c.name} — {c.id}",
+                 "columns": [{"name": p.name, "description": p.business_name} for p in c.properties]
+                 + [{"name": m} for m in meta_cols]}
+                for c in load_contracts(settings, kind="source")
+            ],
+        }],
+    }
+    published = {
+        "version": 2,
+        "models": [
+            {"name": c.model_name, "description": f"{c.name}（{c.sharing_type}）— {c.id}",
+             "access": "public",
+             "config": {"contract": {"enforced": True}, "meta": {"contract_id": c.id}},
+             "columns": [
+                 {"name": p.name, "description": p.business_name,
+                  "data_type": _DBT_TYPES.get(p.logical_type, p.physical_type.lower())}
+                 for p in c.properties
+             ]}
+            for c in load_contracts(settings, kind="shared")
+        ],
+    }
+    written = []
+    for name, doc in (("sources.yml", sources), ("published.yml", published)):
+        path = out / name
+        text = "# Generated from contracts/ by `cityshare contracts compile`. Do not edit.\n"
+        text += yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
+    """Invoke dbt in-process against the warehouse; raises BuildFailed naming failed nodes."""
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    render_dbt_files(settings)
+    os.environ["CITYSHARE_WAREHOUSE"] = str(settings.warehouse_path)
+    project = str(settings.dbt_project_dir)
+    target = settings.dbt_target_dir
+    result = dbtRunner().invoke([
+        *args, "--project-dir", project, "--profiles-dir", project,
+        "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet",
+    ])
+    if not result.success:
+        failures = []
+        for r in getattr(result.result, "results", None) or []:
+            if str(r.status) in ("error", "fail"):
+                failures.append(f"{r.node.name}: {str(r.message).strip()[:400]}")
+        detail = "; ".join(failures) or str(result.exception)
+        raise BuildFailed(f"dbt {' '.join(args)} failed: {detail}")
+    return result
+
+
+def build(settings: Settings | None = None) -> dict[str, Any]:
+    """dbt build of every layer (seeds, models, tests) into the internal layer schemas."""
+    settings = settings or get_settings()
+    from cityshare.warehouse import connect
+
+    with connect(settings):  # make sure meta/raw schemas and views exist before dbt reads them
+        pass
+    result = run_dbt(["build"], settings)
+    nodes = [r for r in result.result.results]
+    return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}

@@ -1,0 +1,92 @@
+"""CityShare DAGs — wiring only. One ingestion DAG per source contract, plus build_and_publish and
+directory, each scheduled on the Assets the previous stage emits. Every task body calls one function
+of the ``cityshare`` package; a blocked gate or audit fails the task without retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Asset, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from cityshare.dag_specs import START_DATE, shared_asset_uris, source_specs
+
+DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1)}
+
+
+def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
+    """Run a package function; a gate/audit verdict is final, so no retry."""
+    from cityshare.errors import AuditFailed, GateBlocked
+
+    try:
+        return fn(*args)
+    except (GateBlocked, AuditFailed) as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
+    with DAG(
+        dag_id=spec.dag_id, schedule=spec.schedule, start_date=START_DATE, catchup=False,
+        max_active_runs=1, tags=list(spec.tags), doc_md=spec.doc,
+        default_args={**DEFAULTS, "owner": spec.owner},
+    ) as dag:
+
+        @task
+        def land(ds: str | None = None) -> dict:
+            from cityshare.ingest import land_batch
+
+            return land_batch(spec.key, dt.date.fromisoformat(ds))
+
+        @task(outlets=[Asset(spec.asset_uri)])
+        def gate(landed: dict) -> dict:
+            from cityshare.ingest import gate_batch
+
+            day = dt.date.fromisoformat(landed["load_date"])
+            return _blocked_fails_fast(gate_batch, spec.key, day, landed["load_id"])
+
+        gate(land())
+    return dag
+
+
+SOURCES = source_specs()
+for _spec in SOURCES:
+    globals()[_spec.dag_id] = _ingestion_dag(_spec)
+
+
+with DAG(
+    dag_id="build_and_publish", schedule=[Asset(s.asset_uri) for s in SOURCES], start_date=START_DATE,
+    catchup=False, max_active_runs=1, tags=["cityshare", "publish"],
+    doc_md="dbt build of 标准库 → 基础库/主题库 → 协同专题库, audit against published contracts, atomic publish.",
+    default_args={**DEFAULTS, "owner": "cyzx"},
+) as build_and_publish:
+
+    @task
+    def dbt_build() -> dict:
+        from cityshare.transform import build
+
+        return build()
+
+    @task(outlets=[Asset(uri) for uri in shared_asset_uris()])
+    def audit_and_publish(_built: dict) -> list:
+        from cityshare.publish import audit, publish
+
+        return publish(_blocked_fails_fast(audit))
+
+    audit_and_publish(dbt_build())
+
+
+with DAG(
+    dag_id="directory", schedule=[Asset(uri) for uri in shared_asset_uris()], start_date=START_DATE,
+    catchup=False, max_active_runs=1, tags=["cityshare", "directory"],
+    doc_md="Rebuild the 共享数据资源目录 from contracts, dbt artifacts and the quality history.",
+    default_args={**DEFAULTS, "owner": "cyzx"},
+) as directory:
+
+    @task
+    def build_directory() -> int:
+        from cityshare.directory.builder import build_directory as build
+
+        return len(build())
+
+    build_directory()
