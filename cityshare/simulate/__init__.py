@@ -1,0 +1,115 @@
+"""Chongqing department simulator: the data CityShare collects, made up but shaped like the real thing.
+
+It plays two departments of the storefront-order (门前三包/店外经营) scenario:
+
+- 市场监管局 (``scjgj/business_registry``): the business registry, kept as the department's own
+  system in ``<departments_dir>/scjgj/business_registry.jsonl`` and served by a loopback HTTP JSON
+  API (:mod:`cityshare.simulate.api`);
+- 城管局 (``cgj/city_cases``): the daily 数字城管 case export,
+  ``<inbox_dir>/cgj/city_cases/city_cases_YYYY-MM-DD.csv``.
+
+Codes are real (GB/T 2260 areas and streets, the event code table — all from the dbt seeds),
+identifiers carry valid check digits, and a configurable share of rows carries the defects the
+quality gate must catch. Output depends only on the arguments: the same call writes byte-identical
+files, and a re-run replaces the previous simulation rather than adding to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from cityshare.settings import Settings
+from cityshare.simulate._util import write_atomic
+from cityshare.simulate.api import ApiServer, registry_path, serve_forever, start_api_server
+from cityshare.simulate.cases import simulate_cases
+from cityshare.simulate.geography import load_geography
+from cityshare.simulate.registry import simulate_registry
+
+__all__ = [
+    "ApiServer",
+    "cases_path",
+    "registry_path",
+    "serve_forever",
+    "simulate",
+    "start_api_server",
+]
+
+_CASE_FILE = re.compile(r"city_cases_\d{4}-\d{2}-\d{2}\.csv")
+
+
+def cases_path(settings: Settings, day: dt.date) -> Path:
+    """The 城管局 daily case export for ``day``."""
+    return settings.inbox_dir / "cgj" / "city_cases" / f"city_cases_{day:%Y-%m-%d}.csv"
+
+
+def simulate(
+    settings: Settings,
+    days: int = 3,
+    start: dt.date | None = None,
+    scale: float = 1.0,
+    defect_rate: float = 0.02,
+    seed: int = 7,
+) -> dict[str, Any]:
+    """Simulate ``days`` days from ``start`` (default: today minus ``days``, so the last day is yesterday).
+
+    Writes the registry and one case file per day, removes case files of an earlier simulation that
+    this one does not cover (the registry they would reference is replaced), and returns a summary:
+    ``files`` written, ``removed_files``, ``rows`` per dataset per day and ``defects`` per dataset
+    per kind. Raises ValueError for out-of-range arguments.
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    if not 0 <= defect_rate <= 1:
+        raise ValueError(f"defect_rate must be between 0 and 1, got {defect_rate}")
+    if start is None:
+        start = dt.date.today() - dt.timedelta(days=days)
+    day_list = [start + dt.timedelta(days=i) for i in range(days)]
+
+    geo = load_geography(settings.project_root)
+    master = random.Random(seed)
+    registry_rng = random.Random(master.getrandbits(64))
+    cases_rng = random.Random(master.getrandbits(64))
+
+    registry = simulate_registry(geo, day_list, scale, defect_rate, registry_rng)
+    cases = simulate_cases(geo, day_list, scale, defect_rate, cases_rng, registry.open_shops)
+
+    reg_path = registry_path(settings)
+    write_atomic(reg_path, registry.to_jsonl())
+    files = [str(reg_path)]
+    case_dir = cases_path(settings, start).parent
+    written: set[str] = set()
+    for day, body in cases.files.items():
+        path = cases_path(settings, day)
+        write_atomic(path, body)
+        written.add(path.name)
+        files.append(str(path))
+    removed = []
+    for stale in sorted(case_dir.iterdir()):
+        if _CASE_FILE.fullmatch(stale.name) and stale.name not in written:
+            stale.unlink()
+            removed.append(str(stale))
+
+    return {
+        "seed": seed,
+        "start": day_list[0].isoformat(),
+        "end": day_list[-1].isoformat(),
+        "days": days,
+        "scale": scale,
+        "defect_rate": defect_rate,
+        "files": files,
+        "removed_files": removed,
+        "rows": {
+            "scjgj/business_registry": registry.rows_per_day,
+            "cgj/city_cases": cases.rows_per_day,
+        },
+        "defects": {
+            "scjgj/business_registry": registry.defects,
+            "cgj/city_cases": cases.defects,
+        },
+    }

@@ -1,0 +1,192 @@
+"""The 市场监管局 registry's HTTP JSON API, as the department would expose it (loopback only).
+
+``GET /api/v1/business_registry?updated_on=YYYY-MM-DD&page=1&page_size=500`` with
+``Authorization: Bearer <token>`` returns ``{"data": [...], "page", "page_size", "total"}``: the
+record versions whose ``updated_at`` falls on ``updated_on``, in the file's stable order
+(``updated_at``, ``uscc``). ``GET /health`` needs no token. Errors are JSON: 400 bad parameters,
+401 missing/wrong token, 404 unknown path. The JSONL file is read on every request, so a new
+simulation is served without a restart.
+
+Standard library only (``http.server``), so the simulator needs nothing the pipeline does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cityshare.settings import Settings
+
+HOST = "127.0.0.1"
+REGISTRY_ENDPOINT = "/api/v1/business_registry"
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 500
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def registry_path(settings: Settings) -> Path:
+    """Where the simulated 市场监管局 system keeps its registry (JSON Lines, one version per line)."""
+    return settings.departments_dir / "scjgj" / "business_registry.jsonl"
+
+
+class _BadRequest(ValueError):
+    pass
+
+
+def _int_param(params: dict[str, list[str]], name: str, default: int, maximum: int | None = None) -> int:
+    values = params.get(name)
+    if not values:
+        return default
+    raw = values[-1]
+    if not raw.isascii() or not raw.isdigit():
+        raise _BadRequest(f"{name} must be a positive integer, got {raw!r}")
+    value = int(raw)
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" and at most {maximum}" if maximum is not None else ""
+        raise _BadRequest(f"{name} must be at least 1{limit}, got {value}")
+    return value
+
+
+def _valid_date(text: str) -> bool:
+    if not _DATE.fullmatch(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _records_of_day(path: Path, day: str) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                record = json.loads(line)
+                if str(record.get("updated_at", ""))[:10] == day:
+                    records.append(record)
+    return records
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__((HOST, port), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "scjgj-registry/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request log line."""
+
+    def _send(self, status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, {"error": status.phrase, "message": message}, headers)
+
+    def _authorized(self) -> bool:
+        expected = f"Bearer {self.server.settings.sim_api_token}".encode()
+        given = self.headers.get("Authorization", "").encode()
+        return hmac.compare_digest(given, expected)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/health":
+            self._send(HTTPStatus.OK, {"status": "ok"})
+            return
+        if url.path.rstrip("/") != REGISTRY_ENDPOINT:
+            self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {url.path}")
+            return
+        if not self._authorized():
+            self._error(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token",
+                        {"WWW-Authenticate": 'Bearer realm="scjgj"'})
+            return
+        params = parse_qs(url.query, keep_blank_values=True)
+        try:
+            day = (params.get("updated_on") or [""])[-1]
+            if not _valid_date(day):
+                raise _BadRequest(f"updated_on must be a date YYYY-MM-DD, got {day!r}")
+            page = _int_param(params, "page", 1)
+            page_size = _int_param(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        except _BadRequest as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        records = _records_of_day(registry_path(self.server.settings), day)
+        first = (page - 1) * page_size
+        self._send(HTTPStatus.OK, {
+            "data": records[first:first + page_size],
+            "page": page,
+            "page_size": page_size,
+            "total": len(records),
+        })
+
+
+class ApiServer:
+    """A running API server (daemon thread); ``stop()`` it or use it as a context manager."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="scjgj-api", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> ApiServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_api_server(settings: Settings, port: int | None = None) -> ApiServer:
+    """Start the API on 127.0.0.1 in a daemon thread (``port`` default ``settings.sim_api_port``; 0 = any)."""
+    return ApiServer(_Server(settings.sim_api_port if port is None else port, settings))
+
+
+def serve_forever(settings: Settings, port: int | None = None) -> None:
+    """Serve the API in the foreground until interrupted (for a CLI command)."""
+    server = _Server(settings.sim_api_port if port is None else port, settings)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
