@@ -67,7 +67,8 @@ def _context() -> Any:
             *engine._PERSISTED_CONNECTION_DIALECTS,
             _DuckDBDialect("duckdb"),
         )
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context

@@ -69,7 +69,7 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
         err("customProperties.openType", f"must be one of {'/'.join(OPEN_TYPES)}")
     if c.get("updateCycle") not in UPDATE_CYCLES:
         err("customProperties.updateCycle", f"must be one of {'/'.join(UPDATE_CYCLES)}")
-    if not str(c.get("classification", "")).count("/") == 2:
+    if str(c.get("classification", "")).count("/") != 2:
         err("customProperties.classification", "must be 类/项/目, e.g. 3/01/001")
     names = [prop.name for prop in contract.properties]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -139,10 +139,7 @@ def _case(
     if rng.random() < CLOSED_SHARE:
         status = "结案"
         limit = event.disposal_hours
-        if rng.random() < OVERDUE_SHARE:
-            hours = limit * rng.uniform(1.1, 2.0)
-        else:
-            hours = min(limit, 24.0) * rng.uniform(0.2, 0.95)
+        hours = limit * rng.uniform(1.1, 2.0) if rng.random() < OVERDUE_SHARE else min(limit, 24.0) * rng.uniform(0.2, 0.95)
         closed_at = fmt_ts(reported + dt.timedelta(seconds=max(600, round(hours * 3600))))
     else:
         status = _weighted(rng, OPEN_STATUSES)

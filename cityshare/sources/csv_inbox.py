@@ -65,7 +65,6 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
     convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
     try:
         reader = pacsv.open_csv(path, read_options=read_opts, convert_options=convert)
-        for batch in reader:
-            yield batch
+        yield from reader
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceError(f"{path}: cannot parse CSV: {exc}") from None

@@ -55,10 +55,10 @@ def test_build_is_scheduled_on_the_source_assets(dagbag):
 def test_dag_files_import_no_heavy_libraries():
     """Parsing must stay fast: the DAG file may not pull in dbt, GX, duckdb or pyarrow."""
     code = (
-        "import sys, runpy; sys.path.insert(0, %r); runpy.run_path(%r);"
+        "import sys, runpy; sys.path.insert(0, {!r}); runpy.run_path({!r});"
         "heavy = [m for m in ('dbt', 'great_expectations', 'duckdb', 'pyarrow') if m in sys.modules];"
         "print(','.join(heavy))"
-    ) % (str(ROOT), str(ROOT / "dags" / "cityshare_dags.py"))
+    ).format(str(ROOT), str(ROOT / "dags" / "cityshare_dags.py"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout

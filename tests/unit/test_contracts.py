@@ -65,7 +65,8 @@ def test_check_digit_sql_agrees_with_python():
     ids, usccs = [], []
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     for _ in range(200):
-        body = "500108" + f"{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}" + f"{rng.randint(0, 999):03d}"
+        birth = f"{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        body = "500108" + birth + f"{rng.randint(0, 999):03d}"
         good = body + id_check_digit(body)
         ids += [good, body + rng.choice([d for d in "0123456789X" if d != good[-1]])]
         ubody = "91500108" + "".join(rng.choice(alphabet) for _ in range(9))

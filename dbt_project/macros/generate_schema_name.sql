@@ -1,0 +1,9 @@
+{#- Custom schemas are used verbatim (standard, base, theme, collab, ref), not prefixed with the
+    target schema; nodes without one land in the target schema. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}
