@@ -38,12 +38,10 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return fn(*args, **kwargs)
-        except CityShareError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except ContractError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+        except (CityShareError, ContractError) as exc:
+            err.print("[bold red]error:[/] ", end="")
+            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # rule names look like markup
+            raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
     return wrapper
 
