@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -26,9 +26,6 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cityshare contracts lint
-
-bench: setup
-	$(VENV)/bin/python bench/run.py
 
 clean:
 	rm -rf data dbt_project/target dbt_project/models/_generated
