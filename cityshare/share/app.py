@@ -37,6 +37,11 @@ def create_app(settings: Settings | None = None) -> Any:
                 return e
         raise HTTPException(status_code=404, detail=f"no directory entry {code}")
 
+    from cityshare.share import routes_directory, routes_quality
+
+    app.include_router(routes_directory.router)
+    app.include_router(routes_quality.router)
+
     @app.get("/healthz")
     def health() -> dict[str, str]:
         return {"status": "ok"}
