@@ -5,9 +5,20 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test test-fast lint clean
+DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver
+.PHONY: setup system-deps demo test test-fast lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+# Services the tests start themselves on 127.0.0.1 (PostgreSQL for the SQL connector, Chromium for
+# browser tests), from Debian's packages; skipped when already installed.
+system-deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 $(STAMP): uv.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PY) -m pip install --quiet --disable-pip-version-check uv
