@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cityshare.dag_specs import source_specs
-from cityshare.orchestrate import DagRun, init_airflow, run_dag
+from cityshare.orchestrate import DagRun, init_airflow, run_dags
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect
 
@@ -19,22 +19,16 @@ def run_pipeline(days: list[dt.date], settings: Settings, console: Console | Non
     from cityshare.simulate.api import start_api_server
 
     init_airflow(settings)
-    runs: list[DagRun] = []
 
-    def run(dag_id: str, day: dt.date) -> None:
-        result = run_dag(dag_id, day, settings)
-        runs.append(result)
+    def show(result: DagRun) -> None:
         if console:
             mark = "[green]success[/]" if result.ok else "[red]failed[/]"
-            console.print(f"  {dag_id} {day} … {mark} ({result.seconds:.0f} s)")
+            console.print(f"  {result.dag_id} {result.logical_date} … {mark} ({result.seconds:.1f} s)")
 
+    plan = [(spec.dag_id, day) for day in days for spec in source_specs()]
+    plan += [("build_and_publish", days[-1]), ("directory", days[-1])]
     with start_api_server(settings):
-        for day in days:
-            for spec in source_specs():
-                run(spec.dag_id, day)
-    run("build_and_publish", days[-1])
-    run("directory", days[-1])
-    return runs
+        return run_dags(plan, settings, on_result=show)
 
 
 def summary(settings: Settings) -> dict[str, Any]:

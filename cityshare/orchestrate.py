@@ -7,9 +7,11 @@ settings, so every task runs as a real Airflow task instance recorded in Airflow
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +58,43 @@ def init_airflow(settings: Settings | None = None) -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
-def run_dag(dag_id: str, logical_date: dt.date, settings: Settings | None = None) -> DagRun:
-    """``airflow dags test <dag_id> <date>``: one full DAG run, tasks executed by Airflow."""
-    import time
+def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
+             on_result: Callable[[DagRun], None] | None = None) -> list[DagRun]:
+    """Run DAGs in order through Airflow's ``dag.test`` in one subprocess (``dags/run_dags.py``).
 
+    Each run's log (task logs included) is captured separately, so a caller can show why it failed.
+    """
     settings = settings or get_settings()
-    start = time.monotonic()
-    proc = _airflow(["dags", "test", dag_id, logical_date.isoformat()], settings)
-    output = proc.stdout + proc.stderr
-    ok = proc.returncode == 0 and "state=failed" not in output.replace(" ", "").lower()
-    return DagRun(dag_id, logical_date.isoformat(), ok, output, time.monotonic() - start)
+    script = settings.project_root / "dags" / "run_dags.py"
+    payload = json.dumps([[dag_id, day.isoformat()] for dag_id, day in plan])
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(settings.project_root / "dags")], env=airflow_env(settings),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(payload)
+    proc.stdin.close()
+    runs: list[DagRun] = []
+    lines: list[str] = []
+    for line in proc.stdout:
+        if line.startswith("@@cityshare-run "):
+            event = json.loads(line.split(" ", 1)[1])
+            if event["event"] == "start":
+                lines = []
+                continue
+            run = DagRun(event["dag_id"], event["date"], event["state"] == "success", "".join(lines),
+                         float(event["seconds"]))
+            runs.append(run)
+            if on_result:
+                on_result(run)
+        else:
+            lines.append(line)
+    proc.wait()
+    if len(runs) < len(plan):
+        raise RuntimeError(f"Airflow runner stopped after {len(runs)} of {len(plan)} runs:\n{''.join(lines)[-3000:]}")
+    return runs
+
+
+def run_dag(dag_id: str, logical_date: dt.date, settings: Settings | None = None) -> DagRun:
+    """One DAG run through Airflow (its task logs in ``.output``)."""
+    return run_dags([(dag_id, logical_date)], settings)[0]
