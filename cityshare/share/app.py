@@ -1,7 +1,7 @@
 """FastAPI app: the directory portal (zh-CN HTML) and its JSON API, bound to loopback by default."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI resolves the route parameters' annotations
+# (e.g. `Request`, imported inside create_app) at runtime, and string annotations would not resolve.
 from pathlib import Path
 from typing import Any
 
