@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
-DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver
+DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose
 .PHONY: setup system-deps demo test test-fast lint clean
 
 setup: $(STAMP) system-deps
