@@ -21,9 +21,19 @@ from rich.table import Table
 app = typer.Typer(help="CityShare — 城市运行和治理中心数据共享平台", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 contracts_app = typer.Typer(help="数据契约: lint and compile ODCS contracts", no_args_is_help=True)
-directory_app = typer.Typer(help="共享数据资源目录: build and export", no_args_is_help=True)
+directory_app = typer.Typer(help="共享数据资源目录: build, export, publish", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(directory_app, name="directory")
+report_app = typer.Typer(help="报告: governance reports", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+token_app = typer.Typer(help="部门令牌: issue, list and revoke API tokens", no_args_is_help=True)
+audit_app = typer.Typer(help="审计日志: verify the hash chain, show records", no_args_is_help=True)
+receipt_app = typer.Typer(help="交付回执: verify an export against its signed receipt", no_args_is_help=True)
+access_app = typer.Typer(help="共享申请与授权: overdue requests, grants", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+app.add_typer(receipt_app, name="receipt")
+app.add_typer(access_app, name="access")
 console = Console()
 err = Console(stderr=True)
 
@@ -65,6 +75,8 @@ def simulate(
     defect_rate: Annotated[float, typer.Option(help="share of rows with realistic defects")] = 0.02,
     seed: Annotated[int, typer.Option(help="random seed (same seed → same files)")] = 7,
     serve_api: Annotated[bool, typer.Option(help="then serve the 市场监管局 API until interrupted")] = False,
+    departments: Annotated[str | None, typer.Option(help="only these extra departments (slugs: zjw,jtj,…)")] = None,
+    file_defects: Annotated[bool, typer.Option(help="also inject batch-blocking file defects")] = False,
 ) -> None:
     """Generate Chongqing department data: 城管局 case files and the 市场监管局 registry API."""
     from cityshare.settings import get_settings
@@ -73,7 +85,9 @@ def simulate(
 
     settings = get_settings()
     first = _date(start) if start else dt.date.today() - dt.timedelta(days=days)
-    summary = run(settings, days=days, start=first, scale=scale, defect_rate=defect_rate, seed=seed)
+    only = [d.strip() for d in departments.split(",") if d.strip()] if departments else None
+    summary = run(settings, days=days, start=first, scale=scale, defect_rate=defect_rate, seed=seed,
+                  departments=only, file_defects=file_defects)
     console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
     if serve_api:
         console.print(f"市场监管局 API on http://127.0.0.1:{settings.sim_api_port} (Ctrl-C to stop)")
@@ -146,6 +160,27 @@ def contracts_compile(
             console.print(f"wrote {target}")
 
 
+@contracts_app.command("diff")
+@friendly
+def contracts_diff(
+    old: Annotated[Path, typer.Argument(help="the previous contract file")],
+    new: Annotated[Path, typer.Argument(help="the changed contract file")],
+) -> None:
+    """Classify every change as breaking or not; exit 1 if a breaking change keeps the major version."""
+    from cityshare.contracts.diff import diff_files
+
+    result = diff_files(old, new)
+    for c in result.changes:
+        tag = "[bold red]breaking[/]" if c.breaking else "[green]compatible[/]"
+        console.print(f"{tag}  {c.where}: {c.message}", highlight=False)
+    console.print(f"version {result.old_version} → {result.new_version}: {len(result.changes)} change(s), "
+                  f"{len(result.breaking)} breaking", highlight=False)
+    if not result.version_ok:
+        err.print(f"[bold red]error:[/] {new}: breaking change(s) need a new major version "
+                  f"(still {result.new_version})", highlight=False)
+        raise typer.Exit(1)
+
+
 @directory_app.command("build")
 @friendly
 def directory_build() -> None:
@@ -160,20 +195,74 @@ def directory_build() -> None:
 @directory_app.command("export")
 @friendly
 def directory_export(
-    format: Annotated[str, typer.Option("--format", help="json")] = "json",
+    format: Annotated[str, typer.Option(
+        "--format", help="json | csv (编制指南 template, UTF-8 BOM) | dcat (DCAT-AP 3 JSON-LD)")] = "json",
     out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+    base_url: Annotated[str, typer.Option(help="portal URL used in DCAT identifiers")] = "http://127.0.0.1:8000",
 ) -> None:
-    """Export the directory (JSON; CSV and DCAT-AP follow in the directory issue)."""
+    """Export the directory as JSON, CSV (编制指南 column order) or DCAT-AP 3 JSON-LD."""
     from cityshare.directory.builder import load_entries
+    from cityshare.directory.exporters import export
 
-    if format != "json":
-        err.print(f"[bold red]error:[/] --format {format!r}: only json is available so far")
-        raise typer.Exit(2)
-    text = json.dumps({"共享数据资源目录": load_entries()}, ensure_ascii=False, indent=2)
+    try:
+        text, encoding = export(load_entries(), format, base_url)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     if out:
-        out.write_text(text, encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding=encoding, newline="")
+        console.print(f"wrote {out}")
     else:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text.removeprefix("\ufeff") + "\n")
+
+
+@directory_app.command("publish")
+@friendly
+def directory_publish(
+    openmetadata: Annotated[str | None, typer.Option(
+        "--openmetadata", help="OpenMetadata server URL, e.g. http://localhost:8585/api")] = None,
+    token: Annotated[str | None, typer.Option(help="OpenMetadata bot JWT (or CITYSHARE_OPENMETADATA_TOKEN)")] = None,
+    dry_run: Annotated[Path | None, typer.Option("--dry-run", help="write one JSON file per request here instead")] = None,
+) -> None:
+    """Push the directory, lineage and quality results to OpenMetadata (or write the requests)."""
+    import os
+
+    from cityshare.directory.sinks import openmetadata as om
+
+    if dry_run:
+        files = om.dry_run(dry_run)
+        console.print(f"wrote {len(files)} request(s) to {dry_run}")
+        return
+    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
+    token = token or os.environ.get("CITYSHARE_OPENMETADATA_TOKEN")
+    if not url or not token:
+        err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR)")
+        raise typer.Exit(2)
+    console.print_json(json.dumps(om.push(url, token), ensure_ascii=False))
+
+
+def _day(option: str, value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        err.print(f"[bold red]error:[/] {option} {value!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+
+
+@report_app.command("quality")
+@friendly
+def report_quality(
+    out: Annotated[Path | None, typer.Option(help="HTML file (default: data/reports/quality_<start>_<end>.html)")] = None,
+    start: Annotated[str | None, typer.Option(help="period start (YYYY-MM-DD); default: 28 days before --end")] = None,
+    end: Annotated[str | None, typer.Option(help="period end (YYYY-MM-DD); default: today")] = None,
+) -> None:
+    """数据质量与时效考核报告: a self-contained HTML file (scorecards, timeliness, loads, evaluation, charts)."""
+    from cityshare.quality.report import write_report
+
+    with console.status("rendering quality report…"):
+        path = write_report(out, _day("--start", start), _day("--end", end))
+    console.print(f"wrote {path}")
 
 
 @app.command()
@@ -204,6 +293,120 @@ def demo(
         raise typer.Exit(1)
     if not no_serve:
         serve(host="127.0.0.1", port=port)
+
+
+@token_app.command("issue")
+@friendly
+def token_issue(
+    department: Annotated[str, typer.Option(help="department slug from catalog/departments.yml, e.g. cgj")],
+    user: Annotated[str, typer.Option(help="user name within the department")],
+    role: Annotated[str, typer.Option(help="consumer | approver (审批人) | governance (治理管理员)")] = "consumer",
+    days: Annotated[int, typer.Option(help="days until the token expires")] = 30,
+) -> None:
+    """Issue a token; it is printed once and stored only as an HMAC."""
+    from cityshare.settings import get_settings
+    from cityshare.share.tokens import issue
+
+    token_id, token = issue(get_settings(), department, user, role, days)
+    err.print(f"issued {token_id} for {department}/{user} ({role}), valid {days} days — store it now, it is not shown again")
+    sys.stdout.write(token + "\n")
+
+
+@token_app.command("revoke")
+@friendly
+def token_revoke(token_id: Annotated[str, typer.Argument(help="token id (tk_…)")]) -> None:
+    """Revoke a token by id."""
+    from cityshare.errors import CityShareError
+    from cityshare.settings import get_settings
+    from cityshare.share.tokens import revoke
+
+    if not revoke(get_settings(), token_id):
+        raise CityShareError(f"token {token_id}: no such live token")
+    console.print(f"revoked {token_id}")
+
+
+@token_app.command("list")
+@friendly
+def token_list() -> None:
+    """List tokens (ids, departments, roles, expiry — never the tokens)."""
+    from cityshare.settings import get_settings
+    from cityshare.share.tokens import list_tokens
+
+    _table("令牌 tokens", list_tokens(get_settings()))
+
+
+@audit_app.command("verify")
+@friendly
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 naming the first tampered record."""
+    from cityshare.settings import get_settings
+    from cityshare.share.audit import verify
+
+    result = verify(get_settings())
+    if not result["ok"]:
+        err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: {result['reason']}")
+        raise typer.Exit(1)
+    console.print(f"audit chain ok: {result['records']} records, head {result['head']}")
+
+
+@audit_app.command("show")
+@friendly
+def audit_show(limit: Annotated[int, typer.Option(help="records, newest first")] = 20) -> None:
+    """Show the latest audit records."""
+    from cityshare.settings import get_settings
+    from cityshare.share.audit import entries
+
+    _table("审计日志 audit", [{k: r[k] for k in ("seq", "at", "department", "user_name", "action", "target", "status",
+                                                  "rows", "grant_id")} for r in entries(get_settings(), limit)])
+
+
+@receipt_app.command("verify")
+@friendly
+def receipt_verify(
+    file: Annotated[Path, typer.Argument(help="the exported data file", exists=True, dir_okay=False)],
+    receipt: Annotated[Path, typer.Argument(help="its receipt JSON (/api/receipts/<id>)", exists=True, dir_okay=False)],
+    public_key: Annotated[Path | None, typer.Option(help="platform public key PEM (/api/keys/receipt); "
+                                                         "default: this installation's key")] = None,
+) -> None:
+    """Check the receipt's Ed25519 signature and that the file's SHA-256 and size match it."""
+    from cityshare.settings import get_settings
+    from cityshare.share import receipts
+
+    pem = public_key.read_text(encoding="utf-8") if public_key else receipts.public_key_pem(get_settings())
+    result = receipts.verify(receipt, file, pem)
+    r = result["receipt"]
+    if not result["ok"]:
+        for problem in result["problems"]:
+            err.print(f"[bold red]invalid:[/] {problem}")
+        raise typer.Exit(1)
+    console.print(f"receipt ok: {r.get('delivery_id')} {r.get('table')} v{r.get('version')} {r.get('format')}, "
+                  f"{r.get('rows')} rows, {r.get('bytes')} bytes, to {r.get('department')}/{r.get('user')}, "
+                  f"grant {r.get('grant_id') or '—'}, signed {r.get('issued_at')}")
+
+
+@access_app.command("overdue")
+@friendly
+def access_overdue() -> None:
+    """List requests past their 10-working-day deadline and escalate them to governance."""
+    from cityshare.settings import get_settings
+    from cityshare.share.grants import sweep_overdue
+
+    rows = sweep_overdue(get_settings())
+    _table("超期申请 overdue", [{k: r[k] for k in ("id", "table_name", "provider", "department", "deadline",
+                                                  "overdue_days")} for r in rows])
+
+
+@access_app.command("revoke-grant")
+@friendly
+def access_revoke_grant(grant_id: Annotated[str, typer.Argument(help="grant id (GRT-…)")]) -> None:
+    """Withdraw a grant early."""
+    from cityshare.errors import CityShareError
+    from cityshare.settings import get_settings
+    from cityshare.share.grants import revoke_grant
+
+    if not revoke_grant(get_settings(), None, grant_id):
+        raise CityShareError(f"grant {grant_id}: no such grant")
+    console.print(f"revoked {grant_id}")
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:

@@ -9,7 +9,9 @@ import datetime as dt
 import logging
 from typing import Any
 
+from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.gate import GateOutcome, run_gate
+from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import get_contract
 from cityshare.errors import GateBlocked, SourceError
 from cityshare.lake import LandedBatch, batch_dir, land
@@ -82,6 +84,9 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings) ->
             [[outcome.dataset, batch.load_id, r.rule, r.level, r.column, r.dimension, r.dimension_zh,
               r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results],
         )
+        docs = {level: str(page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
+                for level, v in outcome.validations.items() if v}
+        record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)
         refresh_raw_view(con, contract)
 
 

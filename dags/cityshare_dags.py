@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
 from cityshare.dag_specs import START_DATE, shared_asset_uris, source_specs
@@ -45,7 +45,15 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
             day = dt.date.fromisoformat(landed["load_date"])
             return _blocked_fails_fast(gate_batch, spec.key, day, landed["load_id"])
 
-        gate(land())
+        @teardown
+        def data_docs(landed: dict) -> int:
+            """GX Data Docs for the batch, after the gate whatever its verdict (never changes the run state)."""
+            from cityshare.contracts.data_docs import build_data_docs
+
+            return len(build_data_docs(spec.key, landed["load_id"]))
+
+        landed = land()
+        gate(landed) >> data_docs(landed)
     return dag
 
 
@@ -89,4 +97,32 @@ with DAG(
 
         return len(build())
 
-    build_directory()
+    @task
+    def export_directory(_built: int) -> list:
+        from cityshare.directory.exporters import write_exports
+
+        return write_exports()
+
+    @task
+    def push_openmetadata(_exported: list) -> dict:
+        from cityshare.directory.sinks.openmetadata import push_if_configured
+
+        return push_if_configured()
+
+    push_openmetadata(export_directory(build_directory()))
+
+
+with DAG(
+    dag_id="quality_report", schedule="0 0 * * 1", start_date=START_DATE, catchup=False, max_active_runs=1,
+    tags=["cityshare", "quality"],
+    doc_md="Weekly 数据质量与时效考核报告 for the previous ISO week, written to data/reports/ (Mondays 08:00 Beijing).",
+    default_args={**DEFAULTS, "owner": "cyzx"},
+) as quality_report:
+
+    @task
+    def write_quality_report(ds: str | None = None) -> str:
+        from cityshare.quality.report import weekly_report
+
+        return weekly_report(ds)
+
+    write_quality_report()

@@ -1,20 +1,32 @@
 """The load gate: a landed batch against its contract's GX suite.
 
-Batch-level rules (schema, volume) block the whole batch. Row-level rules move failing rows, with the
-names of the rules they broke, to quarantine; the batch is accepted only while the failing share stays
-at or under the contract's ``quarantineThreshold``. Only accepted rows are written where dbt reads.
+Batch-level rules (schema drift, volume, freshness) block the whole batch. Row-level rules move failing
+rows, with the names of the rules they broke, to quarantine; the batch is accepted only while the
+failing share stays at or under the contract's ``quarantineThreshold``. Advisory (``warn``) rules are
+measured and stored but stop nothing. Only accepted rows are written where dbt reads.
+
+Hot path: one GX run over the raw Parquet for the batch rules; then every row rule's verdict is
+computed once, in one DuckDB pass, into a boolean flag per rule; GX evaluates the suite over those
+flags and the same flags select the quarantined and accepted rows. The GX validation results are
+kept as JSON so Data Docs can be rendered later, off the hot path (``data_docs.py``).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from cityshare.contracts.gx_runner import RuleResult, run_rules
+from cityshare.contracts.gx_runner import RuleResult, run_suite
 from cityshare.contracts.model import Contract
-from cityshare.contracts.rules import compile_rules, lit
+from cityshare.contracts.rules import GateContext, Rule, compile_rules, lit
 from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
+from cityshare.storage import is_remote_path, local_copy
 
 
 @dataclass
@@ -31,84 +43,235 @@ class GateOutcome:
     accepted_path: Path | None = None
     quarantine_path: Path | None = None
     results: list[RuleResult] = field(default_factory=list)
+    validations: dict[str, Any] = field(default_factory=dict)  # level → GX validation result JSON
 
     @property
     def blocked(self) -> bool:
         return self.status == "blocked"
 
 
-def _describe(results: list[RuleResult]) -> str:
-    return "; ".join(f"{r.description} [{r.rule}: {r.failed}/{r.evaluated}]" for r in results)
+def describe(result: RuleResult, rows: int) -> str:
+    """One rule failure in plain words: what, which rule, how many rows."""
+    if result.kind == "extra_columns":
+        count = f"{result.failed} extra column(s)"
+    elif result.kind == "retyped":
+        count = f"{result.failed} of {rows} rows"
+    elif result.level == "batch":
+        count = f"batch of {rows} rows"
+    else:
+        count = f"{result.failed} of {result.evaluated} rows"
+    error = f" could not run: {result.error}" if result.error else ""
+    return f"{result.description} [{result.rule}: {count}]{error}"
 
 
-def run_gate(contract: Contract, batch: LandedBatch, settings: Settings) -> GateOutcome:
+def _describe(results: list[RuleResult], rows: int) -> str:
+    return "; ".join(describe(r, rows) for r in results)
+
+
+def validations_path(settings: Settings, contract: Contract, load_id: str) -> Path:
+    """Where the gate keeps the GX validation results of a batch (input of the Data Docs step)."""
+    return settings.data_dir / "quality" / "validations" / contract.raw_table / f"{load_id}.json"
+
+
+def gate_context(contract: Contract, batch: LandedBatch, settings: Settings) -> GateContext:
+    """History (recent accepted volumes), reference data and landed columns for one batch."""
+    import pyarrow.parquet as pq
+
+    from cityshare.contracts.history import accepted_paths, recent_volumes
+
+    references = sorted({
+        str(check.get("arguments", {}).get("referenceDataset"))
+        for p in contract.properties for check in p.quality
+        if isinstance(check.get("arguments"), dict) and check["arguments"].get("referenceDataset")
+    })
+    history: list[int] = []
+    paths: dict[str, list[str]] = {}
+    if settings.warehouse_path.exists():
+        from cityshare.warehouse import connect
+
+        with connect(settings, read_only=True) as con:
+            history = recent_volumes(con, contract.key, batch.load_id, batch.load_date)
+            paths = {ref: accepted_paths(con, ref) for ref in references}
+    columns = pq.read_schema(batch.path).names
+    return GateContext(batch.load_date, history, paths, columns)
+
+
+def run_gate(contract: Contract, batch: LandedBatch, settings: Settings,
+             ctx: GateContext | None = None) -> GateOutcome:
     """Validate a landed batch, write quarantine and accepted files, return the decision."""
+    if is_remote_path(batch.path):  # object-storage lake: gate scratch copies (GX's connections read local files)
+        from contextlib import ExitStack
+        from dataclasses import replace
+
+        with ExitStack() as stack:
+            local = replace(batch, path=stack.enter_context(local_copy(settings, batch.path)))
+            ctx = ctx or gate_context(contract, local, settings)
+            ctx.references = {ref: [str(stack.enter_context(local_copy(settings, p))) for p in paths]
+                              for ref, paths in ctx.references.items()}
+            return run_gate(contract, local, settings, ctx)
+    ctx = ctx or gate_context(contract, batch, settings)
+    rules = compile_rules(contract, ctx=ctx)
+    relation = f"SELECT * FROM read_parquet({lit(batch.path)}, hive_partitioning = false)"
+    outcome = GateOutcome(contract.key, batch.load_id, "accepted", "", batch.rows)
+    try:
+        _run(contract, batch, settings, rules, relation, outcome)
+    finally:
+        _keep_validations(settings, contract, batch, outcome)
+    return outcome
+
+
+def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list[Rule], relation: str,
+         outcome: GateOutcome) -> None:
+    batch_rules = [r for r in rules if r.level == "batch" or (r.kind == "extra_columns")]
+    results, outcome.validations["batch"] = run_suite(batch_rules, relation, batch.rows, name="batch")
+    for r in results:
+        r.threshold = 0.0 if r.level == "batch" else None
+        if r.verdict == "failed" and r.level == "warn":
+            r.verdict = "warned"
+    outcome.results = results
+    failed_batch = [r for r in results if r.level == "batch" and not r.success]
+    if failed_batch:
+        outcome.status, outcome.reason = "blocked", _describe(failed_batch, batch.rows)
+        return
+    row_rules = [r for r in rules if r not in batch_rules]
+    if not row_rules:
+        _write_accepted(None, contract, batch, settings, outcome, relation)
+        return
+    _run_row_rules(contract, batch, settings, row_rules, relation, outcome)
+
+
+def _flag_select(rules: list[Rule]) -> str:
+    """One pass over the batch: a boolean per rule, true when the row fails it."""
+    cols = []
+    for i, rule in enumerate(rules):
+        if rule.predicate is not None:
+            expr = f"coalesce({rule.predicate}, false)"
+        else:  # a contract `sql` rule: the rows its query selects
+            expr = f"_source_row IN (SELECT _source_row FROM ({rule.bad_rows_sql.format(batch='batch')}))"
+        cols.append(f"{expr} AS f{i}")
+    return f"SELECT _source_row, {', '.join(cols)} FROM batch"
+
+
+def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],
+                   relation: str, outcome: GateOutcome) -> None:
     import duckdb
 
-    rules = compile_rules(contract)
-    relation = f"SELECT * FROM read_parquet({lit(batch.path)})"
-    batch_rules = [r for r in rules if r.level == "batch"]
-    results = run_rules(batch_rules, relation, batch.rows)
-    failed_batch = [r for r in results if not r.success]
-    if failed_batch:
-        return GateOutcome(contract.key, batch.load_id, "blocked", _describe(failed_batch), batch.rows,
-                           results=results)
-
-    row_rules = [r for r in rules if r.level == "row"]
-    row_results = run_rules(row_rules, relation, batch.rows)
-    results += row_results
-    broken = [r for r in row_results if not r.success]
-    errored = [r for r in broken if r.error]
-    if errored:  # a rule that could not be evaluated proves nothing: block rather than guess
-        reason = "; ".join(f"{r.description} [{r.rule}] could not run: {r.error}" for r in errored)
-        return GateOutcome(contract.key, batch.load_id, "blocked", reason, batch.rows, results=results)
-    outcome = GateOutcome(contract.key, batch.load_id, "accepted", "", batch.rows, results=results)
+    pending = [r for r in row_rules if r.skip_reason is None]
+    flags = {r.name: f"f{i}" for i, r in enumerate(pending)}
+    tmp = Path(tempfile.mkdtemp(prefix="gate-", dir=_scratch(settings)))
     con = duckdb.connect()
     try:
-        con.execute(f"CREATE TEMP TABLE batch AS {relation}")
-        by_name = {r.name: r for r in row_rules}
-        bad_parts = [
-            f"SELECT _source_row, {lit(res.rule)} AS rule, {lit(res.description)} AS reason "
-            f"FROM ({by_name[res.rule].bad_rows_sql.format(batch='batch')})"
-            for res in broken
-        ]
-        if bad_parts:
-            con.execute(f"CREATE TEMP TABLE bad AS {' UNION ALL '.join(bad_parts)}")
+        started = time.perf_counter()
+        con.execute(f"CREATE TEMP VIEW batch AS {relation}")
+        if pending:
+            con.execute(f"CREATE TEMP TABLE flags AS {_flag_select(pending)}")
         else:
-            con.execute("CREATE TEMP TABLE bad (_source_row BIGINT, rule VARCHAR, reason VARCHAR)")
-        outcome.rows_quarantined = con.execute("SELECT count(DISTINCT _source_row) FROM bad").fetchone()[0]
+            con.execute("CREATE TEMP TABLE flags AS SELECT _source_row FROM batch")
+        flags_file = tmp / "flags.parquet"
+        con.execute(f"COPY flags TO {lit(flags_file)} (FORMAT parquet)")
+        flag_ms = (time.perf_counter() - started) * 1000
+        results, outcome.validations["row"] = run_suite(
+            row_rules, f"SELECT * FROM read_parquet({lit(flags_file)})", batch.rows, flags=flags, name="row"
+        )
+        for r in results:
+            r.duration_ms = round(r.duration_ms + flag_ms, 1)
+            r.threshold = contract.quarantine_threshold if r.level == "row" else None
+        outcome.results += results
+        broken = [r for r in results if r.level == "row" and not r.success]
+        warned = [r for r in results if r.level == "warn" and not r.success and not r.error]
+        for r in warned:
+            r.verdict = "warned"
+        errored = [r for r in results if r.error]
+        if errored:  # a rule that could not be evaluated proves nothing: block rather than guess
+            outcome.status, outcome.reason = "blocked", _describe(errored, batch.rows)
+            return
+        quarantine_flags = [flags[r.rule] for r in broken]
+        any_bad = " OR ".join(quarantine_flags) or "false"
+        outcome.rows_quarantined = con.execute(f"SELECT count(*) FROM flags WHERE {any_bad}").fetchone()[0]
         if outcome.rows_quarantined:
-            outcome.quarantine_path = (
-                batch_dir(settings, "quarantine", contract, batch.load_date, batch.load_id) / "part-0.parquet"
-            )
-            write_parquet_atomic(
-                con,
-                """SELECT b.*, r.rules AS _failed_rules, r.reasons AS _failed_reasons
-                   FROM batch b JOIN (SELECT _source_row, string_agg(DISTINCT rule, ',' ORDER BY rule) AS rules,
-                                             string_agg(DISTINCT reason, '；' ORDER BY reason) AS reasons
-                                      FROM bad GROUP BY _source_row) r USING (_source_row)
-                   ORDER BY _source_row""",
-                outcome.quarantine_path,
-            )
+            _write_quarantine(con, contract, batch, settings, outcome, broken, flags, any_bad, row_rules)
         share = outcome.rows_quarantined / batch.rows if batch.rows else 0.0
+        notes = f"; advisory: {_describe(warned, batch.rows)}" if warned else ""
         if share > contract.quarantine_threshold:
+            for r in broken:
+                r.verdict = "failed"
             outcome.status = "blocked"
             outcome.reason = (
-                f"{share:.1%} of rows failed row rules, above the contract threshold "
-                f"{contract.quarantine_threshold:.1%}: {_describe(broken)}"
+                f"{outcome.rows_quarantined} of {batch.rows} rows ({share:.1%}) failed row rules, above the "
+                f"contract threshold {contract.quarantine_threshold:.1%}: {_describe(broken, batch.rows)}{notes}"
             )
-            return outcome
+            return
+        for r in broken:
+            r.verdict = "quarantined"
+        _write_accepted(con, contract, batch, settings, outcome, relation, any_bad)
+        if broken:
+            outcome.reason = (f"{outcome.rows_quarantined} of {batch.rows} row(s) quarantined: "
+                              f"{_describe(broken, batch.rows)}{notes}")
+        elif warned:
+            outcome.reason = notes.removeprefix("; ")
+    finally:
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scratch(settings: Settings) -> Path:
+    path = settings.lake_dir / ".gate-scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_quarantine(con: Any, contract: Contract, batch: LandedBatch, settings: Settings,
+                      outcome: GateOutcome, broken: list[RuleResult], flags: dict[str, str], any_bad: str,
+                      row_rules: list[Rule]) -> None:
+    by_rule = {r.name: r for r in row_rules}
+    ordered = sorted(broken, key=lambda r: r.rule)
+    names = ", ".join(f"CASE WHEN f.{flags[r.rule]} THEN {lit(r.rule)} END" for r in ordered)
+    reasons = ", ".join(f"CASE WHEN f.{flags[r.rule]} THEN {lit(by_rule[r.rule].description)} END"
+                        for r in sorted(ordered, key=lambda r: by_rule[r.rule].description))
+    outcome.quarantine_path = (
+        batch_dir(settings, "quarantine", contract, batch.load_date, batch.load_id) / "part-0.parquet"
+    )
+    write_parquet_atomic(
+        con,
+        f"""SELECT b.*, concat_ws(',', {names}) AS _failed_rules, concat_ws('；', {reasons}) AS _failed_reasons
+            FROM batch b JOIN (SELECT * FROM flags WHERE {any_bad}) f
+            USING (_source_row) ORDER BY _source_row""",
+        outcome.quarantine_path,
+    )
+
+
+def _write_accepted(con: Any, contract: Contract, batch: LandedBatch, settings: Settings,
+                    outcome: GateOutcome, relation: str, any_bad: str = "false") -> None:
+    import duckdb
+
+    own = con is None
+    con = con or duckdb.connect()
+    try:
         outcome.rows_accepted = batch.rows - outcome.rows_quarantined
         outcome.accepted_path = (
             batch_dir(settings, "accepted", contract, batch.load_date, batch.load_id) / "part-0.parquet"
         )
-        write_parquet_atomic(
-            con,
-            "SELECT * FROM batch WHERE _source_row NOT IN (SELECT _source_row FROM bad) ORDER BY _source_row",
-            outcome.accepted_path,
-        )
-        if broken:
-            outcome.reason = f"{outcome.rows_quarantined} row(s) quarantined: {_describe(broken)}"
-        return outcome
+        if any_bad == "false":
+            query = f"SELECT * FROM ({relation}) ORDER BY _source_row"
+        else:
+            query = (f"SELECT b.* FROM batch b JOIN flags f USING (_source_row) "
+                     f"WHERE NOT ({any_bad}) ORDER BY _source_row")
+        write_parquet_atomic(con, query, outcome.accepted_path)
     finally:
-        con.close()
+        if own:
+            con.close()
+
+
+def _keep_validations(settings: Settings, contract: Contract, batch: LandedBatch, outcome: GateOutcome) -> None:
+    """Store the GX validation results of the batch for the Data Docs step (small JSON, no rendering)."""
+    if not any(outcome.validations.values()):
+        return
+    path = validations_path(settings, contract, batch.load_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"dataset": contract.key, "load_id": batch.load_id, "load_date": batch.load_date.isoformat(),
+           "validations": {k: v for k, v in outcome.validations.items() if v}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+

@@ -76,9 +76,14 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
     if dupes:
         err("schema[0].properties", f"duplicate column names: {', '.join(dupes)}")
     if contract.kind == "source":
+        from cityshare.sources import SERVER_KINDS
+
         server = (contract.raw.get("servers") or [{}])[0]
-        if server.get("type") not in ("local", "api"):
-            err("servers[0].type", "the connectors so far read `local` (CSV inbox) and `api` servers")
+        kind = server.get("type")
+        fmt = str(server.get("format") or "csv").lower() if kind == "local" else None
+        if (kind, fmt) not in SERVER_KINDS:
+            err("servers[0].type", "connectors read `local` (format csv/xlsx/jsonl/sqlite), `api` and "
+                f"`postgresql` servers, got type {kind!r}" + (f" format {fmt!r}" if fmt else ""))
     elif not contract.table.get("physicalName"):
         err("schema[0].physicalName", "a published contract names its dbt model in physicalName")
     return errors

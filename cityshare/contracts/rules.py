@@ -3,10 +3,17 @@
 One rule definition gives both what Great Expectations evaluates (counts, stored results) and the SQL
 that selects the failing rows for quarantine, so the two can never disagree about what a rule means.
 ``{batch}`` in SQL is Great Expectations' placeholder for the batch under test.
+
+Levels: ``batch`` rules (schema drift, volume, freshness, row count) block the whole batch; ``row``
+rules send failing rows to quarantine; ``warn`` rules (ODCS ``severity: warning``/``info``, and
+referential integrity unless it says otherwise) are measured and stored but stop nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,16 @@ GBT36344 = {
     "timeliness": "时效性",
     "accessibility": "可访问性",
 }
+
+# Logical type → the DuckDB type its raw (VARCHAR) values must cast to.
+CASTS = {"integer": "BIGINT", "number": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}
+# Load metadata columns every landed batch carries besides the contract's columns (see lake.py).
+META_COLUMNS = ("_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date")
+RETYPED_SHARE = 0.05  # default: more than 5 % of non-null values not casting → the column was retyped
+_UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
+              "w": 7.0, "week": 7.0, "weeks": 7.0, "m": 30.0, "month": 30.0, "months": 30.0,
+              "y": 365.0, "yr": 365.0, "year": 365.0, "years": 365.0}
+_CYCLE_DAYS = {"实时": 1.0, "每日": 1.0, "每周": 7.0, "每月": 31.0, "每季度": 92.0, "每半年": 183.0, "每年": 366.0}
 
 _ID_WEIGHTS = "[7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2]"
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -57,21 +74,43 @@ def uscc_valid_sql(col: str) -> str:
 
 
 @dataclass
+class GateContext:
+    """What the gate knows beyond the contract: the load date, history, reference data, columns.
+
+    Without a context (audit of published tables, ``contracts compile``) the history- and
+    reference-based rules are not compiled.
+    """
+
+    load_date: dt.date
+    history: list[int] = field(default_factory=list)  # rows of recent accepted batches, newest first
+    references: dict[str, list[str]] = field(default_factory=dict)  # dataset key → accepted Parquet paths
+    columns: list[str] | None = None  # the landed batch's columns (for extra-column drift)
+
+
+@dataclass
 class Rule:
     """One compiled quality rule."""
 
     name: str
-    level: str  # "batch": blocks the whole batch; "row": failing rows are quarantined
+    level: str  # "batch": blocks the whole batch; "row": failing rows are quarantined; "warn": recorded only
     dimension: str
     description: str
     column: str | None = None
     kind: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     bad_rows_sql: str | None = None  # SELECT ... FROM {batch} WHERE <row fails>, braces escaped
+    predicate: str | None = None  # row-level: SQL that is true for a failing row (may use a window)
+    skip_reason: str | None = None  # set when the rule cannot be evaluated yet (e.g. no history)
 
     @property
     def dimension_zh(self) -> str:
         return GBT36344.get(self.dimension, self.dimension)
+
+    @property
+    def rate_kind(self) -> str:
+        """GB/T 36344 X = A/B: ``pass`` — A counts conforming items (合格率/完整率…); ``fail`` — A counts
+        the bad ones (重复率, 脏数据出现率)."""
+        return "fail" if self.kind == "unique" else "pass"
 
     def expectation(self) -> Any:
         """The Great Expectations 1.x expectation for this rule (GX imported lazily)."""
@@ -80,8 +119,14 @@ class Rule:
         meta = {"rule": self.name}
         if self.kind == "column_exists":
             return gxe.ExpectColumnToExist(column=self.column, meta=meta)
-        if self.kind == "row_count_min":
-            return gxe.ExpectTableRowCountToBeBetween(min_value=self.params["min"], meta=meta)
+        if self.kind in ("row_count_min", "volume"):
+            return gxe.ExpectTableRowCountToBeBetween(
+                min_value=self.params.get("min"), max_value=self.params.get("max"), meta=meta
+            )
+        if self.kind == "extra_columns":
+            return gxe.ExpectTableColumnsToMatchSet(
+                column_set=self.params["expected"], exact_match=True, meta=meta
+            )
         if self.kind == "not_null":
             return gxe.ExpectColumnValuesToNotBeNull(column=self.column, meta=meta)
         if self.kind == "in_set":
@@ -90,6 +135,15 @@ class Rule:
             )
         return gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=self.bad_rows_sql, description=self.description, meta=meta
+        )
+
+    def flag_expectation(self, flag: str) -> Any:
+        """The expectation over the gate's flag table: the rows whose precomputed flag is set."""
+        import great_expectations.expectations as gxe
+
+        return gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=f"SELECT _source_row FROM {{batch}} WHERE {q(flag)}",
+            description=self.description, meta={"rule": self.name},
         )
 
 
@@ -109,40 +163,92 @@ def _where(predicate: str) -> str:
     return gx_query("SELECT * FROM {batch} WHERE " + predicate)
 
 
-def _property_rules(contract: Contract, prop: Property) -> list[Rule]:
+def _row_rule(name: str, level: str, dim: str, desc: str, column: str | None, predicate: str,
+              kind: str = "sql", params: dict[str, Any] | None = None) -> Rule:
+    return Rule(name, level, dim, desc, column, kind, params or {}, _where(predicate), predicate)
+
+
+_RELATIVE = re.compile(r"^\s*loadDate\s*(?:([+-])\s*(\d+)\s*d?)?\s*$")
+
+
+def _bound(value: Any, cast: str, ctx: GateContext | None, where: str, contract: Contract) -> str:
+    """A range bound as SQL: a literal, or ``loadDate±Nd`` relative to the batch's load date."""
+    if isinstance(value, str) and (m := _RELATIVE.match(value)):
+        base = f"DATE {lit(ctx.load_date.isoformat())}" if ctx else "current_date"
+        days = int(m.group(2) or 0) * (-1 if m.group(1) == "-" else 1)
+        return f"CAST({base} + INTERVAL ({days}) DAY AS {cast})"
+    if cast in ("BIGINT", "DOUBLE"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ContractError(contract.path, where, f"range bound {value!r} is not a number")
+        return f"CAST({value!r} AS DOUBLE)"
+    return f"CAST({lit(value)} AS {cast})"
+
+
+def _range_predicate(contract: Contract, prop: Property, args: dict[str, Any], where: str,
+                     ctx: GateContext | None) -> str:
+    cast = CASTS.get(prop.logical_type)
+    if cast is None:
+        raise ContractError(contract.path, where, f"a range needs a number/integer/date/timestamp column, "
+                                                  f"{prop.name} is {prop.logical_type}")
+    value_type = "DOUBLE" if cast in ("BIGINT", "DOUBLE") else cast
+    value = f"try_cast({q(prop.name)} AS {value_type})"
+    parts = []
+    if args.get("minimum") is not None:
+        parts.append(f"{value} < {_bound(args['minimum'], value_type, ctx, where, contract)}")
+    if args.get("maximum") is not None:
+        parts.append(f"{value} > {_bound(args['maximum'], value_type, ctx, where, contract)}")
+    return f"{value} IS NOT NULL AND ({' OR '.join(parts)})"
+
+
+def _level(check: dict[str, Any], default: str = "row") -> str:
+    """ODCS ``severity: warning``/``info`` makes a rule advisory (recorded, never quarantines)."""
+    severity = str(check.get("severity", "")).lower()
+    if severity in ("warning", "warn", "info"):
+        return "warn"
+    if severity in ("error", "critical"):
+        return "row"
+    return default
+
+
+def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> list[Rule]:
     rules: list[Rule] = []
     col = q(prop.name)
+    label = prop.business_name or prop.name
     if prop.required:
-        rules.append(
-            Rule(
-                f"{prop.name}_required", "row", "completeness", f"{prop.business_name or prop.name}不得为空",
-                prop.name, "not_null", bad_rows_sql=_where(f"{col} IS NULL"),
-            )
-        )
+        rules.append(_row_rule(f"{prop.name}_required", "row", "completeness", f"{label}不得为空",
+                               prop.name, f"{col} IS NULL", "not_null"))
     for i, check in enumerate(prop.quality):
+        where = f"schema[0].properties[{prop.name}].quality[{i}]"
         name = check.get("name") or f"{prop.name}_rule_{i + 1}"
         dim = check.get("dimension", "conformity")
         desc = check.get("description", name)
         args = check.get("arguments") or {}
+        level = _level(check)
         if check.get("type") == "sql":
             query = gx_query(check["query"].replace("${table}", "{batch}").replace("${column}", col))
-            rules.append(Rule(name, "row", dim, desc, prop.name, "sql", bad_rows_sql=query))
+            rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
             continue
-        if check.get("metric") not in ("invalidValues", "nullValues", "missingValues"):
-            raise ContractError(contract.path, f"{prop.name}.quality[{i}]", "unsupported metric")
+        if check.get("type") != "library" or check.get("metric") not in ("invalidValues", "nullValues",
+                                                                           "missingValues"):
+            raise ContractError(contract.path, where, f"unsupported rule type/metric "
+                                f"{check.get('type')!r}/{check.get('metric')!r} (library: invalidValues, "
+                                "nullValues, missingValues; or sql)")
         if check.get("metric") in ("nullValues", "missingValues"):
-            pred = f"{col} IS NULL"
-            rules.append(Rule(name, "row", dim, desc, prop.name, "sql", bad_rows_sql=_where(pred)))
+            rules.append(_row_rule(name, level, dim, desc, prop.name, f"{col} IS NULL"))
             continue
         if "validValues" in args:
             values = list(args["validValues"])
             pred = f"{col} IS NOT NULL AND {col} NOT IN ({', '.join(lit(v) for v in values)})"
-            rules.append(
-                Rule(name, "row", dim, desc, prop.name, "in_set", {"values": values}, _where(pred))
-            )
+            rules.append(_row_rule(name, level, dim, desc, prop.name, pred, "in_set", {"values": values}))
             continue
+        if "referenceDataset" in args:
+            rules.append(_reference_rule(contract, prop, check, args, where, ctx))
+            continue
+        kind = "sql"
         if "pattern" in args:
             pred = f"{col} IS NOT NULL AND NOT regexp_full_match({col}, {lit(args['pattern'])})"
+        elif "minimum" in args or "maximum" in args:
+            pred, kind = _range_predicate(contract, prop, args, where, ctx), "range"
         elif "referenceSeed" in args:
             ref_col = q(args.get("referenceColumn", "code"))
             seed = lit(_seed_path(contract, args["referenceSeed"]))
@@ -158,31 +264,171 @@ def _property_rules(contract: Contract, prop: Property) -> list[Rule]:
         elif args.get("checkDigit") == "uscc":
             pred = f"{col} IS NOT NULL AND NOT coalesce({uscc_valid_sql(prop.name)}, false)"
         else:
-            raise ContractError(contract.path, f"{prop.name}.quality[{i}].arguments", "unknown rule")
-        rules.append(Rule(name, "row", dim, desc, prop.name, "sql", bad_rows_sql=_where(pred)))
+            raise ContractError(contract.path, f"{where}.arguments", f"unknown rule arguments {sorted(args)}")
+        rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind))
     return rules
 
 
-def compile_rules(contract: Contract, order_column: str | None = "_source_row") -> list[Rule]:
-    """All rules of a contract: batch-level first (schema, volume), then row-level.
+def _reference_rule(contract: Contract, prop: Property, check: dict[str, Any], args: dict[str, Any],
+                    where: str, ctx: GateContext | None) -> Rule:
+    """Referential integrity against the accepted batches of another source (e.g. 市场主体登记).
+
+    Advisory by default: a department delivering first (cases before the registry) must not lose
+    rows; ``severity: error`` quarantines the orphans instead.
+    """
+    dataset = str(args["referenceDataset"])
+    ref_col = q(args.get("referenceColumn", prop.name))
+    name = check.get("name") or f"{prop.name}_references_{dataset.replace('/', '__')}"
+    level = _level(check, default="warn")
+    desc = check.get("description", f"{prop.business_name or prop.name}须在 {dataset} 中存在")
+    paths = ctx.references.get(dataset) or [] if ctx else []
+    if not paths:
+        reason = "参照数据仅在入库关口检查" if ctx is None else f"参照数据集 {dataset} 尚无已接收批次，暂不检查"
+        return Rule(name, level, check.get("dimension", "consistency"), desc, prop.name, "reference",
+                    {"dataset": dataset}, _where("false"), skip_reason=reason)
+    files = ", ".join(lit(p) for p in paths)
+    pred = (f"{q(prop.name)} IS NOT NULL AND {q(prop.name)} NOT IN "
+            f"(SELECT {ref_col} FROM read_parquet([{files}], union_by_name = true) WHERE {ref_col} IS NOT NULL)")
+    return _row_rule(name, level, check.get("dimension", "consistency"), desc, prop.name, pred, "reference",
+                     {"dataset": dataset})
+
+
+def _sla(contract: Contract) -> dict[str, dict[str, Any]]:
+    return {str(s.get("property")): s for s in contract.raw.get("slaProperties") or [] if isinstance(s, dict)}
+
+
+def _days(sla: dict[str, Any] | None) -> float:
+    if not sla or sla.get("value") in (None, ""):
+        return 0.0
+    return float(sla["value"]) * _UNIT_DAYS.get(str(sla.get("unit", "d")).lower(), 1.0)
+
+
+def freshness_rule(contract: Contract, ctx: GateContext) -> Rule | None:
+    """Newest timestamp of the SLA ``latency`` element vs the load date and the update cycle (时效性).
+
+    A delivery for load date D covers one update cycle ending with D; it is stale when its newest
+    ``element`` value is older than end-of-D − cycle − latency.
+    """
+    sla = _sla(contract)
+    latency = sla.get("latency") or sla.get("freshness")
+    if not latency or not latency.get("element"):
+        return None
+    column = str(latency["element"]).split(",")[0].strip().split(".")[-1]
+    if column not in {p.name for p in contract.properties}:
+        raise ContractError(contract.path, "slaProperties.latency.element", f"no column {column!r}")
+    cycle = _days(sla.get("frequency")) or _CYCLE_DAYS.get(contract.update_cycle, 1.0)
+    allowed = cycle + _days(latency)
+    oldest_ok = dt.datetime.combine(ctx.load_date + dt.timedelta(days=1), dt.time()) - dt.timedelta(days=allowed)
+    sql = (f"SELECT * FROM (SELECT max(try_cast({q(column)} AS TIMESTAMP)) AS newest FROM {{batch}}) "
+           f"WHERE newest IS NULL OR newest < TIMESTAMP {lit(oldest_ok.isoformat(sep=' '))}")
+    return Rule(f"freshness:{column}", "batch", "timeliness",
+                f"数据不新鲜：{column} 最新值须不早于 {oldest_ok:%Y-%m-%d %H:%M}（更新周期 {cycle:g} 天 + 时延 "
+                f"{_days(latency):g} 天）", column, "freshness", {"oldest_ok": oldest_ok.isoformat()}, gx_query(sql))
+
+
+def volume_bounds(history: list[int], args: dict[str, Any]) -> tuple[float, float, float] | None:
+    """Robust volume band from recent accepted batches: median ± k·1.4826·MAD, widened to the ratio
+    bounds (minRatio/maxRatio × median) so a very steady history does not reject normal noise."""
+    window = int(args.get("window", 14))
+    recent = history[:window]
+    if len(recent) < int(args.get("minHistory", 5)):
+        return None
+    median = statistics.median(recent)
+    mad = statistics.median(abs(x - median) for x in recent) * 1.4826
+    k = float(args.get("k", 5))
+    low = min(median - k * mad, median * float(args.get("minRatio", 0.5)))
+    high = max(median + k * mad, median * float(args.get("maxRatio", 2.0)))
+    return max(low, 0.0), high, median
+
+
+def _table_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
+    rules: list[Rule] = []
+    for i, check in enumerate(contract.table_quality()):
+        where = f"schema[0].quality[{i}]"
+        if check.get("metric") != "rowCount":
+            if check.get("type") == "sql":
+                query = gx_query(check["query"].replace("${table}", "{batch}"))
+                rules.append(Rule(check.get("name", f"table_rule_{i}"), "batch", check.get("dimension", "consistency"),
+                                  check.get("description", "表级规则"), None, "sql", bad_rows_sql=query))
+                continue
+            raise ContractError(contract.path, where, "table-level rules: library rowCount or sql")
+        args = check.get("arguments") or {}
+        name = check.get("name", f"row_count_{i}")
+        dim = check.get("dimension", "completeness")
+        if args.get("anomaly"):
+            desc = check.get("description", "批次行数须在近期批次的正常范围内")
+            if ctx is None:
+                continue
+            bounds = volume_bounds(ctx.history, args)
+            if bounds is None:
+                rules.append(Rule(name, "batch", dim, desc, None, "volume", skip_reason=(
+                    f"历史批次不足（{len(ctx.history)} < {int(args.get('minHistory', 5))}），暂不判断行数异常")))
+                continue
+            low, high, median = bounds
+            rules.append(Rule(name, "batch", dim, f"{desc}（近期中位数 {median:g}，允许 {low:.0f}–{high:.0f} 行）",
+                              None, "volume", {"min": int(low // 1 + (low % 1 > 0)), "max": int(high),
+                                               "median": median}))
+            continue
+        minimum = check.get("mustBeGreaterThan", -1) + 1
+        if "mustBeGreaterOrEqualTo" in check:
+            minimum = check["mustBeGreaterOrEqualTo"]
+        maximum = check.get("mustBeLessOrEqualTo")
+        if "mustBeBetween" in check:
+            minimum, maximum = check["mustBeBetween"]
+        rules.append(Rule(name, "batch", dim, check.get("description", "行数"), None, "row_count_min",
+                          {"min": minimum, "max": maximum}))
+    return rules
+
+
+def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
+    """Schema drift (规范性): missing columns, extra columns, retyped columns — all batch-level.
+
+    Extra columns block unless the contract says ``extraColumns: tolerate`` (then they are recorded
+    as a warning). A column is retyped when more than ``retypedShare`` of its non-null values no
+    longer cast to the contract's logical type (single bad values are left to the row rules).
+    """
+    rules = [
+        Rule(f"column_present:{p.name}", "batch", "conformity", f"缺少字段 {p.name}（{p.business_name}）",
+             p.name, "column_exists")
+        for p in contract.properties
+    ]
+    if ctx is None:
+        return rules
+    expected = [p.name for p in contract.properties]
+    if ctx.columns is not None:
+        extra = [c for c in ctx.columns if c not in expected and c not in META_COLUMNS]
+        tolerate = str(contract.custom.get("extraColumns", "block")).lower() == "tolerate"
+        rules.append(Rule("schema:extra_columns", "warn" if tolerate else "batch", "conformity",
+                          f"出现契约外字段{'（容忍）' if tolerate else ''}: {', '.join(extra) or '无'}", None,
+                          "extra_columns", {"expected": [*expected, *(m for m in META_COLUMNS if m in ctx.columns)],
+                                            "extra": extra}))
+    present = set(ctx.columns) if ctx.columns is not None else set(expected)
+    share = float(contract.custom.get("retypedShare", RETYPED_SHARE))
+    for p in contract.properties:
+        cast = CASTS.get(p.logical_type)
+        if cast is None or p.name not in present:
+            continue
+        c = q(p.name)
+        bad = f"{c} IS NOT NULL AND try_cast({c} AS {cast}) IS NULL"
+        # the failing values, but only when there are more of them than the tolerated share
+        sql = (f"SELECT * FROM {{batch}} WHERE {bad} AND (SELECT count(*) FROM {{batch}} WHERE {bad})"
+               f" > {share!r} * (SELECT count({c}) FROM {{batch}})")
+        rules.append(Rule(f"schema:retyped:{p.name}", "batch", "conformity",
+                          f"字段 {p.name}（{p.business_name}）类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
+                          p.name, "retyped", {"share": share, "cast": cast}, gx_query(sql)))
+    return rules
+
+
+def compile_rules(contract: Contract, order_column: str | None = "_source_row",
+                  ctx: GateContext | None = None) -> list[Rule]:
+    """All rules of a contract: batch-level first (schema, volume, freshness), then row-level.
 
     ``order_column`` decides which duplicate is kept: the first delivered row wins, later copies
     are the duplicates (GB/T 36344 重复率).
     """
-    rules: list[Rule] = [
-        Rule(
-            f"column_present:{p.name}", "batch", "conformity", f"缺少字段 {p.name}（{p.business_name}）",
-            p.name, "column_exists",
-        )
-        for p in contract.properties
-    ]
-    for i, check in enumerate(contract.table_quality()):
-        if check.get("metric") == "rowCount":
-            minimum = check.get("mustBeGreaterThan", -1) + 1
-            rules.append(
-                Rule(check.get("name", f"row_count_{i}"), "batch", check.get("dimension", "completeness"),
-                     check.get("description", "行数"), None, "row_count_min", {"min": minimum})
-            )
+    rules = drift_rules(contract, ctx) + _table_rules(contract, ctx)
+    if ctx is not None and (fresh := freshness_rule(contract, ctx)):
+        rules.append(fresh)
     key = contract.primary_key or [p.name for p in contract.properties if p.unique][:1]
     if key:
         cols = ", ".join(q(k) for k in key)
@@ -192,10 +438,11 @@ def compile_rules(contract: Contract, order_column: str | None = "_source_row") 
             f"SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY {order})"
             f" AS _dup FROM {{batch}}) WHERE _dup > 1 AND {not_null}"
         )
+        predicate = f"({not_null} AND row_number() OVER (PARTITION BY {cols} ORDER BY {order}) > 1)"
         rules.append(
             Rule(f"{'_'.join(key)}_unique", "row", "uniqueness", f"主键 {'+'.join(key)} 不得重复",
-                 key[0], "unique", {"key": key}, gx_query(dup_sql))
+                 key[0], "unique", {"key": key}, gx_query(dup_sql), predicate)
         )
     for prop in contract.properties:
-        rules.extend(_property_rules(contract, prop))
+        rules.extend(_property_rules(contract, prop, ctx))
     return rules

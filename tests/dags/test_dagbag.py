@@ -28,9 +28,9 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
-def test_one_ingestion_dag_per_source_contract_plus_build_and_directory(dagbag):
+def test_one_ingestion_dag_per_source_contract_plus_build_directory_and_report(dagbag):
     sources = {f"ingest__{c.department}__{c.dataset}" for c in load_contracts(kind="source")}
-    assert set(dagbag.dag_ids) == sources | {"build_and_publish", "directory"}
+    assert set(dagbag.dag_ids) == sources | {"build_and_publish", "directory", "quality_report"}
 
 
 def test_every_dag_has_tags_owner_and_retries(dagbag):

@@ -1,0 +1,245 @@
+"""The load gate on a large batch vs the same checks hand-written as DuckDB SQL, in the same run.
+
+    .venv/bin/python bench/gate_bench.py [--rows 5000000] [--reps 3]
+
+Data: one landed raw batch (Parquet, strings + load metadata) of ``--rows`` rows with ~1 % defects.
+Contract (written to a temp folder): 11 rules — batch: columns present, row count, freshness, retyped
+amount; row: 2 × required, composite primary key, allowed values, pattern, USCC check digit
+(GB 32100), numeric range, date range, cross-field (closed ≥ reported).
+
+Ours = ``cityshare.contracts.gate.run_gate`` (GX 1.x suites on DuckDB, quarantine + accepted files).
+Baseline = the same checks written by hand as DuckDB SQL: batch checks, one flag pass, the same
+quarantine and accepted Parquet files. Each repetition runs in a fresh child process (as an Airflow
+task would), alternating ours/baseline; the time excludes Python imports, and peak RSS is the child's.
+Writes ``bench/results/gate.md`` and ``gate.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = dt.date(2026, 11, 25)
+RESULTS = ROOT / "bench" / "results"
+
+
+def _contract_doc() -> dict:
+    def prop(name: str, logical: str = "string", **extra) -> dict:
+        return {"name": name, "logicalType": logical, **extra}
+
+    def lib(name: str, **args) -> dict:
+        return {"type": "library", "metric": "invalidValues", "name": name, "arguments": args}
+
+    return {
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:bench:cases", "version": "1.0.0",
+        "status": "active", "team": {"name": "bench"},
+        "slaProperties": [{"property": "frequency", "value": 1, "unit": "d"},
+                          {"property": "latency", "value": 1, "unit": "d", "element": "cases.reported_at"}],
+        "schema": [{"name": "cases", "quality": [
+            {"type": "library", "metric": "rowCount", "mustBeGreaterThan": 0, "name": "not_empty"}],
+            "properties": [
+                prop("case_id", required=True, primaryKey=True, primaryKeyPosition=1,
+                     quality=[lib("case_id_format", pattern="^CG[0-9]{14}$")]),
+                prop("part", primaryKey=True, primaryKeyPosition=2),
+                prop("status", required=True, quality=[lib("status_valid", validValues=["上报", "立案", "结案"])]),
+                prop("shop_uscc", quality=[lib("shop_uscc_check", checkDigit="uscc")]),
+                prop("amount", "number", quality=[lib("amount_range", minimum=0, maximum=100000)]),
+                prop("reported_at", "timestamp", quality=[lib("reported_window", minimum="loadDate-30",
+                                                              maximum="loadDate+1")]),
+                prop("closed_at", "timestamp", quality=[{
+                    "type": "sql", "name": "closed_after_reported",
+                    "query": "SELECT * FROM ${table} WHERE try_cast(closed_at AS TIMESTAMP) "
+                             "< try_cast(reported_at AS TIMESTAMP)"}]),
+            ]}],
+        "customProperties": [{"property": "quarantineThreshold", "value": 0.05},
+                             {"property": "extraColumns", "value": "block"}],
+    }
+
+
+def make_batch(root: Path, rows: int) -> Path:
+    """A landed raw batch with realistic defects (~1 % of rows break one rule)."""
+    import duckdb
+
+    from cityshare.identifiers import uscc_check_char
+
+    good = "91500108MA5U1000" + "1"
+    good += uscc_check_char(good)
+    path = root / "lake" / "raw" / "bench" / "cases" / f"load_date={DAY}" / "batch=bench" / "part-0.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.sql(f"""COPY (
+        SELECT CASE WHEN i % 1000 = 1 THEN 'CG' || lpad(CAST(i - 1 AS VARCHAR), 14, '0')
+                    WHEN i % 1000 = 2 THEN 'XX' ELSE 'CG' || lpad(CAST(i AS VARCHAR), 14, '0') END AS case_id,
+               '1' AS part,
+               CASE WHEN i % 1000 = 3 THEN '未知' WHEN i % 1000 = 4 THEN NULL
+                    ELSE ['上报', '立案', '结案'][1 + i % 3] END AS status,
+               CASE WHEN i % 1000 = 5 THEN '91500108MA5U10000X' WHEN i % 2 = 0 THEN NULL ELSE '{good}' END AS shop_uscc,
+               CASE WHEN i % 1000 = 6 THEN '-3' ELSE CAST(i % 5000 AS VARCHAR) || '.5' END AS amount,
+               strftime(TIMESTAMP '{DAY}' + INTERVAL (i % 86000) SECOND, '%Y-%m-%d %H:%M:%S') AS reported_at,
+               CASE WHEN i % 1000 = 7 THEN '2026-11-01 00:00:00'
+                    ELSE strftime(TIMESTAMP '{DAY}' + INTERVAL (i % 86000 + 600) SECOND, '%Y-%m-%d %H:%M:%S')
+               END AS closed_at,
+               'bench' AS _load_id, TIMESTAMP '{DAY} 12:00:00' AS _loaded_at, 'bench' AS _source,
+               i AS _source_row, md5(CAST(i AS VARCHAR)) AS _row_hash, DATE '{DAY}' AS _load_date
+        FROM range(1, {rows} + 1) t(i)) TO '{path}' (FORMAT parquet)""")
+    return path
+
+
+BASELINE_FLAGS = """
+SELECT _source_row,
+  coalesce(case_id IS NOT NULL AND part IS NOT NULL
+           AND row_number() OVER (PARTITION BY case_id, part ORDER BY _source_row) > 1, false) AS f_unique,
+  case_id IS NULL AS f_case_id_required,
+  coalesce(case_id IS NOT NULL AND NOT regexp_full_match(case_id, '^CG[0-9]{{14}}$'), false) AS f_case_id_format,
+  status IS NULL AS f_status_required,
+  coalesce(status NOT IN ('上报', '立案', '结案'), false) AS f_status_valid,
+  coalesce(shop_uscc IS NOT NULL AND NOT coalesce({uscc}, false), false) AS f_shop_uscc_check,
+  coalesce(try_cast(amount AS DOUBLE) < 0 OR try_cast(amount AS DOUBLE) > 100000, false) AS f_amount_range,
+  coalesce(try_cast(reported_at AS TIMESTAMP) < TIMESTAMP '{lo}'
+           OR try_cast(reported_at AS TIMESTAMP) > TIMESTAMP '{hi}', false) AS f_reported_window,
+  coalesce(try_cast(closed_at AS TIMESTAMP) < try_cast(reported_at AS TIMESTAMP), false) AS f_closed_after_reported
+FROM batch
+"""
+
+
+def baseline(raw: Path, out: Path, settings_threshold: float = 0.05) -> dict:
+    """The same checks and outputs, hand-written: batch checks, one flag pass, quarantine + accepted."""
+    import duckdb
+
+    from cityshare.contracts.rules import uscc_valid_sql
+
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{raw}', hive_partitioning = false)")
+    cols = [r[0] for r in con.execute("DESCRIBE batch").fetchall()]
+    expected = ["case_id", "part", "status", "shop_uscc", "amount", "reported_at", "closed_at"]
+    assert all(c in cols for c in expected)
+    n, newest, retyped, nonnull = con.execute(
+        "SELECT count(*), max(try_cast(reported_at AS TIMESTAMP)), count(*) FILTER (WHERE amount IS NOT NULL AND "
+        "try_cast(amount AS DOUBLE) IS NULL), count(amount) FROM batch").fetchone()
+    assert n > 0 and newest >= dt.datetime.combine(DAY - dt.timedelta(days=1), dt.time())
+    assert not (retyped > 0 and retyped > 0.05 * nonnull)
+    lo = dt.datetime.combine(DAY - dt.timedelta(days=30), dt.time())
+    hi = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time())
+    con.execute("CREATE TEMP TABLE flags AS " + BASELINE_FLAGS.format(uscc=uscc_valid_sql("shop_uscc"), lo=lo, hi=hi)
+                .replace("{{14}}", "{14}"))
+    names = [c for c in con.execute("DESCRIBE flags").fetchall() if c[0].startswith("f_")]
+    any_bad = " OR ".join(c[0] for c in names)
+    counts = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE {c[0]})' for c in names)} FROM flags").fetchone()
+    bad = con.execute(f"SELECT count(*) FROM flags WHERE {any_bad}").fetchone()[0]
+    rules = ", ".join(f"CASE WHEN f.{c[0]} THEN '{c[0][2:]}' END" for c in names)
+    con.execute(f"""COPY (SELECT b.*, concat_ws(',', {rules}) AS _failed_rules FROM batch b
+                         JOIN (SELECT * FROM flags WHERE {any_bad}) f USING (_source_row) ORDER BY _source_row)
+                    TO '{out / 'quarantine.parquet'}' (FORMAT parquet)""")
+    assert bad / n <= settings_threshold
+    con.execute(f"""COPY (SELECT b.* FROM batch b JOIN flags f USING (_source_row) WHERE NOT ({any_bad})
+                         ORDER BY _source_row) TO '{out / 'accepted.parquet'}' (FORMAT parquet)""")
+    con.close()
+    return {"rows": n, "quarantined": bad, "rule_failures": dict(zip([c[0][2:] for c in names], counts, strict=True))}
+
+
+def ours(root: Path, raw: Path) -> dict:
+    from cityshare.contracts.gate import run_gate
+    from cityshare.contracts.model import load_contract
+    from cityshare.lake import LandedBatch
+    from cityshare.settings import get_settings
+
+    contract = load_contract(root / "contracts" / "bench" / "cases.odcs.yaml")
+    rows = __import__("pyarrow.parquet", fromlist=["x"]).ParquetFile(raw).metadata.num_rows
+    batch = LandedBatch(contract.key, DAY, "bench", raw, rows, "bench", reused=False)
+    outcome = run_gate(contract, batch, get_settings())
+    assert outcome.status == "accepted", outcome.reason
+    return {"rows": rows, "quarantined": outcome.rows_quarantined, "rules": len(outcome.results),
+            "rule_failures": {r.rule: r.failed for r in outcome.results if r.failed}}
+
+
+def child(which: str, root: Path) -> None:
+    """One measured repetition (in its own process): imports first, then the timed work."""
+    import duckdb  # noqa: F401
+    import great_expectations  # noqa: F401
+
+    raw = next((root / "lake" / "raw").rglob("part-0.parquet"))
+    out = Path(tempfile.mkdtemp(dir=root))
+    started = time.perf_counter()
+    info = ours(root, raw) if which == "ours" else baseline(raw, out)
+    info["seconds"] = time.perf_counter() - started
+    print(json.dumps(info, ensure_ascii=False))
+
+
+def _run_child(which: str, root: Path) -> dict:
+    env = {**os.environ, "CITYSHARE_DATA_DIR": str(root), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, __file__, "--child", which, "--root", str(root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out, errs = proc.stdout.read(), proc.stderr.read()
+    if status != 0:
+        raise SystemExit(f"{which} failed:\n{errs[-3000:]}")
+    info = json.loads(out.strip().splitlines()[-1])
+    info["peak_rss_mb"] = usage.ru_maxrss / 1024
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--child")
+    parser.add_argument("--root")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, Path(args.root))
+        return
+    with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
+        root = Path(tmp)
+        path = root / "contracts" / "bench" / "cases.odcs.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(yaml.safe_dump(_contract_doc(), allow_unicode=True), encoding="utf-8")
+        os.environ["CITYSHARE_DATA_DIR"] = str(root)
+        t0 = time.perf_counter()
+        make_batch(root, args.rows)
+        print(f"batch of {args.rows:,} rows generated in {time.perf_counter() - t0:.1f} s", flush=True)
+        runs: dict[str, list[dict]] = {"ours": [], "baseline": []}
+        for rep in range(args.reps):
+            for which in (("ours", "baseline") if rep % 2 == 0 else ("baseline", "ours")):
+                runs[which].append(_run_child(which, root))
+                print(f"rep {rep + 1} {which}: {runs[which][-1]['seconds']:.2f} s, "
+                      f"{runs[which][-1]['peak_rss_mb']:.0f} MB", flush=True)
+    ours_s = statistics.median(r["seconds"] for r in runs["ours"])
+    base_s = statistics.median(r["seconds"] for r in runs["baseline"])
+    same = runs["ours"][0]["quarantined"] == runs["baseline"][0]["quarantined"]
+    result = {
+        "benchmark": "gate", "rows": args.rows, "reps": args.reps, "rules": runs["ours"][0]["rules"],
+        "ours_seconds_median": round(ours_s, 3), "baseline_seconds_median": round(base_s, 3),
+        "ratio": round(ours_s / base_s, 3),
+        "ours_peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["ours"])),
+        "baseline_peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["baseline"])),
+        "quarantined_rows": {"ours": runs["ours"][0]["quarantined"], "baseline": runs["baseline"][0]["quarantined"]},
+        "same_quarantine": same, "cpu_count": os.cpu_count(), "measured_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "runs": {k: [round(r["seconds"], 3) for r in v] for k, v in runs.items()},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "gate.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "gate.md").write_text(
+        f"# Gate benchmark (入库关口)\n\n{args.rows:,} rows, {result['rules']} rule results "
+        f"(GX suites on DuckDB) vs the same checks hand-written in DuckDB SQL; {args.reps} alternating "
+        f"repetitions in fresh processes, median.\n\n"
+        "| | median s | peak RSS MB | quarantined rows |\n|---|---|---|---|\n"
+        f"| ours (run_gate) | {ours_s:.2f} | {result['ours_peak_rss_mb']} | {result['quarantined_rows']['ours']:,} |\n"
+        f"| baseline (DuckDB SQL) | {base_s:.2f} | {result['baseline_peak_rss_mb']} | "
+        f"{result['quarantined_rows']['baseline']:,} |\n\n"
+        f"**ratio ours/baseline: {result['ratio']:.2f}×** (target ≤ 1.3×). Same quarantine: {same}. "
+        f"Machine: {os.cpu_count()} cores, measured {result['measured_at']}.\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Quality history per batch and rule (GB/T 36344 X = A/B) and the Data Docs page it links to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cityshare.contracts.data_docs import build_data_docs
+from cityshare.errors import GateBlocked
+from cityshare.ingest import ingest
+from tests.unit.test_gate import DAY, HEADER, _row, _sql, _write
+
+
+def test_history_rows_carry_rate_threshold_verdict_duration_and_docs_link(settings):
+    rows = [_row(i) for i in range(1, 20)] + [_row(20, **{"上报人电话": "123"})]
+    rows.append(rows[0])  # duplicate case: counts towards 重复率
+    _write(settings, rows)
+    result = ingest("cgj/city_cases", DAY)
+    assert (result["status"], result["quarantined"]) == ("accepted", 2)
+
+    history = {r[0]: r[1:] for r in _sql(settings, """
+        SELECT rule, level, evaluated, failed, x_rate, rate_kind, threshold, verdict, duration_ms, data_docs_url,
+               dimension_zh
+        FROM meta.quality_history WHERE stage = 'gate' AND load_id = ?""", [result["load_id"]])}
+    _level, evaluated, failed, x_rate, kind, threshold, verdict, duration, docs, dim = history["case_id_unique"]
+    assert (evaluated, failed, kind, verdict, dim) == (21, 1, "fail", "quarantined", "准确性")
+    assert x_rate == pytest.approx(1 / 21)  # 重复率: A counts the duplicates
+    assert threshold == pytest.approx(0.1) and duration > 0
+    _, evaluated, failed, x_rate, kind, _, verdict, _, _, _ = history["reporter_phone_format"]
+    assert (evaluated, failed, kind, verdict) == (21, 1, "pass", "quarantined")
+    assert x_rate == pytest.approx(20 / 21)  # 合格率: A counts the conforming rows
+    assert history["status_valid"][6] == "passed" and history["status_valid"][3] == 1.0
+    assert history["column_present:case_id"][0] == "batch" and history["column_present:case_id"][5] == 0.0
+    assert history["shop_uscc_registered"][6] == "skipped"  # no accepted registry batch yet
+    assert history["volume_anomaly"][6] == "skipped"  # not enough history yet
+    assert history["freshness:reported_at"][6] == "passed" and history["freshness:reported_at"][9] == "时效性"
+
+    docs = {Path(r[8]) for r in history.values() if r[8]}
+    assert len(docs) == 2 and not any(p.exists() for p in docs)  # rendered later, off the hot path
+    pages = build_data_docs("cgj/city_cases", result["load_id"], settings)
+    assert set(pages) == docs
+    row_page = next(p for p in pages if p.name == "row.html").read_text(encoding="utf-8")
+    assert "case_id_unique" in row_page or "主键 case_id 不得重复" in row_page
+    assert (settings.data_dir / "quality" / "data_docs" / "index.html").exists()
+
+
+def test_blocked_batch_history_says_which_rule_blocked(settings):
+    _write(settings, [_row(i)[:-1] for i in range(1, 4)], HEADER[:-1])
+    with pytest.raises(GateBlocked, match=r"cgj/city_cases 2026-11-25 batch .*缺少字段 reporter_phone"):
+        ingest("cgj/city_cases", DAY)
+    failed = _sql(settings, "SELECT rule, verdict FROM meta.quality_history WHERE verdict = 'failed'")
+    assert failed == [("column_present:reporter_phone", "failed")]

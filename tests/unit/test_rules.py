@@ -1,0 +1,228 @@
+"""Every rule kind on a passing and a failing batch, through the real gate (GX on DuckDB).
+
+Each case is a small contract written to tmp_path plus a landed Parquet batch; the expected
+verdicts are the ones a governance officer would expect: schema drift, volume and freshness block
+the batch, row rules quarantine the bad rows, advisory rules (severity: warning) only record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from cityshare.contracts.gate import run_gate
+from cityshare.contracts.model import load_contract
+from cityshare.contracts.rules import GateContext, volume_bounds
+from cityshare.lake import LandedBatch, batch_dir
+from tests.unit.test_dbt_models import id_number, uscc
+
+DAY = dt.date(2026, 11, 25)
+GOOD_USCC = uscc("91500108MA5U10001")
+GOOD_ID = id_number("50010819800101123")
+COLUMNS = ["item_id", "part", "kind", "amount", "day", "seen_at", "org", "person", "parent", "opened", "closed"]
+
+
+def _good(i: int) -> dict[str, str | None]:
+    return {"item_id": f"T{i:04d}", "part": "1", "kind": "A", "amount": str(10 * i), "day": "2026-11-20",
+            "seen_at": "2026-11-25 08:00:00", "org": GOOD_USCC, "person": GOOD_ID, "parent": "P1",
+            "opened": "2026-11-25 08:00:00", "closed": "2026-11-25 09:00:00"}
+
+
+def _contract(tmp_path, props: dict[str, dict] | None = None, table_quality: list | None = None,
+              custom: dict | None = None, sla: list | None = None):
+    base = {name: {"name": name, "logicalType": "string"} for name in COLUMNS}
+    base["item_id"] |= {"primaryKey": True, "primaryKeyPosition": 1, "required": True}
+    base["part"] |= {"primaryKey": True, "primaryKeyPosition": 2}
+    base["amount"]["logicalType"] = "number"
+    base["day"]["logicalType"] = "date"
+    for key in ("seen_at", "opened", "closed"):
+        base[key]["logicalType"] = "timestamp"
+    for name, extra in (props or {}).items():
+        base[name] |= extra
+    doc = {
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:test:things", "version": "1.0.0",
+        "status": "active", "team": {"name": "test"},
+        "slaProperties": sla or [],
+        "schema": [{"name": "things", "properties": list(base.values()), "quality": table_quality or []}],
+        "customProperties": [{"property": k, "value": v}
+                             for k, v in ({"quarantineThreshold": 0.5, "retypedShare": 0.3} | (custom or {})).items()],
+    }
+    path = tmp_path / "contracts" / "test" / "things.odcs.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return load_contract(path)
+
+
+def _land(settings, contract, rows: list[dict], load_id: str = "20261125-test") -> LandedBatch:
+    names = list(rows[0]) if rows else COLUMNS
+    data = {n: pa.array([r.get(n) for r in rows], pa.string()) for n in names}
+    data["_load_id"] = pa.array([load_id] * len(rows), pa.string())
+    data["_source_row"] = pa.array(range(1, len(rows) + 1), pa.int64())
+    data["_load_date"] = pa.array([DAY] * len(rows), pa.date32())
+    path = batch_dir(settings, "raw", contract, DAY, load_id) / "part-0.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(data), path)
+    return LandedBatch(contract.key, DAY, load_id, path, len(rows), "test", reused=False)
+
+
+def _gate(settings, contract, rows, **ctx):
+    batch = _land(settings, contract, rows)
+    columns = pq.read_schema(batch.path).names
+    context = GateContext(DAY, ctx.get("history", []), ctx.get("references", {}), columns)
+    outcome = run_gate(contract, batch, settings, context)
+    by_rule = {r.rule: r for r in outcome.results}
+    return outcome, by_rule
+
+
+def _rows(n: int = 10, **bad: dict) -> list[dict]:
+    """n good rows; ``bad`` maps a row index to the changes that break it."""
+    rows = [_good(i) for i in range(n)]
+    for index, changes in bad.items():
+        rows[int(index)] |= changes
+    return rows
+
+
+ROW_CASES = {
+    # rule name: (contract changes, breaking change for row 3)
+    "part_required": ({"part": {"required": True}}, {"part": None}),
+    "kind_valid": ({"kind": {"quality": [{"type": "library", "metric": "invalidValues", "name": "kind_valid",
+                                          "arguments": {"validValues": ["A", "B"]}}]}}, {"kind": "Z"}),
+    "item_pattern": ({"item_id": {"quality": [{"type": "library", "metric": "invalidValues", "name": "item_pattern",
+                                               "arguments": {"pattern": "^T[0-9]{4}$"}}]}}, {"item_id": "X12"}),
+    "org_check": ({"org": {"quality": [{"type": "library", "metric": "invalidValues", "name": "org_check",
+                                        "arguments": {"checkDigit": "uscc"}}]}}, {"org": GOOD_USCC[:-1] + "0"}),
+    "person_check": ({"person": {"quality": [{"type": "library", "metric": "invalidValues", "name": "person_check",
+                                              "arguments": {"checkDigit": "id_number"}}]}},
+                     {"person": GOOD_ID[:-1] + ("0" if GOOD_ID[-1] != "0" else "1")}),
+    "amount_range": ({"amount": {"quality": [{"type": "library", "metric": "invalidValues", "name": "amount_range",
+                                              "arguments": {"minimum": 0, "maximum": 1000}}]}}, {"amount": "-5"}),
+    "day_range": ({"day": {"quality": [{"type": "library", "metric": "invalidValues", "name": "day_range",
+                                        "arguments": {"minimum": "2020-01-01", "maximum": "loadDate"}}]}},
+                  {"day": "2026-11-26"}),
+    "seen_window": ({"seen_at": {"quality": [{"type": "library", "metric": "invalidValues", "name": "seen_window",
+                                              "arguments": {"minimum": "loadDate-7", "maximum": "loadDate+1"}}]}},
+                    {"seen_at": "2026-11-10 10:00:00"}),
+    "day_cast": ({"day": {"quality": [{"type": "library", "metric": "invalidValues", "name": "day_cast",
+                                       "arguments": {"castTo": "date"}}]}}, {"day": "2026-02-30"}),
+    "closed_after_opened": ({"closed": {"quality": [{"type": "sql", "name": "closed_after_opened",
+                                                     "query": "SELECT * FROM ${table} WHERE try_cast(closed AS TIMESTAMP)"
+                                                              " < try_cast(opened AS TIMESTAMP)"}]}},
+                            {"closed": "2026-11-25 07:00:00"}),
+    "item_id_part_unique": ({}, {"item_id": "T0001"}),  # composite key (item_id, part): row 3 repeats row 1
+}
+
+
+@pytest.mark.parametrize("rule", sorted(ROW_CASES))
+def test_row_rule_passes_good_rows_and_quarantines_the_bad_one(settings, tmp_path, rule):
+    changes, breaking = ROW_CASES[rule]
+    contract = _contract(tmp_path, changes)
+    good, results = _gate(settings, contract, _rows())
+    assert good.status == "accepted" and good.rows_quarantined == 0, good.reason
+    assert results[rule].verdict == "passed" and results[rule].failed == 0
+    bad, results = _gate(settings, contract, _rows(**{"3": breaking}))
+    assert (bad.status, bad.rows_accepted, bad.rows_quarantined) == ("accepted", 9, 1), bad.reason
+    assert (results[rule].verdict, results[rule].failed, results[rule].evaluated) == ("quarantined", 1, 10)
+    quarantined = duckdb.sql(f"SELECT item_id, _source_row, _failed_rules FROM '{bad.quarantine_path}'").fetchall()
+    assert quarantined == [(_rows(**{"3": breaking})[3]["item_id"], 4, rule)]
+    assert f"{rule}: 1 of 10 rows" in bad.reason
+
+
+def test_threshold_decides_between_quarantine_and_block(settings, tmp_path):
+    changes, _ = ROW_CASES["kind_valid"]
+    contract = _contract(tmp_path, changes, custom={"quarantineThreshold": 0.2})
+    two_bad = _rows(**{"1": {"kind": "Z"}, "2": {"kind": "Z"}})
+    outcome, _ = _gate(settings, contract, two_bad)
+    assert (outcome.status, outcome.rows_quarantined) == ("accepted", 2)
+    three_bad = _rows(**{"1": {"kind": "Z"}, "2": {"kind": "Z"}, "5": {"kind": "Q"}})
+    outcome, results = _gate(settings, contract, three_bad)
+    assert outcome.status == "blocked" and outcome.accepted_path is None
+    assert "3 of 10 rows (30.0%) failed row rules, above the contract threshold 20.0%" in outcome.reason
+    assert results["kind_valid"].verdict == "failed" and results["kind_valid"].threshold == 0.2
+
+
+def test_referential_integrity_warns_by_default_and_quarantines_on_error(settings, tmp_path):
+    registry = tmp_path / "registry.parquet"
+    duckdb.sql(f"COPY (SELECT '{GOOD_USCC}' AS uscc) TO '{registry}' (FORMAT parquet)")
+    check = {"type": "library", "metric": "invalidValues", "name": "org_registered",
+             "arguments": {"referenceDataset": "scjgj/business_registry", "referenceColumn": "uscc"}}
+    rows = _rows(**{"4": {"org": uscc("92500108MA5U19999")}})
+    refs = {"scjgj/business_registry": [str(registry)]}
+
+    contract = _contract(tmp_path, {"org": {"quality": [check]}})
+    outcome, results = _gate(settings, contract, _rows(), references=refs)
+    assert results["org_registered"].verdict == "passed"
+    outcome, results = _gate(settings, contract, rows, references=refs)
+    assert (outcome.status, outcome.rows_accepted) == ("accepted", 10)  # advisory: nothing quarantined
+    assert (results["org_registered"].verdict, results["org_registered"].failed) == ("warned", 1)
+    assert "advisory" in outcome.reason and "org_registered: 1 of 10 rows" in outcome.reason
+    outcome, results = _gate(settings, contract, rows, references={})
+    assert results["org_registered"].verdict == "skipped" and "尚无已接收批次" in results["org_registered"].description
+
+    strict = _contract(tmp_path, {"org": {"quality": [check | {"severity": "error"}]}})
+    outcome, results = _gate(settings, strict, rows, references=refs)
+    assert (outcome.rows_quarantined, results["org_registered"].verdict) == (1, "quarantined")
+
+
+def test_freshness_against_update_cycle_and_latency_blocks_a_stale_batch(settings, tmp_path):
+    sla = [{"property": "frequency", "value": 1, "unit": "d"},
+           {"property": "latency", "value": 1, "unit": "d", "element": "things.seen_at"}]
+    contract = _contract(tmp_path, sla=sla)
+    outcome, results = _gate(settings, contract, _rows())
+    assert outcome.status == "accepted" and results["freshness:seen_at"].verdict == "passed"
+    stale = [r | {"seen_at": "2026-11-23 23:59:00"} for r in _rows()]  # oldest allowed: 2026-11-24 00:00
+    outcome, results = _gate(settings, contract, stale)
+    assert outcome.status == "blocked" and results["freshness:seen_at"].dimension_zh == "时效性"
+    assert "freshness:seen_at: batch of 10 rows" in outcome.reason and "2026-11-24 00:00" in outcome.reason
+
+
+def test_volume_anomaly_uses_robust_history_and_skips_without_enough(settings, tmp_path):
+    quality = [{"type": "library", "metric": "rowCount", "name": "volume", "mustBeGreaterThan": 0,
+                "arguments": {"anomaly": True, "minHistory": 5, "k": 5, "minRatio": 0.5, "maxRatio": 2}}]
+    contract = _contract(tmp_path, table_quality=quality)
+    outcome, results = _gate(settings, contract, _rows(), history=[10, 11, 9])
+    assert outcome.status == "accepted" and results["volume"].verdict == "skipped"
+    outcome, results = _gate(settings, contract, _rows(), history=[10, 11, 9, 10, 12, 10])
+    assert outcome.status == "accepted" and results["volume"].verdict == "passed"
+    outcome, results = _gate(settings, contract, _rows(), history=[40, 41, 39, 40, 42, 40])
+    assert outcome.status == "blocked" and results["volume"].verdict == "failed"
+    assert "volume: batch of 10 rows" in outcome.reason
+    low, high, median = volume_bounds([40, 41, 39, 40, 42, 40, 400], {"minHistory": 5, "k": 5})
+    assert median == 40 and 20 <= low < 40 < high <= 100  # one outlier in the history does not widen the band
+
+
+def test_schema_drift_missing_extra_and_retyped_columns(settings, tmp_path):
+    contract = _contract(tmp_path)
+    outcome, results = _gate(settings, contract, [{k: v for k, v in r.items() if k != "kind"} for r in _rows()])
+    assert outcome.status == "blocked" and results["column_present:kind"].verdict == "failed"
+    assert "缺少字段 kind" in outcome.reason
+
+    extra = [r | {"colour": "red"} for r in _rows()]
+    outcome, results = _gate(settings, contract, extra)
+    assert outcome.status == "blocked" and results["schema:extra_columns"].failed == 1
+    assert "colour" in outcome.reason and "1 extra column(s)" in outcome.reason
+    tolerant = _contract(tmp_path, custom={"extraColumns": "tolerate"})
+    outcome, results = _gate(settings, tolerant, extra)
+    assert outcome.status == "accepted" and results["schema:extra_columns"].verdict == "warned"
+
+    one_bad = _rows(**{"2": {"amount": "n/a"}})  # a single bad value is not a retyped column
+    outcome, results = _gate(settings, contract, one_bad, )
+    assert outcome.status == "accepted" and results["schema:retyped:amount"].verdict == "passed"
+    retyped = [r | {"amount": f"{i}元"} for i, r in enumerate(_rows())]
+    outcome, results = _gate(settings, contract, retyped)
+    assert outcome.status == "blocked" and results["schema:retyped:amount"].failed == 10
+    assert "类型改变" in outcome.reason and "schema:retyped:amount: 10 of 10 rows" in outcome.reason
+
+
+def test_validation_results_are_kept_for_data_docs(settings, tmp_path):
+    contract = _contract(tmp_path, ROW_CASES["kind_valid"][0])
+    _gate(settings, contract, _rows(**{"1": {"kind": "Z"}}))
+    stored = settings.data_dir / "quality" / "validations" / "test__things" / "20261125-test.json"
+    doc = json.loads(stored.read_text(encoding="utf-8"))
+    assert set(doc["validations"]) == {"batch", "row"}
+    assert not doc["validations"]["row"]["success"] and doc["validations"]["batch"]["success"]
