@@ -13,6 +13,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings
+from cityshare.storage import register_lake
 
 LOCK_WAIT_SECONDS = 120
 
@@ -29,9 +30,17 @@ CREATE TABLE IF NOT EXISTS meta.quality_results (
     dataset VARCHAR, load_id VARCHAR, stage VARCHAR, rule VARCHAR, level VARCHAR, column_name VARCHAR,
     dimension VARCHAR, dimension_zh VARCHAR, description VARCHAR, evaluated BIGINT, failed BIGINT,
     success BOOLEAN, error VARCHAR, checked_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS meta.quality_history (
+    dataset VARCHAR, load_id VARCHAR, stage VARCHAR, rule VARCHAR, level VARCHAR, column_name VARCHAR,
+    dimension VARCHAR, dimension_zh VARCHAR, description VARCHAR, evaluated BIGINT, failed BIGINT,
+    x_rate DOUBLE, rate_kind VARCHAR, threshold DOUBLE, verdict VARCHAR, duration_ms DOUBLE,
+    data_docs_url VARCHAR, error VARCHAR, checked_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS meta.publications (
     table_name VARCHAR, version INTEGER, rows BIGINT, content_hash VARCHAR, snapshot_path VARCHAR,
     published_at TIMESTAMP, PRIMARY KEY (table_name, version));
+CREATE TABLE IF NOT EXISTS meta.watermarks (
+    dataset VARCHAR, load_date DATE, load_id VARCHAR, watermark_column VARCHAR, low_value VARCHAR,
+    high_value VARCHAR, rows BIGINT, recorded_at TIMESTAMP, PRIMARY KEY (dataset, load_id));
 """
 
 
@@ -51,6 +60,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[Any]:
                 raise
             time.sleep(0.5)
     try:
+        register_lake(con, settings)  # raw views may read s3:// batches (cityshare/storage.py)
         if not read_only:
             con.execute(DDL)
         yield con
@@ -112,4 +122,32 @@ def table_schema(con: Any, table: str) -> str | None:
            WHERE table_name = ? AND table_schema IN ('standard', 'base', 'theme', 'collab')""",
         [table],
     ).fetchone()
+    return row[0] if row else None
+
+
+def record_watermark(settings: Settings, dataset: str, load_date: Any, load_id: str, column: str,
+                     low: str | None, high: str | None, rows: int) -> None:
+    """Remember the watermark window an extract read; it counts only once its batch is accepted."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with connect(settings) as con, transaction(con):
+        con.execute("DELETE FROM meta.watermarks WHERE dataset = ? AND load_id = ?", [dataset, load_id])
+        con.execute("INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [dataset, load_date, load_id, column, low, high, rows, now])
+
+
+def committed_watermark(settings: Settings, dataset: str, before: Any) -> str | None:
+    """The highest watermark of the source's accepted batches for load dates before ``before``.
+
+    Joined with ``meta.batches``: a window whose batch was blocked, or never gated (a crash after
+    landing), does not advance the watermark, so its rows are read again by the next load.
+    """
+    with connect(settings) as con:
+        row = con.execute(
+            """SELECT max(w.high_value) FROM meta.watermarks w
+               JOIN meta.batches b ON b.dataset = w.dataset AND b.load_id = w.load_id AND b.status = 'accepted'
+               WHERE w.dataset = ? AND w.load_date < ?""",
+            [dataset, before],
+        ).fetchone()
     return row[0] if row else None

@@ -1,12 +1,16 @@
 """Chongqing department simulator: the data CityShare collects, made up but shaped like the real thing.
 
-It plays two departments of the storefront-order (门前三包/店外经营) scenario:
+It plays the departments of the seed's scenarios. The first two, of the storefront-order
+(门前三包/店外经营) scenario, keep their original formats:
 
 - 市场监管局 (``scjgj/business_registry``): the business registry, kept as the department's own
   system in ``<departments_dir>/scjgj/business_registry.jsonl`` and served by a loopback HTTP JSON
   API (:mod:`cityshare.simulate.api`);
 - 城管局 (``cgj/city_cases``): the daily 数字城管 case export,
   ``<inbox_dir>/cgj/city_cases/city_cases_YYYY-MM-DD.csv``.
+
+The other departments (城管局 lamps/muck trucks, 市场监管局 smart kitchens, 住建委, 交通局, 规划和自然资源局,
+民政局, 水电气讯 utilities, 南坪街道, 礼嘉街道) are listed in :mod:`cityshare.simulate.sources`.
 
 Codes are real (GB/T 2260 areas and streets, the event code table — all from the dbt seeds),
 identifiers carry valid check digits, and a configurable share of rows carries the defects the
@@ -19,15 +23,18 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from cityshare.settings import Settings
+from cityshare.simulate._framework import SimContext, remove_stale
 from cityshare.simulate._util import write_atomic
 from cityshare.simulate.api import ApiServer, registry_path, serve_forever, start_api_server
 from cityshare.simulate.cases import simulate_cases
 from cityshare.simulate.geography import load_geography
 from cityshare.simulate.registry import simulate_registry
+from cityshare.simulate.sources import DEPARTMENT_SOURCES
 
 __all__ = [
     "ApiServer",
@@ -53,13 +60,17 @@ def simulate(
     scale: float = 1.0,
     defect_rate: float = 0.02,
     seed: int = 7,
+    departments: Iterable[str] | None = None,
+    file_defects: bool = False,
 ) -> dict[str, Any]:
     """Simulate ``days`` days from ``start`` (default: today minus ``days``, so the last day is yesterday).
 
     Writes the registry and one case file per day, removes case files of an earlier simulation that
     this one does not cover (the registry they would reference is replaced), and returns a summary:
     ``files`` written, ``removed_files``, ``rows`` per dataset per day and ``defects`` per dataset
-    per kind. Raises ValueError for out-of-range arguments.
+    per kind. ``departments`` limits the *additional* departments' sources (slugs; the 城管局 cases and
+    the 市场监管局 registry are always written); ``file_defects`` also injects whole-file defects that
+    block a batch (a renamed column). Raises ValueError for out-of-range arguments.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
@@ -79,6 +90,10 @@ def simulate(
     registry = simulate_registry(geo, day_list, scale, defect_rate, registry_rng)
     cases = simulate_cases(geo, day_list, scale, defect_rate, cases_rng, registry.open_shops)
 
+    ctx = SimContext(settings, geo, day_list, scale, defect_rate, seed, file_defects,
+                     registry_versions=registry.versions)
+    outputs = [run(ctx) for name, run in DEPARTMENT_SOURCES if departments is None or name.split("/")[0] in departments]
+
     reg_path = registry_path(settings)
     write_atomic(reg_path, registry.to_jsonl())
     files = [str(reg_path)]
@@ -95,6 +110,11 @@ def simulate(
             stale.unlink()
             removed.append(str(stale))
 
+    for out in outputs:
+        files += [str(f) for f in out.files]
+        if out.fmt in ("csv", "xlsx", "jsonl"):
+            folder = settings.inbox_dir / out.dataset
+            removed += remove_stale(folder, set(out.files), "*_????-??-??.*")
     return {
         "seed": seed,
         "start": day_list[0].isoformat(),
@@ -107,9 +127,12 @@ def simulate(
         "rows": {
             "scjgj/business_registry": registry.rows_per_day,
             "cgj/city_cases": cases.rows_per_day,
+            **{o.dataset: o.rows for o in outputs},
         },
         "defects": {
             "scjgj/business_registry": registry.defects,
             "cgj/city_cases": cases.defects,
+            **{o.dataset: dict(sorted(o.defects.items())) for o in outputs},
         },
+        "formats": {"scjgj/business_registry": "api", "cgj/city_cases": "csv", **{o.dataset: o.fmt for o in outputs}},
     }

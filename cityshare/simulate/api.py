@@ -3,7 +3,10 @@
 ``GET /api/v1/business_registry?updated_on=YYYY-MM-DD&page=1&page_size=500`` with
 ``Authorization: Bearer <token>`` returns ``{"data": [...], "page", "page_size", "total"}``: the
 record versions whose ``updated_at`` falls on ``updated_on``, in the file's stable order
-(``updated_at``, ``uscc``). ``GET /health`` needs no token. Errors are JSON: 400 bad parameters,
+(``updated_at``, ``uscc``). ``GET /health`` needs no token. The same server plays two more departments' APIs:
+``/api/v1/kitchen_alerts?date=…&limit=…&cursor=…`` (智慧厨房 alerts, cursor pagination, the 市场监管局
+token) and ``/api/v1/parking_lots?as_of=…&offset=…&limit=…`` (交通局, offset pagination, records under
+``result.lots``, token ``$CITYSHARE_JTJ_API_TOKEN`` default ``sim-jtj-token``). Errors are JSON: 400 bad parameters,
 401 missing/wrong token, 404 unknown path. The JSONL file is read on every request, so a new
 simulation is served without a restart.
 
@@ -12,9 +15,11 @@ Standard library only (``http.server``), so the simulator needs nothing the pipe
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hmac
 import json
+import os
 import re
 import threading
 from http import HTTPStatus
@@ -28,6 +33,8 @@ from cityshare.settings import Settings
 
 HOST = "127.0.0.1"
 REGISTRY_ENDPOINT = "/api/v1/business_registry"
+KITCHEN_ENDPOINT = "/api/v1/kitchen_alerts"
+PARKING_ENDPOINT = "/api/v1/parking_lots"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 500
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -117,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/health":
             self._send(HTTPStatus.OK, {"status": "ok"})
             return
+        if url.path.rstrip("/") in (KITCHEN_ENDPOINT, PARKING_ENDPOINT):
+            self._more(url.path.rstrip("/"), parse_qs(url.query, keep_blank_values=True))
+            return
         if url.path.rstrip("/") != REGISTRY_ENDPOINT:
             self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {url.path}")
             return
@@ -142,6 +152,53 @@ class _Handler(BaseHTTPRequestHandler):
             "page_size": page_size,
             "total": len(records),
         })
+
+
+    def _more(self, endpoint: str, params: dict[str, list[str]]) -> None:
+        """智慧厨房 alerts (cursor pagination) and 交通局 parking lots (offset pagination)."""
+        settings = self.server.settings
+        kitchen = endpoint == KITCHEN_ENDPOINT
+        token = settings.sim_api_token if kitchen else os.environ.get("CITYSHARE_JTJ_API_TOKEN", "sim-jtj-token")
+        given = self.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            realm = "scjgj" if kitchen else "jtj"
+            self._error(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token",
+                        {"WWW-Authenticate": f'Bearer realm="{realm}"'})
+            return
+        try:
+            day = (params.get("date" if kitchen else "as_of") or [""])[-1]
+            if not _valid_date(day):
+                raise _BadRequest(f"{'date' if kitchen else 'as_of'} must be a date YYYY-MM-DD, got {day!r}")
+            limit = _int_param(params, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+            if kitchen:
+                cursor = (params.get("cursor") or [""])[-1]
+                try:
+                    start = int(base64.urlsafe_b64decode(cursor.encode()).decode()) if cursor else 0
+                except (ValueError, UnicodeDecodeError):
+                    raise _BadRequest(f"invalid cursor {cursor!r}") from None
+            else:
+                offsets = (params.get("offset") or ["0"])[-1]
+                if not offsets.isascii() or not offsets.isdigit():
+                    raise _BadRequest(f"offset must be a non-negative integer, got {offsets!r}")
+                start = int(offsets)
+        except _BadRequest as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        dept = "scjgj" if kitchen else "jtj"
+        name = "kitchen_alerts.jsonl" if kitchen else "parking_lots.jsonl"
+        path = settings.departments_dir / dept / name
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        records = [json.loads(line) for line in lines if line.strip()]
+        if kitchen:
+            records = [r for r in records if r["alert"]["time"][:10] == day]
+            page = records[start:start + limit]
+            end = start + len(page)
+            nxt = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(records) else None
+            self._send(HTTPStatus.OK, {"items": page, "next_cursor": nxt})
+        else:
+            records = [r for r in records if r["opened_on"] <= day]
+            self._send(HTTPStatus.OK, {"result": {"lots": records[start:start + limit], "total": len(records)},
+                                       "offset": start, "limit": limit})
 
 
 class ApiServer:

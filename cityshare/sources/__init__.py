@@ -3,18 +3,44 @@
 Raw data stays as the department delivered it (贴源): every value a string, typed later in the
 standard layer. A connector also returns a fingerprint of what it read, so a re-run of the same
 window is recognised as the same batch.
+
+The contract's first ``servers`` entry picks the connector:
+
+=====================  ======================================  =========================
+server ``type``        ``format``                              module
+=====================  ======================================  =========================
+``local``              ``csv`` (default)                       :mod:`.csv_inbox`
+``local``              ``xlsx``                                :mod:`.excel`
+``local``              ``jsonl``                               :mod:`.jsonl_feed`
+``local``              ``sqlite``                              :mod:`.sql_db`
+``postgresql``/``postgres``                                    :mod:`.sql_db`
+``api``                                                        :mod:`.http_api`
+=====================  ======================================  =========================
+
+A property may name where its value comes from with the customProperty ``sourceField``: a header
+(CSV/Excel, besides ``name`` and ``businessName``), a column (SQL) or a dotted path into nested JSON
+(APIs, JSONL), which is how the contract flattens nested records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings
+
+BATCH_ROWS = 50_000  # rows per Arrow batch for row-oriented sources (bounded memory)
+SERVER_KINDS = {
+    ("local", "csv"), ("local", "xlsx"), ("local", "jsonl"), ("local", "sqlite"),
+    ("api", None), ("postgresql", None), ("postgres", None),
+}
 
 
 @dataclass
@@ -32,21 +58,109 @@ class Extract:
         return hashlib.sha256("|".join(self.fingerprint_parts).encode()).hexdigest()
 
 
+def load_id_for(load_date: dt.date, fingerprint: str) -> str:
+    """The batch id :func:`cityshare.lake.land` gives this content (load date + fingerprint)."""
+    return f"{load_date:%Y%m%d}-{fingerprint[:12]}"
+
+
+def server_kind(contract: Contract) -> tuple[str, str | None]:
+    """(type, format) of the contract's server, normalised (format only matters for ``local``)."""
+    server = contract.server
+    kind = str(server.get("type", ""))
+    fmt = str(server.get("format") or "csv").lower() if kind == "local" else None
+    return kind, fmt
+
+
 def extract(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
     """Open the contract's server for one load window (the load date)."""
-    kind = contract.server.get("type")
-    if kind == "local":
+    from cityshare.errors import SourceError
+
+    kind, fmt = server_kind(contract)
+    if kind == "local" and fmt == "csv":
         from cityshare.sources.csv_inbox import extract_csv
 
         return extract_csv(contract, load_date, settings)
+    if kind == "local" and fmt == "xlsx":
+        from cityshare.sources.excel import extract_xlsx
+
+        return extract_xlsx(contract, load_date, settings)
+    if kind == "local" and fmt == "jsonl":
+        from cityshare.sources.jsonl_feed import extract_jsonl
+
+        return extract_jsonl(contract, load_date, settings)
+    if (kind == "local" and fmt == "sqlite") or kind in ("postgresql", "postgres"):
+        from cityshare.sources.sql_db import extract_sql
+
+        return extract_sql(contract, load_date, settings)
     if kind == "api":
         from cityshare.sources.http_api import extract_api
 
         return extract_api(contract, load_date, settings)
-    from cityshare.errors import SourceError
-
-    raise SourceError(f"{contract.path}: servers[0].type: no connector for {kind!r}")
+    what = f"{kind!r} with format {fmt!r}" if kind == "local" else repr(kind)
+    raise SourceError(f"{contract.path}: servers[0].type: no connector for {what}")
 
 
 def string_schema(names: list[str]) -> pa.Schema:
     return pa.schema([pa.field(n, pa.string()) for n in names])
+
+
+def source_fields(contract: Contract) -> dict[str, str]:
+    """contract column → where its value comes from (``sourceField``, else the column name)."""
+    return {p.name: str(p.custom.get("sourceField") or p.name) for p in contract.properties}
+
+
+def to_text(value: Any, logical_type: str = "string") -> str | None:
+    """One source value as raw text: None/empty → null; whole floats lose ``.0``; dates ISO."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if logical_type == "date":
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def dig(record: Any, path: str) -> Any:
+    """The value at a dotted path of a nested JSON record (``kitchen.uscc``), None if absent."""
+    value = record
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+class RowBatcher:
+    """Collect rows (tuples in ``names`` order) and emit Arrow batches of ``size`` rows."""
+
+    def __init__(self, names: list[str], size: int = BATCH_ROWS) -> None:
+        self.names = names
+        self.schema = string_schema(names)
+        self.size = size
+        self._rows: list[tuple[str | None, ...]] = []
+
+    def add(self, row: tuple[str | None, ...]) -> pa.RecordBatch | None:
+        self._rows.append(row)
+        return self.flush() if len(self._rows) >= self.size else None
+
+    def flush(self) -> pa.RecordBatch | None:
+        if not self._rows:
+            return None
+        columns = list(zip(*self._rows, strict=True))
+        self._rows = []
+        return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=self.schema)

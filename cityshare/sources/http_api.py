@@ -1,9 +1,28 @@
-"""Paginated JSON HTTP APIs of departments (bearer token, page pagination, retries)."""
+"""Paginated JSON HTTP APIs of departments.
+
+Server (ODCS ``api``): ``location``; customProperties:
+
+- ``pagination``: ``page`` (``page``/``page_size`` parameters), ``offset`` (``offset``/``limit``),
+  ``cursor`` (``cursor`` parameter, next cursor from ``nextCursorField``) or ``none``;
+  ``pageSize``; parameter names can be renamed with ``pageParameter``, ``pageSizeParameter``,
+  ``offsetParameter``, ``limitParameter``, ``cursorParameter``;
+- ``windowParameter``: the query parameter that receives the load date;
+- ``recordsField`` (default ``data``), ``totalField`` (default ``total``), ``nextCursorField``
+  (default ``next_cursor``);
+- ``tokenEnv``: the environment variable holding the bearer token (never the token itself);
+- ``rateLimitPerSecond``: at most this many requests per second;
+- ``retries`` (default 3), ``backoffSeconds`` (default 0.5, doubled per retry), ``timeoutSeconds``
+  (default 30): 5xx, 429, timeouts and connection errors are retried; other 4xx fail at once.
+
+Nested fields are flattened by each property's ``sourceField`` (dotted path). Every page is hashed,
+so a re-run that receives the same records lands the same batch.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -14,83 +33,147 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract, expand
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, string_schema
+from cityshare.sources import Extract, RowBatcher, dig, source_fields, to_text
 
-RETRIES = 3
+# Tokens of the simulated departments' APIs, so the embedded demo needs no secret set up. Real
+# deployments set the variable the contract names.
+SIMULATOR_TOKENS = {"CITYSHARE_SCJGJ_API_TOKEN": "sim-scjgj-token", "CITYSHARE_JTJ_API_TOKEN": "sim-jtj-token"}
+MAX_PAGES = 100_000
 
 
 def _token(contract: Contract, settings: Settings) -> str | None:
     env = contract.server_option("tokenEnv")
     if not env:
         return None
-    # The simulator's token has an embedded default so the embedded demo needs no secret set up.
-    default = settings.sim_api_token if env == "CITYSHARE_SCJGJ_API_TOKEN" else None
-    return os.environ.get(env, default)
+    default = settings.sim_api_token if env == "CITYSHARE_SCJGJ_API_TOKEN" else SIMULATOR_TOKENS.get(env)
+    token = os.environ.get(env, default)
+    if not token:
+        raise SourceError(f"{contract.path}: servers[0].customProperties.tokenEnv: set the bearer token in ${env}")
+    return token
 
 
-def _get(client: Any, url: str, params: dict[str, Any]) -> Any:
-    """GET with exponential backoff on 5xx and transport errors; 4xx fails at once."""
-    import httpx
+class _Client:
+    """GET with rate limit and exponential backoff on 5xx/429/timeouts; 4xx fails at once."""
 
-    for attempt in range(RETRIES):
-        try:
-            resp = client.get(url, params=params)
-        except httpx.TransportError as exc:
-            if attempt == RETRIES - 1:
-                raise SourceError(f"{url}: {type(exc).__name__} after {RETRIES} tries: {exc}") from None
-        else:
-            if resp.status_code < 500:
-                break
-            if attempt == RETRIES - 1:
-                raise SourceError(f"{url}: HTTP {resp.status_code} after {RETRIES} tries")
-        time.sleep(0.5 * 2**attempt)
+    def __init__(self, contract: Contract, token: str | None) -> None:
+        import httpx
+
+        opt = contract.server_option
+        self.retries = max(1, int(opt("retries", 3)))
+        self.backoff = float(opt("backoffSeconds", 0.5))
+        rate = float(opt("rateLimitPerSecond", 0) or 0)
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._last = 0.0
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(headers=headers, timeout=float(opt("timeoutSeconds", 30)))
+        self.requests = 0
+
+    def _pace(self) -> None:
+        wait = self._last + self.interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last = time.monotonic()
+
+    def get(self, url: str, params: dict[str, Any]) -> Any:
+        import httpx
+
+        where = f"{url}?{'&'.join(f'{k}={v}' for k, v in params.items())}"
+        for attempt in range(1, self.retries + 1):
+            self._pace()
+            self.requests += 1
+            try:
+                resp = self.http.get(url, params=params)
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                if resp.status_code < 500 and resp.status_code != 429:
+                    return _json(resp, where)
+                problem = f"HTTP {resp.status_code}"
+            if attempt == self.retries:
+                raise SourceError(f"{where}: {problem} after {self.retries} tries; no batch landed")
+            time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _json(resp: Any, where: str) -> Any:
     if resp.status_code != 200:
-        raise SourceError(f"{url}?{params}: HTTP {resp.status_code}: {resp.text[:200]}")
+        raise SourceError(f"{where}: HTTP {resp.status_code}: {resp.text[:200]}")
     if "json" not in resp.headers.get("content-type", ""):
-        raise SourceError(f"{url}: expected JSON, got {resp.headers.get('content-type')!r}")
+        raise SourceError(f"{where}: expected JSON, got {resp.headers.get('content-type')!r}")
     try:
         return resp.json()
     except ValueError as exc:
-        raise SourceError(f"{url}: response is not valid JSON: {exc}") from None
+        raise SourceError(f"{where}: response is not valid JSON: {exc}") from None
 
 
 def extract_api(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
     url = expand(contract.server["location"], settings)
-    extract = Extract(source_uri=f"{url}?{contract.server_option('windowParameter')}={load_date}",
-                      batches=iter(()))
-    extract.batches = _pages(contract, url, load_date, settings, extract)
+    window = contract.server_option("windowParameter")
+    uri = f"{url}?{window}={load_date}" if window else url
+    extract = Extract(source_uri=uri, batches=iter(()))
+    token = _token(contract, settings)  # fail before any request if the secret is missing
+    extract.batches = _pages(contract, url, load_date, token, extract)
     return extract
 
 
-def _pages(
-    contract: Contract, url: str, load_date: dt.date, settings: Settings, extract: Extract
-) -> Iterator[pa.RecordBatch]:
-    import httpx
-
-    names = [p.name for p in contract.properties]
-    schema = string_schema(names)
-    page_size = int(contract.server_option("pageSize", 500))
-    window = contract.server_option("windowParameter", "date")
-    token = _token(contract, settings)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(headers=headers, timeout=30.0) as client:
-        page, seen = 1, 0
-        while True:
-            body = _get(client, url, {window: load_date.isoformat(), "page": page, "page_size": page_size})
-            rows = body.get("data") if isinstance(body, dict) else None
+def _pages(contract: Contract, url: str, load_date: dt.date, token: str | None,
+           extract: Extract) -> Iterator[pa.RecordBatch]:
+    opt = contract.server_option
+    fields = source_fields(contract)
+    names = list(fields)
+    types = {p.name: p.logical_type for p in contract.properties}
+    kind = str(opt("pagination", "page"))
+    if kind not in ("page", "offset", "cursor", "none"):
+        raise SourceError(f"{contract.path}: servers[0].customProperties.pagination: page/offset/cursor/none, got {kind!r}")
+    size = int(opt("pageSize", 500))
+    records_field = str(opt("recordsField", "data"))
+    total_field = str(opt("totalField", "total"))
+    base: dict[str, Any] = {}
+    if opt("windowParameter"):
+        base[str(opt("windowParameter"))] = load_date.isoformat()
+    client = _Client(contract, token)
+    try:
+        page, offset, cursor, seen = 1, 0, None, 0
+        for _ in range(MAX_PAGES):
+            params = dict(base)
+            if kind == "page":
+                params |= {opt("pageParameter", "page"): page, opt("pageSizeParameter", "page_size"): size}
+            elif kind == "offset":
+                params |= {opt("offsetParameter", "offset"): offset, opt("limitParameter", "limit"): size}
+            elif kind == "cursor":
+                params[opt("limitParameter", "limit")] = size
+                if cursor:
+                    params[opt("cursorParameter", "cursor")] = cursor
+            body = client.get(url, params)
+            rows = dig(body, records_field) if isinstance(body, dict) else body
             if not isinstance(rows, list):
-                raise SourceError(f"{url}: page {page}: no 'data' list in the response")
-            extract.fingerprint_parts.append(hashlib.sha256(repr(rows).encode()).hexdigest())
+                raise SourceError(f"{url}: page {page}: no {records_field!r} list in the response")
+            extract.fingerprint_parts.append(
+                hashlib.sha256(json.dumps(rows, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+            )
             if rows:
-                columns = {n: [_text(r.get(n)) for r in rows] for n in names}
-                yield pa.RecordBatch.from_pydict(columns, schema=schema)
+                batcher = RowBatcher(names, size=len(rows) + 1)  # one Arrow batch per page
+                for r in rows:
+                    batcher.add(tuple(to_text(dig(r, fields[n]), types[n]) for n in names))
+                out = batcher.flush()
+                if out is not None:
+                    yield out
             seen += len(rows)
-            if not rows or seen >= int(body.get("total", 0)):
-                return
             page += 1
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
+            offset += len(rows)
+            if kind == "none" or not rows:
+                return
+            if kind == "cursor":
+                cursor = dig(body, str(opt("nextCursorField", "next_cursor")))
+                if not cursor:
+                    return
+                continue
+            total = body.get(total_field) if isinstance(body, dict) else None
+            if (total is not None and seen >= int(total)) or (total is None and len(rows) < size):
+                return
+        raise SourceError(f"{url}: more than {MAX_PAGES} pages; the API does not end its pagination")
+    finally:
+        client.close()

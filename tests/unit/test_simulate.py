@@ -56,6 +56,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Settings:
 def _run(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **kwargs: Any) -> tuple[Settings, dict[str, Any]]:
     settings = _settings(monkeypatch, data_dir)
     kwargs.setdefault("start", START)
+    kwargs.setdefault("departments", ())  # the storefront pair only; the other departments: test_simulate_departments.py
     return settings, simulate(settings, **kwargs)
 
 

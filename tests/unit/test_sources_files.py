@@ -1,0 +1,194 @@
+"""File connectors on real files: CSV (encodings, delimiters, truncation), Excel (title row, merged
+cells, several sheets), JSONL feeds (nested fields, late rows, truncation), landed and gated for real."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cityshare.contracts.model import get_contract
+from cityshare.errors import SourceError
+from cityshare.ingest import ingest
+from cityshare.lake import land
+from cityshare.settings import get_settings
+from cityshare.sources import extract
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = dt.date(2026, 11, 25)
+HEADERS = ["线索编号", "线索来源", "区县代码", "街道代码", "违建地址", "违建面积", "结构类型", "发现日期", "规划许可证号",
+           "处置状态",
+           "经度", "纬度"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A private copy of the project's contracts, catalog and seeds, with its own data folder."""
+    home = tmp_path / "home"
+    for part in ("contracts", "catalog", "dbt_project/seeds"):
+        shutil.copytree(ROOT / part, home / part)
+    monkeypatch.setenv("CITYSHARE_HOME", str(home))
+    monkeypatch.setenv("CITYSHARE_DATA_DIR", str(tmp_path / "data"))
+    return get_settings()
+
+
+def _report(i: int, **changes: str) -> list[str]:
+    row = dict(zip(HEADERS, [f"WJ20261125{i:04d}", "群众举报", "500108", "500108003", "南岸区南坪街道南坪西路1号", "35.5",
+                             "彩钢瓦",
+                             "2026-11-25", "", "核查中", "106.570000", "29.530000"], strict=True))
+    row.update(changes)
+    return [row[h] for h in HEADERS]
+
+
+def _write_csv(settings, rows, encoding="gb18030", header=HEADERS, tail=b"") -> Path:
+    path = settings.inbox_dir / "ghzrj" / "illegal_construction_reports" / f"illegal_construction_reports_{DAY}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+    path.write_bytes(text.encode(encoding) + tail)
+    return path
+
+
+def _visible_batches(settings, dataset: str) -> list[Path]:
+    root = settings.lake_dir / "raw" / dataset
+    return sorted(p for p in root.glob("load_date=*/*") if p.is_dir()) if root.exists() else []
+
+
+def test_gbk_csv_is_detected_and_lands_with_contract_names(project):
+    _write_csv(project, [_report(i) for i in range(1, 21)] + [_report(21, **{"违建面积": "-3"})])
+    result = ingest("ghzrj/illegal_construction_reports", DAY)
+    assert (result["status"], result["rows"], result["accepted"], result["quarantined"]) == ("accepted", 21, 20, 1)
+    con = duckdb.connect(str(project.warehouse_path), read_only=True)
+    rows = con.execute("SELECT report_id, source, address FROM raw.ghzrj__illegal_construction_reports "
+                       "ORDER BY 1 LIMIT 1").fetchall()
+    con.close()
+    assert rows == [("WJ202611250001", "群众举报", "南岸区南坪街道南坪西路1号")]  # Chinese text decoded from GBK
+
+
+def test_gbk_file_under_a_utf8_contract_fails_naming_file_and_encoding(project):
+    path = _write_csv(project, [_report(1)])
+    contract = get_contract("ghzrj/illegal_construction_reports")
+    contract.raw["servers"][0]["encoding"] = "UTF-8"
+    with pytest.raises(SourceError) as err:
+        land(contract, DAY, extract(contract, DAY, project), project)
+    assert str(path) in str(err.value) and "GBK" in str(err.value)
+    assert _visible_batches(project, "ghzrj/illegal_construction_reports") == []
+
+
+def test_truncated_csv_fails_and_leaves_no_batch(project):
+    path = _write_csv(project, [_report(i) for i in range(1, 5)], tail="WJ202611250099,群众举报,5001".encode("gb18030"))
+    with pytest.raises(SourceError) as err:
+        ingest("ghzrj/illegal_construction_reports", DAY)
+    assert str(path) in str(err.value) and "Expected 12 columns" in str(err.value)
+    assert _visible_batches(project, "ghzrj/illegal_construction_reports") == []
+    staged = list((project.lake_dir / "raw").rglob("*.parquet")) + list((project.lake_dir / "raw").rglob(".tmp-*"))
+    assert staged == []
+
+
+def test_tab_separated_csv_with_bom(project):
+    contract = get_contract("sdqx/installation_applications")
+    headers = [p.business_name for p in contract.properties]
+    row = ["LHBZ202611250001", "供电", "国网重庆市电力公司", "重庆某某有限公司", "", "500108", "500108003", "南坪西路1号",
+           "2026-11-25 09:00:00", "2026-11-25 10:00:00", "", "", "", "", "已受理"]
+    path = project.inbox_dir / "sdqx" / "installation_applications" / f"installation_applications_{DAY}.tsv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xef\xbb\xbf" + ("\t".join(headers) + "\n" + "\t".join(row) + "\n").encode("utf-8"))
+    batches = list(extract(contract, DAY, project).batches)
+    assert batches[0].schema.names == [p.name for p in contract.properties]
+    assert batches[0].column("application_id").to_pylist() == ["LHBZ202611250001"]
+    assert batches[0].column("surveyed_at").to_pylist() == [None]
+
+
+def _workbook(path: Path, footer: bool = True) -> None:
+    from cityshare.simulate._framework import write_xlsx
+
+    headers = ["故障单号", "路灯编号", "街道代码", "道路名称", "故障类型", "报修时间", "修复时间", "处理状态"]
+    sheets = {
+        "南岸区": [["LDGZ202611250001", "LD080030001", "500108003", "南坪西路", "灯不亮", "2026-11-25 01:00:00", None, "待修"],
+                  ["LDGZ202611250002", "LD080030002", "500108003", "南坪西路", "闪烁", "2026-11-25 02:00:00", None, "维修中"],
+                  ["LDGZ202611250003", "LD080030003", "500108003", "响水路", "灯不亮", "2026-11-25 03:00:00",
+                   "2026-11-25 09:00:00", "已修复"]],
+        "渝中区": [["LDGZ202611250004", "LD030030001", "500103003", "民族路", "线路故障", "2026-11-25 04:00:00", None, "待修"]],
+    }
+    write_xlsx(path, "城市照明路灯故障报修日报（2026年11月25日）", headers, sheets, merge_column=3,
+               footer="填报单位：重庆市城市照明管理中心" if footer else None)
+
+
+def test_excel_title_row_merged_cells_sheets_and_footer(project):
+    contract = get_contract("cgj/street_lamp_faults")
+    path = project.inbox_dir / "cgj" / "street_lamp_faults" / f"street_lamp_faults_{DAY}.xlsx"
+    _workbook(path)
+    import openpyxl
+
+    assert openpyxl.load_workbook(path)["南岸区"].merged_cells.ranges  # really merged, as clerks do
+    rows = [r for b in extract(contract, DAY, project).batches for r in b.to_pylist()]
+    assert [(r["fault_id"], r["road"], r["district_name"]) for r in rows] == [
+        ("LDGZ202611250001", "南坪西路", "南岸区"), ("LDGZ202611250002", "南坪西路", "南岸区"),
+        ("LDGZ202611250003", "响水路", "南岸区"), ("LDGZ202611250004", "民族路", "渝中区")]
+    assert rows[2]["repaired_at"] == "2026-11-25 09:00:00"
+    result = ingest("cgj/street_lamp_faults", DAY)
+    assert (result["status"], result["accepted"]) == ("accepted", 4)
+
+
+def test_truncated_workbook_fails_clearly(project):
+    path = project.inbox_dir / "cgj" / "street_lamp_faults" / f"street_lamp_faults_{DAY}.xlsx"
+    _workbook(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SourceError) as err:
+        ingest("cgj/street_lamp_faults", DAY)
+    assert str(path) in str(err.value) and "truncated" in str(err.value)
+    assert _visible_batches(project, "cgj/street_lamp_faults") == []
+
+
+def _reading(sensor: str, ts: str, value: float | None) -> dict:
+    return {"sensor": {"id": sensor, "type": "应变", "unit": "με"}, "bridge": {"id": "QL500108001", "name": "东水门长江大桥"},
+            "ts": ts, "value": value, "alarm": False}
+
+
+def test_jsonl_feed_flattens_nested_fields_takes_all_parts_and_judges_lateness(project):
+    folder = project.inbox_dir / "zjw" / "bridge_sensor_readings"
+    folder.mkdir(parents=True)
+    part1 = [_reading("S1", "2026-11-25 10:00:00", 120.5), _reading("S1", "2026-11-24 23:30:00", 118.0)]  # one day late
+    part2 = [_reading("S2", "2026-11-25 09:30:00", 1.5), _reading("S2", "2026-11-20 08:00:00", 2.0)]  # five days late
+    part2 += [_reading("S3", f"2026-11-25 0{h}:00:00", 3.0) for h in range(6)]
+    (folder / f"bridge_sensor_readings_{DAY}_part1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part1))
+    (folder / f"bridge_sensor_readings_{DAY}_part2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part2))
+    result = ingest("zjw/bridge_sensor_readings", DAY)
+    assert (result["rows"], result["accepted"], result["quarantined"]) == (10, 9, 1)
+    con = duckdb.connect(str(project.warehouse_path), read_only=True)
+    got = con.execute("SELECT sensor_id, bridge_name, reading_time, value FROM raw.zjw__bridge_sensor_readings "
+                      "ORDER BY _source_row LIMIT 3").fetchall()
+    quarantined = duckdb.sql(f"SELECT reading_time, _failed_rules FROM read_parquet('{project.lake_dir}/quarantine/**/*.parquet')"
+                             ).fetchall()
+    con.close()
+    assert got == [("S1", "东水门长江大桥", "2026-11-25 10:00:00", "120.5"),
+                   ("S1", "东水门长江大桥", "2026-11-24 23:30:00", "118"),
+                   ("S2", "东水门长江大桥", "2026-11-25 09:30:00", "1.5")]
+    assert quarantined == [("2026-11-20 08:00:00", "reading_time_timely")]
+
+
+def test_jsonl_truncated_last_line_fails_and_leaves_no_batch(project):
+    folder = project.inbox_dir / "zjw" / "bridge_sensor_readings"
+    folder.mkdir(parents=True)
+    whole, cut = (json.dumps(_reading("S1", f"2026-11-25 10:{m}:00", 1.0)) for m in ("00", "30"))
+    text = whole + "\n" + cut[:40]
+    path = folder / f"bridge_sensor_readings_{DAY}.jsonl"
+    path.write_text(text)
+    with pytest.raises(SourceError) as err:
+        ingest("zjw/bridge_sensor_readings", DAY)
+    assert f"{path}: line 2: truncated file" in str(err.value)
+    assert _visible_batches(project, "zjw/bridge_sensor_readings") == []
+
+
+def test_rerunning_a_file_window_three_times_leaves_one_batch(project):
+    _write_csv(project, [_report(i) for i in range(1, 6)])
+    ids = {ingest("ghzrj/illegal_construction_reports", DAY)["load_id"] for _ in range(3)}
+    assert len(ids) == 1
+    assert len(_visible_batches(project, "ghzrj/illegal_construction_reports")) == 1
+    con = duckdb.connect(str(project.warehouse_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM meta.batches").fetchone() == (1,)
+    assert con.execute("SELECT count(*) FROM raw.ghzrj__illegal_construction_reports").fetchone() == (5,)
+    con.close()
