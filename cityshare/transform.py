@@ -20,10 +20,10 @@ _DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "in
               "number": "double", "boolean": "boolean"}
 
 
-def render_dbt_files(settings: Settings | None = None) -> list[Path]:
+def render_dbt_files(settings: Settings | None = None, out: Path | None = None) -> list[Path]:
     """Write ``sources.yml`` (source contracts) and ``published.yml`` (published contracts)."""
     settings = settings or get_settings()
-    out = settings.dbt_project_dir / "models" / "_generated"
+    out = out or settings.dbt_project_dir / "models" / "_generated"
     out.mkdir(parents=True, exist_ok=True)
     meta_cols = ["_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date"]
     sources = {
@@ -90,10 +90,13 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
 def build(settings: Settings | None = None) -> dict[str, Any]:
     """dbt build of every layer (seeds, models, tests) into the internal layer schemas."""
     settings = settings or get_settings()
-    from cityshare.warehouse import connect
+    from cityshare.warehouse import connect, refresh_raw_view, transaction
 
-    with connect(settings):  # make sure meta/raw schemas and views exist before dbt reads them
-        pass
+    # Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
+    # today never breaks the build of the others.
+    with connect(settings) as con, transaction(con):
+        for contract in load_contracts(settings, kind="source"):
+            refresh_raw_view(con, contract)
     result = run_dbt(["build"], settings)
     nodes = [r for r in result.result.results]
     return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}

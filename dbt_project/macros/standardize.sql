@@ -52,3 +52,52 @@
         '(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\1****\2', 'g'
     )
 {%- endmacro %}
+
+{#- GB/T 2260: a county code with legacy codes (县改区: 500228 梁平县 → 500155 梁平区 ...) mapped to the
+    current one, from the area_code_changes seed. -#}
+{% macro cs_std_area_code(column) -%}
+    coalesce(
+        (select chg.new_code from {{ ref('area_code_changes') }} as chg where chg.old_code = {{ cs_clean(column) }}),
+        {{ cs_clean(column) }}
+    )
+{%- endmacro %}
+
+{#- A 9-digit street code whose county part is a legacy code, rewritten to the current county code. -#}
+{% macro cs_std_street_code(column) -%}
+    coalesce(
+        (select chg.new_code || substr({{ cs_clean(column) }}, 7) from {{ ref('area_code_changes') }} as chg
+         where chg.old_code = left({{ cs_clean(column) }}, 6)),
+        {{ cs_clean(column) }}
+    )
+{%- endmacro %}
+
+{#- Numbers delivered as text: NULL when not a number (never fails the build). -#}
+{% macro cs_parse_double(column) -%}
+    try_cast({{ cs_clean(column) }} as double)
+{%- endmacro %}
+
+{% macro cs_parse_int(column) -%}
+    try_cast(try_cast({{ cs_clean(column) }} as double) as bigint)
+{%- endmacro %}
+
+{#- true/false/是/否/1/0 as BOOLEAN, NULL otherwise. -#}
+{% macro cs_parse_bool(column) -%}
+    case
+        when lower({{ cs_clean(column) }}) in ('true', 't', '1', '是', 'y', 'yes') then true
+        when lower({{ cs_clean(column) }}) in ('false', 'f', '0', '否', 'n', 'no') then false
+    end
+{%- endmacro %}
+
+{#- The load-metadata columns every standard model carries (lineage back to the raw batch). -#}
+{% macro cs_load_meta(alias=none) -%}
+    {%- set p = (alias ~ '.') if alias else '' -%}
+    {{ p }}_load_id, {{ p }}_loaded_at, {{ p }}_load_date, {{ p }}_source
+{%- endmacro %}
+
+{#- Keep one row per key: the copy from the latest load wins (ties: highest row hash, deterministic). -#}
+{% macro cs_latest_per(key, order_first=none) -%}
+    qualify row_number() over (
+        partition by {{ key }}
+        order by {% if order_first %}{{ order_first }} desc nulls last, {% endif %}_loaded_at desc nulls last, _row_hash desc nulls last
+    ) = 1
+{%- endmacro %}

@@ -7,6 +7,7 @@ One `dbt build` for the whole module; every expected number below is computed by
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -14,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from cityshare.contracts.model import load_contracts
 from cityshare.privacy import keyed_token
+from cityshare.settings import get_settings
+from cityshare.transform import render_dbt_files
+from cityshare.warehouse import connect, refresh_raw_view
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 TOKEN_KEY = "test-token-key"
@@ -121,15 +126,6 @@ CASE_ROWS = [  # (load, row)
 RAW_PII = [ID1, ID2, ID3, PHONE1, PHONE2, PHONE3, "张三丰", "欧阳娜娜", "南坪西路23号", "万寿路8号",
            "八一路9号", "13800001234"]  # fmt: skip
 
-SOURCES_YML = """version: 2
-sources:
-  - name: raw
-    schema: raw
-    tables:
-      - name: cgj__city_cases
-      - name: scjgj__business_registry
-"""
-
 PUBLISHED = {
     "base_legal_entity": [
         ("uscc", "VARCHAR"), ("entity_name", "VARCHAR"), ("entity_type", "VARCHAR"),
@@ -154,15 +150,6 @@ PUBLISHED = {
         ("closed_cases", "BIGINT"), ("cases_per_100_shops", "DOUBLE"),
     ],
 }  # fmt: skip
-
-
-def published_yml() -> str:
-    lines = ["version: 2", "models:"]
-    for model, columns in PUBLISHED.items():
-        lines += [f"  - name: {model}", "    config: {contract: {enforced: true}, access: public}"]
-        lines += ["    columns:"]
-        lines += [f"      - {{name: {name}, data_type: {dtype}}}" for name, dtype in columns]
-    return "\n".join(lines) + "\n"
 
 
 def write_raw_tables(warehouse: Path) -> None:
@@ -207,11 +194,16 @@ def warehouse(tmp_path_factory):
     work = tmp_path_factory.mktemp("dbt")
     project = work / "dbt_project"
     shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "_generated"))
-    (project / "models" / "_generated").mkdir()
-    (project / "models" / "_generated" / "sources.yml").write_text(SOURCES_YML, encoding="utf-8")
-    (project / "models" / "_generated" / "published.yml").write_text(published_yml(), encoding="utf-8")
     path = work / "warehouse.duckdb"
     write_raw_tables(path)
+    # Every other source contract gets its empty, typed raw view, exactly as a fresh warehouse has;
+    # sources.yml and published.yml are rendered from the real contracts into the copy.
+    settings = dataclasses.replace(get_settings(), data_dir=work)
+    with connect(settings) as con:
+        for contract in load_contracts(settings, kind="source"):
+            if contract.raw_table not in ("cgj__city_cases", "scjgj__business_registry"):
+                refresh_raw_view(con, contract)
+    render_dbt_files(settings, out=project / "models" / "_generated")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CITYSHARE_WAREHOUSE", str(path))

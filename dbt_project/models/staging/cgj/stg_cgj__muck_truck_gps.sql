@@ -1,0 +1,36 @@
+-- Muck-truck GPS points from 城管局 (JSON lines, late and unordered): typed, one row per (device, time) (standard layer / 标准库).
+
+with typed as (
+
+    select
+        upper({{ cs_clean('device_id') }})              as device_id,
+        upper({{ cs_clean('plate_no') }})               as plate_no,
+        {{ cs_parse_timestamp('gps_time') }}            as gps_time,
+        {{ cs_parse_double('lng') }}                    as lng,
+        {{ cs_parse_double('lat') }}                    as lat,
+        {{ cs_parse_double('speed_kmh') }}              as speed_kmh,
+        {{ cs_parse_int('heading') }}                   as heading,
+        upper({{ cs_clean('site_id') }})                as site_id,
+        {{ cs_clean('site_type') }}                     as site_type,
+        {{ cs_clean('load_state') }}                    as load_state,
+        _load_id, _loaded_at, _load_date, _source, _row_hash
+    from {{ source('raw', 'cgj__muck_truck_gps') }}
+
+)
+
+select
+    device_id,
+    plate_no,
+    gps_time,
+    cast(gps_time as date)                              as gps_date,
+    lng,
+    lat,
+    speed_kmh,
+    heading,
+    site_id,
+    site_type,
+    load_state,
+    {{ cs_load_meta() }}
+from typed
+where device_id is not null and gps_time is not null
+{{ cs_latest_per('device_id, gps_time') }}

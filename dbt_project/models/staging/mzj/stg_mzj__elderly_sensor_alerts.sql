@@ -1,0 +1,43 @@
+-- Smart-sensor alerts for elderly people from 民政局's care feed: typed, one row per alert; the elder's ID number masked + tokenized (standard layer / 标准库).
+
+with typed as (
+
+    select
+        upper({{ cs_clean('alert_id') }})               as alert_id,
+        {{ cs_clean('device_id') }}                     as device_id,
+        {{ cs_clean('alert_type') }}                    as alert_type,
+        upper({{ cs_clean('elder_id') }})               as elder_id,
+        upper(nullif(regexp_replace(coalesce(elder_person_id, ''), '\s', '', 'g'), '')) as elder_person_id_raw,
+        {{ cs_std_street_code('street_code') }}         as street_code,
+        {{ cs_clean('community') }}                     as community,
+        {{ cs_parse_timestamp('alert_time') }}          as alert_time,
+        {{ cs_clean('responder') }}                     as responder,
+        {{ cs_parse_timestamp('responded_at') }}        as responded_at,
+        _load_id, _loaded_at, _load_date, _source, _row_hash
+    from {{ source('raw', 'mzj__elderly_sensor_alerts') }}
+
+),
+
+latest as (
+
+    select * from typed
+    where alert_id is not null
+    {{ cs_latest_per('alert_id') }}
+
+)
+
+select
+    alert_id,
+    device_id,
+    alert_type,
+    elder_id,
+    cs_mask_id_number(elder_person_id_raw)              as elder_person_id,
+    cs_token(elder_person_id_raw)                       as elder_person_token,
+    left(street_code, 6)                                as area_code,
+    street_code,
+    community,
+    alert_time,
+    responder,
+    responded_at,
+    {{ cs_load_meta() }}
+from latest
