@@ -44,7 +44,9 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     settings = settings or get_settings()
     staging = settings.exports_dir / ".staging"
     audited: list[Audited] = []
-    failures: list[str] = []
+    from cityshare.directory.policy import check_policy
+
+    failures: list[str] = check_policy(settings)  # 共享属性沿血缘传递: a leaking lineage path blocks publication
     with connect(settings) as con:
         for contract in load_contracts(settings, kind="shared"):
             schema = table_schema(con, contract.model_name)
@@ -73,6 +75,9 @@ def audit(settings: Settings | None = None) -> list[Audited]:
 
 
 def _record_audit(audited: list[Audited], settings: Settings) -> None:
+    """Audit results join the gate's in the quality history (per published version's content hash)."""
+    from cityshare.contracts.history import record
+
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with connect(settings) as con, transaction(con):
         for item in audited:
@@ -82,6 +87,7 @@ def _record_audit(audited: list[Audited], settings: Settings) -> None:
                   r.dimension_zh, r.description, r.evaluated, r.failed, r.success, r.error, now]
                  for r in item.results],
             )
+            record(con, "audit", item.contract.key, item.content_hash[:12], item.results, now)
 
 
 def publish(audited: list[Audited], settings: Settings | None = None) -> list[dict[str, Any]]:

@@ -1,8 +1,10 @@
 """Build directory entries (《政务信息资源目录编制指南》 fields) from contracts and the warehouse.
 
-Resource codes (信息资源代码) are 类(1) + 项(2) + 目(3) from the contract's classification, then "/"
-and a sequence number assigned the first time a resource is seen and stored, so codes stay stable
-across rebuilds and never get reused.
+Resource codes (信息资源代码) are 类(1) + 项(2) + 目(3) + 细目 from the contract's classification
+(``catalog/classification.yml``), then "/" and a 5-digit sequence assigned the first time a resource
+is seen and stored in ``directory.resource_codes``, so codes stay stable across rebuilds and are never
+reused. Every entry is validated; every change becomes an entry version (versions.py); lineage from
+the dbt manifest gives the related resources (lineage.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from cityshare.contracts.lint import departments
 from cityshare.contracts.model import Contract, load_contracts
+from cityshare.directory.classification import Classification, classify
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, transaction
 
@@ -36,16 +39,20 @@ def type_letter(warehouse_type: str) -> str:
     return next((letter for prefix, letter in _TYPE_LETTERS if upper.startswith(prefix)), "M")
 
 
-def _resource_code(con: Any, contract: Contract) -> str:
+def _resource_code(con: Any, contract: Contract, cls: Classification) -> str:
+    """The stored code of a contract, or the next free sequence under its classification.
+
+    Sequences are max + 1 (not count + 1), so a removed resource's code stays retired.
+    """
     row = con.execute("SELECT resource_code FROM directory.resource_codes WHERE contract_id = ?",
                       [contract.id]).fetchone()
     if row:
         return row[0]
-    cls, item, subject = str(contract.custom.get("classification", "3/99/999")).split("/")
-    prefix = f"{cls}{item.zfill(2)}{subject.zfill(3)}"
-    taken = con.execute("SELECT count(*) FROM directory.resource_codes WHERE resource_code LIKE ?",
-                        [prefix + "/%"]).fetchone()[0]
-    code = f"{prefix}/{taken + 1:05d}"
+    prefix = cls.code_prefix
+    (last,) = con.execute(
+        "SELECT max(CAST(split_part(resource_code, '/', 2) AS INTEGER)) FROM directory.resource_codes "
+        "WHERE split_part(resource_code, '/', 1) = ?", [prefix]).fetchone()
+    code = f"{prefix}/{(last or 0) + 1:05d}"
     con.execute("INSERT INTO directory.resource_codes VALUES (?, ?)", [contract.id, code])
     return code
 
@@ -73,7 +80,7 @@ def _items(con: Any, contract: Contract) -> list[dict[str, Any]]:
         if length is None and "(" in p.physical_type:
             length = int(p.physical_type.split("(")[1].rstrip(")").split(",")[0])
         items.append({"name": p.name, "信息项名称": p.business_name or p.name, "数据类型": letter,
-                      "数据长度": length, "分级": p.classification or ""})
+                      "数据长度": length, "分级": p.classification or "", "说明": p.custom.get("description", "")})
     return items
 
 
@@ -82,8 +89,10 @@ def _publication(con: Any, contract: Contract) -> dict[str, Any]:
         "SELECT version, rows, published_at FROM meta.publications WHERE table_name = ? "
         "ORDER BY version DESC LIMIT 1", [contract.model_name]
     ).fetchone()
-    if row:
-        return {"version": row[0], "rows": row[1], "published_at": row[2].isoformat(sep=" ")}
+    if contract.kind == "shared":
+        if row:
+            return {"version": row[0], "rows": row[1], "published_at": row[2].isoformat(sep=" ")}
+        return {"version": None, "rows": 0, "published_at": None}
     row = con.execute(
         "SELECT sum(rows_accepted), max(gated_at) FROM meta.batches WHERE dataset = ? AND status = 'accepted'",
         [contract.key],
@@ -92,28 +101,52 @@ def _publication(con: Any, contract: Contract) -> dict[str, Any]:
             "published_at": row[1].isoformat(sep=" ") if row[1] else None}
 
 
-def build_entry(con: Any, contract: Contract, settings: Settings) -> dict[str, Any]:
+def _quality(con: Any, contract: Contract) -> dict[str, Any]:
+    """质量: the latest gate/audit run of the dataset (rules passed / evaluated) from meta.quality_results."""
+    row = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE success), max(checked_at) FROM meta.quality_results "
+        "WHERE dataset = ? AND checked_at = (SELECT max(checked_at) FROM meta.quality_results WHERE dataset = ?)",
+        [contract.key, contract.key],
+    ).fetchone()
+    rules, passed, at = row
+    return {"规则数": int(rules), "通过规则数": int(passed or 0),
+            "最近检查": at.isoformat(sep=" ") if at else None}
+
+
+def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classification | None = None) -> dict[str, Any]:
+    """One 编制指南 entry for a contract (raises ValueError for an unknown classification)."""
+    cls = cls or classify(contract, settings.catalog_dir)
     dept = departments(settings.catalog_dir).get(contract.department, {})
     pub = _publication(con, contract)
     fmt = str(contract.custom.get("resourceFormat", "数据库/duckdb")).split("/")
     c = contract.custom
+    exceptions = {k: c[k] for k in ("sharingException", "maskingException") if k in c}
     return {
-        "信息资源代码": _resource_code(con, contract),
+        "信息资源代码": _resource_code(con, contract, cls),
         "信息资源名称": contract.name,
-        "信息资源分类": c.get("classification"),
+        "信息资源分类": cls.path,
+        "分类": {**cls.as_dict(), "code_prefix": cls.code_prefix},
+        "目录视图": cls.view,
         "信息资源提供方": dept.get("name", contract.department),
         "提供方代码": dept.get("provider_code"),
         "信息资源摘要": contract.description,
         "信息资源格式": {"格式分类": fmt[0], "格式类型": fmt[1] if len(fmt) > 1 else ""},
         "信息项信息": _items(con, contract),
         "共享属性": {"共享类型": c.get("sharingType"), "共享条件": c.get("sharingCondition", ""),
-                     "共享方式": c.get("sharingMethod", ""), "不予共享依据": c.get("legalBasis", "")},
-        "开放属性": {"开放类型": c.get("openType", "")},
+                     "共享方式": c.get("sharingMethod", ""), "不予共享依据": c.get("legalBasis", ""),
+                     **({"传递例外": exceptions} if exceptions else {})},
+        "开放属性": {"开放类型": c.get("openType", ""),
+                     "是否向社会开放": "否" if c.get("openType", "不予开放") == "不予开放" else "是",
+                     "开放条件": c.get("openCondition", "")},
         "更新周期": contract.update_cycle,
         "发布日期": (pub["published_at"] or "")[:10] or None,
         "关联资源代码": [],
+        "关键词": contract.tags,
+        "质量": _quality(con, contract),
+        "契约版本": contract.version,
         "kind": contract.kind,
         "contract_id": contract.id,
+        "contract_key": contract.key,
         "table": f"shared.{contract.model_name}" if contract.kind == "shared" else f"raw.{contract.raw_table}",
         "department": contract.department,
         "rows": pub["rows"],
@@ -121,50 +154,81 @@ def build_entry(con: Any, contract: Contract, settings: Settings) -> dict[str, A
     }
 
 
+def _entries(con: Any, contracts: list[Contract], settings: Settings) -> list[dict[str, Any]]:
+    """Classify, build and validate every entry; any problem raises DirectoryInvalid (nothing written)."""
+    from cityshare.directory.validate import DirectoryInvalid, entry_problems
+
+    problems: list[str] = []
+    entries = []
+    for contract in contracts:
+        where = str(contract.path.relative_to(settings.project_root)) if contract.path.is_relative_to(
+            settings.project_root) else str(contract.path)
+        try:
+            cls = classify(contract, settings.catalog_dir)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        entry = build_entry(con, contract, settings, cls)
+        problems += entry_problems(entry, where)
+        entries.append(entry)
+    codes = [e["信息资源代码"] for e in entries]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        problems.append(f"directory.resource_codes: duplicate 信息资源代码 {', '.join(dupes)}")
+    if problems:
+        raise DirectoryInvalid(problems)
+    return entries
+
+
 def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Rebuild every entry in the warehouse ``directory`` schema and write directory.json."""
+    """Rebuild every entry, its versions and the lineage in the ``directory`` schema; write the JSON.
+
+    All in one transaction: an invalid entry leaves the previous directory in place.
+    """
+    from cityshare.directory.lineage import compute_lineage, load_manifest, store_lineage, warehouse_schema
+    from cityshare.directory.versions import record_versions
+
     settings = settings or get_settings()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     contracts = load_contracts(settings)
+    manifest = load_manifest(settings)
     with connect(settings) as con, transaction(con):
         con.execute(DDL)
-        entries = [build_entry(con, c, settings) for c in contracts]
-        _link_related(entries, contracts, settings)
+        entries = _entries(con, contracts, settings)
+        codes = {e["contract_id"]: e["信息资源代码"] for e in entries}
+        graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con)) if manifest else None
+        if graph is not None:
+            _link_related(entries, contracts, graph)
+        record_versions(con, entries, now)
         con.execute("DELETE FROM directory.entries")
         con.executemany(
             "INSERT INTO directory.entries VALUES (?, ?, ?, ?, ?)",
             [[e["信息资源代码"], e["contract_id"], e["kind"], json.dumps(e, ensure_ascii=False), now]
              for e in entries],
         )
+        if graph is not None:
+            store_lineage(con, graph, settings.directory_dir)
     export_json(entries, settings.directory_dir / "directory.json")
     return entries
 
 
-def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], settings: Settings) -> None:
-    """关联资源代码: the source resources upstream of each published table (dbt manifest lineage)."""
-    manifest_path = settings.dbt_target_dir / "manifest.json"
-    if not manifest_path.exists():
-        return
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    parents: dict[str, list[str]] = manifest.get("parent_map", {})
-    code_by_raw = {c.raw_table: e["信息资源代码"] for c, e in zip(contracts, entries, strict=True)
-                   if c.kind == "source"}
+def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:
+    """关联资源代码 from lineage: a published table's upstream department sources; plus
+    上游共享资源代码 (upstream published tables) and, for sources, 下游资源代码 (tables derived from it)."""
     for contract, entry in zip(contracts, entries, strict=True):
-        if contract.kind != "shared":
+        node = f"shared.{contract.model_name}" if contract.kind == "shared" else f"raw.{contract.raw_table}"
+        if node not in graph.nodes:
             continue
-        node = f"model.cityshare.{contract.model_name}"
-        seen, stack, related = set(), [node], set()
-        while stack:
-            for parent in parents.get(stack.pop(), []):
-                if parent in seen:
-                    continue
-                seen.add(parent)
-                if parent.startswith("source.cityshare.raw."):
-                    code = code_by_raw.get(parent.rsplit(".", 1)[1])
-                    if code:
-                        related.add(code)
-                stack.append(parent)
-        entry["关联资源代码"] = sorted(related)
+        if contract.kind == "shared":
+            ups = graph.ancestors(node)
+            entry["关联资源代码"] = sorted(graph.nodes[n]["resource_code"] for n in ups
+                                     if graph.nodes[n]["kind"] == "source" and graph.nodes[n]["resource_code"])
+            published = {graph.nodes[ch]["resource_code"] for n in ups for ch in graph.children(n)
+                         if graph.nodes[ch]["kind"] == "shared" and graph.nodes[ch]["resource_code"]}
+            entry["上游共享资源代码"] = sorted(published - {entry["信息资源代码"]})
+        else:
+            downs = [graph.nodes[n] for n in graph.descendants(node) if graph.nodes[n].get("resource_code")]
+            entry["下游资源代码"] = sorted(n["resource_code"] for n in downs)
 
 
 def export_json(entries: list[dict[str, Any]], path: Path) -> Path:

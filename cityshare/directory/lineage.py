@@ -1,0 +1,285 @@
+"""Table and column lineage (血缘) from department source to shared table.
+
+Tables and their dependencies come from the dbt manifest; column pairs come from each model's
+compiled SQL, parsed with sqlglot (DuckDB dialect) and qualified with the warehouse's column list so
+``select *`` CTEs resolve. The published ``shared.<table>`` copies its model column for column.
+The graph is stored in the ``directory`` schema (queryable) and as ``data/directory/lineage.json``
+(what the portal reads, lock-free); ``lineage_graph()`` is the portal's entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cityshare.contracts.model import Contract
+from cityshare.settings import Settings, get_settings
+
+log = logging.getLogger("cityshare.directory.lineage")
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS directory;
+CREATE TABLE IF NOT EXISTS directory.lineage_nodes (id VARCHAR PRIMARY KEY, label VARCHAR, kind VARCHAR,
+    layer VARCHAR, resource_code VARCHAR, dbt_unique_id VARCHAR);
+CREATE TABLE IF NOT EXISTS directory.lineage_edges (source VARCHAR, target VARCHAR, columns JSON,
+    PRIMARY KEY (source, target));
+CREATE TABLE IF NOT EXISTS directory.column_lineage (source VARCHAR, source_column VARCHAR,
+    target VARCHAR, target_column VARCHAR);
+"""
+
+LAYERS = {"raw": "原始库", "standard": "标准库", "base": "基础库", "theme": "主题库", "collab": "协同专题库",
+          "shared": "共享库"}
+
+
+class UnknownResource(KeyError):
+    """No directory entry (or no lineage node) has this resource code."""
+
+    def __str__(self) -> str:
+        return f"no directory entry with resource code {self.args[0]!r}"
+
+
+@dataclass
+class Lineage:
+    """Nodes (``id`` → attributes) and edges (``(source, target)`` → column pairs)."""
+
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+
+    def parents(self, node: str) -> list[str]:
+        return sorted(s for s, t in self.edges if t == node)
+
+    def children(self, node: str) -> list[str]:
+        return sorted(t for s, t in self.edges if s == node)
+
+    def ancestors(self, node: str) -> set[str]:
+        return self._closure(node, self.parents)
+
+    def descendants(self, node: str) -> set[str]:
+        return self._closure(node, self.children)
+
+    @staticmethod
+    def _closure(node: str, step: Any) -> set[str]:
+        seen: set[str] = set()
+        queue = deque([node])
+        while queue:
+            for nxt in step(queue.popleft()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return seen
+
+    def path(self, upstream: str, downstream: str) -> list[str]:
+        """The shortest node path upstream → … → downstream (empty if unconnected)."""
+        back: dict[str, str | None] = {upstream: None}
+        queue = deque([upstream])
+        while queue:
+            node = queue.popleft()
+            if node == downstream:
+                out = [node]
+                while back[out[-1]] is not None:
+                    out.append(back[out[-1]])  # type: ignore[arg-type]
+                return out[::-1]
+            for nxt in self.children(node):
+                if nxt not in back:
+                    back[nxt] = node
+                    queue.append(nxt)
+        return []
+
+    def column_origins(self, node: str, column: str) -> Iterator[tuple[str, str, list[str]]]:
+        """Every upstream ``(node, column, path)`` a column derives from, following column edges."""
+        stack = [(node, column, [node])]
+        seen = set()
+        while stack:
+            cur, col, path = stack.pop()
+            for (src, tgt), pairs in self.edges.items():
+                if tgt != cur:
+                    continue
+                for from_col, to_col in pairs:
+                    if to_col == col and (src, from_col) not in seen:
+                        seen.add((src, from_col))
+                        yield src, from_col, [src, *path]
+                        stack.append((src, from_col, [src, *path]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"nodes": [self.nodes[k] for k in sorted(self.nodes)],
+                "edges": [{"source": s, "target": t, "columns": [list(p) for p in pairs]}
+                          for (s, t), pairs in sorted(self.edges.items())]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Lineage:
+        return cls({n["id"]: n for n in doc.get("nodes", [])},
+                   {(e["source"], e["target"]): [tuple(p) for p in e["columns"]] for e in doc.get("edges", [])})
+
+
+def _relation(name: str) -> str:
+    """``"warehouse"."raw"."x"`` → ``warehouse.raw.x`` (how sqlglot tables are matched to nodes)."""
+    return name.replace('"', "").replace("`", "").lower()
+
+
+def load_manifest(settings: Settings) -> dict[str, Any] | None:
+    path = settings.dbt_target_dir / "manifest.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def warehouse_schema(con: Any) -> dict[str, Any]:
+    """``{catalog: {schema: {table: {column: type}}}}`` of the layer schemas, for sqlglot's qualify."""
+    out: dict[str, Any] = {}
+    for catalog, schema, table, column, dtype in con.execute(
+        "SELECT table_catalog, table_schema, table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema NOT IN ('directory', 'meta', 'shared', 'information_schema', 'pg_catalog') "
+        "ORDER BY table_catalog, table_schema, table_name, ordinal_position"
+    ).fetchall():
+        out.setdefault(catalog, {}).setdefault(schema, {}).setdefault(table, {})[column] = dtype
+    return out
+
+
+def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """For each output column of ``sql``: the ``(relation, column)`` leaves it derives from."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.lineage import lineage
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import build_scope
+
+    query = qualify(sqlglot.parse_one(sql, dialect="duckdb"), schema=schema or None, dialect="duckdb",
+                    validate_qualify_columns=False)
+    scope = build_scope(query)
+    out: dict[str, list[tuple[str, str]]] = {}
+    for select in query.selects:
+        col = select.alias_or_name
+        root = lineage(col, query, schema=schema or None, dialect="duckdb", scope=scope, copy=False)
+        leaves = []
+        for node in root.walk():
+            if isinstance(node.expression, exp.Table):
+                table = node.expression
+                rel = ".".join(p for p in (table.catalog, table.db, table.name) if p).lower()
+                leaves.append((rel, node.name.split(".")[-1].strip('"')))
+        out[col] = sorted(set(leaves))
+    return out
+
+
+def compute_lineage(
+    manifest: dict[str, Any], contracts: Iterable[Contract], codes: dict[str, str], schema: dict[str, Any]
+) -> Lineage:
+    """The lineage graph of every dbt model, its sources/seeds, and the published shared tables.
+
+    ``codes`` maps contract id → resource code (nodes of directory resources carry it).
+    """
+    contracts = list(contracts)
+    by_raw = {c.raw_table: c for c in contracts if c.kind == "source"}
+    by_model = {c.model_name: c for c in contracts if c.kind == "shared"}
+    graph = Lineage()
+    node_of_relation: dict[str, str] = {}
+    unique_to_node: dict[str, str] = {}
+
+    def add(unique_id: str, item: dict[str, Any]) -> None:
+        kind = {"source": "source", "seed": "seed"}.get(item["resource_type"], "model")
+        schema_name = item.get("schema", "")
+        name = item.get("name") if kind == "source" else item.get("alias") or item.get("name")
+        node_id = f"{schema_name}.{name}"
+        contract = by_raw.get(name) if kind == "source" else None
+        label = f"{contract.name}（{node_id}）" if contract else node_id
+        graph.nodes[node_id] = {"id": node_id, "label": label, "kind": kind,
+                                "resource_code": codes.get(contract.id) if contract else None,
+                                "layer": LAYERS.get(schema_name, "代码表" if kind == "seed" else schema_name),
+                                "dbt_unique_id": unique_id}
+        unique_to_node[unique_id] = node_id
+        if item.get("relation_name"):
+            node_of_relation[_relation(item["relation_name"])] = node_id
+
+    for uid, item in manifest.get("sources", {}).items():
+        add(uid, item)
+    models = {uid: n for uid, n in manifest.get("nodes", {}).items() if n.get("resource_type") in ("model", "seed")}
+    for uid, item in models.items():
+        add(uid, item)
+    for uid, item in models.items():
+        if item["resource_type"] != "model":
+            continue
+        target = unique_to_node[uid]
+        for parent in item.get("depends_on", {}).get("nodes", []):
+            if parent in unique_to_node:
+                graph.edges.setdefault((unique_to_node[parent], target), [])
+        sql = item.get("compiled_code")
+        if not sql:
+            continue
+        try:
+            pairs = column_pairs(sql, schema)
+        except Exception as exc:  # unparsable SQL keeps table-level lineage only
+            log.warning("column lineage of %s unavailable: %s", target, exc)
+            continue
+        for to_col, leaves in pairs.items():
+            for rel, from_col in leaves:
+                source = node_of_relation.get(rel)
+                if source is not None:
+                    graph.edges.setdefault((source, target), []).append((from_col, to_col))
+    for model_name, contract in by_model.items():
+        model_node = next((n for n, a in graph.nodes.items()
+                           if a["kind"] == "model" and n.split(".", 1)[1] == model_name), None)
+        shared_id = f"shared.{model_name}"
+        graph.nodes[shared_id] = {"id": shared_id, "label": f"{contract.name}（{shared_id}）", "kind": "shared",
+                                  "resource_code": codes.get(contract.id), "layer": LAYERS["shared"],
+                                  "dbt_unique_id": None}
+        if model_node:
+            graph.edges[(model_node, shared_id)] = [(p.name, p.name) for p in contract.properties]
+    for key in graph.edges:
+        graph.edges[key] = sorted(set(graph.edges[key]))
+    return graph
+
+
+def store_lineage(con: Any, graph: Lineage, directory_dir: Path) -> None:
+    """Replace the stored lineage (inside the caller's transaction) and write lineage.json atomically."""
+    con.execute(DDL)
+    for table in ("lineage_nodes", "lineage_edges", "column_lineage"):
+        con.execute(f"DELETE FROM directory.{table}")
+    if graph.nodes:
+        con.executemany("INSERT INTO directory.lineage_nodes VALUES (?, ?, ?, ?, ?, ?)",
+                        [[n["id"], n["label"], n["kind"], n["layer"], n["resource_code"], n["dbt_unique_id"]]
+                         for n in graph.nodes.values()])
+    if graph.edges:
+        con.executemany("INSERT INTO directory.lineage_edges VALUES (?, ?, ?)",
+                        [[s, t, json.dumps(pairs)] for (s, t), pairs in graph.edges.items()])
+    col_rows = [[s, f, t, c] for (s, t), pairs in graph.edges.items() for f, c in pairs]
+    if col_rows:
+        con.executemany("INSERT INTO directory.column_lineage VALUES (?, ?, ?, ?)", col_rows)
+    directory_dir.mkdir(parents=True, exist_ok=True)
+    path = directory_dir / "lineage.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(graph.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_lineage(settings: Settings | None = None) -> Lineage:
+    """The stored lineage graph (empty before the first directory build)."""
+    settings = settings or get_settings()
+    path = settings.directory_dir / "lineage.json"
+    if not path.exists():
+        return Lineage()
+    return Lineage.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def lineage_graph(resource_code: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Lineage around one directory resource: everything upstream and downstream of it.
+
+    Returns ``{"nodes": [{"id", "label", "kind", "resource_code"}], "edges": [{"source", "target",
+    "columns": [[from_col, to_col], ...]}]}``; ``kind`` is source / seed / model / shared.
+    Raises UnknownResource when no lineage node carries the code.
+    """
+    graph = load_lineage(settings)
+    start = [n for n, a in graph.nodes.items() if a.get("resource_code") == resource_code]
+    if not start:
+        raise UnknownResource(resource_code)
+    keep = set(start)
+    for node in start:
+        keep |= graph.ancestors(node) | graph.descendants(node)
+    return {
+        "nodes": [{k: graph.nodes[n][k] for k in ("id", "label", "kind", "resource_code")} for n in sorted(keep)],
+        "edges": [{"source": s, "target": t, "columns": [list(p) for p in pairs]}
+                  for (s, t), pairs in sorted(graph.edges.items()) if s in keep and t in keep],
+    }
