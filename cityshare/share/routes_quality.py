@@ -1,7 +1,107 @@
-"""Portal and API routes for the quality pages (mounted by cityshare.share.app)."""
+"""Portal and API routes for the quality pages (mounted by cityshare.share.app).
+
+Pages: ``/quality`` (dashboard: scorecards, timeliness, loads, city evaluation, inline SVG charts) and
+``/quality/quarantine/{dataset}/{load_id}`` (masked quarantine browser). JSON under ``/api/quality/``.
+Open for now: when the portal's login lands, these need the governance role, and raw (unmasked)
+quarantine values only the provider department's own staff.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse
 
 router = APIRouter()
+
+
+def _settings(request: Request) -> Any:
+    """The app's settings when ``create_app`` stored them on ``app.state``, else the environment's."""
+    from cityshare.settings import get_settings
+
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+def _period(request: Request, start: dt.date | None, end: dt.date | None) -> Any:
+    from cityshare.quality.history import BadPeriod, default_period
+
+    try:
+        return default_period(_settings(request), start, end)
+    except BadPeriod as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+
+
+StartQ = Query(None, description="考核期起（YYYY-MM-DD）")
+EndQ = Query(None, description="考核期止（YYYY-MM-DD）")
+
+
+@router.get("/quality", response_class=HTMLResponse)
+def dashboard(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> HTMLResponse:
+    from cityshare.quality.report import render_html
+
+    return HTMLResponse(render_html(_settings(request), _period(request, start, end), offline=False))
+
+
+@router.get("/quality/quarantine/{dataset:path}/{load_id}", response_class=HTMLResponse)
+def quarantine_page(request: Request, dataset: str, load_id: str, page: int = Query(1, ge=1),
+                    size: int = Query(100, ge=1, le=500)) -> HTMLResponse:
+    from cityshare.quality.history import resources
+    from cityshare.quality.report import _environment
+
+    q = _quarantine(request, dataset, load_id, page, size)
+    res = resources(_settings(request)).get(dataset)
+    html = _environment().get_template("quality_quarantine.html").render(q=q, name=res.name if res else dataset)
+    return HTMLResponse(html)
+
+
+def _quarantine(request: Request, dataset: str, load_id: str, page: int, size: int) -> dict[str, Any]:
+    from cityshare.quality.loads import NotFound, quarantine_rows
+
+    try:
+        return quarantine_rows(_settings(request), dataset, load_id, raw_allowed=False, page=page, size=size)
+    except NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+
+
+@router.get("/api/quality/report")
+def api_report(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+    from cityshare.quality.report import collect
+
+    return jsonable_encoder(collect(_settings(request), _period(request, start, end)))
+
+
+@router.get("/api/quality/scorecards")
+def api_scorecards(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+    from cityshare.quality.scorecards import scorecards
+
+    return jsonable_encoder(scorecards(_settings(request), _period(request, start, end)))
+
+
+@router.get("/api/quality/timeliness")
+def api_timeliness(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+    from cityshare.quality.timeliness import summary
+
+    return jsonable_encoder(summary(_settings(request), _period(request, start, end)))
+
+
+@router.get("/api/quality/loads")
+def api_loads(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+    from cityshare.quality.loads import problem_loads
+
+    return jsonable_encoder(problem_loads(_settings(request), _period(request, start, end)))
+
+
+@router.get("/api/quality/evaluation")
+def api_evaluation(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+    from cityshare.quality.evaluation import evaluation
+
+    return jsonable_encoder(evaluation(_settings(request), _period(request, start, end)))
+
+
+@router.get("/api/quality/quarantine/{dataset:path}/{load_id}")
+def api_quarantine(request: Request, dataset: str, load_id: str, page: int = Query(1, ge=1),
+                   size: int = Query(100, ge=1, le=500)) -> Any:
+    return jsonable_encoder(_quarantine(request, dataset, load_id, page, size))
