@@ -1,48 +1,53 @@
-"""FastAPI app: the directory portal (zh-CN HTML) and its JSON API, bound to loopback by default."""
+"""FastAPI app: the zh-CN portal and its JSON API (OpenAPI at /openapi.json), bound to loopback by default."""
 
-# No `from __future__ import annotations` here: FastAPI resolves the route parameters' annotations
-# (e.g. `Request`, imported inside create_app) at runtime, and string annotations would not resolve.
+from __future__ import annotations
+
 from pathlib import Path
 from typing import Any
 
 from cityshare.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> Any:
-    from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import HTMLResponse
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
-    from cityshare.directory.builder import load_entries
+    from cityshare.share import api, portal, routes_directory, routes_quality, service
+    from cityshare.share.auth import COOKIE, ShareError, caller_from
 
     settings = settings or get_settings()
-    app = FastAPI(title="CityShare 共享数据资源目录", version="0.1.0")
+    app = FastAPI(title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
+                  description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
+                              "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
     templates = Jinja2Templates(directory=str(TEMPLATES))
 
-    @app.get("/", response_class=HTMLResponse)
-    def portal(request: Request) -> Any:
-        entries = load_entries(settings)
-        return templates.TemplateResponse(request, "directory.html", {"entries": entries})
+    @app.exception_handler(ShareError)
+    def share_error(request: Request, exc: ShareError) -> Any:
+        if request.url.path.startswith("/api"):
+            return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        caller = caller_from(settings, None, request.cookies.get(COOKIE))
+        title = {401: "请先登录", 403: "无权访问", 404: "未找到"}.get(exc.status, "无法完成")
+        return templates.TemplateResponse(
+            request, "message.html", {"me": caller.identity if caller.ok else None, "title": title,
+                                      "message": exc.message, "status": exc.status}, status_code=exc.status)
 
-    @app.get("/api/directory")
-    def directory() -> dict[str, Any]:
-        return {"共享数据资源目录": load_entries(settings)}
-
-    @app.get("/api/directory/{code:path}")
-    def entry(code: str) -> dict[str, Any]:
-        for e in load_entries(settings):
-            if e["信息资源代码"] == code:
-                return e
-        raise HTTPException(status_code=404, detail=f"no directory entry {code}")
-
-    from cityshare.share import routes_directory, routes_quality
-
+    # Other engineers' routers first, so their specific paths win over this module's catch-alls.
     app.include_router(routes_directory.router)
     app.include_router(routes_quality.router)
+    app.include_router(api.build_router(settings))
+    app.include_router(portal.build_router(settings))
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get("/healthz")
+    @app.get("/api/directory/{code:path}", tags=["目录"], summary="一条目录的全部字段")
+    def entry(code: str) -> dict[str, Any]:
+        return service.entry(settings, code)
+
+    @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -52,4 +57,5 @@ def create_app(settings: Settings | None = None) -> Any:
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # keep-alive longer than a loaded consumer's pause, so pooled client connections are not closed under them
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_keep_alive=30)

@@ -1,0 +1,149 @@
+"""Streamed exports (CSV, JSON lines, Parquet, Arrow IPC) that hash what they send.
+
+Record batches flow from DuckDB straight into the format writer and out to the socket; nothing is
+materialized whole. The running SHA-256, byte count and row count feed the signed delivery receipt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cityshare.share.rows import Query, cursor
+
+BATCH_ROWS = 65_536
+FORMATS: dict[str, tuple[str, str]] = {  # format → (media type, file extension)
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson", "jsonl"),
+    "parquet": ("application/vnd.apache.parquet", "parquet"),
+    "arrow": ("application/vnd.apache.arrow.stream", "arrows"),
+}
+
+
+@dataclass
+class Tally:
+    """What has been delivered so far."""
+
+    rows: int = 0
+    bytes: int = 0
+    sha: Any = field(default_factory=hashlib.sha256)
+    complete: bool = False
+
+    def take(self, chunk: bytes) -> bytes:
+        self.sha.update(chunk)
+        self.bytes += len(chunk)
+        return chunk
+
+
+class _Sink:
+    """A write-only file object whose bytes are drained after each batch."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.pos = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self.chunks.append(b)
+        self.pos += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def drain(self) -> bytes:
+        out = b"".join(self.chunks)
+        self.chunks.clear()
+        return out
+
+
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _encode(reader: Any, fmt: str, tally: Tally) -> Iterator[bytes]:
+    import pyarrow as pa
+
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        sink, first = pa.BufferOutputStream(), True
+        for batch in _batches(reader, tally):
+            sink = pa.BufferOutputStream()
+            pcsv.write_csv(batch, sink, pcsv.WriteOptions(include_header=first))
+            first = False
+            yield sink.getvalue().to_pybytes()
+        if first:  # no rows: still send the header
+            pcsv.write_csv(reader.schema.empty_table(), sink, pcsv.WriteOptions(include_header=True))
+            yield sink.getvalue().to_pybytes()
+    elif fmt == "jsonl":
+        for batch in _batches(reader, tally):
+            lines = (json.dumps(r, ensure_ascii=False, default=_json_default, allow_nan=False)
+                     if _finite(r) else json.dumps(_nullify(r), ensure_ascii=False, default=_json_default)
+                     for r in batch.to_pylist())
+            yield ("\n".join(lines) + "\n").encode()
+    elif fmt in {"parquet", "arrow"}:
+        import pyarrow.parquet as pq
+
+        out = _Sink()
+        writer = (pq.ParquetWriter(out, reader.schema, compression="zstd") if fmt == "parquet"
+                  else pa.ipc.new_stream(out, reader.schema))
+        for batch in _batches(reader, tally):
+            writer.write_batch(batch)
+            if chunk := out.drain():
+                yield chunk
+        writer.close()
+        if chunk := out.drain():
+            yield chunk
+    else:
+        raise ValueError(fmt)
+
+
+def _finite(row: dict[str, Any]) -> bool:
+    return all(not isinstance(v, float) or (v == v and v not in {float("inf"), float("-inf")}) for v in row.values())
+
+
+def _nullify(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and not _finite({k: v}) else v for k, v in row.items()}
+
+
+def _batches(reader: Any, tally: Tally) -> Iterator[Any]:
+    for batch in reader:
+        if batch.num_rows:
+            tally.rows += batch.num_rows
+            yield batch
+
+
+def stream(query: Query, fmt: str, on_done: Callable[[Tally], None],
+           on_abort: Callable[[Tally], None] | None = None) -> Iterator[bytes]:
+    """Yield the export's bytes; ``on_done`` runs before the last byte leaves (receipt, audit)."""
+    cur = cursor()
+    tally = Tally()
+    try:
+        sql, params = query.sql
+        reader = cur.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
+        for chunk in _encode(reader, fmt, tally):
+            if chunk:
+                yield tally.take(chunk)
+        tally.complete = True
+        on_done(tally)
+    finally:
+        cur.close()
+        if not tally.complete and on_abort:
+            on_abort(tally)

@@ -1,0 +1,200 @@
+"""The zh-CN portal (门户): server-rendered pages over the same service functions as the API."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from cityshare.settings import Settings
+from cityshare.share import audit, grants, service
+from cityshare.share.auth import COOKIE, Caller, ShareError, caller_from, require
+from cityshare.share.exports import FORMATS
+from cityshare.share.tokens import resolve
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def lineage_svg(graph: dict[str, Any]) -> str:
+    """A layered left-to-right SVG of the lineage graph (no JavaScript)."""
+    nodes = {n["id"]: n for n in graph.get("nodes", [])}
+    edges = [e for e in graph.get("edges", []) if e.get("source") in nodes and e.get("target") in nodes]
+    depth = dict.fromkeys(nodes, 0)
+    for _ in range(len(nodes)):
+        for e in edges:
+            depth[e["target"]] = max(depth[e["target"]], depth[e["source"]] + 1)
+    layers: dict[int, list[str]] = {}
+    for nid in nodes:
+        layers.setdefault(depth[nid], []).append(nid)
+    pos = {nid: (20 + d * 240, 20 + i * 60) for d, ids in layers.items() for i, nid in enumerate(ids)}
+    width = 40 + 240 * (max(layers, default=0) + 1)
+    height = 40 + 60 * max((len(v) for v in layers.values()), default=1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="lineage" '
+             'role="img" aria-label="血缘图">']
+    for e in edges:
+        (x1, y1), (x2, y2) = pos[e["source"]], pos[e["target"]]
+        cols = "；".join(f"{a}→{b}" for a, b in (e.get("columns") or [])[:20])
+        parts.append(f'<line x1="{x1 + 200}" y1="{y1 + 18}" x2="{x2}" y2="{y2 + 18}" stroke="#2b6cb0" stroke-width="1.5">'
+                     f'<title>{html.escape(cols)}</title></line>')
+    for nid, n in nodes.items():
+        x, y = pos[nid]
+        fill = {"source": "#fff1c2", "shared": "#d4f4dd"}.get(n.get("kind", ""), "#e8eef6")
+        parts.append(f'<rect x="{x}" y="{y}" width="200" height="36" rx="4" fill="{fill}" stroke="#888"/>'
+                     f'<text x="{x + 8}" y="{y + 23}" font-size="12">{html.escape(str(n.get("label", nid))[:26])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+
+    def who(request: Request) -> Caller:
+        return caller_from(settings, None, request.cookies.get(COOKIE))
+
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        caller = who(request)
+        return templates.TemplateResponse(request, name, {"me": caller.identity if caller.ok else None, **ctx},
+                                          status_code=status)
+
+    def back(url: str) -> RedirectResponse:
+        return RedirectResponse(url, status_code=303)
+
+    @router.get("/", response_class=HTMLResponse)
+    def home(request: Request, q: Annotated[str | None, Query(max_length=200)] = None,
+             classification: Annotated[str | None, Query(max_length=20)] = None,
+             provider: Annotated[str | None, Query(max_length=64)] = None,
+             sharing_type: Annotated[str | None, Query(max_length=20)] = None,
+             update_cycle: Annotated[str | None, Query(max_length=20)] = None) -> HTMLResponse:
+        entries, _ = service.directory(settings)
+        hits = service.find_entries(settings, q, classification=classification or None, provider=provider or None,
+                                    sharing_type=sharing_type or None, update_cycle=update_cycle or None)
+        return page(request, "directory.html", entries=hits, all_count=len(entries), facets=service.facets(settings),
+                    form={"q": q or "", "classification": classification or "", "provider": provider or "",
+                          "sharing_type": sharing_type or "", "update_cycle": update_cycle or ""})
+
+    @router.get("/entry", response_class=HTMLResponse)
+    def entry_page(request: Request, code: Annotated[str, Query(max_length=60)]) -> HTMLResponse:
+        e = service.entry(settings, code)
+        caller = who(request)
+        name = service.table_of_entry(e)
+        sample, denied, table = None, None, None
+        if name:
+            try:
+                table = service.table(settings, name)
+            except ShareError as exc:
+                denied = exc.message
+        if table and caller.ok:
+            try:
+                sample = service.read_rows(settings, caller, name, action="sample", limit=10)
+            except ShareError as exc:
+                denied = exc.message
+        elif table:
+            denied = "登录后可预览样例数据"
+        try:
+            quality = service.quality(settings, e)
+            quality_note = None
+        except ShareError as exc:
+            quality, quality_note = [], exc.message
+        try:
+            graph = service.lineage(settings, code)
+            svg, lineage_note = (lineage_svg(graph), None) if graph else (None, "血缘模块尚不可用")
+        except ShareError as exc:
+            svg, lineage_note = None, exc.message
+        except Exception as exc:  # lineage is another module's work: never let it break the entry page
+            svg, lineage_note = None, f"血缘暂不可用：{type(exc).__name__}"
+        return page(request, "entry.html", e=e, table=table, sample=sample, denied=denied, quality=quality,
+                    quality_note=quality_note, svg=svg, lineage_note=lineage_note, formats=list(FORMATS),
+                    code_q=quote(code, safe=""))
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, error: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
+        return page(request, "login.html", error=error)
+
+    @router.post("/login")
+    def login(request: Request, token: Annotated[str, Form(max_length=200)],
+              next: Annotated[str, Form(max_length=300)] = "/") -> Any:
+        ident, problem = resolve(settings, token.strip())
+        if problem or ident is None:
+            audit.record(settings, ident, "login", None, status=401, detail={"refused": problem})
+            return page(request, "login.html", status=401, error=problem or "令牌无效")
+        audit.record(settings, ident, "login", None)
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        resp = back(target)
+        resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=8 * 3600)
+        return resp
+
+    @router.post("/logout")
+    def logout() -> RedirectResponse:
+        resp = back("/")
+        resp.delete_cookie(COOKIE)
+        return resp
+
+    @router.post("/portal/requests")
+    def request_access(request: Request, table: Annotated[str, Form(max_length=64)],
+                       purpose: Annotated[str, Form(max_length=500)],
+                       period_days: Annotated[int, Form(ge=1, le=366)] = 90,
+                       columns: Annotated[list[str] | None, Form()] = None) -> Any:
+        ident = require(who(request))
+        t = service.table(settings, table)
+        req = grants.submit_request(settings, ident, t, purpose, columns or [], period_days)
+        return back(f"/grants?submitted={req['id']}")
+
+    @router.get("/approvals", response_class=HTMLResponse)
+    def approvals(request: Request) -> HTMLResponse:
+        ident = require(who(request))
+        reqs = [r for r in grants.list_requests(settings, ident) if r["provider"] == ident.department]
+        return page(request, "approvals.html", requests=reqs,
+                    can_decide=ident.role == "approver")
+
+    @router.post("/portal/requests/{request_id}/decision")
+    def decide(request: Request, request_id: str, decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
+               reason: Annotated[str, Form(max_length=1000)] = "") -> Any:
+        grants.decide(settings, require(who(request)), request_id[:40], decision == "approve", reason)
+        return back("/approvals")
+
+    @router.get("/grants", response_class=HTMLResponse)
+    def my_grants(request: Request, submitted: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
+        caller = who(request)
+        ident = require(caller)
+        reqs = [r for r in grants.list_requests(settings, ident) if r["department"] == ident.department]
+        mine = [g for g in grants.list_grants(settings, ident) if g["department"] == ident.department]
+        return page(request, "grants.html", requests=reqs, grants=mine, submitted=submitted,
+                    deliveries=service.deliveries(settings, caller))
+
+    @router.get("/corrections", response_class=HTMLResponse)
+    def corrections(request: Request) -> HTMLResponse:
+        ident = require(who(request))
+        return page(request, "corrections.html", cases=grants.list_corrections(settings, ident),
+                    can_resolve=ident.role == "approver")
+
+    @router.post("/portal/corrections")
+    def correction(request: Request, table: Annotated[str, Form(max_length=64)],
+                   row_key: Annotated[str, Form(max_length=200)], column: Annotated[str, Form(max_length=64)],
+                   description: Annotated[str, Form(max_length=1000)],
+                   current_value: Annotated[str, Form(max_length=500)] = "",
+                   proposed_value: Annotated[str, Form(max_length=500)] = "") -> Any:
+        caller = who(request)
+        t, _ = service.authorize(settings, caller, table, "correction.submit")
+        assert caller.identity is not None
+        grants.submit_correction(settings, caller.identity, t, row_key, column, current_value, proposed_value, description)
+        return back("/corrections")
+
+    @router.post("/portal/corrections/{case_id}/resolve")
+    def resolve_case(request: Request, case_id: str, accepted: Annotated[str, Form(pattern="^(yes|no)$")],
+                     resolution: Annotated[str, Form(max_length=1000)]) -> Any:
+        grants.resolve_correction(settings, require(who(request)), case_id[:40], accepted == "yes", resolution)
+        return back("/corrections")
+
+    @router.get("/governance", response_class=HTMLResponse)
+    def governance(request: Request) -> HTMLResponse:
+        ident = require(who(request), "governance")
+        return page(request, "governance.html", overdue=grants.sweep_overdue(settings, ident),
+                    chain=audit.verify(settings), log=audit.entries(settings, 50))
+
+    return router

@@ -1,0 +1,109 @@
+"""A small self-contained share world (contracts, warehouse, snapshots, directory) for tests and bench.
+
+Builds in well under a second without dbt: three published tables, one per sharing type —
+法人单位 (无条件共享, 市场监管局), 城市管理案件 (有条件共享, 城管局, masked phone) and 高龄独居老人
+(不予共享, 民政局) — with their Parquet snapshots, meta.publications and meta.quality_results rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import yaml
+
+from cityshare.settings import PROJECT_ROOT, Settings
+
+ELDERLY_CONTRACT = {
+    "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:cityshare:contract:shared:elderly_alone",
+    "name": "高龄独居老人关爱名册", "version": "1.0.0", "status": "active", "domain": "shared",
+    "description": {"purpose": "街道高龄独居老人名册与智能设备告警统计，含敏感个人信息。", "usage": "民政部门关爱服务。"},
+    "team": {"name": "mzj", "description": "重庆市民政局"},
+    "schema": [{"name": "elderly_alone", "physicalName": "theme_elderly_alone__person", "physicalType": "table",
+                "properties": [
+                    {"name": "person_token", "businessName": "人员令牌", "logicalType": "string", "physicalType": "VARCHAR",
+                     "primaryKey": True, "primaryKeyPosition": 1, "classification": "pii-token"},
+                    {"name": "person_name", "businessName": "姓名（脱敏）", "logicalType": "string",
+                     "physicalType": "VARCHAR", "classification": "pii-masked",
+                     "customProperties": [{"property": "masking", "value": "person_name"}]},
+                    {"name": "street_code", "businessName": "街道代码", "logicalType": "string", "physicalType": "VARCHAR"},
+                    {"name": "age", "businessName": "年龄", "logicalType": "integer", "physicalType": "INTEGER"},
+                    {"name": "alerts_30d", "businessName": "近30日告警次数", "logicalType": "integer",
+                     "physicalType": "BIGINT"}]}],
+    "customProperties": [
+        {"property": "sharingType", "value": "不予共享"},
+        {"property": "legalBasis", "value": "《中华人民共和国个人信息保护法》第二十八条（敏感个人信息）"},
+        {"property": "sharingMethod", "value": "共享平台/接口"}, {"property": "openType", "value": "不予开放"},
+        {"property": "updateCycle", "value": "每月"}, {"property": "classification", "value": "2/03/901"}],
+}
+
+TABLE_SQL = {
+    "base_legal_entity": """
+        SELECT printf('91500108MA%08d', i) AS uscc,
+               '重庆市南岸区' || (['鸿福','顺意','嘉禾','山城'])[1 + i % 4] || '商贸有限公司' || i AS entity_name,
+               (['有限责任公司','个体工商户'])[1 + i % 2] AS entity_type,
+               (['批发和零售业','住宿和餐饮业'])[1 + i % 2] AS industry,
+               '张*' || i % 10 AS legal_person_name, '500108********' || printf('%03d', i % 1000) || 'X' AS legal_person_id,
+               md5('p' || i) AS legal_person_token, '500108' AS area_code, '南岸区' AS area_name,
+               printf('500108%03d', 1 + i % 12) AS street_code, '南坪街道' AS street_name, '南坪街道' AS address,
+               DATE '2015-01-01' + CAST(i % 3000 AS INTEGER) AS registered_on, '存续' AS status,
+               TIMESTAMP '2026-11-25 08:00:00' + INTERVAL (i % 600) MINUTE AS updated_at
+        FROM range({n}) t(i)""",
+    "theme_city_cases__case": """
+        SELECT printf('CASE%08d', i) AS case_id, '01' AS event_major_code, '市容环境' AS event_major_name,
+               printf('01%02d', 1 + i % 9) AS event_class_code,
+               (['店外经营','占道经营','乱堆物料'])[1 + i % 3] AS event_class_name,
+               '500108' AS area_code, '南岸区' AS area_name, printf('500108%03d', 1 + i % 12) AS street_code,
+               '南坪街道' AS street_name, '南坪正街' || i || '号' AS address, printf('91500108MA%08d', i % 97) AS shop_uscc,
+               '商户' || i % 97 AS shop_name, TIMESTAMP '2026-11-25 08:00:00' + INTERVAL (i) MINUTE AS reported_at,
+               CASE WHEN i % 3 = 0 THEN NULL ELSE TIMESTAMP '2026-11-25 12:00:00' + INTERVAL (i) MINUTE END AS closed_at,
+               CASE WHEN i % 3 = 0 THEN '处置中' ELSE '已结案' END AS status, i % 3 <> 0 AS is_closed,
+               CASE WHEN i % 3 = 0 THEN NULL ELSE 4.0 + (i % 50) / 10.0 END AS handling_hours,
+               (['监督员上报','市民热线'])[1 + i % 2] AS report_channel,
+               '138****' || printf('%04d', i % 10000) AS reporter_phone, md5('r' || i) AS reporter_token
+        FROM range({n}) t(i)""",
+    "theme_elderly_alone__person": """
+        SELECT md5('e' || i) AS person_token, '李*' AS person_name, printf('500108%03d', 1 + i % 12) AS street_code,
+               CAST(80 + i % 20 AS INTEGER) AS age, CAST(i % 7 AS BIGINT) AS alerts_30d
+        FROM range({n}) t(i)""",
+}
+
+
+def build_world(root: Path, rows: int = 40, token_key: str = "test-token-key") -> Settings:
+    """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory)."""
+    import duckdb
+
+    from cityshare.directory.builder import build_directory
+    from cityshare.warehouse import DDL
+
+    home, data = root / "home", root / "data"
+    (home / "contracts" / "shared").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(PROJECT_ROOT / "catalog", home / "catalog", dirs_exist_ok=True)
+    scheme_path = home / "catalog" / "classification.yml"
+    scheme = yaml.safe_load(scheme_path.read_text(encoding="utf-8"))
+    scheme.setdefault("subjects", {})["2/03/901"] = "高龄独居老人关爱（示例）"
+    scheme_path.write_text(yaml.safe_dump(scheme, allow_unicode=True), encoding="utf-8")
+    for name in ("legal_entity", "city_cases"):
+        shutil.copy(PROJECT_ROOT / "contracts" / "shared" / f"{name}.odcs.yaml", home / "contracts" / "shared")
+    (home / "contracts" / "shared" / "elderly_alone.odcs.yaml").write_text(
+        yaml.safe_dump(ELDERLY_CONTRACT, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    settings = Settings(project_root=home, data_dir=data, token_key=token_key, sim_api_token="unused", sim_api_port=0)
+    data.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime(2026, 11, 27, 6, 0, 0)
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        con.execute(DDL)
+        for table, sql in TABLE_SQL.items():
+            con.execute(f'CREATE OR REPLACE TABLE shared."{table}" AS {sql.format(n=rows)}')
+            snapshot = settings.exports_dir / "shared" / table / "version=1" / f"{table}.parquet"
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY shared.\"{table}\" TO '{snapshot}' (FORMAT parquet)")
+            con.execute("INSERT INTO meta.publications VALUES (?, 1, ?, 'h', ?, ?)", [table, rows, str(snapshot), now])
+        for key in ("shared/legal_entity", "shared/city_cases", "shared/elderly_alone"):
+            con.execute("INSERT INTO meta.quality_results VALUES (?, 'h', 'audit', 'table_not_empty', 'batch', NULL, "
+                        "'completeness', '完整性', '发布表不得为空', ?, 0, true, NULL, ?)", [key, rows, now])
+    finally:
+        con.close()
+    build_directory(settings)
+    return settings

@@ -1,0 +1,230 @@
+"""What the API and the portal share: directory lookup, audited reads, exports with receipts."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cityshare.settings import Settings
+from cityshare.share import audit, receipts, store
+from cityshare.share.auth import Access, Caller, ShareError, authorize_read, require
+from cityshare.share.exports import FORMATS, Tally, stream
+from cityshare.share.rows import Query, QueryError, build_query, fetch, grant_filters
+from cityshare.share.search import Indexed, index, search
+from cityshare.share.tables import NAME, SharedTable, shared_tables
+
+_dir_cache: dict[Path, tuple[tuple[int, int], list[dict[str, Any]], list[Indexed]]] = {}
+_dir_lock = threading.Lock()
+
+
+# -- directory --------------------------------------------------------------------------------------
+def directory(settings: Settings) -> tuple[list[dict[str, Any]], list[Indexed]]:
+    """Directory entries and their search index, reloaded when directory.json changes."""
+    from cityshare.directory.builder import load_entries
+
+    path = settings.directory_dir / "directory.json"
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        return [], []
+    with _dir_lock:
+        hit = _dir_cache.get(path)
+        if hit and hit[0] == stamp:
+            return hit[1], hit[2]
+    entries = load_entries(settings)
+    docs = index(entries)
+    with _dir_lock:
+        _dir_cache[path] = (stamp, entries, docs)
+    return entries, docs
+
+
+def find_entries(settings: Settings, q: str | None = None, **filters: Any) -> list[dict[str, Any]]:
+    _, docs = directory(settings)
+    return search(docs, q, **filters)
+
+
+def entry(settings: Settings, code: str) -> dict[str, Any]:
+    for e in directory(settings)[0]:
+        if e["信息资源代码"] == code:
+            return e
+    raise ShareError(404, f"目录中没有信息资源代码 {code[:60]!r}")
+
+
+def facets(settings: Settings) -> dict[str, list[str]]:
+    entries = directory(settings)[0]
+    return {
+        "classification": sorted({str(e.get("信息资源分类") or "")[:1] for e in entries} - {""}),
+        "provider": sorted({e.get("department") or "" for e in entries} - {""}),
+        "sharing_type": ["无条件共享", "有条件共享", "不予共享"],
+        "update_cycle": sorted({e.get("更新周期") or "" for e in entries} - {""}),
+    }
+
+
+def table_of_entry(e: dict[str, Any]) -> str | None:
+    table = e.get("table") or ""
+    return table.split(".", 1)[1] if e.get("kind") == "shared" and table.startswith("shared.") else None
+
+
+def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
+    """The latest check run (gate or audit) of the entry's dataset, from meta.quality_results."""
+    import duckdb
+
+    from cityshare.contracts.model import load_contracts
+
+    key = next((c.key for c in load_contracts(settings) if c.id == e.get("contract_id")), None)
+    if key is None or not settings.warehouse_path.exists():
+        return []
+    for attempt in range(5):
+        try:
+            con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == 4:
+                raise ShareError(503, "数据仓库正在写入（发布进行中），质量结果稍后可查") from None
+            time.sleep(0.2)
+    try:
+        rows = con.execute(
+            """SELECT stage, load_id, rule, level, column_name, dimension_zh, description, evaluated, failed, success,
+                      checked_at FROM meta.quality_results
+               WHERE dataset = ? AND checked_at = (SELECT max(checked_at) FROM meta.quality_results WHERE dataset = ?)
+               ORDER BY success, rule""", [key, key]).fetchall()
+        cols = [d[0] for d in con.description]
+    except duckdb.CatalogException:
+        return []
+    finally:
+        con.close()
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def lineage(settings: Settings, code: str) -> dict[str, Any] | None:
+    """The lineage graph from cityshare.directory.lineage, or None when that module is absent.
+
+    A resource without recorded lineage (UnknownResource) is a 404 naming the code.
+    """
+    try:
+        from cityshare.directory.lineage import lineage_graph
+    except ImportError:
+        return None
+    try:
+        return lineage_graph(code, settings)
+    except Exception as exc:
+        if type(exc).__name__ == "UnknownResource":
+            raise ShareError(404, f"{code} 尚无血缘记录（目录构建时从 dbt 清单生成）") from None
+        raise
+
+
+# -- reads ------------------------------------------------------------------------------------------
+def table(settings: Settings, name: str) -> SharedTable:
+    tables = shared_tables(settings)
+    if not NAME.match(name or "") or name not in tables:
+        raise ShareError(404, f"没有共享数据表 {str(name)[:60]!r}")
+    if not tables[name].published:
+        raise ShareError(404, f"{name} 尚未发布")
+    return tables[name]
+
+
+def authorize(settings: Settings, caller: Caller, name: str, action: str, detail: dict[str, Any] | None = None
+              ) -> tuple[SharedTable, Access]:
+    """Identify, look up and authorize; every refusal is appended to the audit chain before raising."""
+    try:
+        ident = require(caller)
+        t = table(settings, name)
+        return t, authorize_read(settings, ident, t)
+    except ShareError as exc:
+        audit.record(settings, caller.identity, action, str(name)[:80], status=exc.status,
+                     detail={**(detail or {}), "refused": exc.message})
+        raise
+
+
+def _query(settings: Settings, caller: Caller, t: SharedTable, access: Access, action: str,
+           params: dict[str, Any]) -> Query:
+    try:
+        return build_query(t, columns=params.get("columns"), filters=params.get("filters"), sort=params.get("sort"),
+                           limit=params.get("limit"), offset=params.get("offset") or 0, allowed=access.columns,
+                           forced=grant_filters(t, access.row_filter))
+    except QueryError as exc:
+        audit.record(settings, caller.identity, action, t.name, status=400, grant_id=access.grant_id,
+                     detail={**_printable(params), "refused": str(exc)})
+        raise ShareError(400, str(exc)) from None
+
+
+def _printable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v not in (None, [], "")}
+
+
+def read_rows(settings: Settings, caller: Caller, name: str, action: str = "read", **params: Any) -> dict[str, Any]:
+    t, access = authorize(settings, caller, name, action, _printable(params))
+    query = _query(settings, caller, t, access, action, params)
+    result = fetch(query)
+    audit.record(settings, caller.identity, action, t.name, rows=result["returned"], grant_id=access.grant_id,
+                 detail={**_printable(params), "version": t.version, "basis": access.basis})
+    result["basis"] = access.basis
+    result["masked"] = sorted(c for c in t.masked if c in result["columns"])
+    return result
+
+
+def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: Any
+           ) -> tuple[Iterator[bytes], dict[str, str]]:
+    """A streamed export and its headers; the signed receipt is stored when the stream completes."""
+    if fmt not in FORMATS:
+        audit.record(settings, caller.identity, "export", str(name)[:80], status=400, detail={"format": str(fmt)[:20]})
+        raise ShareError(400, f"format: 可选 {', '.join(FORMATS)}")
+    t, access = authorize(settings, caller, name, "export", {"format": fmt, **_printable(params)})
+    query = _query(settings, caller, t, access, "export", {**params, "limit": None})
+    ident = caller.identity
+    assert ident is not None
+    delivery_id = f"DLV-{store.now():%Y%m%d}-{secrets.token_hex(4)}"
+    filename = f"{t.name}-v{t.version}.{FORMATS[fmt][1]}"
+    asked = _printable(params)
+
+    def done(tally: Tally) -> None:
+        payload = {"delivery_id": delivery_id, "platform": "CityShare", "table": f"shared.{t.name}",
+                   "version": t.version, "format": fmt, "filename": filename, "columns": query.columns,
+                   "query": asked, "row_filter": access.row_filter, "rows": tally.rows, "bytes": tally.bytes,
+                   "sha256": tally.sha.hexdigest(), "department": ident.department, "user": ident.user,
+                   "token_id": ident.token_id, "grant_id": access.grant_id, "basis": access.basis,
+                   "issued_at": store.now().isoformat()}
+        receipt = receipts.sign(settings, payload)
+        with store.connect(settings, write=True) as con:
+            rec = audit.append(con, ident, "export", t.name, rows=tally.rows, grant_id=access.grant_id,
+                               detail={"delivery": delivery_id, "format": fmt, "sha256": payload["sha256"],
+                                       "version": t.version, **asked})
+            receipt["audit"] = {"seq": rec["seq"], "hash": rec["hash"]}
+            con.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [delivery_id, t.name, t.version, fmt, ident.department, ident.user, access.grant_id,
+                         tally.rows, tally.bytes, payload["sha256"], json.dumps(receipt, ensure_ascii=False),
+                         payload["issued_at"]])
+
+    def aborted(tally: Tally) -> None:
+        audit.record(settings, ident, "export", t.name, status=499, rows=tally.rows, grant_id=access.grant_id,
+                     detail={"delivery": delivery_id, "aborted_after_bytes": tally.bytes})
+
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
+               "X-CityShare-Delivery": delivery_id, "Link": f'</api/receipts/{delivery_id}>; rel="receipt"'}
+    return stream(query, fmt, done, aborted), headers
+
+
+def deliveries(settings: Settings, caller: Caller, limit: int = 50) -> list[dict[str, Any]]:
+    ident = require(caller)
+    with store.connect(settings) as con:
+        if ident.role == "governance":
+            rows = con.execute("SELECT * FROM deliveries ORDER BY created_at DESC LIMIT ?", [limit]).fetchall()
+        else:
+            rows = con.execute("SELECT * FROM deliveries WHERE department = ? ORDER BY created_at DESC LIMIT ?",
+                               [ident.department, limit]).fetchall()
+    return [{k: v for k, v in dict(r).items() if k != "receipt"} for r in rows]
+
+
+def receipt(settings: Settings, caller: Caller, delivery_id: str) -> dict[str, Any]:
+    ident = require(caller)
+    with store.connect(settings) as con:
+        row = con.execute("SELECT department, receipt FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
+    if row is None or (row["department"] != ident.department and ident.role != "governance"):
+        raise ShareError(404, f"没有交付记录 {delivery_id[:40]!r}")
+    return json.loads(row["receipt"])
