@@ -43,6 +43,36 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def celery_airflow_env(settings: Settings, *, database_url: str, broker_url: str, api_port: int,
+                       log_port: int, jwt_secret: str, parallelism: int = 4) -> dict[str, str]:
+    """``airflow_env`` for the distributed mode: CeleryExecutor, PostgreSQL metadata, Redis broker.
+
+    Every Airflow process of one deployment needs the same environment: the scheduler signs task
+    tokens with ``jwt_secret`` and the api-server's execution API checks them. The same variables
+    appear in ``docker-compose.yml`` (x-airflow-env) and ``deploy/helm/values.yaml``.
+    """
+    env = airflow_env(settings)
+    env.update({
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+        # the async engine uses psycopg 3 (installed) instead of asyncpg (not a dependency)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database_url.replace("+psycopg2", "+psycopg"),
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url.replace("+psycopg2", ""),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_port + 1),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    })
+    return env
+
+
 def _airflow(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).parent / "airflow"
     return subprocess.run([str(exe), *args], env=airflow_env(settings), capture_output=True, text=True,

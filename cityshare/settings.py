@@ -8,7 +8,7 @@ tests can point a whole run at a temporary folder with one environment variable.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +23,12 @@ class Settings:
     token_key: str
     sim_api_token: str
     sim_api_port: int
+    # Object-storage lake (see cityshare/storage.py): empty lake_url = the local folder ``lake_dir``.
+    lake_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
 
     @property
     def contracts_dir(self) -> Path:
@@ -81,4 +87,10 @@ def get_settings() -> Settings:
         token_key=os.environ.get("CITYSHARE_TOKEN_KEY", "cityshare-demo-key-change-me"),
         sim_api_token=os.environ.get("CITYSHARE_SCJGJ_API_TOKEN", "sim-scjgj-token"),
         sim_api_port=int(os.environ.get("CITYSHARE_SIM_API_PORT", "8765")),
+        lake_url=os.environ.get("CITYSHARE_LAKE_URL", "").rstrip("/"),
+        s3_endpoint_url=os.environ.get("CITYSHARE_S3_ENDPOINT_URL", ""),
+        s3_region=os.environ.get("CITYSHARE_S3_REGION", "us-east-1"),
+        # Credentials only from the environment (or the instance role when empty), never from a file.
+        s3_access_key_id=os.environ.get("CITYSHARE_S3_ACCESS_KEY_ID", ""),
+        s3_secret_access_key=os.environ.get("CITYSHARE_S3_SECRET_ACCESS_KEY", ""),
     )
