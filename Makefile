@@ -29,7 +29,7 @@ demo: setup
 	$(VENV)/bin/cityshare demo
 
 test: setup lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not distributed"
 
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not e2e"
