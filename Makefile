@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
 DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose
-.PHONY: setup system-deps demo test test-fast lint clean
+.PHONY: setup system-deps demo test test-fast test-distributed lint clean
 
 setup: $(STAMP) system-deps
 
@@ -33,6 +33,11 @@ test: setup lint
 
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not e2e"
+
+# Airflow CeleryExecutor on PostgreSQL + Redis, two workers (≈ 12 min on 2 cores; binds 127.0.0.1:8765,
+# never beside the e2e tier).
+test-distributed: setup
+	tests/distributed/run.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -14,9 +14,11 @@ from cityshare.contracts.gate import GateOutcome, run_gate
 from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import get_contract
 from cityshare.errors import GateBlocked, SourceError
+from cityshare.faults import crash_point
 from cityshare.lake import LandedBatch, batch_dir, land
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract
+from cityshare.storage import is_remote_path
 from cityshare.warehouse import connect, refresh_raw_view, transaction
 
 log = logging.getLogger("cityshare.ingest")
@@ -42,11 +44,16 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
     path = batch_dir(settings, "raw", contract, load_date, load_id) / "part-0.parquet"
     if not path.exists():
         raise SourceError(f"{path}: no landed batch {load_id} for {key} {load_date}")
-    parquet = pq.ParquetFile(path)
-    rows = parquet.metadata.num_rows
-    source = parquet.read_row_group(0, columns=["_source"]).column(0)[0].as_py() if rows else ""
+    try:
+        parquet = pq.ParquetFile(path.open("rb") if is_remote_path(path) else path)
+        rows = parquet.metadata.num_rows
+        source = parquet.read_row_group(0, columns=["_source"]).column(0)[0].as_py() if rows else ""
+    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError; a damaged footer an OSError
+        raise SourceError(f"{path}: landed batch {load_id} is not readable Parquet ({str(exc).strip()[:200]}); "
+                          "delete the batch folder and land the delivery again") from None
     batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False)
     outcome = run_gate(contract, batch, settings)
+    crash_point("gate.mid_gate")
     commit_gate(outcome, batch, settings)
     summary = {
         "dataset": key, "load_date": load_date.isoformat(), "load_id": load_id, "status": outcome.status,
@@ -75,6 +82,7 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings) ->
              outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
              outcome.reason, now],
         )
+        crash_point("gate.mid_commit")
         con.execute(
             "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
             [outcome.dataset, batch.load_id],

@@ -89,6 +89,10 @@ class Plugin(BasePlugin):
         self._registered: dict[str, str] = {}
 
     def configure_connection(self, conn: Any) -> None:
+        from cityshare.settings import get_settings
+        from cityshare.storage import register_lake
+
+        register_lake(conn, get_settings())  # raw views may read an s3:// lake (no httpfs here)
         self._registered = register_udfs(conn)
 
     def configure_cursor(self, cursor: Any) -> None:
