@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cityshare.contracts.model import Contract
+from cityshare.faults import crash_point
 from cityshare.settings import Settings
 from cityshare.sources import Extract
 from cityshare.storage import LakePath, is_remote_path, lake_root, staged_dir
@@ -86,6 +87,7 @@ def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Set
             elif table.schema != writer.schema:
                 table = table.select(writer.schema.names).cast(writer.schema)
             writer.write_table(table)
+            crash_point("land.mid_extract")
             row += batch.num_rows
         if writer is not None:
             writer.close()
@@ -113,6 +115,7 @@ def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Set
                 [load_id, loaded_at, extract.source_uri, load_date],
             )
             con.close()
+            crash_point("land.before_commit")
         return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", row,
                            extract.source_uri, reused=False)
     finally:

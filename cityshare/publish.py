@@ -18,6 +18,7 @@ from cityshare.contracts.gx_runner import RuleResult, run_rules
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.contracts.rules import compile_rules, lit
 from cityshare.errors import AuditFailed
+from cityshare.faults import crash_point
 from cityshare.lake import write_parquet_atomic
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, table_schema, transaction
@@ -100,12 +101,13 @@ def publish(audited: list[Audited], settings: Settings | None = None) -> list[di
         for item in audited:
             name = item.contract.model_name
             last = con.execute(
-                "SELECT version, content_hash FROM meta.publications WHERE table_name = ? "
+                "SELECT version, content_hash, snapshot_path FROM meta.publications WHERE table_name = ? "
                 "ORDER BY version DESC LIMIT 1", [name]
             ).fetchone()
             changed = last is None or last[1] != item.content_hash
             version = (last[0] + 1 if last else 1) if changed else last[0]
             con.execute(f'CREATE OR REPLACE TABLE shared."{name}" AS SELECT * FROM read_parquet({lit(item.staged)})')
+            crash_point("publish.mid_swap")
             if changed:
                 snapshot = settings.exports_dir / "shared" / name / f"version={version}" / f"{name}.parquet"
                 con.execute(
@@ -113,8 +115,11 @@ def publish(audited: list[Audited], settings: Settings | None = None) -> list[di
                     [name, version, item.rows, item.content_hash, str(snapshot), now],
                 )
                 moves.append((item.staged, snapshot))
+            elif not Path(last[2]).exists():  # a crash after the commit lost the snapshot: write it now
+                moves.append((item.staged, Path(last[2])))
             report.append({"table": f"shared.{name}", "rows": item.rows, "version": version,
                            "changed": changed, "sharing_type": item.contract.sharing_type})
+    crash_point("publish.before_snapshots")
     for staged, snapshot in moves:  # after the commit: a snapshot exists only for a published version
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, snapshot)

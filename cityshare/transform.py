@@ -14,6 +14,7 @@ import yaml
 
 from cityshare.contracts.model import load_contracts
 from cityshare.errors import BuildFailed
+from cityshare.faults import crash_point
 from cityshare.settings import Settings, get_settings
 
 _DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "integer": "bigint",
@@ -97,6 +98,7 @@ def build(settings: Settings | None = None) -> dict[str, Any]:
     with connect(settings) as con, transaction(con):
         for contract in load_contracts(settings, kind="source"):
             refresh_raw_view(con, contract)
+    crash_point("dbt.mid_build")
     result = run_dbt(["build"], settings)
     nodes = [r for r in result.result.results]
     return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}

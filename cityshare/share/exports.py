@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cityshare.faults import crash_point
 from cityshare.share.rows import Query, cursor
 
 BATCH_ROWS = 65_536
@@ -86,7 +87,7 @@ def _encode(reader: Any, fmt: str, tally: Tally) -> Iterator[bytes]:
         sink, first = pa.BufferOutputStream(), True
         for batch in _batches(reader, tally):
             sink = pa.BufferOutputStream()
-            pcsv.write_csv(batch, sink, pcsv.WriteOptions(include_header=first))
+            pcsv.write_csv(defuse_formulas(batch), sink, pcsv.WriteOptions(include_header=first))
             first = False
             yield sink.getvalue().to_pybytes()
         if first:  # no rows: still send the header
@@ -115,6 +116,21 @@ def _encode(reader: Any, fmt: str, tally: Tally) -> Iterator[bytes]:
         raise ValueError(fmt)
 
 
+def defuse_formulas(batch: Any) -> Any:
+    """Prefix ``'`` to text cells starting with = + - @ TAB CR: a spreadsheet opening the CSV must
+    show them as text, never run them as formulas (CSV injection, ``=cmd|' /C calc'!A0``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.fill_null(pc.match_substring_regex(column, r"^[=+\-@\t\r]"), False)
+            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
 def _finite(row: dict[str, Any]) -> bool:
     return all(not isinstance(v, float) or (v == v and v not in {float("inf"), float("-inf")}) for v in row.values())
 
@@ -141,6 +157,7 @@ def stream(query: Query, fmt: str, on_done: Callable[[Tally], None],
         for chunk in _encode(reader, fmt, tally):
             if chunk:
                 yield tally.take(chunk)
+                crash_point("export.mid_stream")
         tally.complete = True
         on_done(tally)
     finally:

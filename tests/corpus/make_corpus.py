@@ -1,0 +1,142 @@
+"""Regenerate the bad-input corpus files (run once; the files and cases.yml are committed).
+
+``python tests/corpus/make_corpus.py`` writes ``tests/corpus/files/``. Each file is small except the
+1 MB cell case. The manifest ``cases.yml`` is hand-written and names each file's expected outcome.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent / "files"
+HEADER = ["案件编号", "事件小类代码", "事件小类名称", "区县代码", "街道代码", "事发地址", "问题描述",
+          "涉事商户统一社会信用代码", "上报时间", "结案时间", "案件状态", "上报渠道", "上报人电话"]
+
+
+def row(i: int, **changes: str) -> list[str]:
+    r = {"案件编号": f"CG20261125{i:06d}", "事件小类代码": "0502", "事件小类名称": "店外经营", "区县代码": "500108",
+         "街道代码": "500108003", "事发地址": "南岸区南坪街道南坪西路1号", "问题描述": "占道经营",
+         "涉事商户统一社会信用代码": "", "上报时间": "2026-11-25 09:00:00", "结案时间": "2026-11-25 10:30:00",
+         "案件状态": "结案", "上报渠道": "信息采集员", "上报人电话": f"138{i:08d}"}
+    r.update(changes)
+    return [r[h] for h in HEADER]
+
+
+def text(rows: list[list[str]], header: list[str] = HEADER, lineterminator: str = "\n") -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator=lineterminator)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def good(n: int = 30, start: int = 1) -> list[list[str]]:
+    return [row(i) for i in range(start, start + n)]
+
+
+def put(name: str, data: str | bytes, encoding: str = "utf-8") -> None:
+    (HERE / name).write_bytes(data if isinstance(data, bytes) else data.encode(encoding))
+
+
+def one_bad(i: int = 7, **changes: str) -> list[list[str]]:
+    rows = good()
+    rows[i - 1] = row(i, **changes)
+    return rows
+
+
+def registry(n: int = 20, **bad: dict[str, str]) -> dict:
+    """A 市场监管局 registry API page; ``bad`` maps record index → changed fields."""
+    from cityshare.identifiers import id_check_digit, uscc_check_char
+
+    recs = []
+    for i in range(n):
+        uscc17 = f"91500108MA{i:07d}"
+        id17 = f"50010819800101{i:03d}"
+        rec = {"uscc": uscc17 + uscc_check_char(uscc17), "entity_name": f"重庆市南岸区测试商贸有限公司{i}",
+               "entity_type": "有限责任公司", "industry": "批发和零售业", "legal_person_name": "张三",
+               "legal_person_id": id17 + id_check_digit(id17), "area_code": "500108",
+               "street_code": "500108003", "address": "南岸区南坪街道", "registered_on": "2015-03-01",
+               "status": "存续", "updated_at": "2026-11-25 08:00:00"}
+        rec.update(bad.get(str(i), {}))
+        recs.append(rec)
+    return {"data": recs, "total": n}
+
+
+def wrong_last(code: str) -> str:
+    """The same code with a check character that cannot be right."""
+    return code[:-1] + ("1" if code[-1] != "1" else "2")
+
+
+def main() -> None:
+    HERE.mkdir(parents=True, exist_ok=True)
+    put("good.csv", text(good()))
+    put("utf8_bom.csv", "\ufeff" + text(good()))
+    put("crlf_line_endings.csv", text(good(), lineterminator="\r\n"))
+    put("quoted_newline_in_cell.csv", text(one_bad(问题描述="第一行\n第二行，含逗号,和\"引号\"")))
+    put("gbk_encoded.csv", text(good()), "gb18030")
+    mixed = text(good()).encode() + ",".join(row(31, 问题描述="店外经营占道")).encode("gb18030") + b"\n"
+    put("mixed_utf8_gbk_rows.csv", mixed)
+    put("utf16_with_bom.csv", text(good()), "utf-16")
+    put("zero_bytes.csv", b"")
+    put("header_only.csv", text([]))
+    full = text(good()).encode()
+    put("truncated_mid_row.csv", full[: full.rfind(b"\n", 0, len(full) - 1) + 40])
+    put("truncated_open_quote.csv", text(good(5)) + '"CG20261125000099,0502,"店外经营')
+    put("binary_garbage.csv", bytes(range(256)) * 8)
+    put("xlsx_renamed_as_csv.csv", b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
+    put("duplicated_header.csv", text([[*r, "x"] for r in good()], header=[*HEADER, "案件编号"]))
+    put("renamed_column.csv", text(good(), header=[*HEADER[:-1], "联系电话"]))
+    put("missing_column.csv", text([r[:-1] for r in good()], header=HEADER[:-1]))
+    put("extra_column.csv", text([[*r, "备注"] for r in good()], header=[*HEADER, "备注"]))
+    put("semicolon_delimited.csv", text(good()).replace(",", ";"))
+    put("retyped_timestamp_column.csv", text([row(i, 上报时间=f"第{i}天上午") for i in range(1, 31)]))
+    rows = good()
+    rows.append(row(3))
+    put("duplicate_key.csv", text(rows))
+    put("null_required_case_id.csv", text(one_bad(案件编号="")))
+    put("null_required_street.csv", text(one_bad(街道代码="")))
+    put("invalid_date_feb30.csv", text(one_bad(上报时间="2026-02-30 09:00:00", 结案时间="")))
+    put("future_timestamp.csv", text(one_bad(上报时间="2027-06-01 09:00:00", 结案时间="")))
+    put("too_old_timestamp.csv", text(one_bad(上报时间="1999-12-31 09:00:00", 结案时间="")))
+    put("closed_before_reported.csv", text(one_bad(结案时间="2026-11-24 08:00:00")))
+    put("invalid_area_code_gbt2260.csv", text(one_bad(区县代码="500199")))
+    put("invalid_street_code.csv", text(one_bad(街道代码="500108999")))
+    put("invalid_status_value.csv", text(one_bad(案件状态="未知")))
+    put("bad_phone_10_digits.csv", text(one_bad(上报人电话="1381234567")))
+    put("bad_case_id_format.csv", text(one_bad(案件编号="CG2026-11-25-7")))
+    put("one_megabyte_cell.csv", text(one_bad(问题描述="占" * ((1 << 20) // 3 + 1))))
+    put("formula_injection_cells.csv", text(one_bad(问题描述="=cmd|' /C calc'!A0", 事发地址="@SUM(1+1)*cmd|' /C calc'!A0")))
+    put("sql_injection_in_data.csv", text(one_bad(案件编号="CG'); DROP TABLE raw.cgj__city_cases; --",
+                                                  问题描述="' OR '1'='1'; DELETE FROM meta.batches; --")))
+    put("path_traversal_in_cell.csv", text(one_bad(事发地址="../../../../etc/passwd", 问题描述="..\\..\\windows\\win.ini")))
+    put("all_rows_bad_status.csv", text([row(i, 案件状态="未知") for i in range(1, 31)]))
+    put("control_chars_nul_in_cell.csv", text(one_bad(问题描述="占道\x00经营\x1b[31m")))
+    for d in range(20, 25):  # five normal days of history for the spike case
+        put(f"history_2026-11-{d}.csv", text([row(i, 上报时间=f"2026-11-{d} 09:00:00", 结案时间="")
+                                               for i in range(1, 31)]).replace("CG20261125", f"CG202611{d}"))
+    put("volume_spike_10x.csv", text(good(300)))
+    # 市场监管局 registry API responses (JSON unless said otherwise)
+    put("api_good.json", json.dumps(registry(), ensure_ascii=False))
+    put("api_html_instead_of_json.html", "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+        "<body><h1>网关错误</h1></body></html>")
+    put("api_truncated_json.json", json.dumps(registry(), ensure_ascii=False)[:300])
+    put("api_error_envelope.json", json.dumps({"code": 40001, "message": "参数错误"}, ensure_ascii=False))
+    put("api_bad_uscc_check_digit.json",
+        json.dumps(registry(**{"4": {"uscc": wrong_last(registry()["data"][4]["uscc"])}}), ensure_ascii=False))
+    put("api_bad_id_check_digit.json",
+        json.dumps(registry(**{"5": {"legal_person_id": wrong_last(registry()["data"][5]["legal_person_id"])}}),
+                   ensure_ascii=False))
+    put("api_future_registered_on.json",
+        json.dumps(registry(**{"6": {"registered_on": "2030-01-01"}}), ensure_ascii=False))
+    put("api_sql_injection_values.json",
+        json.dumps(registry(**{"7": {"entity_type": "'; DROP TABLE raw.scjgj__business_registry; --"}}),
+                   ensure_ascii=False))
+    put("evil.odcs.yaml", "apiVersion: v3.1.0\nkind: DataContract\nid: urn:evil\nname: evil\nversion: 1.0.0\n"
+        "status: active\nservers: [{server: x, type: local, format: csv, path: /etc/passwd}]\n")
+
+
+if __name__ == "__main__":
+    main()
