@@ -151,6 +151,11 @@ def staged_dir(settings: Settings, final: LakePath) -> Iterator[Path]:
     if not is_remote_path(final):
         final = Path(final)
         final.parent.mkdir(parents=True, exist_ok=True)
+        # A writer killed before its rename leaves its temp folder behind; the same final name means
+        # the same content (the load id carries the fingerprint) and runs of one source never overlap
+        # (max_active_runs=1), so an earlier attempt's leftovers are safe to sweep.
+        for stale in final.parent.glob(f".tmp-{final.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     else:
         tmp = scratch_dir(settings) / f"put-{uuid.uuid4().hex[:12]}"

@@ -49,6 +49,7 @@ def test_kill_during_ingestion_then_rerun_equals_a_clean_run(point, clean, tmp_p
     assert run(settings, "ingest") == 0
     assert half_written(settings) == []
     assert state(settings) == clean["ingested"]
+    assert orphans(settings) == []  # the rerun swept what the killed attempt left beside the batches
     SURVIVED.append(point)
     ORPHANS[point] = len(orphans(settings))
 
