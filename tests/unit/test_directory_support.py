@@ -42,7 +42,7 @@ def copy_home(target: Path, data_dir: Path | None = None) -> Settings:
     return dataclasses.replace(get_settings(), project_root=target, data_dir=data_dir or target / "data")
 
 
-def registry_as_daily_csv(settings: Settings) -> None:
+def registry_as_daily_csv(settings: Settings, days: list[dt.date] = DAYS) -> None:
     """Deliver the simulated 市场监管局 registry as daily CSV files instead of its HTTP API.
 
     The directory tests need the registry's rows, not the API connector (tested elsewhere), so the
@@ -60,7 +60,7 @@ def registry_as_daily_csv(settings: Settings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     records = [json.loads(line) for line in (settings.departments_dir / "scjgj" / "business_registry.jsonl")
                .read_text(encoding="utf-8").splitlines() if line.strip()]
-    for day in DAYS:
+    for day in days:
         with (folder / f"business_registry_{day}.csv").open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(names)
