@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
 DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose
-.PHONY: setup system-deps demo test test-fast test-distributed lint clean
+.PHONY: setup system-deps demo test test-fast test-distributed bench lint clean
 
 setup: $(STAMP) system-deps
 
@@ -38,6 +38,10 @@ test-fast: setup
 # never beside the e2e tier).
 test-distributed: setup
 	tests/distributed/run.sh
+
+# Every stage against a hand-written DuckDB baseline (BENCH_ARGS="--scales 1e6,3e6,10e6").
+bench: setup
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

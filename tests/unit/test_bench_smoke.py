@@ -1,0 +1,34 @@
+"""The benchmark harness cannot rot: ``bench/run.py`` at a tiny scale writes every stage with a ratio."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ["extract_land", "gate", "build", "publish", "directory", "end_to_end"]
+
+
+def test_bench_runs_at_tiny_scale_and_reports_every_stage(tmp_path: Path) -> None:
+    out = tmp_path / "smoke"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--scales", "2e3", "--reps", "1", "--days", "1",
+         "--no-orchestration", "--no-incremental", "--out", str(out)],
+        capture_output=True, text=True, timeout=170, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["machine"]["cores"] >= 1 and len(report["machine"]["load_average"]) == 3
+    (scale,) = report["scales"]
+    assert scale["rows"] > 0
+    for stage in STAGES:
+        entry = scale["stages"][stage]
+        assert entry["ratio"] > 0, stage
+        for side in ("ours", "baseline"):
+            assert entry[side]["seconds_median"] > 0 and entry[side]["peak_rss_mb"] > 0, (stage, side)
+    # both sides gated the same batches: the baseline is doing the same work, not nothing
+    assert scale["counts"]["baseline"]["rows"] == scale["counts"]["ours"]["rows"]
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "端到端 end to end" in md and "入库关口 gate" in md
