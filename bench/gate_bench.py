@@ -77,7 +77,7 @@ def make_batch(root: Path, rows: int) -> Path:
     good += uscc_check_char(good)
     path = root / "lake" / "raw" / "bench" / "cases" / f"load_date={DAY}" / "batch=bench" / "part-0.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    duckdb.sql(f"""COPY (
+    duckdb.connect().sql(f"""COPY (
         SELECT CASE WHEN i % 1000 = 1 THEN 'CG' || lpad(CAST(i - 1 AS VARCHAR), 14, '0')
                     WHEN i % 1000 = 2 THEN 'XX' ELSE 'CG' || lpad(CAST(i AS VARCHAR), 14, '0') END AS case_id,
                '1' AS part,

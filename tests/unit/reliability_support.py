@@ -103,7 +103,7 @@ def state(settings: Settings) -> dict[str, object]:
     lake: dict[str, str] = {}
     for zone in ("raw", "accepted", "quarantine"):
         for part in sorted((settings.lake_dir / zone).glob("*/*/load_date=*/batch=*/part-0.parquet")):
-            hashes = duckdb.execute(f"SELECT list(_row_hash ORDER BY _source_row)::VARCHAR, count(*) "
+            hashes = duckdb.connect().execute(f"SELECT list(_row_hash ORDER BY _source_row)::VARCHAR, count(*) "
                                 f"FROM read_parquet('{part}')").fetchone()
             lake[str(part.relative_to(settings.lake_dir))] = hashlib.sha256(str(hashes).encode()).hexdigest()
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
@@ -126,6 +126,6 @@ def state(settings: Settings) -> dict[str, object]:
     finally:
         con.close()
     out["publications"] = [p[:4] for p in pubs]
-    out["snapshots"] = {p[0]: (Path(p[4]).exists() and duckdb.execute(f"SELECT count(*) FROM read_parquet('{p[4]}')")
+    out["snapshots"] = {p[0]: (Path(p[4]).exists() and duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{p[4]}')")
                                .fetchone()[0]) for p in pubs}
     return out

@@ -151,7 +151,7 @@ def test_ingest_case(case, home, api, tmp_path, monkeypatch):
     if case["quarantined"]:
         quarantine = list((data / "lake" / "quarantine").rglob("part-0.parquet"))
         assert len(quarantine) == 1
-        bad = duckdb.sql(f"SELECT _source_row, _failed_rules FROM read_parquet('{quarantine[0]}')").fetchall()
+        bad = duckdb.connect().sql(f"SELECT _source_row, _failed_rules FROM read_parquet('{quarantine[0]}')").fetchall()
         assert len(bad) == case["quarantined"] and all(row[0] >= 1 and row[1] for row in bad)
 
 
@@ -176,7 +176,7 @@ def world(tmp_path_factory):
     settings = build_world(tmp_path_factory.mktemp("corpus-world"), rows=50)
     snap = settings.exports_dir / "shared" / "base_legal_entity" / "version=1" / "base_legal_entity.parquet"
     tmp = snap.with_suffix(".new")
-    duckdb.sql(f"COPY (SELECT * REPLACE (CASE WHEN uscc = (SELECT min(uscc) FROM read_parquet('{snap}')) "
+    duckdb.connect().sql(f"COPY (SELECT * REPLACE (CASE WHEN uscc = (SELECT min(uscc) FROM read_parquet('{snap}')) "
                f"THEN '{FORMULA.replace(chr(39), chr(39) * 2)}' ELSE entity_name END AS entity_name) "
                f"FROM read_parquet('{snap}')) TO '{tmp}' (FORMAT parquet)")
     tmp.replace(snap)

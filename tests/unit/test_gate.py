@@ -54,7 +54,7 @@ def test_bad_rows_are_quarantined_with_their_rules_and_the_rest_accepted(setting
     result = ingest("cgj/city_cases", DAY)
 
     assert (result["status"], result["rows"], result["accepted"], result["quarantined"]) == ("accepted", 33, 30, 3)
-    quarantined = duckdb.sql(
+    quarantined = duckdb.connect().sql(
         f"SELECT case_id, _source_row, _failed_rules FROM read_parquet('{settings.lake_dir}/quarantine/**/*.parquet') "
         "ORDER BY _source_row"
     ).fetchall()

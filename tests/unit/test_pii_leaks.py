@@ -84,7 +84,7 @@ def _artifacts(settings, exports, records) -> dict[str, str]:
     finally:
         con.close()
     for part in (settings.exports_dir / "shared").rglob("*.parquet"):
-        found[str(part)] = str(duckdb.execute(f"SELECT * FROM read_parquet('{part}')").fetchall())
+        found[str(part)] = str(duckdb.connect().execute(f"SELECT * FROM read_parquet('{part}')").fetchall())
     for fmt in ("json", "csv", "dcat"):
         found[f"directory.{fmt}"] = export(load_entries(settings), fmt)[0]
     for path in [*settings.directory_dir.rglob("*"), *settings.dbt_target_dir.rglob("*.log"),

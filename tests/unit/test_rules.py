@@ -128,7 +128,7 @@ def test_row_rule_passes_good_rows_and_quarantines_the_bad_one(settings, tmp_pat
     bad, results = _gate(settings, contract, _rows(**{"3": breaking}))
     assert (bad.status, bad.rows_accepted, bad.rows_quarantined) == ("accepted", 9, 1), bad.reason
     assert (results[rule].verdict, results[rule].failed, results[rule].evaluated) == ("quarantined", 1, 10)
-    quarantined = duckdb.sql(f"SELECT item_id, _source_row, _failed_rules FROM '{bad.quarantine_path}'").fetchall()
+    quarantined = duckdb.connect().sql(f"SELECT item_id, _source_row, _failed_rules FROM '{bad.quarantine_path}'").fetchall()
     assert quarantined == [(_rows(**{"3": breaking})[3]["item_id"], 4, rule)]
     assert f"{rule}: 1 of 10 rows" in bad.reason
 
@@ -148,7 +148,7 @@ def test_threshold_decides_between_quarantine_and_block(settings, tmp_path):
 
 def test_referential_integrity_warns_by_default_and_quarantines_on_error(settings, tmp_path):
     registry = tmp_path / "registry.parquet"
-    duckdb.sql(f"COPY (SELECT '{GOOD_USCC}' AS uscc) TO '{registry}' (FORMAT parquet)")
+    duckdb.connect().sql(f"COPY (SELECT '{GOOD_USCC}' AS uscc) TO '{registry}' (FORMAT parquet)")
     check = {"type": "library", "metric": "invalidValues", "name": "org_registered",
              "arguments": {"referenceDataset": "scjgj/business_registry", "referenceColumn": "uscc"}}
     rows = _rows(**{"4": {"org": uscc("92500108MA5U19999")}})

@@ -47,10 +47,10 @@ def _publish_v2(settings) -> None:
     staged = settings.exports_dir / ".staging" / f"{TABLE}.parquet"
     staged.parent.mkdir(parents=True, exist_ok=True)
     v1 = settings.exports_dir / "shared" / TABLE / "version=1" / f"{TABLE}.parquet"
-    duckdb.execute(f"COPY (SELECT * REPLACE ('V2' || entity_name AS entity_name) FROM read_parquet('{v1}') "
+    duckdb.connect().execute(f"COPY (SELECT * REPLACE ('V2' || entity_name AS entity_name) FROM read_parquet('{v1}') "
                    f"UNION ALL SELECT * REPLACE ('V2' || entity_name AS entity_name, uscc || 'N' AS uscc) "
                    f"FROM read_parquet('{v1}') LIMIT {ROWS + 10}) TO '{staged}' (FORMAT parquet)")
-    rows = duckdb.execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchone()[0]
+    rows = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchone()[0]
     report = publish([Audited(contract, "base", staged, rows, "v2-hash", [])], settings)
     assert report[0]["version"] == 2 and report[0]["changed"]
 

@@ -161,8 +161,8 @@ def test_jsonl_feed_flattens_nested_fields_takes_all_parts_and_judges_lateness(p
     con = duckdb.connect(str(project.warehouse_path), read_only=True)
     got = con.execute("SELECT sensor_id, bridge_name, reading_time, value FROM raw.zjw__bridge_sensor_readings "
                       "ORDER BY _source_row LIMIT 3").fetchall()
-    quarantined = duckdb.sql(f"SELECT reading_time, _failed_rules FROM read_parquet('{project.lake_dir}/quarantine/**/*.parquet')"
-                             ).fetchall()
+    quarantine = f"{project.lake_dir}/quarantine/**/*.parquet"
+    quarantined = duckdb.connect().sql(f"SELECT reading_time, _failed_rules FROM read_parquet('{quarantine}')").fetchall()
     con.close()
     assert got == [("S1", "东水门长江大桥", "2026-11-25 10:00:00", "120.5"),
                    ("S1", "东水门长江大桥", "2026-11-24 23:30:00", "118"),
