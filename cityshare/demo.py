@@ -55,7 +55,7 @@ def run_demo(days: int = 3, console: Console | None = None, settings: Settings |
     start = dt.date.today() - dt.timedelta(days=days)
     console.rule("1. simulate 模拟部门数据")
     simulate(settings, days=days, start=start, seed=7, defect_rate=0.02)
-    console.print(f"  {days} days from {start} into {settings.inbox_dir} and the 市场监管局 API")
+    console.print(f"  {days} days from {start} into {settings.inbox_dir} and the department APIs")
     console.rule("2. Airflow DAGs")
     runs = run_pipeline([start + dt.timedelta(days=i) for i in range(days)], settings, console)
     failed = [r for r in runs if not r.ok]
