@@ -69,9 +69,12 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[Any]:
 
 
 @contextmanager
-def transaction(con: Any) -> Iterator[Any]:
-    """BEGIN … COMMIT, rolled back on any error: readers see all of it or none of it."""
-    con.execute("BEGIN TRANSACTION")
+def transaction(con: Any, begin: str = "BEGIN TRANSACTION") -> Iterator[Any]:
+    """BEGIN … COMMIT, rolled back on any error: readers see all of it or none of it.
+
+    Works for any DB-API connection with SQL transactions (SQLite passes ``BEGIN IMMEDIATE``).
+    """
+    con.execute(begin)
     try:
         yield con
     except BaseException:

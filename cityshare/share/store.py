@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cityshare.settings import Settings
+from cityshare.warehouse import transaction
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -91,11 +92,5 @@ def connect(settings: Settings, write: bool = False) -> Iterator[sqlite3.Connect
     if not write:
         yield con
         return
-    with _write_lock:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+    with _write_lock, transaction(con, "BEGIN IMMEDIATE"):
+        yield con
