@@ -18,6 +18,7 @@ run = functools.partial(run_all, days=(DAYS[0],))  # one load day keeps every ki
 INGEST_POINTS = ["land.mid_extract", "land.before_commit", "gate.mid_gate", "gate.mid_commit"]
 BUILD_POINTS = ["dbt.mid_build@2", "publish.mid_swap", "publish.before_snapshots"]
 SURVIVED: list[str] = []
+ATTEMPTED: list[str] = []
 ORPHANS: dict[str, int] = {}
 
 
@@ -43,6 +44,7 @@ def _copy(clean, name: str, target):
 
 @pytest.mark.parametrize("point", INGEST_POINTS)
 def test_kill_during_ingestion_then_rerun_equals_a_clean_run(point, clean, tmp_path):
+    ATTEMPTED.append(point)
     settings = world(tmp_path / "home")
     assert run(settings, "ingest", crash_at=point) == -9, f"{point} was never reached"
     assert half_written(settings) == []
@@ -56,6 +58,7 @@ def test_kill_during_ingestion_then_rerun_equals_a_clean_run(point, clean, tmp_p
 
 @pytest.mark.parametrize("point", BUILD_POINTS)
 def test_kill_during_build_or_publish_then_rerun_equals_a_clean_run(point, clean, tmp_path):
+    ATTEMPTED.append(point)
     settings = _copy(clean, "ingested", tmp_path / "home")
     assert run(settings, "build", crash_at=point) == -9, f"{point} was never reached"
     assert half_written(settings) == []
@@ -71,6 +74,7 @@ def test_kill_during_build_or_publish_then_rerun_equals_a_clean_run(point, clean
 def test_kill_during_an_export_leaves_no_delivery_and_an_intact_audit_chain(clean, tmp_path):
     import sqlite3
 
+    ATTEMPTED.append("export.mid_stream")
     from cityshare.share.audit import verify
 
     settings = _copy(clean, "built", tmp_path / "home")
@@ -98,4 +102,7 @@ def test_summary_of_kill_points_survived():
     """Printed for the README: how many kill points were survived (run with -s to see it)."""
     print(f"\ncrash consistency: {len(SURVIVED)} kill points survived: {', '.join(SURVIVED)}; "
           f"orphaned .tmp- batch folders left beside the lake batches: {ORPHANS}")
-    assert len(SURVIVED) == len(INGEST_POINTS) + len(BUILD_POINTS) + 1
+    expected = len(INGEST_POINTS) + len(BUILD_POINTS) + 1
+    if len(ATTEMPTED) < expected:
+        pytest.skip("only part of the kill points ran in this session (-k); nothing to summarise")
+    assert len(SURVIVED) == expected
