@@ -92,6 +92,24 @@ def test_entry_search_and_detail_refuse_traversal(world):
     assert client.get("/api/directory", params={"q": "'; DROP TABLE x; --"}).json()["total"] == 0
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_a_filtered_projected_export_holds_exactly_the_selected_rows_and_columns(world, fmt):
+    """A whole-table Parquet export sends the snapshot file itself; a narrowed one is re-encoded — both must be exact."""
+    settings, client, h = world
+    params = [("format", fmt), ("columns", "uscc,registered_on"), ("filter", "registered_on:ge:2015-03-01"),
+              ("sort", "-uscc")]
+    r = client.get(f"/api/tables/{OPEN}/export", headers=h, params=params)
+    assert r.status_code == 200, r.text
+    got = pq.read_table(io.BytesIO(r.content)) if fmt == "parquet" else ipc.open_stream(pa.BufferReader(r.content)).read_all()
+    expected = _shared(settings, "SELECT uscc, registered_on FROM shared.base_legal_entity "
+                                 "WHERE registered_on >= DATE '2015-03-01' ORDER BY uscc DESC")
+    assert 0 < len(expected) < 300
+    assert got.column_names == ["uscc", "registered_on"]
+    assert [tuple(row.values()) for row in got.to_pylist()] == expected
+    receipt = client.get(f"/api/receipts/{r.headers['X-CityShare-Delivery']}", headers=h).json()["receipt"]
+    assert receipt["rows"] == len(expected)
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "arrow", "csv", "jsonl"])
 def test_exports_equal_the_shared_table_and_carry_a_verifiable_receipt(world, fmt, tmp_path):
     settings, client, h = world
