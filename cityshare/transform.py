@@ -6,7 +6,9 @@ place where a column is declared.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +90,42 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
     return result
 
 
-def build(settings: Settings | None = None) -> dict[str, Any]:
-    """dbt build of every layer (seeds, models, tests) into the internal layer schemas."""
-    settings = settings or get_settings()
+def _refresh_raw_views(settings: Settings) -> None:
+    """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
+    today never breaks the build of the others."""
     from cityshare.warehouse import connect, refresh_raw_view, transaction
 
-    # Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
-    # today never breaks the build of the others.
     with connect(settings) as con, transaction(con):
         for contract in load_contracts(settings, kind="source"):
             refresh_raw_view(con, contract)
+
+
+def build(settings: Settings | None = None) -> dict[str, Any]:
+    """dbt build of every layer (seeds, models, data tests) into the internal layer schemas."""
+    settings = settings or get_settings()
+    _refresh_raw_views(settings)
     crash_point("dbt.mid_build")
-    result = run_dbt(["build"], settings)
+    # Unit tests (hand-made fixtures, models/collaboration/**/_*unit_tests.yml) check model logic, not data: they run
+    # in CI through unit_test(), so a production build does not pay for them.
+    result = run_dbt(["build", "--exclude-resource-type", "unit_test"], settings)
     nodes = [r for r in result.result.results]
     return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
+
+
+def unit_test(settings: Settings | None = None, select: str = "test_type:unit",
+              work_dir: Path | None = None) -> dict[str, Any]:
+    """Run the dbt unit tests: each model's logic on hand-made fixtures against hand-computed expected rows.
+
+    dbt reads the column types of a unit test's inputs from their relations, so seeds and models are first built
+    ``--empty`` (zero rows, no data tests) into a throw-away warehouse under ``work_dir`` (default: a temporary
+    folder, removed afterwards) — never the settings' warehouse. Raises BuildFailed naming the failing tests;
+    returns the counts and the dbt target folder (manifest, run results: kept only with ``work_dir``).
+    """
+    settings = settings or get_settings()
+    with tempfile.TemporaryDirectory(prefix="cityshare-unit-tests-") as tmp:
+        scratch = dataclasses.replace(settings, data_dir=Path(work_dir or tmp), lake_url="")
+        _refresh_raw_views(scratch)
+        run_dbt(["build", "--empty", "--exclude-resource-type", "test", "unit_test"], scratch)
+        results = list(run_dbt(["test", "--select", select], scratch).result.results)
+    return {"unit_tests": len(results), "passed": sum(1 for r in results if str(r.status) == "pass"),
+            "target_dir": str(scratch.dbt_target_dir)}
