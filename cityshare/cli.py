@@ -109,13 +109,15 @@ def ingest(
 
 @app.command()
 @friendly
-def build() -> None:
+def build(
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="rebuild incremental models from every batch"),
+) -> None:
     """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``."""
     from cityshare.publish import audit, publish
     from cityshare.transform import build as dbt_build
 
     with console.status("dbt build…"):
-        dbt_build()
+        dbt_build(full_refresh=full_refresh)
     report = publish(audit())
     _table("已发布 published", report)
 

@@ -100,14 +100,24 @@ def _refresh_raw_views(settings: Settings) -> None:
             refresh_raw_view(con, contract)
 
 
-def build(settings: Settings | None = None) -> dict[str, Any]:
-    """dbt build of every layer (seeds, models, data tests) into the internal layer schemas."""
+def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[str, Any]:
+    """dbt build of every layer (seeds, models, data tests) into the internal layer schemas.
+
+    The big event models in ``standard`` are incremental (they read only batches they don't hold yet);
+    ``full_refresh`` rebuilds them from every accepted batch — needed once after their SQL changes.
+    """
     settings = settings or get_settings()
     _refresh_raw_views(settings)
     crash_point("dbt.mid_build")
     # Unit tests (hand-made fixtures, models/collaboration/**/_*unit_tests.yml) check model logic, not data: they run
     # in CI through unit_test(), so a production build does not pay for them.
-    result = run_dbt(["build", "--exclude-resource-type", "unit_test"], settings)
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
+    try:
+        result = run_dbt(args, settings)
+    except BuildFailed as exc:
+        if "out of sync" in str(exc):  # an incremental model's columns changed since the table was built
+            raise BuildFailed(f"{exc} — run `cityshare build --full-refresh` once to rebuild the incremental models") from None
+        raise
     nodes = [r for r in result.result.results]
     return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
 

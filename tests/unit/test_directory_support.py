@@ -36,7 +36,7 @@ def copy_home(target: Path, data_dir: Path | None = None) -> Settings:
         if f"{path.parent.name}/{path.name.removesuffix('.odcs.yaml')}" not in CORE_CONTRACTS:
             path.unlink()
     models = target / "dbt_project" / "models"
-    for path in models.rglob("*.sql"):
+    for path in [*models.rglob("*.sql"), *models.rglob("*__unit_tests.yml")]:  # dbt refuses unit tests of absent models
         if not path.relative_to(models).as_posix().startswith(CORE_MODELS):
             path.unlink()
     return dataclasses.replace(get_settings(), project_root=target, data_dir=data_dir or target / "data")

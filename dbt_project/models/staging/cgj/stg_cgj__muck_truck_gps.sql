@@ -1,4 +1,10 @@
 -- Muck-truck GPS points from 城管局 (JSON lines, late and unordered): typed, one row per (device, time) (standard layer / 标准库).
+-- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['device_id', 'gps_time'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'cgj__muck_truck_gps')) }}",
+) }}
 
 with typed as (
 
@@ -15,22 +21,30 @@ with typed as (
         {{ cs_clean('load_state') }}                    as load_state,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'cgj__muck_truck_gps') }}
+    where {{ cs_unseen_batches(source('raw', 'cgj__muck_truck_gps')) }}
+
+),
+
+final as (
+
+    select
+        device_id,
+        plate_no,
+        gps_time,
+        cast(gps_time as date)                              as gps_date,
+        lng,
+        lat,
+        speed_kmh,
+        heading,
+        site_id,
+        site_type,
+        load_state,
+        {{ cs_load_meta() }},
+        _row_hash
+    from typed
+    where device_id is not null and gps_time is not null
+    {{ cs_latest_per('device_id, gps_time') }}
 
 )
 
-select
-    device_id,
-    plate_no,
-    gps_time,
-    cast(gps_time as date)                              as gps_date,
-    lng,
-    lat,
-    speed_kmh,
-    heading,
-    site_id,
-    site_type,
-    load_state,
-    {{ cs_load_meta() }}
-from typed
-where device_id is not null and gps_time is not null
-{{ cs_latest_per('device_id, gps_time') }}
+{{ cs_merge_latest('final', 'device_id, gps_time') }}

@@ -1,4 +1,10 @@
 -- Smart-sensor alerts for elderly people from 民政局's care feed: typed, one row per alert; the elder's ID number masked + tokenized (standard layer / 标准库).
+-- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['alert_id'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'mzj__elderly_sensor_alerts')) }}",
+) }}
 
 with typed as (
 
@@ -15,6 +21,7 @@ with typed as (
         {{ cs_parse_timestamp('responded_at') }}        as responded_at,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'mzj__elderly_sensor_alerts') }}
+    where {{ cs_unseen_batches(source('raw', 'mzj__elderly_sensor_alerts')) }}
 
 ),
 
@@ -24,20 +31,27 @@ latest as (
     where alert_id is not null
     {{ cs_latest_per('alert_id') }}
 
+),
+
+final as (
+
+    select
+        alert_id,
+        device_id,
+        alert_type,
+        elder_id,
+        cs_mask_id_number(elder_person_id_raw)              as elder_person_id,
+        cs_token(elder_person_id_raw)                       as elder_person_token,
+        left(street_code, 6)                                as area_code,
+        street_code,
+        community,
+        alert_time,
+        responder,
+        responded_at,
+        {{ cs_load_meta() }},
+        _row_hash
+    from latest
+
 )
 
-select
-    alert_id,
-    device_id,
-    alert_type,
-    elder_id,
-    cs_mask_id_number(elder_person_id_raw)              as elder_person_id,
-    cs_token(elder_person_id_raw)                       as elder_person_token,
-    left(street_code, 6)                                as area_code,
-    street_code,
-    community,
-    alert_time,
-    responder,
-    responded_at,
-    {{ cs_load_meta() }}
-from latest
+{{ cs_merge_latest('final', 'alert_id') }}

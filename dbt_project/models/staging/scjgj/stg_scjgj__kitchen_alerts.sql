@@ -1,4 +1,10 @@
 -- Smart-kitchen (智慧厨房) AI alerts from 市场监管局: typed, one row per alert, codes standardized (standard layer / 标准库).
+-- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['alert_id'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'scjgj__kitchen_alerts')) }}",
+) }}
 
 with typed as (
 
@@ -14,21 +20,29 @@ with typed as (
         {{ cs_parse_bool('handled') }}                  as handled,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'scjgj__kitchen_alerts') }}
+    where {{ cs_unseen_batches(source('raw', 'scjgj__kitchen_alerts')) }}
+
+),
+
+final as (
+
+    select
+        alert_id,
+        kitchen_id,
+        kitchen_uscc,
+        kitchen_name,
+        left(street_code, 6)                                as area_code,
+        street_code,
+        alert_type,
+        alert_level,
+        alert_time,
+        coalesce(handled, false)                            as handled,
+        {{ cs_load_meta() }},
+        _row_hash
+    from typed
+    where alert_id is not null
+    {{ cs_latest_per('alert_id') }}
 
 )
 
-select
-    alert_id,
-    kitchen_id,
-    kitchen_uscc,
-    kitchen_name,
-    left(street_code, 6)                                as area_code,
-    street_code,
-    alert_type,
-    alert_level,
-    alert_time,
-    coalesce(handled, false)                            as handled,
-    {{ cs_load_meta() }}
-from typed
-where alert_id is not null
-{{ cs_latest_per('alert_id') }}
+{{ cs_merge_latest('final', 'alert_id') }}

@@ -1,5 +1,11 @@
 -- Bridge monitoring readings from 住建委 (JSON lines, ~4 % a day late): typed, one row per (sensor, time) (standard layer / 标准库).
 -- The county of a bridge is the GB/T 2260 code inside its registry number (QL + 6-digit county + serial).
+-- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'zjw__bridge_sensor_readings')) }}",
+) }}
 
 with typed as (
 
@@ -14,22 +20,30 @@ with typed as (
         {{ cs_parse_bool('alarm') }}                    as source_alarm,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'zjw__bridge_sensor_readings') }}
+    where {{ cs_unseen_batches(source('raw', 'zjw__bridge_sensor_readings')) }}
+
+),
+
+final as (
+
+    select
+        sensor_id,
+        reading_time,
+        cast(reading_time as date)                          as reading_date,
+        sensor_type,
+        unit,
+        bridge_id,
+        bridge_name,
+        case when regexp_full_match(bridge_id, 'QL[0-9]{6}[0-9]+')
+            then {{ cs_std_area_code('substr(bridge_id, 3, 6)') }} end  as area_code,
+        value,
+        coalesce(source_alarm, false)                       as source_alarm,
+        {{ cs_load_meta() }},
+        _row_hash
+    from typed
+    where sensor_id is not null and reading_time is not null
+    {{ cs_latest_per('sensor_id, reading_time') }}
 
 )
 
-select
-    sensor_id,
-    reading_time,
-    cast(reading_time as date)                          as reading_date,
-    sensor_type,
-    unit,
-    bridge_id,
-    bridge_name,
-    case when regexp_full_match(bridge_id, 'QL[0-9]{6}[0-9]+')
-        then {{ cs_std_area_code('substr(bridge_id, 3, 6)') }} end  as area_code,
-    value,
-    coalesce(source_alarm, false)                       as source_alarm,
-    {{ cs_load_meta() }}
-from typed
-where sensor_id is not null and reading_time is not null
-{{ cs_latest_per('sensor_id, reading_time') }}
+{{ cs_merge_latest('final', 'sensor_id, reading_time') }}
