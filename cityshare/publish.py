@@ -21,7 +21,7 @@ from cityshare.errors import AuditFailed
 from cityshare.faults import crash_point
 from cityshare.lake import write_parquet_atomic
 from cityshare.settings import Settings, get_settings
-from cityshare.warehouse import connect, table_schema, transaction
+from cityshare.warehouse import connect, insert_rows, table_schema, transaction
 
 log = logging.getLogger("cityshare.publish")
 
@@ -47,9 +47,11 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     audited: list[Audited] = []
     from cityshare.directory.policy import check_policy
 
-    failures: list[str] = check_policy(settings)  # 共享属性沿血缘传递: a leaking lineage path blocks publication
+    contracts = load_contracts(settings)  # once: the policy check and the audit read the same contracts
+    # 共享属性沿血缘传递: a leaking lineage path blocks publication
+    failures: list[str] = check_policy(settings, contracts=contracts)
     with connect(settings) as con:
-        for contract in load_contracts(settings, kind="shared"):
+        for contract in (c for c in contracts if c.kind == "shared"):
             schema = table_schema(con, contract.model_name)
             if schema is None:
                 failures.append(f"{contract.model_name}: not built (run `cityshare build`)")
@@ -80,14 +82,12 @@ def _record_audit(audited: list[Audited], settings: Settings) -> None:
     from cityshare.contracts.history import record
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [[item.contract.key, item.content_hash[:12], "audit", r.rule, r.level, r.column, r.dimension,
+             r.dimension_zh, r.description, r.evaluated, r.failed, r.success, r.error, now]
+            for item in audited for r in item.results]
     with connect(settings) as con, transaction(con):
+        insert_rows(con, "meta.quality_results", rows)
         for item in audited:
-            con.executemany(
-                "INSERT INTO meta.quality_results VALUES (?, ?, 'audit', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[item.contract.key, item.content_hash[:12], r.rule, r.level, r.column, r.dimension,
-                  r.dimension_zh, r.description, r.evaluated, r.failed, r.success, r.error, now]
-                 for r in item.results],
-            )
             record(con, "audit", item.contract.key, item.content_hash[:12], item.results, now)
 
 

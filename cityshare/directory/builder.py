@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from cityshare.contracts.lint import departments
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.directory.classification import Classification, classify
 from cityshare.settings import Settings, get_settings
-from cityshare.warehouse import connect, transaction
+from cityshare.warehouse import connect, insert_rows, transaction
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS directory;
@@ -39,21 +40,50 @@ def type_letter(warehouse_type: str) -> str:
     return next((letter for prefix, letter in _TYPE_LETTERS if upper.startswith(prefix)), "M")
 
 
-def _resource_code(con: Any, contract: Contract, cls: Classification) -> str:
+@dataclass
+class Facts:
+    """What the entries read from the warehouse, fetched with one query per kind for all contracts
+    (not four queries per contract: meta.quality_results grows with every gate and audit)."""
+
+    departments: dict[str, dict[str, str]]
+    codes: dict[str, str]  # contract id → resource code
+    publications: dict[str, tuple[Any, ...]]  # table → (version, rows, published_at) of the latest version
+    batches: dict[str, tuple[Any, ...]]  # dataset → (accepted rows, last gated_at)
+    quality: dict[str, tuple[Any, ...]]  # dataset → (rules, passed, checked_at) of its latest check
+
+
+def fetch_facts(con: Any, settings: Settings) -> Facts:
+    def by_key(sql: str) -> dict[str, tuple[Any, ...]]:
+        return {row[0]: tuple(row[1:]) for row in con.execute(sql).fetchall()}
+
+    return Facts(
+        departments=departments(settings.catalog_dir),
+        codes={k: v[0] for k, v in by_key("SELECT contract_id, resource_code FROM directory.resource_codes").items()},
+        publications=by_key("SELECT table_name, version, rows, published_at FROM meta.publications "
+                            "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),
+        batches=by_key("SELECT dataset, sum(rows_accepted), max(gated_at) FROM meta.batches "
+                       "WHERE status = 'accepted' GROUP BY dataset"),
+        quality=by_key("SELECT q.dataset, count(*), count(*) FILTER (WHERE q.success), max(q.checked_at) "
+                       "FROM meta.quality_results q JOIN (SELECT dataset, max(checked_at) AS at "
+                       "FROM meta.quality_results GROUP BY dataset) l ON q.dataset = l.dataset AND q.checked_at = l.at "
+                       "GROUP BY q.dataset"),
+    )
+
+
+def _resource_code(con: Any, contract: Contract, cls: Classification, codes: dict[str, str]) -> str:
     """The stored code of a contract, or the next free sequence under its classification.
 
     Sequences are max + 1 (not count + 1), so a removed resource's code stays retired.
     """
-    row = con.execute("SELECT resource_code FROM directory.resource_codes WHERE contract_id = ?",
-                      [contract.id]).fetchone()
-    if row:
-        return row[0]
+    if contract.id in codes:
+        return codes[contract.id]
     prefix = cls.code_prefix
     (last,) = con.execute(
         "SELECT max(CAST(split_part(resource_code, '/', 2) AS INTEGER)) FROM directory.resource_codes "
         "WHERE split_part(resource_code, '/', 1) = ?", [prefix]).fetchone()
     code = f"{prefix}/{(last or 0) + 1:05d}"
     con.execute("INSERT INTO directory.resource_codes VALUES (?, ?)", [contract.id, code])
+    codes[contract.id] = code
     return code
 
 
@@ -84,45 +114,38 @@ def _items(con: Any, contract: Contract) -> list[dict[str, Any]]:
     return items
 
 
-def _publication(con: Any, contract: Contract) -> dict[str, Any]:
-    row = con.execute(
-        "SELECT version, rows, published_at FROM meta.publications WHERE table_name = ? "
-        "ORDER BY version DESC LIMIT 1", [contract.model_name]
-    ).fetchone()
+def _publication(facts: Facts, contract: Contract) -> dict[str, Any]:
     if contract.kind == "shared":
+        row = facts.publications.get(contract.model_name)
         if row:
             return {"version": row[0], "rows": row[1], "published_at": row[2].isoformat(sep=" ")}
         return {"version": None, "rows": 0, "published_at": None}
-    row = con.execute(
-        "SELECT sum(rows_accepted), max(gated_at) FROM meta.batches WHERE dataset = ? AND status = 'accepted'",
-        [contract.key],
-    ).fetchone()
-    return {"version": None, "rows": int(row[0] or 0),
-            "published_at": row[1].isoformat(sep=" ") if row[1] else None}
+    rows, at = facts.batches.get(contract.key, (None, None))
+    return {"version": None, "rows": int(rows or 0), "published_at": at.isoformat(sep=" ") if at else None}
 
 
-def _quality(con: Any, contract: Contract) -> dict[str, Any]:
+def _quality(facts: Facts, contract: Contract) -> dict[str, Any]:
     """质量: the latest gate/audit run of the dataset (rules passed / evaluated) from meta.quality_results."""
-    row = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE success), max(checked_at) FROM meta.quality_results "
-        "WHERE dataset = ? AND checked_at = (SELECT max(checked_at) FROM meta.quality_results WHERE dataset = ?)",
-        [contract.key, contract.key],
-    ).fetchone()
-    rules, passed, at = row
+    rules, passed, at = facts.quality.get(contract.key, (0, 0, None))
     return {"规则数": int(rules), "通过规则数": int(passed or 0),
             "最近检查": at.isoformat(sep=" ") if at else None}
 
 
-def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classification | None = None) -> dict[str, Any]:
-    """One 编制指南 entry for a contract (raises ValueError for an unknown classification)."""
+def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classification | None = None,
+                facts: Facts | None = None) -> dict[str, Any]:
+    """One 编制指南 entry for a contract (raises ValueError for an unknown classification).
+
+    ``facts``: fetched once by the caller building many entries (``fetch_facts``).
+    """
     cls = cls or classify(contract, settings.catalog_dir)
-    dept = departments(settings.catalog_dir).get(contract.department, {})
-    pub = _publication(con, contract)
+    facts = facts or fetch_facts(con, settings)
+    dept = facts.departments.get(contract.department, {})
+    pub = _publication(facts, contract)
     fmt = str(contract.custom.get("resourceFormat", "数据库/duckdb")).split("/")
     c = contract.custom
     exceptions = {k: c[k] for k in ("sharingException", "maskingException") if k in c}
     return {
-        "信息资源代码": _resource_code(con, contract, cls),
+        "信息资源代码": _resource_code(con, contract, cls, facts.codes),
         "信息资源名称": contract.name,
         "信息资源分类": cls.path,
         "分类": {**cls.as_dict(), "code_prefix": cls.code_prefix},
@@ -142,7 +165,7 @@ def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classific
         "发布日期": (pub["published_at"] or "")[:10] or None,
         "关联资源代码": [],
         "关键词": contract.tags,
-        "质量": _quality(con, contract),
+        "质量": _quality(facts, contract),
         "契约版本": contract.version,
         "kind": contract.kind,
         "contract_id": contract.id,
@@ -160,6 +183,7 @@ def _entries(con: Any, contracts: list[Contract], settings: Settings) -> list[di
 
     problems: list[str] = []
     entries = []
+    facts = fetch_facts(con, settings)
     for contract in contracts:
         where = str(contract.path.relative_to(settings.project_root)) if contract.path.is_relative_to(
             settings.project_root) else str(contract.path)
@@ -168,7 +192,7 @@ def _entries(con: Any, contracts: list[Contract], settings: Settings) -> list[di
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        entry = build_entry(con, contract, settings, cls)
+        entry = build_entry(con, contract, settings, cls, facts)
         problems += entry_problems(entry, where)
         entries.append(entry)
     codes = [e["信息资源代码"] for e in entries]
@@ -185,7 +209,7 @@ def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
 
     All in one transaction: an invalid entry leaves the previous directory in place.
     """
-    from cityshare.directory.lineage import compute_lineage, load_manifest, store_lineage, warehouse_schema
+    from cityshare.directory.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
     from cityshare.directory.versions import record_versions
 
     settings = settings or get_settings()
@@ -196,16 +220,15 @@ def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
         con.execute(DDL)
         entries = _entries(con, contracts, settings)
         codes = {e["contract_id"]: e["信息资源代码"] for e in entries}
-        graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con)) if manifest else None
+        graph = (compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings))
+                 if manifest else None)
         if graph is not None:
             _link_related(entries, contracts, graph)
         record_versions(con, entries, now)
         con.execute("DELETE FROM directory.entries")
-        con.executemany(
-            "INSERT INTO directory.entries VALUES (?, ?, ?, ?, ?)",
-            [[e["信息资源代码"], e["contract_id"], e["kind"], json.dumps(e, ensure_ascii=False), now]
-             for e in entries],
-        )
+        insert_rows(con, "directory.entries",
+                    [[e["信息资源代码"], e["contract_id"], e["kind"], json.dumps(e, ensure_ascii=False), now]
+                     for e in entries])
         if graph is not None:
             store_lineage(con, graph, settings.directory_dir)
     export_json(entries, settings.directory_dir / "directory.json")

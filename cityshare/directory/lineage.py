@@ -5,12 +5,20 @@ compiled SQL, parsed with sqlglot (DuckDB dialect) and qualified with the wareho
 ``select *`` CTEs resolve. The published ``shared.<table>`` copies its model column for column.
 The graph is stored in the ``directory`` schema (queryable) and as ``data/directory/lineage.json``
 (what the portal reads, lock-free); ``lineage_graph()`` is the portal's entry point.
+
+sqlglot's column lineage is the expensive part (seconds for the project's ~55 models) and both the
+audit's policy check and the directory build need it, every day, for SQL that rarely changes. Each model's column
+pairs are therefore cached in ``<dbt target>/column_lineage_cache.json``, keyed by a hash of its
+compiled SQL and the columns of the relations it reads (all the input sqlglot sees), so a changed
+model or upstream schema recomputes exactly that model and nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +27,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings, get_settings
+from cityshare.warehouse import insert_rows
 
 log = logging.getLogger("cityshare.directory.lineage")
 
@@ -140,8 +149,21 @@ def warehouse_schema(con: Any) -> dict[str, Any]:
     return out
 
 
+CACHE_FILE = "column_lineage_cache.json"
+_CACHE_FORMAT = 1  # bump when column_pairs' output changes meaning
+
+
+def cache_path(settings: Settings) -> Path:
+    """Where the column-lineage cache lives: beside the manifest whose SQL it describes."""
+    return settings.dbt_target_dir / CACHE_FILE
+
+
 def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
-    """For each output column of ``sql``: the ``(relation, column)`` leaves it derives from."""
+    """For each output column of ``sql``: the ``(relation, column)`` leaves it derives from.
+
+    ``trim_selects=False``: sqlglot would otherwise copy the whole query once per column only to
+    label the nodes, which this function does not read.
+    """
     import sqlglot
     from sqlglot import exp
     from sqlglot.lineage import lineage
@@ -154,7 +176,8 @@ def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, 
     out: dict[str, list[tuple[str, str]]] = {}
     for select in query.selects:
         col = select.alias_or_name
-        root = lineage(col, query, schema=schema or None, dialect="duckdb", scope=scope, copy=False)
+        root = lineage(col, query, schema=schema or None, dialect="duckdb", scope=scope, copy=False,
+                       trim_selects=False)
         leaves = []
         for node in root.walk():
             if isinstance(node.expression, exp.Table):
@@ -165,12 +188,99 @@ def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, 
     return out
 
 
+def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tuple[str, ...], tuple[str, ...]],
+                  schema: dict[str, Any]) -> dict[str, Any]:
+    """The warehouse columns of the relations a model reads: its parents (an ephemeral parent is
+    inlined as a CTE, so its own parents count) and itself (an incremental run reads ``{{ this }}``).
+    That is all sqlglot needs to resolve the model's ``select *``."""
+    relations = [item.get("relation_name")]
+    todo = list(item.get("depends_on", {}).get("nodes", []))
+    seen: set[str] = set()
+    while todo:
+        uid = todo.pop()
+        if uid in seen or uid not in by_uid:
+            continue
+        seen.add(uid)
+        parent = by_uid[uid]
+        if parent.get("config", {}).get("materialized") == "ephemeral":
+            todo += parent.get("depends_on", {}).get("nodes", [])
+        else:
+            relations.append(parent.get("relation_name"))
+    out: dict[str, Any] = {}
+    for relation in relations:
+        key = index.get(tuple(_relation(relation or "").split(".")))
+        if key is not None:
+            catalog, db, table = key
+            out.setdefault(catalog, {}).setdefault(db, {})[table] = schema[catalog][db][table]
+    return out
+
+
+def _load_cache(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # a damaged cache is only a slower run
+        return {}
+    return doc.get("models", {}) if isinstance(doc, dict) and doc.get("format") == _CACHE_FORMAT else {}
+
+
+def _save_cache(path: Path, models: dict[str, Any]) -> None:
+    """Atomic replace (audit and directory build may run in parallel processes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"format": _CACHE_FORMAT, "models": models}, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def model_column_pairs(manifest: dict[str, Any], schema: dict[str, Any],
+                       cache: Path | None = None) -> dict[str, dict[str, list[tuple[str, str]]] | None]:
+    """dbt unique id → column pairs of every SQL model (None: its SQL could not be analysed).
+
+    With ``cache`` (a file), a model whose SQL and input columns are unchanged is not parsed again;
+    the file keeps only the entries of this manifest.
+    """
+    from importlib.metadata import version
+
+    by_uid = {**manifest.get("sources", {}), **manifest.get("nodes", {})}
+    index = {(c.lower(), d.lower(), t.lower()): (c, d, t)
+             for c, dbs in schema.items() for d, tables in dbs.items() for t in tables}
+    stored = _load_cache(cache)
+    used: dict[str, Any] = {}
+    out: dict[str, dict[str, list[tuple[str, str]]] | None] = {}
+    engine = version("sqlglot")
+    for uid, item in by_uid.items():
+        sql = item.get("compiled_code")
+        if item.get("resource_type") != "model" or not sql or item.get("language", "sql") != "sql":
+            continue  # a Python model has no SQL to parse: table-level lineage only
+        inputs = _input_schema(item, by_uid, index, schema)
+        key = hashlib.sha256(json.dumps([_CACHE_FORMAT, engine, sql, inputs], sort_keys=True).encode()).hexdigest()
+        entry = stored.get(key)
+        if entry is None:
+            try:
+                entry = {"pairs": column_pairs(sql, inputs)}
+            except Exception as exc:  # unparsable SQL keeps table-level lineage only
+                entry = {"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
+        used[key] = entry
+        if "error" in entry:
+            name = f"{item.get('schema')}.{item.get('alias') or item.get('name')}"
+            log.warning("column lineage of %s unavailable: %s", name, entry["error"])
+            out[uid] = None
+        else:
+            out[uid] = {col: [tuple(p) for p in pairs] for col, pairs in entry["pairs"].items()}
+    if cache is not None and used.keys() != stored.keys():
+        _save_cache(cache, used)
+    return out
+
+
 def compute_lineage(
-    manifest: dict[str, Any], contracts: Iterable[Contract], codes: dict[str, str], schema: dict[str, Any]
+    manifest: dict[str, Any], contracts: Iterable[Contract], codes: dict[str, str], schema: dict[str, Any],
+    cache: Path | None = None,
 ) -> Lineage:
     """The lineage graph of every dbt model, its sources/seeds, and the published shared tables.
 
-    ``codes`` maps contract id → resource code (nodes of directory resources carry it).
+    ``codes`` maps contract id → resource code (nodes of directory resources carry it); ``cache`` is
+    the column-lineage cache file (``cache_path(settings)``), None to compute everything afresh.
     """
     contracts = list(contracts)
     by_raw = {c.raw_table: c for c in contracts if c.kind == "source"}
@@ -199,6 +309,7 @@ def compute_lineage(
     models = {uid: n for uid, n in manifest.get("nodes", {}).items() if n.get("resource_type") in ("model", "seed")}
     for uid, item in models.items():
         add(uid, item)
+    columns = model_column_pairs(manifest, schema, cache)
     for uid, item in models.items():
         if item["resource_type"] != "model":
             continue
@@ -206,15 +317,7 @@ def compute_lineage(
         for parent in item.get("depends_on", {}).get("nodes", []):
             if parent in unique_to_node:
                 graph.edges.setdefault((unique_to_node[parent], target), [])
-        sql = item.get("compiled_code")
-        if not sql:
-            continue
-        try:
-            pairs = column_pairs(sql, schema)
-        except Exception as exc:  # unparsable SQL keeps table-level lineage only
-            log.warning("column lineage of %s unavailable: %s", target, exc)
-            continue
-        for to_col, leaves in pairs.items():
+        for to_col, leaves in (columns.get(uid) or {}).items():
             for rel, from_col in leaves:
                 source = node_of_relation.get(rel)
                 if source is not None:
@@ -238,16 +341,11 @@ def store_lineage(con: Any, graph: Lineage, directory_dir: Path) -> None:
     con.execute(DDL)
     for table in ("lineage_nodes", "lineage_edges", "column_lineage"):
         con.execute(f"DELETE FROM directory.{table}")
-    if graph.nodes:
-        con.executemany("INSERT INTO directory.lineage_nodes VALUES (?, ?, ?, ?, ?, ?)",
-                        [[n["id"], n["label"], n["kind"], n["layer"], n["resource_code"], n["dbt_unique_id"]]
-                         for n in graph.nodes.values()])
-    if graph.edges:
-        con.executemany("INSERT INTO directory.lineage_edges VALUES (?, ?, ?)",
-                        [[s, t, json.dumps(pairs)] for (s, t), pairs in graph.edges.items()])
-    col_rows = [[s, f, t, c] for (s, t), pairs in graph.edges.items() for f, c in pairs]
-    if col_rows:
-        con.executemany("INSERT INTO directory.column_lineage VALUES (?, ?, ?, ?)", col_rows)
+    insert_rows(con, "directory.lineage_nodes",
+                [[n["id"], n["label"], n["kind"], n["layer"], n["resource_code"], n["dbt_unique_id"]]
+                 for n in graph.nodes.values()])
+    insert_rows(con, "directory.lineage_edges", [[s, t, json.dumps(pairs)] for (s, t), pairs in graph.edges.items()])
+    insert_rows(con, "directory.column_lineage", [[s, f, t, c] for (s, t), pairs in graph.edges.items() for f, c in pairs])
     directory_dir.mkdir(parents=True, exist_ok=True)
     path = directory_dir / "lineage.json"
     tmp = path.with_suffix(".tmp")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.contracts.model import Contract, load_contracts
-from cityshare.directory.lineage import Lineage, compute_lineage, load_manifest, warehouse_schema
+from cityshare.directory.lineage import Lineage, cache_path, compute_lineage, load_manifest, warehouse_schema
 from cityshare.settings import Settings, get_settings
 
 RESTRICTIVENESS = {"无条件共享": 0, "有条件共享": 1, "不予共享": 2}
@@ -148,14 +148,15 @@ def _columns_along(graph: Lineage, path: list[str], first_col: str) -> list[str]
     return cols
 
 
-def check_policy(settings: Settings | None = None, graph: Lineage | None = None) -> list[str]:
+def check_policy(settings: Settings | None = None, graph: Lineage | None = None,
+                 contracts: list[Contract] | None = None) -> list[str]:
     """Conflict messages for the current contracts and dbt build (empty: publication may proceed).
 
-    Called by ``publish.audit`` before anything is staged; without a dbt manifest nothing can be
-    proven, so that is a failure too.
+    Called by ``publish.audit`` before anything is staged (with the contracts it already loaded);
+    without a dbt manifest nothing can be proven, so that is a failure too.
     """
     settings = settings or get_settings()
-    contracts = load_contracts(settings)
+    contracts = load_contracts(settings) if contracts is None else contracts
     if graph is None:
         manifest = load_manifest(settings)
         if manifest is None:
@@ -165,5 +166,5 @@ def check_policy(settings: Settings | None = None, graph: Lineage | None = None)
 
         with connect(settings) as con:
             schema = warehouse_schema(con)
-        graph = compute_lineage(manifest, contracts, {}, schema)
+        graph = compute_lineage(manifest, contracts, {}, schema, cache_path(settings))
     return [str(c) for c in policy_conflicts(contracts, graph)]

@@ -11,6 +11,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from cityshare.warehouse import insert_rows
+
 DDL = """
 CREATE TABLE IF NOT EXISTS directory.entry_versions (
     resource_code VARCHAR, entry_version INTEGER, contract_id VARCHAR, entry JSON, changes JSON,
@@ -105,8 +107,7 @@ def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -
         rows.append([code, version, entry["contract_id"], json.dumps(entry, ensure_ascii=False),
                      json.dumps(changes, ensure_ascii=False, default=str), line, reason,
                      entry.get("契约版本"), entry.get("version"), now])
-    if rows:
-        con.executemany("INSERT INTO directory.entry_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, "directory.entry_versions", rows)
     return len(rows)
 
 
