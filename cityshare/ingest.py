@@ -10,16 +10,16 @@ import logging
 from typing import Any
 
 from cityshare.contracts.data_docs import page_path
-from cityshare.contracts.gate import GateOutcome, run_gate
+from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
 from cityshare.contracts.history import record as record_history
-from cityshare.contracts.model import get_contract
+from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.lake import LandedBatch, batch_dir, land
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract
 from cityshare.storage import is_remote_path
-from cityshare.warehouse import connect, refresh_raw_view, transaction
+from cityshare.warehouse import connect, insert_rows, refresh_raw_view, transaction
 
 log = logging.getLogger("cityshare.ingest")
 
@@ -48,13 +48,15 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
         parquet = pq.ParquetFile(path.open("rb") if is_remote_path(path) else path)
         rows = parquet.metadata.num_rows
         source = parquet.read_row_group(0, columns=["_source"]).column(0)[0].as_py() if rows else ""
+        columns = parquet.schema_arrow.names
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError; a damaged footer an OSError
         raise SourceError(f"{path}: landed batch {load_id} is not readable Parquet ({str(exc).strip()[:200]}); "
                           "delete the batch folder and land the delivery again") from None
     batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False)
-    outcome = run_gate(contract, batch, settings)
+    ctx = None if is_remote_path(path) else gate_context(contract, batch, settings, columns)
+    outcome = run_gate(contract, batch, settings, ctx)
     crash_point("gate.mid_gate")
-    commit_gate(outcome, batch, settings)
+    commit_gate(outcome, batch, settings, contract)
     summary = {
         "dataset": key, "load_date": load_date.isoformat(), "load_id": load_id, "status": outcome.status,
         "rows": outcome.rows, "accepted": outcome.rows_accepted, "quarantined": outcome.rows_quarantined,
@@ -68,9 +70,9 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
     return summary
 
 
-def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings) -> None:
+def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, contract: Contract | None = None) -> None:
     """Record the batch, its quality results and (if accepted) make it visible — one transaction."""
-    contract = get_contract(outcome.dataset, settings)
+    contract = contract or get_contract(outcome.dataset, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with connect(settings) as con, transaction(con):
         con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
@@ -87,11 +89,9 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings) ->
             "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
             [outcome.dataset, batch.load_id],
         )
-        con.executemany(
-            "INSERT INTO meta.quality_results VALUES (?, ?, 'gate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[outcome.dataset, batch.load_id, r.rule, r.level, r.column, r.dimension, r.dimension_zh,
-              r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results],
-        )
+        insert_rows(con, "meta.quality_results",
+                    [[outcome.dataset, batch.load_id, "gate", r.rule, r.level, r.column, r.dimension, r.dimension_zh,
+                      r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results])
         docs = {level: str(page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
                 for level, v in outcome.validations.items() if v}
         record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)

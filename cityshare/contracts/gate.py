@@ -9,24 +9,29 @@ Hot path: one GX run over the raw Parquet for the batch rules; then every row ru
 computed once, in one DuckDB pass, into a boolean flag per rule; GX evaluates the suite over those
 flags and the same flags select the quarantined and accepted rows. The GX validation results are
 kept as JSON so Data Docs can be rendered later, off the hot path (``data_docs.py``).
+
+The flags live in the DuckDB connection GX validates on (``gx_runner.session_connection``), so GX
+counts them in place; the process keeps that connection and its GX datasource between batches.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityshare.contracts.gx_runner import RuleResult, run_suite
+from cityshare.contracts.gx_runner import RuleResult, run_suite, session_connection
 from cityshare.contracts.model import Contract
 from cityshare.contracts.rules import GateContext, Rule, compile_rules, lit
 from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
 from cityshare.storage import is_remote_path, local_copy
+
+# Batches up to this many rows are read into memory once for all the gate's queries (a few MB);
+# larger ones are scanned from Parquet per query, which DuckDB does in parallel without the copy.
+MATERIALIZE_ROWS = 250_000
 
 
 @dataclass
@@ -73,8 +78,14 @@ def validations_path(settings: Settings, contract: Contract, load_id: str) -> Pa
     return settings.data_dir / "quality" / "validations" / contract.raw_table / f"{load_id}.json"
 
 
-def gate_context(contract: Contract, batch: LandedBatch, settings: Settings) -> GateContext:
-    """History (recent accepted volumes), reference data and landed columns for one batch."""
+def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
+                 columns: list[str] | None = None) -> GateContext:
+    """History (recent accepted volumes), reference data and landed columns for one batch.
+
+    The warehouse is opened only for a contract whose rules read it (a volume anomaly rule, a
+    reference dataset): opening the DuckDB file is a fixed cost per batch. ``columns`` spares a
+    second read of the Parquet footer when the caller has it.
+    """
     import pyarrow.parquet as pq
 
     from cityshare.contracts.history import accepted_paths, recent_volumes
@@ -84,16 +95,19 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings) -> 
         for p in contract.properties for check in p.quality
         if isinstance(check.get("arguments"), dict) and check["arguments"].get("referenceDataset")
     })
+    needs_history = any(check.get("metric") == "rowCount" and (check.get("arguments") or {}).get("anomaly")
+                        for check in contract.table_quality())
     history: list[int] = []
     paths: dict[str, list[str]] = {}
-    if settings.warehouse_path.exists():
+    if (needs_history or references) and settings.warehouse_path.exists():
         from cityshare.warehouse import connect
 
         with connect(settings, read_only=True) as con:
-            history = recent_volumes(con, contract.key, batch.load_id, batch.load_date)
+            history = recent_volumes(con, contract.key, batch.load_id, batch.load_date) if needs_history else []
             paths = {ref: accepted_paths(con, ref) for ref in references}
-    columns = pq.read_schema(batch.path).names
-    return GateContext(batch.load_date, history, paths, columns)
+    if columns is None:
+        columns = pq.read_schema(batch.path).names
+    return GateContext(batch.load_date, history, paths, list(columns))
 
 
 def run_gate(contract: Contract, batch: LandedBatch, settings: Settings,
@@ -111,19 +125,28 @@ def run_gate(contract: Contract, batch: LandedBatch, settings: Settings,
             return run_gate(contract, local, settings, ctx)
     ctx = ctx or gate_context(contract, batch, settings)
     rules = compile_rules(contract, ctx=ctx)
-    relation = f"SELECT * FROM read_parquet({lit(batch.path)}, hive_partitioning = false)"
+    parquet = f"SELECT * FROM read_parquet({lit(batch.path)}, hive_partitioning = false)"
     outcome = GateOutcome(contract.key, batch.load_id, "accepted", "", batch.rows)
     try:
-        _run(contract, batch, settings, rules, relation, outcome)
+        with session_connection() as con:
+            relation = parquet
+            if batch.rows <= MATERIALIZE_ROWS:  # read the Parquet once, not once per rule query
+                con.execute(f"CREATE OR REPLACE TEMP TABLE gate_raw AS {parquet}")
+                relation = "SELECT * FROM gate_raw"
+            try:
+                _run(contract, batch, settings, rules, relation, outcome, parquet)
+            finally:
+                con.execute("DROP TABLE IF EXISTS gate_raw")
     finally:
         _keep_validations(settings, contract, batch, outcome)
     return outcome
 
 
 def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list[Rule], relation: str,
-         outcome: GateOutcome) -> None:
+         outcome: GateOutcome, parquet: str) -> None:
     batch_rules = [r for r in rules if r.level == "batch" or (r.kind == "extra_columns")]
-    results, outcome.validations["batch"] = run_suite(batch_rules, relation, batch.rows, name="batch")
+    results, outcome.validations["batch"] = run_suite(batch_rules, relation, batch.rows, name="batch",
+                                                      described_as=parquet)
     for r in results:
         r.threshold = 0.0 if r.level == "batch" else None
         if r.verdict == "failed" and r.level == "warn":
@@ -154,70 +177,65 @@ def _flag_select(rules: list[Rule]) -> str:
 
 def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],
                    relation: str, outcome: GateOutcome) -> None:
-    import duckdb
-
     pending = [r for r in row_rules if r.skip_reason is None]
     flags = {r.name: f"f{i}" for i, r in enumerate(pending)}
-    tmp = Path(tempfile.mkdtemp(prefix="gate-", dir=_scratch(settings)))
-    con = duckdb.connect()
-    try:
-        started = time.perf_counter()
-        con.execute(f"CREATE TEMP VIEW batch AS {relation}")
-        if pending:
-            con.execute(f"CREATE TEMP TABLE flags AS {_flag_select(pending)}")
-        else:
-            con.execute("CREATE TEMP TABLE flags AS SELECT _source_row FROM batch")
-        flags_file = tmp / "flags.parquet"
-        con.execute(f"COPY flags TO {lit(flags_file)} (FORMAT parquet)")
-        flag_ms = (time.perf_counter() - started) * 1000
-        results, outcome.validations["row"] = run_suite(
-            row_rules, f"SELECT * FROM read_parquet({lit(flags_file)})", batch.rows, flags=flags, name="row"
-        )
-        for r in results:
-            r.duration_ms = round(r.duration_ms + flag_ms, 1)
-            r.threshold = contract.quarantine_threshold if r.level == "row" else None
-        outcome.results += results
-        broken = [r for r in results if r.level == "row" and not r.success]
-        warned = [r for r in results if r.level == "warn" and not r.success and not r.error]
-        for r in warned:
-            r.verdict = "warned"
-        errored = [r for r in results if r.error]
-        if errored:  # a rule that could not be evaluated proves nothing: block rather than guess
-            outcome.status, outcome.reason = "blocked", _describe(errored, batch.rows)
-            return
-        quarantine_flags = [flags[r.rule] for r in broken]
-        any_bad = " OR ".join(quarantine_flags) or "false"
-        outcome.rows_quarantined = con.execute(f"SELECT count(*) FROM flags WHERE {any_bad}").fetchone()[0]
-        if outcome.rows_quarantined:
-            _write_quarantine(con, contract, batch, settings, outcome, broken, flags, any_bad, row_rules)
-        share = outcome.rows_quarantined / batch.rows if batch.rows else 0.0
-        notes = f"; advisory: {_describe(warned, batch.rows)}" if warned else ""
-        if share > contract.quarantine_threshold:
-            for r in broken:
-                r.verdict = "failed"
-            outcome.status = "blocked"
-            outcome.reason = (
-                f"{outcome.rows_quarantined} of {batch.rows} rows ({share:.1%}) failed row rules, above the "
-                f"contract threshold {contract.quarantine_threshold:.1%}: {_describe(broken, batch.rows)}{notes}"
-            )
-            return
+    with session_connection() as con:
+        try:
+            started = time.perf_counter()
+            con.execute(f"CREATE OR REPLACE TEMP VIEW batch AS {relation}")
+            if pending:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE flags AS {_flag_select(pending)}")
+            else:
+                con.execute("CREATE OR REPLACE TEMP TABLE flags AS SELECT _source_row FROM batch")
+            flag_ms = (time.perf_counter() - started) * 1000
+            results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
+                                                            flags=flags, name="row")
+            _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)
+        finally:
+            con.execute("DROP TABLE IF EXISTS flags")
+            con.execute("DROP VIEW IF EXISTS batch")
+
+
+def _decide_rows(con: Any, contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],
+                 relation: str, outcome: GateOutcome, results: list[RuleResult], flags: dict[str, str],
+                 flag_ms: float) -> None:
+    """Row rule verdicts → quarantine file, threshold decision, accepted file."""
+    for r in results:
+        r.duration_ms = round(r.duration_ms + flag_ms, 1)
+        r.threshold = contract.quarantine_threshold if r.level == "row" else None
+    outcome.results += results
+    broken = [r for r in results if r.level == "row" and not r.success]
+    warned = [r for r in results if r.level == "warn" and not r.success and not r.error]
+    for r in warned:
+        r.verdict = "warned"
+    errored = [r for r in results if r.error]
+    if errored:  # a rule that could not be evaluated proves nothing: block rather than guess
+        outcome.status, outcome.reason = "blocked", _describe(errored, batch.rows)
+        return
+    quarantine_flags = [flags[r.rule] for r in broken]
+    any_bad = " OR ".join(quarantine_flags) or "false"
+    outcome.rows_quarantined = con.execute(f"SELECT count(*) FROM flags WHERE {any_bad}").fetchone()[0]
+    if outcome.rows_quarantined:
+        _write_quarantine(con, contract, batch, settings, outcome, broken, flags, any_bad, row_rules)
+    share = outcome.rows_quarantined / batch.rows if batch.rows else 0.0
+    notes = f"; advisory: {_describe(warned, batch.rows)}" if warned else ""
+    if share > contract.quarantine_threshold:
         for r in broken:
-            r.verdict = "quarantined"
-        _write_accepted(con, contract, batch, settings, outcome, relation, any_bad)
-        if broken:
-            outcome.reason = (f"{outcome.rows_quarantined} of {batch.rows} row(s) quarantined: "
-                              f"{_describe(broken, batch.rows)}{notes}")
-        elif warned:
-            outcome.reason = notes.removeprefix("; ")
-    finally:
-        con.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _scratch(settings: Settings) -> Path:
-    path = settings.lake_dir / ".gate-scratch"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+            r.verdict = "failed"
+        outcome.status = "blocked"
+        outcome.reason = (
+            f"{outcome.rows_quarantined} of {batch.rows} rows ({share:.1%}) failed row rules, above the "
+            f"contract threshold {contract.quarantine_threshold:.1%}: {_describe(broken, batch.rows)}{notes}"
+        )
+        return
+    for r in broken:
+        r.verdict = "quarantined"
+    _write_accepted(con, contract, batch, settings, outcome, relation, any_bad)
+    if broken:
+        outcome.reason = (f"{outcome.rows_quarantined} of {batch.rows} row(s) quarantined: "
+                          f"{_describe(broken, batch.rows)}{notes}")
+    elif warned:
+        outcome.reason = notes.removeprefix("; ")
 
 
 def _write_quarantine(con: Any, contract: Contract, batch: LandedBatch, settings: Settings,
@@ -226,7 +244,7 @@ def _write_quarantine(con: Any, contract: Contract, batch: LandedBatch, settings
     by_rule = {r.name: r for r in row_rules}
     ordered = sorted(broken, key=lambda r: r.rule)
     names = ", ".join(f"CASE WHEN f.{flags[r.rule]} THEN {lit(r.rule)} END" for r in ordered)
-    reasons = ", ".join(f"CASE WHEN f.{flags[r.rule]} THEN {lit(by_rule[r.rule].description)} END"
+    reasons = ", ".join(f"CASE WHEN f.{flags[r.rule]} THEN {by_rule[r.rule].reason_sql('b')} END"
                         for r in sorted(ordered, key=lambda r: by_rule[r.rule].description))
     outcome.quarantine_path = (
         batch_dir(settings, "quarantine", contract, batch.load_date, batch.load_id) / "part-0.parquet"
@@ -242,24 +260,20 @@ def _write_quarantine(con: Any, contract: Contract, batch: LandedBatch, settings
 
 def _write_accepted(con: Any, contract: Contract, batch: LandedBatch, settings: Settings,
                     outcome: GateOutcome, relation: str, any_bad: str = "false") -> None:
-    import duckdb
-
-    own = con is None
-    con = con or duckdb.connect()
-    try:
-        outcome.rows_accepted = batch.rows - outcome.rows_quarantined
-        outcome.accepted_path = (
-            batch_dir(settings, "accepted", contract, batch.load_date, batch.load_id) / "part-0.parquet"
-        )
-        if any_bad == "false":
-            query = f"SELECT * FROM ({relation}) ORDER BY _source_row"
-        else:
-            query = (f"SELECT b.* FROM batch b JOIN flags f USING (_source_row) "
-                     f"WHERE NOT ({any_bad}) ORDER BY _source_row")
-        write_parquet_atomic(con, query, outcome.accepted_path)
-    finally:
-        if own:
-            con.close()
+    if con is None:
+        with session_connection() as own:
+            _write_accepted(own, contract, batch, settings, outcome, relation, any_bad)
+        return
+    outcome.rows_accepted = batch.rows - outcome.rows_quarantined
+    outcome.accepted_path = (
+        batch_dir(settings, "accepted", contract, batch.load_date, batch.load_id) / "part-0.parquet"
+    )
+    if any_bad == "false":
+        query = f"SELECT * FROM ({relation}) ORDER BY _source_row"
+    else:
+        query = (f"SELECT b.* FROM batch b JOIN flags f USING (_source_row) "
+                 f"WHERE NOT ({any_bad}) ORDER BY _source_row")
+    write_parquet_atomic(con, query, outcome.accepted_path)
 
 
 def _keep_validations(settings: Settings, contract: Contract, batch: LandedBatch, outcome: GateOutcome) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cityshare.contracts.gx_runner import RuleResult
+from cityshare.warehouse import insert_rows
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -44,9 +45,7 @@ def record(con: Any, stage: str, dataset: str, load_id: str, results: Iterable[R
              r.evaluated, r.failed, r.x_rate, r.rate_kind, r.threshold, r.verdict or ("passed" if r.success
              else "failed"), r.duration_ms, docs.get("batch" if r.level == "batch" else "row"), r.error,
              checked_at] for r in results]
-    if rows:
-        marks = ", ".join("?" for _ in COLUMNS)
-        con.executemany(f"INSERT INTO meta.quality_history ({', '.join(COLUMNS)}) VALUES ({marks})", rows)
+    insert_rows(con, "meta.quality_history", rows, COLUMNS)
 
 
 def recent_volumes(con: Any, dataset: str, load_id: str, before: dt.date, limit: int = 60) -> list[int]:
