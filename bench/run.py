@@ -70,9 +70,18 @@ def simulate_scale(folder: Path, rows: int, days: int) -> dict[str, Any]:
                 sum(v.values()) for k, v in nxt["rows"].items() if nxt["formats"][k] in ("csv", "jsonl", "xlsx"))}
 
 
+API_PAGE_SIZE = 1000  # the simulated API's maximum
+
+
 def make_home(home: Path, port: int) -> None:
     """A private copy of the project (contracts, dbt project, catalog, DAGs) whose department APIs
-    point at a free loopback port, so the bench never collides with a running simulator or e2e test."""
+    point at a free loopback port, so the bench never collides with a running simulator or e2e test.
+
+    The copy also lifts the APIs' politeness limits (``rateLimitPerSecond``; page sizes raised to the
+    API's maximum): at 10 req/s × 100 rows a 10 M-row scale would spend most of an hour *waiting*, on both
+    sides alike, and the curve would measure the department's throttle instead of CityShare."""
+    import re
+
     from cityshare.settings import PROJECT_ROOT
 
     ignore = shutil.ignore_patterns("target", "logs", "dbt_packages", "_generated", "__pycache__", ".user.yml")
@@ -81,7 +90,10 @@ def make_home(home: Path, port: int) -> None:
     for path in (home / "contracts").rglob("*.yaml"):
         text = path.read_text(encoding="utf-8")
         if "127.0.0.1:8765" in text:
-            path.write_text(text.replace("127.0.0.1:8765", f"127.0.0.1:{port}"), encoding="utf-8")
+            text = text.replace("127.0.0.1:8765", f"127.0.0.1:{port}")
+            text = re.sub(r"\n *- \{property: rateLimitPerSecond, value: [0-9.]+\}", "", text)
+            text = re.sub(r"\{property: pageSize, value: \d+\}", f"{{property: pageSize, value: {API_PAGE_SIZE}}}", text)
+            path.write_text(text, encoding="utf-8")
 
 
 def add_next_day(pristine_next: Path, data: Path, day: dt.date) -> None:
