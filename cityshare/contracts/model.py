@@ -41,6 +41,7 @@ class Property:
     classification: str | None
     custom: dict[str, Any]
     quality: list[dict[str, Any]]
+    max_length: int | None = None  # declared text length in characters (VARCHAR(N) / logicalTypeOptions.maxLength)
 
     @property
     def pii(self) -> str | None:
@@ -182,6 +183,24 @@ def expand(value: str, settings: Settings | None = None) -> str:
     return _ENV.sub(sub, value)
 
 
+_SIZED_TEXT = re.compile(r"\s*(?:N?VARCHAR|N?CHAR|CHARACTER VARYING|CHARACTER|STRING|TEXT)\s*\(\s*(\d+)\s*\)\s*",
+                         re.IGNORECASE)
+
+
+def declared_max_length(p: dict[str, Any]) -> int | None:
+    """The length a text column may not exceed: ``VARCHAR(N)``/``CHAR(N)`` or ODCS ``logicalTypeOptions.maxLength``.
+
+    When both are declared the stricter one holds (a value longer than either breaks the contract).
+    """
+    limits = []
+    if m := _SIZED_TEXT.fullmatch(str(p.get("physicalType") or "")):
+        limits.append(int(m.group(1)))
+    options = p.get("logicalTypeOptions")
+    if isinstance(options, dict) and isinstance(options.get("maxLength"), int) and not isinstance(options["maxLength"], bool):
+        limits.append(options["maxLength"])
+    return min(limits) if limits else None
+
+
 def _property(p: dict[str, Any]) -> Property:
     custom = {c["property"]: c["value"] for c in p.get("customProperties") or []}
     pk = p.get("primaryKeyPosition") if p.get("primaryKey") else None
@@ -196,6 +215,7 @@ def _property(p: dict[str, Any]) -> Property:
         classification=p.get("classification"),
         custom=custom,
         quality=list(p.get("quality") or []),
+        max_length=declared_max_length(p),
     )
 
 

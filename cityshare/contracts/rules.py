@@ -112,6 +112,15 @@ class Rule:
         the bad ones (重复率, 脏数据出现率)."""
         return "fail" if self.kind == "unique" else "pass"
 
+    def reason_sql(self, alias: str) -> str:
+        """This rule's quarantine reason for one row of ``alias``, as SQL: the description, or for a
+        length rule the column, its limit and the row's actual length (so the department sees what to cut)."""
+        if self.kind == "max_length":
+            length = f"length(CAST({alias}.{q(str(self.column))} AS VARCHAR))"
+            return (f"concat({lit(self.params['label'] + '长度 ')}, {length}, "
+                    f"{lit(' 个字符，超过契约上限 ' + str(self.params['max']) + ' 个字符')})")
+        return lit(self.description)
+
     def expectation(self) -> Any:
         """The Great Expectations 1.x expectation for this rule (GX imported lazily)."""
         import great_expectations.expectations as gxe
@@ -217,6 +226,8 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
     if prop.required:
         rules.append(_row_rule(f"{prop.name}_required", "row", "completeness", f"{label}不得为空",
                                prop.name, f"{col} IS NULL", "not_null"))
+    if prop.max_length is not None:
+        rules.append(max_length_rule(prop))
     for i, check in enumerate(prop.quality):
         where = f"schema[0].properties[{prop.name}].quality[{i}]"
         name = check.get("name") or f"{prop.name}_rule_{i + 1}"
@@ -267,6 +278,16 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
             raise ContractError(contract.path, f"{where}.arguments", f"unknown rule arguments {sorted(args)}")
         rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind))
     return rules
+
+
+def max_length_rule(prop: Property) -> Rule:
+    """The declared length (``VARCHAR(N)``/``maxLength``) as a row rule (规范性): an oversize cell is
+    quarantined, not landed. Counts characters (DuckDB ``length``), so N Chinese characters fit N."""
+    limit = int(prop.max_length or 0)
+    label = f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
+    pred = f"length(CAST({q(prop.name)} AS VARCHAR)) > {limit}"
+    return _row_rule(f"{prop.name}_max_length", "row", "conformity", f"{label}长度不得超过 {limit} 个字符",
+                     prop.name, pred, "max_length", {"max": limit, "label": label})
 
 
 def _reference_rule(contract: Contract, prop: Property, check: dict[str, Any], args: dict[str, Any],

@@ -106,3 +106,23 @@ def test_cli_exit_codes_and_messages(settings):
     blocked = runner.invoke(app, ["ingest", "cgj/city_cases", "--date", str(DAY)])
     assert blocked.exit_code == 1 and "column_present:reporter_phone" in blocked.output
     assert "Traceback" not in unknown.output + missing.output + blocked.output
+
+
+def test_text_longer_than_the_contract_declares_is_quarantined_not_landed(settings):
+    """问题描述 is VARCHAR(500) in the city_cases contract: 500 characters land, a 1 MB cell does not."""
+    rows = [_row(i) for i in range(1, 30)]
+    rows.append(_row(30, **{"问题描述": "占" * 500}))  # 500 characters (1500 bytes) is within the declared length
+    rows.append(_row(31, **{"问题描述": "占" * 350_000}))  # ~1 MB
+    _write(settings, rows)
+
+    result = ingest("cgj/city_cases", DAY)
+
+    assert (result["status"], result["accepted"], result["quarantined"]) == ("accepted", 30, 1)
+    quarantined = duckdb.connect().sql(
+        f"SELECT case_id, _failed_rules, _failed_reasons FROM read_parquet('{settings.lake_dir}/quarantine/**/*.parquet')"
+    ).fetchall()
+    assert quarantined == [("CG20261125000031", "description_max_length",
+                            "问题描述（description）长度 350000 个字符，超过契约上限 500 个字符")]
+    assert _sql(settings, "SELECT max(length(description)) FROM raw.cgj__city_cases") == [(500,)]
+    assert _sql(settings, "SELECT dimension, failed FROM meta.quality_results WHERE rule = 'description_max_length'") == [
+        ("conformity", 1)]

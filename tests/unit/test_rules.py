@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from cityshare.contracts.gate import run_gate
-from cityshare.contracts.model import load_contract
-from cityshare.contracts.rules import GateContext, volume_bounds
+from cityshare.contracts.model import declared_max_length, load_contract
+from cityshare.contracts.rules import GateContext, compile_rules, volume_bounds
 from cityshare.lake import LandedBatch, batch_dir
 from tests.unit.test_dbt_models import id_number, uscc
 
@@ -115,6 +115,8 @@ ROW_CASES = {
                                                               " < try_cast(opened AS TIMESTAMP)"}]}},
                             {"closed": "2026-11-25 07:00:00"}),
     "item_id_part_unique": ({}, {"item_id": "T0001"}),  # composite key (item_id, part): row 3 repeats row 1
+    "kind_max_length": ({"kind": {"physicalType": "VARCHAR(3)"}}, {"kind": "ABCD"}),
+    "parent_max_length": ({"parent": {"logicalTypeOptions": {"maxLength": 2}}}, {"parent": "P123"}),
 }
 
 
@@ -226,3 +228,46 @@ def test_validation_results_are_kept_for_data_docs(settings, tmp_path):
     doc = json.loads(stored.read_text(encoding="utf-8"))
     assert set(doc["validations"]) == {"batch", "row"}
     assert not doc["validations"]["row"]["success"] and doc["validations"]["batch"]["success"]
+
+
+@pytest.mark.parametrize(("declared", "limit"), [
+    ({"physicalType": "VARCHAR(17)"}, 17), ({"physicalType": "varchar ( 5 )"}, 5), ({"physicalType": "CHAR(2)"}, 2),
+    ({"physicalType": "VARCHAR"}, None), ({"physicalType": "DECIMAL(10)"}, None), ({"physicalType": "BIGINT"}, None),
+    ({"logicalTypeOptions": {"maxLength": 40}}, 40),
+    ({"physicalType": "VARCHAR(100)", "logicalTypeOptions": {"maxLength": 40}}, 40),  # the stricter one holds
+])
+def test_declared_length_is_read_from_physical_type_or_max_length(declared, limit):
+    assert declared_max_length({"name": "x", **declared}) == limit
+
+
+def test_every_declared_length_becomes_a_conformity_row_rule(tmp_path):
+    contract = _contract(tmp_path, {"kind": {"physicalType": "VARCHAR(3)", "businessName": "类别"},
+                                    "part": {"physicalType": "VARCHAR"}})
+    rules = {r.name: r for r in compile_rules(contract) if r.kind == "max_length"}
+    assert list(rules) == ["kind_max_length"]
+    rule = rules["kind_max_length"]
+    assert (rule.level, rule.dimension_zh, rule.params["max"]) == ("row", "规范性", 3)
+    assert rule.description == "类别（kind）长度不得超过 3 个字符"
+
+
+def test_oversize_cell_is_quarantined_with_column_limit_and_length(settings, tmp_path):
+    """A 1 MB cell no longer lands; length counts characters, so 4 Chinese characters fit VARCHAR(4)."""
+    contract = _contract(tmp_path, {"kind": {"physicalType": "VARCHAR(4)", "businessName": "类别"},
+                                    "parent": {"physicalType": "VARCHAR(8)", "businessName": "上级"}},
+                         custom={"quarantineThreshold": 0.1})
+    rows = _rows(**{"2": {"kind": "重庆渝中"}, "5": {"parent": "长" * 350_000}})  # 12 bytes fit; ~1 MB does not
+    outcome, results = _gate(settings, contract, rows)
+    assert (outcome.status, outcome.rows_accepted, outcome.rows_quarantined) == ("accepted", 9, 1), outcome.reason
+    assert (results["parent_max_length"].verdict, results["parent_max_length"].failed) == ("quarantined", 1)
+    assert results["parent_max_length"].dimension_zh == "规范性" and results["kind_max_length"].verdict == "passed"
+    assert "上级（parent）长度不得超过 8 个字符 [parent_max_length: 1 of 10 rows]" in outcome.reason
+    con = duckdb.connect()
+    assert con.sql(f"SELECT item_id, _failed_rules, _failed_reasons FROM '{outcome.quarantine_path}'").fetchall() == [
+        ("T0005", "parent_max_length", "上级（parent）长度 350000 个字符，超过契约上限 8 个字符")]
+    accepted = con.sql(f"SELECT item_id, kind FROM '{outcome.accepted_path}' ORDER BY item_id").fetchall()
+    assert len(accepted) == 9 and ("T0002", "重庆渝中") in accepted and "T0005" not in {a[0] for a in accepted}
+
+    two_bad = _rows(**{"2": {"kind": "重庆渝中区"}, "5": {"parent": "长" * 9}})  # 20 % > 10 % threshold
+    outcome, results = _gate(settings, contract, two_bad)
+    assert outcome.status == "blocked" and outcome.accepted_path is None
+    assert "above the contract threshold 10.0%" in outcome.reason and results["kind_max_length"].verdict == "failed"
