@@ -156,13 +156,13 @@ def ours_child(data: Path, days: list[dt.date], next_dir: Path | None, next_day:
     meter = StageMeter()
     with start_api_server(settings):
         counts = _ours_stages(meter, days, settings)
+        target = settings.dbt_target_dir / "manifest.json"
+        if target.exists():  # the baseline runs dbt's compiled SQL of the full build (not the incremental day's)
+            shutil.copy2(target, data.parent.parent / "manifest.json")
         extra: dict[str, Any] = {}
         if next_dir and next_day:
             add_next_day(next_dir, data, next_day)
             extra["incremental"] = _ours_stages(meter, [next_day], settings, prefix="incremental_")
-    target = settings.dbt_target_dir / "manifest.json"
-    if target.exists():  # the baseline runs dbt's compiled SQL of the latest ours build
-        shutil.copy2(target, data.parent.parent / "manifest.json")
     return meter.report(**counts, **extra)
 
 
@@ -513,8 +513,10 @@ NOTES = [
     "plain-DuckDB reader speed per format is in `bench/connectors_bench.py`.",
     "Baseline gate: the same compiled contract rules (batch checks + one SQL flag pass) without GX, "
     "history tables, validation JSON or the warehouse commit.",
-    "Baseline build: dbt's compiled SQL (manifest of the latest CityShare run) executed directly; no dbt "
-    "parsing, no enforced-contract DDL, no run artifacts.",
+    "Baseline build: dbt's compiled SQL (manifest of the CityShare full build in the same run) executed directly; "
+    "no dbt parsing, no enforced-contract DDL, no data tests' bookkeeping, no run artifacts.",
+    "The bench's private contract copy lifts the simulated department APIs' rate limits and raises their page "
+    "size to the maximum, on both sides, so the curve measures CityShare rather than the throttle.",
     "Baseline publish: ordered Parquet export + the published contracts' SQL checks + `shared` tables; no "
     "content hash, versioning or quality history. Baseline directory: YAML parsed and inserted as JSON.",
 ]

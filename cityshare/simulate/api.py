@@ -22,6 +22,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,12 +87,42 @@ def _records_of_day(path: Path, day: str) -> list[dict[str, Any]]:
     return records
 
 
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _kitchen_alerts_of_day(path: Path, day: str) -> list[dict[str, Any]]:
+    return [r for r in _jsonl(path) if r["alert"]["time"][:10] == day]
+
+
+def _lots_open_on(path: Path, day: str) -> list[dict[str, Any]]:
+    return [r for r in _jsonl(path) if r["opened_on"] <= day]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, port: int, settings: Settings) -> None:
         self.settings = settings
+        self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._cache_lock = threading.Lock()
         super().__init__((HOST, port), _Handler)
+
+    def records(self, path: Path, window: str, select: Callable[[Path, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The records of one file and window, parsed once while the file is unchanged: without this every
+        page request re-read the whole file, and paging a 10 M-row simulation took hours (quadratic)."""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return []
+        key = (str(path), stat.st_mtime_ns, stat.st_size, window)
+        with self._cache_lock:
+            if key not in self._cache:
+                if len(self._cache) >= 8:  # a few windows at a time: bounded memory
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = select(path, window)
+            return self._cache[key]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -144,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
-        records = _records_of_day(registry_path(self.server.settings), day)
+        records = self.server.records(registry_path(self.server.settings), day, _records_of_day)
         first = (page - 1) * page_size
         self._send(HTTPStatus.OK, {
             "data": records[first:first + page_size],
@@ -186,17 +217,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         dept = "scjgj" if kitchen else "jtj"
         name = "kitchen_alerts.jsonl" if kitchen else "parking_lots.jsonl"
-        path = settings.departments_dir / dept / name
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        records = [json.loads(line) for line in lines if line.strip()]
+        records = self.server.records(settings.departments_dir / dept / name, day,
+                                      _kitchen_alerts_of_day if kitchen else _lots_open_on)
         if kitchen:
-            records = [r for r in records if r["alert"]["time"][:10] == day]
             page = records[start:start + limit]
             end = start + len(page)
             nxt = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(records) else None
             self._send(HTTPStatus.OK, {"items": page, "next_cursor": nxt})
         else:
-            records = [r for r in records if r["opened_on"] <= day]
             self._send(HTTPStatus.OK, {"result": {"lots": records[start:start + limit], "total": len(records)},
                                        "offset": start, "limit": limit})
 
