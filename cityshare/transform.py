@@ -90,36 +90,54 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
     return result
 
 
-def _refresh_raw_views(settings: Settings) -> None:
+def _refresh_raw_views(settings: Settings) -> dict[str, str]:
     """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
-    today never breaks the build of the others."""
+    today never breaks the build of the others. Returns contract key → raw table."""
     from cityshare.warehouse import connect, refresh_raw_view, transaction
 
+    contracts = load_contracts(settings, kind="source")
     with connect(settings) as con, transaction(con):
-        for contract in load_contracts(settings, kind="source"):
+        for contract in contracts:
             refresh_raw_view(con, contract)
+    return {c.key: c.raw_table for c in contracts}
 
 
 def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[str, Any]:
-    """dbt build of every layer (seeds, models, data tests) into the internal layer schemas.
+    """dbt build (seeds, models, data tests) into the internal layer schemas, of what new data reaches.
 
-    The big event models in ``standard`` are incremental (they read only batches they don't hold yet);
-    ``full_refresh`` rebuilds them from every accepted batch — needed once after their SQL changes.
+    Only the models downstream of sources with new non-empty batches since the last successful build are
+    built, with their data tests (see cityshare.build_state); a changed project or ``full_refresh`` builds
+    everything. The big event models in ``standard`` are incremental as well (they read only batches they
+    don't hold yet); ``full_refresh`` rebuilds them from every accepted batch — needed once after their SQL
+    changes.
     """
+    from cityshare import build_state
+    from cityshare.warehouse import connect, transaction
+
     settings = settings or get_settings()
-    _refresh_raw_views(settings)
+    raw_tables = _refresh_raw_views(settings)
+    render_dbt_files(settings)  # the plan fingerprints the generated sources/contracts too
+    with connect(settings) as con:
+        plan = build_state.plan(con, settings, raw_tables, full_refresh)
+    summary = {"nodes": 0, "models": 0, "selected": "all" if plan.full else list(plan.changed_sources),
+               "reason": plan.reason}
+    if plan.nothing_to_do:
+        return summary
     crash_point("dbt.mid_build")
     # Unit tests (hand-made fixtures, models/collaboration/**/_*unit_tests.yml) check model logic, not data: they run
     # in CI through unit_test(), so a production build does not pay for them.
-    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else []),
+            *(["--select", *plan.select] if not plan.full else [])]
     try:
         result = run_dbt(args, settings)
     except BuildFailed as exc:
         if "out of sync" in str(exc):  # an incremental model's columns changed since the table was built
             raise BuildFailed(f"{exc} — run `cityshare build --full-refresh` once to rebuild the incremental models") from None
         raise
-    nodes = [r for r in result.result.results]
-    return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
+    with connect(settings) as con, transaction(con):
+        build_state.record(con, settings, plan)
+    nodes = list(result.result.results)
+    return {**summary, "nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
 
 
 def unit_test(settings: Settings | None = None, select: str = "test_type:unit",

@@ -17,6 +17,14 @@ from cityshare.storage import register_lake
 
 LOCK_WAIT_SECONDS = 120
 
+# The latest accepted batch of each dataset and load date: what a raw view reads (a load date gated again
+# replaces its batch). cityshare.build_state fingerprints the same rows.
+LATEST_ACCEPTED = """
+    SELECT dataset, load_date, accepted_path, rows_accepted FROM meta.batches
+    WHERE status = 'accepted'
+    QUALIFY row_number() OVER (PARTITION BY dataset, load_date ORDER BY gated_at DESC) = 1
+"""
+
 DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -109,11 +117,7 @@ def refresh_raw_view(con: Any, contract: Contract) -> None:
     paths = [
         r[0]
         for r in con.execute(
-            """SELECT accepted_path FROM meta.batches
-               WHERE dataset = ? AND status = 'accepted'
-               QUALIFY row_number() OVER (PARTITION BY load_date ORDER BY gated_at DESC) = 1
-               ORDER BY load_date""",
-            [contract.key],
+            f"SELECT accepted_path FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date", [contract.key]
         ).fetchall()
     ]
     view = f'raw."{contract.raw_table}"'

@@ -1,0 +1,131 @@
+"""Selective builds (cityshare/build_state.py): a build runs only what new non-empty batches reach, and
+falls back to building everything whenever what it recorded can no longer be trusted."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+
+from cityshare import build_state
+from cityshare.ingest import gate_batch, land_batch
+from cityshare.settings import PROJECT_ROOT
+from cityshare.simulate import simulate
+from cityshare.transform import build
+from cityshare.warehouse import DDL
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.run import make_home
+
+RAW = {"jtj/parking_occupancy": "jtj__parking_occupancy", "zjw/bridge_sensor_readings": "zjw__bridge_sensor_readings"}
+
+
+def _batch(con, dataset: str, day: str, load_id: str, rows: int, status: str = "accepted") -> None:
+    con.execute("INSERT INTO meta.batches (dataset, load_id, load_date, accepted_path, rows_accepted, status, gated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, now())", [dataset, load_id, day, f"/lake/{load_id}.parquet", rows, status])
+
+
+def _recorded(con, settings, tables=("standard.stg_jtj__parking_occupancy",)) -> None:
+    """A warehouse after a successful build holding ``tables``."""
+    for table in tables:
+        schema, name = table.split(".")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE TABLE IF NOT EXISTS {schema}.{name} (x INT)")
+    target = settings.dbt_target_dir
+    target.mkdir(parents=True, exist_ok=True)
+    nodes = {t: {"resource_type": "model", "schema": t.split(".")[0], "alias": t.split(".")[1]} for t in tables}
+    (target / "manifest.json").write_text(json.dumps({"nodes": nodes}), encoding="utf-8")
+    build_state.record(con, settings, build_state.plan(con, settings, RAW))
+
+
+def _settings_with_own_project(settings, tmp_path):
+    shutil.copytree(PROJECT_ROOT / "dbt_project", tmp_path / "home" / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs", "_generated"))
+    return dataclasses.replace(settings, project_root=tmp_path / "home")
+
+
+def test_plan_selects_sources_with_new_non_empty_batches(settings, tmp_path):
+    settings = _settings_with_own_project(settings, tmp_path)
+    with duckdb.connect(":memory:") as con:
+        con.execute(DDL)
+        assert build_state.plan(con, settings, RAW).reason == "first build of this warehouse"
+        _batch(con, "jtj/parking_occupancy", "2026-11-01", "a1", 10)
+        _batch(con, "zjw/bridge_sensor_readings", "2026-11-01", "b1", 10)
+        _recorded(con, settings)
+        assert build_state.plan(con, settings, RAW).nothing_to_do
+
+        _batch(con, "zjw/bridge_sensor_readings", "2026-11-02", "b2", 0)  # an empty day: nothing to rebuild
+        _batch(con, "jtj/parking_occupancy", "2026-11-02", "a2", 5, status="blocked")  # never reaches dbt
+        assert build_state.plan(con, settings, RAW).nothing_to_do
+
+        _batch(con, "jtj/parking_occupancy", "2026-11-02", "a3", 7)
+        plan = build_state.plan(con, settings, RAW)
+        assert (plan.full, plan.changed_sources) == (False, ("jtj__parking_occupancy",))
+        assert plan.select == ["source:raw.jtj__parking_occupancy+"]
+        build_state.record(con, settings, plan)
+        assert build_state.plan(con, settings, RAW).nothing_to_do
+
+        # a load date gated again with an empty batch removes that day's rows: its source changed
+        _batch(con, "zjw/bridge_sensor_readings", "2026-11-01", "b3", 0)
+        assert build_state.plan(con, settings, RAW).changed_sources == ("zjw__bridge_sensor_readings",)
+
+
+def test_plan_builds_everything_when_the_record_cannot_be_trusted(settings, tmp_path):
+    settings = _settings_with_own_project(settings, tmp_path)
+    with duckdb.connect(":memory:") as con:
+        con.execute(DDL)
+        _batch(con, "jtj/parking_occupancy", "2026-11-01", "a1", 10)
+        _recorded(con, settings)
+        assert build_state.plan(con, settings, RAW).nothing_to_do
+        assert build_state.plan(con, settings, RAW, full_refresh=True).full
+
+        model = next((settings.dbt_project_dir / "models" / "theme").rglob("*.sql"))
+        model.write_text(model.read_text(encoding="utf-8") + "\n-- reviewed\n", encoding="utf-8")
+        plan = build_state.plan(con, settings, RAW)
+        assert plan.full and "project" in plan.reason
+        build_state.record(con, settings, plan)
+
+        other_key = dataclasses.replace(settings, token_key="another-city-key")
+        assert build_state.plan(con, other_key, RAW).full
+
+        con.execute("DROP TABLE standard.stg_jtj__parking_occupancy")
+        plan = build_state.plan(con, settings, RAW)
+        assert plan.full and "standard.stg_jtj__parking_occupancy" in plan.reason
+
+
+def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_path):
+    home = tmp_path / "home"
+    make_home(home, port=9)
+    from reliability_support import settings_for
+
+    settings = settings_for(home)
+    days = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+    simulate(settings, days=2, start=days[0], scale=0.05, defect_rate=0.0, seed=11)
+    for key in RAW:
+        gate_batch(key, days[0], land_batch(key, days[0], settings)["load_id"], settings)
+    assert build(settings)["selected"] == "all"
+    assert build(settings) == {"nodes": 0, "models": 0, "selected": [], "reason": "no new batches since the last build"}
+
+    gate_batch("jtj/parking_occupancy", days[1], land_batch("jtj/parking_occupancy", days[1], settings)["load_id"], settings)
+    out = build(settings)
+    assert out["selected"] == ["jtj__parking_occupancy"]
+
+    target = settings.dbt_target_dir
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    downstream, todo = set(), ["source.cityshare.raw.jtj__parking_occupancy"]
+    while todo:
+        for child in manifest["child_map"][todo.pop()]:
+            if child not in downstream:
+                downstream.add(child)
+                todo.append(child)
+    ran = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]}
+    assert ran == {n for n in downstream if n.split(".")[0] in ("model", "test")}
+    assert "model.cityshare.stg_zjw__bridge_sensor_readings" not in ran and out["models"] == len(
+        [n for n in ran if n.startswith("model.")])
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        dates = {r[0] for r in con.execute("SELECT DISTINCT observed_date FROM theme.theme_parking__lot_day").fetchall()}
+    assert days[1] in dates
