@@ -13,7 +13,7 @@
         config(materialized='incremental', incremental_strategy='delete+insert', unique_key=[...],
                on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', '<table>')) }}")
         ... from source('raw', '<table>') where {{ cs_unseen_batches(source('raw', '<table>')) }} ...
-        {{ cs_merge_latest('final', '<key columns>') }}
+        {{ cs_merge_latest('final', '<key columns>'[, '<order_first>']) }}
 -#}
 
 {#- The predicate selecting the raw rows to process. Full build: all. Incremental: the load ids the target
@@ -58,15 +58,16 @@
 {%- endmacro %}
 
 {#- The model's result: on an incremental run the new rows compete with the target's current row of the
-    same key (cs_latest_per, as in a full build); delete+insert on the key then replaces the losers. -#}
-{% macro cs_merge_latest(relation, key) -%}
+    same key (cs_latest_per with the same order_first as the model's own dedup, as in a full build);
+    delete+insert on the key then replaces the losers. -#}
+{% macro cs_merge_latest(relation, key, order_first=none) -%}
     {%- if is_incremental() %}
 select * from (
     select * from {{ relation }}
     union all by name
     select held.* from {{ this }} as held semi join {{ relation }} using ({{ key }})
 )
-{{ cs_latest_per(key) }}
+{{ cs_latest_per(key, order_first) }}
     {%- else %}
 select * from {{ relation }}
     {%- endif -%}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -16,13 +17,18 @@ from reliability_support import settings_for
 
 from cityshare.ingest import gate_batch, land_batch
 from cityshare.simulate import simulate
+from cityshare.simulate.api import start_api_server
 from cityshare.transform import build, run_dbt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.run import make_home
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=i) for i in range(4)]
-SOURCES = ("jtj/parking_occupancy", "cgj/muck_truck_gps", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts")
+SOURCES = ("jtj/parking_occupancy", "cgj/muck_truck_gps", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts",
+           "jtj/parking_lots", "mzj/elderly_living_alone", "sdqx/installation_applications")  # + registries (latest wins)
+INCREMENTAL = ("stg_jtj__parking_occupancy", "stg_cgj__muck_truck_gps", "stg_zjw__bridge_sensor_readings",
+               "stg_mzj__elderly_sensor_alerts", "stg_jtj__parking_lots", "stg_mzj__elderly_living_alone",
+               "stg_sdqx__installation_applications")
 LAYERS = ("standard", "base", "theme", "collab")
 
 
@@ -32,9 +38,15 @@ def _ingest(settings, day: dt.date, keys=SOURCES) -> None:
         gate_batch(key, day, landed["load_id"], settings)
 
 
-def _inbox(settings, key: str, day: dt.date) -> Path:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _inbox(settings, key: str, day: dt.date, suffix: str = ".jsonl") -> Path:
     dept, dataset = key.split("/")
-    return settings.inbox_dir / dept / dataset / f"{dataset}_{day:%Y-%m-%d}.jsonl"
+    return settings.inbox_dir / dept / dataset / f"{dataset}_{day:%Y-%m-%d}{suffix}"
 
 
 def _lines(path: Path) -> list[dict]:
@@ -51,15 +63,18 @@ def _compiled(settings, model: str) -> str:
 
 def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     home = tmp_path / "home"
-    make_home(home, port=9)  # the API-fed sources are not ingested here: they keep their empty raw views
+    port = _free_port()
+    make_home(home, port=port)  # the parking-lot registry comes from the simulated 交通局 API on this port
     settings = settings_for(home)
     simulate(settings, days=2, start=DAYS[0], scale=0.2, defect_rate=0.0, seed=11)
 
     for day in DAYS[:2]:
-        _ingest(settings, day)
+        with start_api_server(settings, port):
+            _ingest(settings, day)
         build(settings)
-    # the second day read only its own batch of the occupancy feed
-    assert _compiled(settings, "stg_jtj__parking_occupancy").count("_load_id in ('20261102-") == 1
+    # the second day read only its own batch of each feed and registry
+    for model in INCREMENTAL:
+        assert _compiled(settings, model).count("_load_id in ('20261102-") == 1, model
 
     # day 3 lands a late reading for day 1 (the contract accepts 2 days late) and a correction of a day-2
     # reading, but is accepted only after day 4 — landed later, so its correction of the same reading wins
@@ -73,9 +88,18 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     _write(_inbox(settings, "jtj/parking_occupancy", DAYS[3]), [recorrected])
     bridge = _lines(_inbox(settings, "zjw/bridge_sensor_readings", DAYS[1]))
     _write(_inbox(settings, "zjw/bridge_sensor_readings", DAYS[3]), [{**bridge[0], "value": bridge[0]["value"] + 1.5}])
-    _ingest(settings, DAYS[3], ("jtj/parking_occupancy", "zjw/bridge_sensor_readings"))
+    # the same for a registry, whose rule is "latest load date wins": day 4's state of an application must
+    # survive day 3's, accepted after it
+    apps = _inbox(settings, "sdqx/installation_applications", DAYS[1], ".tsv").read_text(encoding="utf-8-sig").splitlines()
+    header, app = apps[0], apps[1].split("\t")
+    for day, suffix in ((DAYS[2], "（第三日）"), (DAYS[3], "（第四日）")):
+        row = "\t".join([*app[:7], app[7] + suffix, *app[8:]])
+        _inbox(settings, "sdqx/installation_applications", day, ".tsv").write_text(f"{header}\n{row}\n", encoding="utf-8")
+    held_app = land_batch("sdqx/installation_applications", DAYS[2], settings)
+    _ingest(settings, DAYS[3], ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "sdqx/installation_applications"))
     build(settings)
     gate_batch("jtj/parking_occupancy", DAYS[2], held_back["load_id"], settings)
+    gate_batch("sdqx/installation_applications", DAYS[2], held_app["load_id"], settings)
     # day 1 of the GPS feed delivered again without its first point: the new batch replaces the old one
     gps = _inbox(settings, "cgj/muck_truck_gps", DAYS[0])
     dropped = _lines(gps)[0]
@@ -94,11 +118,14 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
         occupancy = dict(con.execute(
             "SELECT strftime(observed_at, '%Y-%m-%d %H:%M:%S'), occupied FROM standard.stg_jtj__parking_occupancy "
             "WHERE lot_id IN (?, ?)", [late["lot_id"], corrected["lot_id"]]).fetchall())
+        address = con.execute("SELECT project_address FROM standard.stg_sdqx__installation_applications "
+                              "WHERE application_id = ?", [app[0]]).fetchone()[0]
         gps_points = con.execute("SELECT count(*) FROM standard.stg_cgj__muck_truck_gps WHERE device_id = ? AND "
                                  "gps_time = ?::TIMESTAMP", [dropped["device_id"], dropped["gps"]["time"]]).fetchone()[0]
     assert occupancy[late["ts"]] == late["occupancy"]["occupied"]
     assert occupancy[corrected["ts"]] == 1
     assert gps_points == 0
+    assert address.endswith("（第四日）")
 
     run_dbt(["run", "--full-refresh"], settings)
     with duckdb.connect(db) as con:
@@ -110,5 +137,4 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
             assert counts[1:] == (0, 0), f"{table}: {counts[1]} rows only incremental, {counts[2]} only full refresh"
         sizes = dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'standard'")
                      .fetchall())
-    assert min(sizes[m] for m in ("stg_jtj__parking_occupancy", "stg_cgj__muck_truck_gps",
-                                  "stg_zjw__bridge_sensor_readings", "stg_mzj__elderly_sensor_alerts")) > 0
+    assert min(sizes[m] for m in INCREMENTAL) > 0

@@ -1,4 +1,10 @@
 -- Parking-lot registry from 交通局's API (daily snapshot): typed, latest snapshot per lot, codes standardized (standard layer / 标准库).
+-- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['lot_id'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'jtj__parking_lots')) }}",
+) }}
 
 with typed as (
 
@@ -20,10 +26,16 @@ with typed as (
         coalesce({{ cs_parse_bool('smart') }}, false)   as is_smart,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'jtj__parking_lots') }}
+    where {{ cs_unseen_batches(source('raw', 'jtj__parking_lots')) }}
+
+),
+
+final as (
+
+    select * from typed
+    where lot_id is not null
+    {{ cs_latest_per('lot_id', '_load_date') }}
 
 )
 
-select * exclude (_row_hash)
-from typed
-where lot_id is not null
-{{ cs_latest_per('lot_id', '_load_date') }}
+{{ cs_merge_latest('final', 'lot_id', '_load_date') }}

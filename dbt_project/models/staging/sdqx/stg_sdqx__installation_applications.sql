@@ -1,5 +1,11 @@
 -- Joint utility installation applications (水电气讯一站式联合报装): the rows of a day are the applications that moved;
 -- typed, one row per application in its latest state, codes standardized (standard layer / 标准库).
+-- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['application_id'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'sdqx__installation_applications')) }}",
+) }}
 
 with typed as (
 
@@ -21,10 +27,16 @@ with typed as (
         {{ cs_clean('status') }}                        as status,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'sdqx__installation_applications') }}
+    where {{ cs_unseen_batches(source('raw', 'sdqx__installation_applications')) }}
+
+),
+
+final as (
+
+    select * from typed
+    where application_id is not null
+    {{ cs_latest_per('application_id', '_load_date') }}
 
 )
 
-select * exclude (_row_hash)
-from typed
-where application_id is not null
-{{ cs_latest_per('application_id', '_load_date') }}
+{{ cs_merge_latest('final', 'application_id', '_load_date') }}
