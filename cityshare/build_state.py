@@ -8,7 +8,8 @@ accepted batches its raw view reads, plus a fingerprint of everything that shape
 results (the dbt project, the generated sources/contracts, the masking code and the city-held token
 key). The next build then selects ``source:raw.<table>+`` for the sources whose fingerprint changed:
 their models, everything downstream of them and those models' data tests. Anything else — no state yet,
-a changed project, a model table missing from the warehouse, ``--full-refresh`` — builds everything.
+a model table missing from the warehouse — builds everything; a changed project or ``--full-refresh``
+also rebuilds the incremental models from every batch, since their rows were made by the old SQL.
 
 The state lives in the warehouse itself (``meta.build_state``), so a warehouse restored from a backup
 carries the state of its own tables. It is written only after a build succeeded: a failed build's
@@ -38,9 +39,11 @@ _CODE = ("transform_udfs.py", "privacy.py", "transform.py", "build_state.py")
 
 @dataclass(frozen=True)
 class Plan:
-    """The build to run: everything, nothing, or the subgraphs of the changed sources."""
+    """The build to run: everything (``refresh``: incremental models too, from every batch), nothing, or
+    the subgraphs of the changed sources."""
 
     full: bool
+    refresh: bool
     changed_sources: tuple[str, ...]
     reason: str
     fingerprints: dict[str, str]
@@ -91,7 +94,8 @@ def _model_tables(settings: Settings) -> str | None:
     if not manifest.exists():
         return None
     nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
-    return "\n".join(sorted(f"{n['schema']}.{n['alias']}" for n in nodes if n["resource_type"] in ("model", "seed")))
+    return "\n".join(sorted(f"{n['schema']}.{n['alias']}" for n in nodes if n["resource_type"] in ("model", "seed")
+                            and n.get("config", {}).get("materialized") != "ephemeral"))
 
 
 def plan(con: Any, settings: Settings, raw_tables: dict[str, str], full_refresh: bool = False) -> Plan:
@@ -100,19 +104,20 @@ def plan(con: Any, settings: Settings, raw_tables: dict[str, str], full_refresh:
     now = {**source_fingerprints(con, raw_tables), _PROJECT: project_fingerprint(settings)}
     before = dict(con.execute("SELECT item, fingerprint FROM meta.build_state").fetchall())
     if full_refresh:
-        return Plan(True, (), "full refresh requested", now)
+        return Plan(True, True, (), "full refresh requested", now)
     if not before:
-        return Plan(True, (), "first build of this warehouse", now)
+        return Plan(True, False, (), "first build of this warehouse", now)
     if before.get(_PROJECT) != now[_PROJECT]:
-        return Plan(True, (), "the dbt project, masking code or token key changed since the last build", now)
+        # the incremental models' rows were computed by the old SQL (or key): they are rebuilt from every batch
+        return Plan(True, True, (), "the dbt project, masking code or token key changed since the last build", now)
     tables = before.get(_MODELS, "").splitlines()
-    present = {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+    present = {f"{s}.{t}" for s, t in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
     missing = [t for t in tables if t not in present]
     if not tables or missing:
-        return Plan(True, (), f"model tables missing from the warehouse: {', '.join(missing[:5]) or 'unknown'}", now)
+        return Plan(True, False, (), f"model tables missing from the warehouse: {', '.join(missing[:5]) or 'unknown'}", now)
     changed = tuple(sorted(t for t in raw_tables.values() if before.get(t) != now[t]))
     reason = f"new batches in {len(changed)} of {len(raw_tables)} sources" if changed else "no new batches since the last build"
-    return Plan(False, changed, reason, now)
+    return Plan(False, False, changed, reason, now)
 
 
 def record(con: Any, settings: Settings, built: Plan) -> None:

@@ -110,14 +110,17 @@ def ingest(
 @app.command()
 @friendly
 def build(
-    full_refresh: bool = typer.Option(False, "--full-refresh", help="rebuild incremental models from every batch"),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="rebuild every model (incremental ones from every batch), not only what new batches reach"),
 ) -> None:
     """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``."""
     from cityshare.publish import audit, publish
     from cityshare.transform import build as dbt_build
 
     with console.status("dbt build…"):
-        dbt_build(full_refresh=full_refresh)
+        built = dbt_build(full_refresh=full_refresh)
+    scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
+    console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes")
     report = publish(audit())
     _table("已发布 published", report)
 

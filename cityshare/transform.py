@@ -106,10 +106,10 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     """dbt build (seeds, models, data tests) into the internal layer schemas, of what new data reaches.
 
     Only the models downstream of sources with new non-empty batches since the last successful build are
-    built, with their data tests (see cityshare.build_state); a changed project or ``full_refresh`` builds
-    everything. The big event models in ``standard`` are incremental as well (they read only batches they
-    don't hold yet); ``full_refresh`` rebuilds them from every accepted batch — needed once after their SQL
-    changes.
+    built, with their data tests (see cityshare.build_state). The big event and registry models in
+    ``standard`` are incremental as well (they read only batches they don't hold yet). A changed project
+    (SQL, seeds, masking code, token key) or ``full_refresh`` rebuilds everything, incremental models from
+    every accepted batch.
     """
     from cityshare import build_state
     from cityshare.warehouse import connect, transaction
@@ -126,7 +126,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     crash_point("dbt.mid_build")
     # Unit tests (hand-made fixtures, models/collaboration/**/_*unit_tests.yml) check model logic, not data: they run
     # in CI through unit_test(), so a production build does not pay for them.
-    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else []),
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if plan.refresh else []),
             *(["--select", *plan.select] if not plan.full else [])]
     try:
         result = run_dbt(args, settings)

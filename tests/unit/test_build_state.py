@@ -81,12 +81,12 @@ def test_plan_builds_everything_when_the_record_cannot_be_trusted(settings, tmp_
         _batch(con, "jtj/parking_occupancy", "2026-11-01", "a1", 10)
         _recorded(con, settings)
         assert build_state.plan(con, settings, RAW).nothing_to_do
-        assert build_state.plan(con, settings, RAW, full_refresh=True).full
+        assert build_state.plan(con, settings, RAW, full_refresh=True).refresh
 
         model = next((settings.dbt_project_dir / "models" / "theme").rglob("*.sql"))
         model.write_text(model.read_text(encoding="utf-8") + "\n-- reviewed\n", encoding="utf-8")
         plan = build_state.plan(con, settings, RAW)
-        assert plan.full and "project" in plan.reason
+        assert plan.full and plan.refresh and "project" in plan.reason  # incremental models too: old SQL made them
         build_state.record(con, settings, plan)
 
         other_key = dataclasses.replace(settings, token_key="another-city-key")
@@ -94,7 +94,7 @@ def test_plan_builds_everything_when_the_record_cannot_be_trusted(settings, tmp_
 
         con.execute("DROP TABLE standard.stg_jtj__parking_occupancy")
         plan = build_state.plan(con, settings, RAW)
-        assert plan.full and "standard.stg_jtj__parking_occupancy" in plan.reason
+        assert plan.full and not plan.refresh and "standard.stg_jtj__parking_occupancy" in plan.reason
 
 
 def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_path):
