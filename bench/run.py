@@ -137,7 +137,8 @@ def _ours_stages(meter: StageMeter, days: list[dt.date], settings: Any, prefix: 
             except CityShareError:
                 counts["blocked"] += 1
     with meter.stage(prefix + "build"):
-        build(settings)
+        built = build(settings)  # a next day builds only what its new batches reach (cityshare/build_state.py)
+    counts.update(models_built=built["models"], nodes_built=built["nodes"])
     with meter.stage(prefix + "publish"):
         publish(audit(settings), settings)
     with meter.stage(prefix + "directory"):
@@ -465,8 +466,10 @@ def bench_scale(root: Path, rows: int, reps: int, days: int, say: Any, with_incr
     if incremental:
         inc_total = sum(incremental[s]["seconds"] for s in STAGES)
         full_total = result["stages"]["end_to_end"]["ours"]["seconds_median"]
+        full_build = result["stages"]["build"]["ours"]["seconds_median"]
         result["incremental"] = {"stages": incremental, "seconds": round(inc_total, 2),
-                                 "share_of_full": round(inc_total / full_total, 3)}
+                                 "share_of_full": round(inc_total / full_total, 3),
+                                 "build_share_of_full_build": round(incremental["build"]["seconds"] / full_build, 3)}
     return result
 
 
@@ -494,7 +497,12 @@ def render_md(report: dict[str, Any]) -> str:
             parts = ", ".join(f"{s} {inc['stages'][s]['seconds']:.1f} s" for s in STAGES)
             lines += ["", f"Incremental next day 增量 (~1 % new file rows, {inc['stages']['counts']['rows']:,} rows "
                           f"landed): **{inc['seconds']:.1f} s = {inc['share_of_full'] * 100:.0f} % of the full run** "
-                          f"({parts})."]
+                          f"({parts}). Its build: **{inc['stages']['build']['seconds']:.1f} s = "
+                          f"{inc.get('build_share_of_full_build', 0) * 100:.0f} % of the full build** "
+                          f"({inc['stages']['counts'].get('models_built', '?')} of "
+                          f"{sc['counts']['ours'].get('models_built', '?')} models, "
+                          f"{inc['stages']['counts'].get('nodes_built', '?')} of "
+                          f"{sc['counts']['ours'].get('nodes_built', '?')} dbt nodes)."]
         lines.append("")
     if report.get("orchestration"):
         o = report["orchestration"]
