@@ -80,6 +80,8 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
         *args, "--project-dir", project, "--profiles-dir", project,
         "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet",
     ])
+    if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
+        result.result.write(str(target / "run_results.json"))
     if not result.success:
         failures = []
         for r in getattr(result.result, "results", None) or []:
@@ -126,8 +128,11 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     crash_point("dbt.mid_build")
     # Unit tests (hand-made fixtures, models/collaboration/**/_*unit_tests.yml) check model logic, not data: they run
     # in CI through unit_test(), so a production build does not pay for them.
-    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if plan.refresh else []),
-            *(["--select", *plan.select] if not plan.full else [])]
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if plan.refresh else [])]
+    if not plan.full:
+        # Same project as the last build, so the manifest on disk is still right: not rewriting it (twice, 1.4 MB of
+        # JSON) saves ≈ 0.7 s of a next-day build; run_dbt still writes this build's run_results.json.
+        args += ["--select", *plan.select, "--no-write-json"]
     try:
         result = run_dbt(args, settings)
     except BuildFailed as exc:
