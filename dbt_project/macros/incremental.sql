@@ -5,31 +5,41 @@
     every load date, so batches are only added — except when a load date is gated again, whose newer batch
     then replaces the older one. cs_latest_per is a maximum over a total order (_loaded_at, _row_hash), so
     "latest of (target's winner, new rows)" per key equals "latest of all rows"; the target therefore keeps
-    _row_hash. When a batch the target holds has left the raw view, cs_incremental_reset empties the target
-    and every batch is read again. A change of the model's SQL or of a seed it maps codes with (area codes)
+    _row_hash. When a batch the model processed has left the raw view, cs_incremental_reset empties the
+    target and every batch is read again. A change of the model's SQL or of a seed it maps codes with (area codes)
     needs `dbt build --full-refresh`; a changed column list fails the build until then (on_schema_change).
 
     Usage in a standard model (key = its cs_latest_per key, also the unique_key):
         config(materialized='incremental', incremental_strategy='delete+insert', unique_key=[...],
-               on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', '<table>')) }}")
+               on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', '<table>')) }}",
+               post_hook="{{ cs_record_batches(source('raw', '<table>')) }}")
         ... from source('raw', '<table>') where {{ cs_unseen_batches(source('raw', '<table>')) }} ...
         {{ cs_merge_latest('final', '<key columns>'[, '<order_first>']) }}
 -#}
 
-{#- The predicate selecting the raw rows to process. Full build: all. Incremental: the load ids the target
-    does not hold yet, inlined as literals so the Parquet scan skips the other batches' row groups; all rows
-    when a held batch left the raw view (the reset hook has emptied the target). -#}
+{#- The load ids a model has processed, one row per (model, load id): recorded by cs_record_batches after
+    each build of the model. Not the load ids of the rows the table holds: a registry's newer snapshot
+    supersedes every row of the older ones, whose batches would otherwise look unseen and be read again
+    every day. -#}
+{% macro cs_seen_ddl() -%}
+    create table if not exists meta.dbt_seen_batches (model varchar, load_id varchar)
+{%- endmacro %}
+
+{#- The predicate selecting the raw rows to process. Full build: all. Incremental: the load ids the model
+    has not processed yet, inlined as literals so the Parquet scan skips the other batches' row groups; all
+    rows when a processed batch left the raw view (the reset hook has emptied the target). -#}
 {% macro cs_unseen_batches(src) -%}
     {%- if not (execute and is_incremental()) -%}
         true
     {%- else -%}
+        {%- do run_query(cs_seen_ddl()) -%}
         {%- set gone = run_query(cs_gone_batches_sql(src)).columns[0].values()[0] -%}
         {%- if gone > 0 -%}
             true
         {%- else -%}
             {%- set unseen = run_query(
                 "select distinct _load_id from " ~ src ~ " where _load_id is not null"
-                ~ " except select distinct _load_id from " ~ this ~ " order by 1"
+                ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "' order by 1"
             ).columns[0].values() -%}
             {%- if unseen | length == 0 -%}
                 false
@@ -40,21 +50,30 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- How many batches the target holds that its raw view no longer has (a load date gated again). -#}
+{#- How many batches the model processed that its raw view no longer has (a load date gated again). -#}
 {% macro cs_gone_batches_sql(src) -%}
     select count(*) from (
-        select distinct _load_id from {{ this }}
+        select load_id from meta.dbt_seen_batches where model = '{{ this.identifier }}'
         except
         select distinct _load_id from {{ src }}
     )
 {%- endmacro %}
 
-{#- Pre-hook: empty the target when a batch it holds has left the raw view, so that batch's rows go
+{#- Pre-hook: empty the target when a batch it processed has left the raw view, so that batch's rows go
     (the model then reads every batch, see cs_unseen_batches). Renders nothing on a full build. -#}
 {% macro cs_incremental_reset(src) -%}
     {%- if is_incremental() -%}
+        {{ cs_seen_ddl() }};
         delete from {{ this }} where ({{ cs_gone_batches_sql(src) }}) > 0
     {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: the model now reflects every batch of its raw view (views are fixed while dbt runs). -#}
+{% macro cs_record_batches(src) -%}
+    {{ cs_seen_ddl() }};
+    delete from meta.dbt_seen_batches where model = '{{ this.identifier }}';
+    insert into meta.dbt_seen_batches
+    select distinct '{{ this.identifier }}', _load_id from {{ src }} where _load_id is not null
 {%- endmacro %}
 
 {#- The model's result: on an incremental run the new rows compete with the target's current row of the

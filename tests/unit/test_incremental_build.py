@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import socket
 import sys
 import time
@@ -96,8 +97,15 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
         row = "\t".join([*app[:7], app[7] + suffix, *app[8:]])
         _inbox(settings, "sdqx/installation_applications", day, ".tsv").write_text(f"{header}\n{row}\n", encoding="utf-8")
     held_app = land_batch("sdqx/installation_applications", DAYS[2], settings)
-    _ingest(settings, DAYS[3], ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "sdqx/installation_applications"))
+    # the elderly registry is a daily snapshot: day 2's superseded every row of day 1's, yet day 1's batch was
+    # processed and must not be read again
+    shutil.copy(_inbox(settings, "mzj/elderly_living_alone", DAYS[1], ".xlsx"),
+                _inbox(settings, "mzj/elderly_living_alone", DAYS[3], ".xlsx"))
+    _ingest(settings, DAYS[3], ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "sdqx/installation_applications",
+                                "mzj/elderly_living_alone"))
     build(settings)
+    elderly = _compiled(settings, "stg_mzj__elderly_living_alone")
+    assert elderly.count("_load_id in ('20261104-") == 1 and "'20261101-" not in elderly
     gate_batch("jtj/parking_occupancy", DAYS[2], held_back["load_id"], settings)
     gate_batch("sdqx/installation_applications", DAYS[2], held_app["load_id"], settings)
     # day 1 of the GPS feed delivered again without its first point: the new batch replaces the old one

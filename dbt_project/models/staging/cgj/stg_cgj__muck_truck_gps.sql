@@ -1,9 +1,10 @@
 -- Muck-truck GPS points from 城管局 (JSON lines, late and unordered): typed, one row per (device, time) (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['device_id', 'gps_time'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'cgj__muck_truck_gps')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'cgj__muck_truck_gps')) }}",
 ) }}
 
 with typed as (

@@ -1,9 +1,10 @@
 -- Parking-lot registry from 交通局's API (daily snapshot): typed, latest snapshot per lot, codes standardized (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['lot_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'jtj__parking_lots')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'jtj__parking_lots')) }}",
 ) }}
 
 with typed as (

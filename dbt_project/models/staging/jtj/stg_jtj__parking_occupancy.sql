@@ -1,9 +1,10 @@
 -- Parking occupancy counts from 交通局's smart-parking feed (every 30 min): typed, one row per (lot, time) (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['lot_id', 'observed_at'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'jtj__parking_occupancy')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'jtj__parking_occupancy')) }}",
 ) }}
 
 with typed as (

@@ -1,10 +1,11 @@
 -- Registry of elderly people living alone from 民政局 (daily .xlsx): typed, one row per elder (latest load wins);
 -- name/ID/phones masked, ID and phone tokenized (HMAC), home address cut to the community (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['elder_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'mzj__elderly_living_alone')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'mzj__elderly_living_alone')) }}",
 ) }}
 
 with typed as (

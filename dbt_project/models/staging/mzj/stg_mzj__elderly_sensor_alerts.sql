@@ -1,9 +1,10 @@
 -- Smart-sensor alerts for elderly people from 民政局's care feed: typed, one row per alert; the elder's ID number masked + tokenized (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['alert_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'mzj__elderly_sensor_alerts')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'mzj__elderly_sensor_alerts')) }}",
 ) }}
 
 with typed as (

@@ -1,9 +1,10 @@
 -- Smart-kitchen (智慧厨房) AI alerts from 市场监管局: typed, one row per alert, codes standardized (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['alert_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'scjgj__kitchen_alerts')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'scjgj__kitchen_alerts')) }}",
 ) }}
 
 with typed as (

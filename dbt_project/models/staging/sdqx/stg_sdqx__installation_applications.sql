@@ -1,10 +1,11 @@
 -- Joint utility installation applications (水电气讯一站式联合报装): the rows of a day are the applications that moved;
 -- typed, one row per application in its latest state, codes standardized (standard layer / 标准库).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['application_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'sdqx__installation_applications')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'sdqx__installation_applications')) }}",
 ) }}
 
 with typed as (

@@ -1,10 +1,11 @@
 -- Bridge monitoring readings from 住建委 (JSON lines, ~4 % a day late): typed, one row per (sensor, time) (standard layer / 标准库).
 -- The county of a bridge is the GB/T 2260 code inside its registry number (QL + 6-digit county + serial).
--- Incremental: a build reads only the batches the table does not hold yet (macros/incremental.sql).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
     materialized='incremental', incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'zjw__bridge_sensor_readings')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'zjw__bridge_sensor_readings')) }}",
 ) }}
 
 with typed as (
