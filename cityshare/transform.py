@@ -141,7 +141,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
         raise
     with connect(settings) as con, transaction(con):
         build_state.record(con, settings, plan)
-    nodes = list(result.result.results)
+    nodes = [r for r in result.result.results if r.node.resource_type != "operation"]  # not the run hooks
     return {**summary, "nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
 
 

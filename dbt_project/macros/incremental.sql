@@ -20,8 +20,10 @@
 {#- The load ids a model has processed, one row per (model, load id): recorded by cs_record_batches after
     each build of the model. Not the load ids of the rows the table holds: a registry's newer snapshot
     supersedes every row of the older ones, whose batches would otherwise look unseen and be read again
-    every day. -#}
+    every day. Created once per run by the project's on-run-start hook: models built side by side creating it
+    at the same moment would conflict. -#}
 {% macro cs_seen_ddl() -%}
+    create schema if not exists meta;
     create table if not exists meta.dbt_seen_batches (model varchar, load_id varchar)
 {%- endmacro %}
 
@@ -32,7 +34,6 @@
     {%- if not (execute and is_incremental()) -%}
         true
     {%- else -%}
-        {%- do run_query(cs_seen_ddl()) -%}
         {%- set gone = run_query(cs_gone_batches_sql(src)).columns[0].values()[0] -%}
         {%- if gone > 0 -%}
             true
@@ -63,14 +64,12 @@
     (the model then reads every batch, see cs_unseen_batches). Renders nothing on a full build. -#}
 {% macro cs_incremental_reset(src) -%}
     {%- if is_incremental() -%}
-        {{ cs_seen_ddl() }};
         delete from {{ this }} where ({{ cs_gone_batches_sql(src) }}) > 0
     {%- endif -%}
 {%- endmacro %}
 
 {#- Post-hook: the model now reflects every batch of its raw view (views are fixed while dbt runs). -#}
 {% macro cs_record_batches(src) -%}
-    {{ cs_seen_ddl() }};
     delete from meta.dbt_seen_batches where model = '{{ this.identifier }}';
     insert into meta.dbt_seen_batches
     select distinct '{{ this.identifier }}', _load_id from {{ src }} where _load_id is not null
