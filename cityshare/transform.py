@@ -92,6 +92,11 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
     return result
 
 
+def _node_results(result: Any) -> list[Any]:
+    """The results of the selected nodes, without the project's run hooks (on-run-start)."""
+    return [r for r in result.result.results if r.node.resource_type != "operation"]
+
+
 def _refresh_raw_views(settings: Settings) -> dict[str, str]:
     """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
     today never breaks the build of the others. Returns contract key → raw table."""
@@ -141,7 +146,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
         raise
     with connect(settings) as con, transaction(con):
         build_state.record(con, settings, plan)
-    nodes = [r for r in result.result.results if r.node.resource_type != "operation"]  # not the run hooks
+    nodes = _node_results(result)
     return {**summary, "nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
 
 
@@ -159,6 +164,6 @@ def unit_test(settings: Settings | None = None, select: str = "test_type:unit",
         scratch = dataclasses.replace(settings, data_dir=Path(work_dir or tmp), lake_url="")
         _refresh_raw_views(scratch)
         run_dbt(["build", "--empty", "--exclude-resource-type", "test", "unit_test"], scratch)
-        results = list(run_dbt(["test", "--select", select], scratch).result.results)
+        results = _node_results(run_dbt(["test", "--select", select], scratch))
     return {"unit_tests": len(results), "passed": sum(1 for r in results if str(r.status) == "pass"),
             "target_dir": str(scratch.dbt_target_dir)}
