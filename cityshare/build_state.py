@@ -11,9 +11,9 @@ their models, everything downstream of them and those models' data tests. Anythi
 a model table missing from the warehouse — builds everything; a changed project or ``--full-refresh``
 also rebuilds the incremental models from every batch, since their rows were made by the old SQL.
 
-The state lives in the warehouse itself (``meta.build_state``), so a warehouse restored from a backup
-carries the state of its own tables. It is written only after a build succeeded: a failed build's
-sources stay "changed" and are selected again next time.
+The state lives in the warehouse itself (``meta.build_state``, created with the other meta tables), so
+a warehouse restored from a backup carries the state of its own tables. It is written only after a build
+succeeded: a failed build's sources stay "changed" and are selected again next time.
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ from typing import Any
 from cityshare.settings import Settings
 from cityshare.warehouse import LATEST_ACCEPTED
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta.build_state (
-    item VARCHAR PRIMARY KEY, fingerprint VARCHAR, built_at TIMESTAMP);
-"""
 _PROJECT = "__project__"
 _MODELS = "__models__"
 _SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
@@ -100,7 +96,6 @@ def _model_tables(settings: Settings) -> str | None:
 
 def plan(con: Any, settings: Settings, raw_tables: dict[str, str], full_refresh: bool = False) -> Plan:
     """Compare the warehouse's recorded state with now; say what to build and why."""
-    con.execute(_DDL)
     now = {**source_fingerprints(con, raw_tables), _PROJECT: project_fingerprint(settings)}
     before = dict(con.execute("SELECT item, fingerprint FROM meta.build_state").fetchall())
     if full_refresh:
@@ -124,7 +119,6 @@ def record(con: Any, settings: Settings, built: Plan) -> None:
     """After a successful build: remember what it saw (and which tables it left) for the next plan."""
     import datetime as dt
 
-    con.execute(_DDL)
     models = _model_tables(settings) or ""
     when = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     items = {**built.fingerprints, _MODELS: models}

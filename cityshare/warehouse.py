@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS meta.quality_history (
 CREATE TABLE IF NOT EXISTS meta.publications (
     table_name VARCHAR, version INTEGER, rows BIGINT, content_hash VARCHAR, snapshot_path VARCHAR,
     published_at TIMESTAMP, PRIMARY KEY (table_name, version));
+CREATE TABLE IF NOT EXISTS meta.build_state (
+    item VARCHAR PRIMARY KEY, fingerprint VARCHAR, built_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS meta.watermarks (
     dataset VARCHAR, load_date DATE, load_id VARCHAR, watermark_column VARCHAR, low_value VARCHAR,
     high_value VARCHAR, rows BIGINT, recorded_at TIMESTAMP, PRIMARY KEY (dataset, load_id));
