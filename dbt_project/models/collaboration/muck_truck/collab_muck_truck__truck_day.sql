@@ -1,8 +1,16 @@
 -- Scenario dataset 渣土车运行: per truck and day, GPS coverage, sites served and route compliance (collaboration layer / 协同专题库).
+-- Incremental by day (macros/incremental_days.sql): a build recomputes the days its new GPS points fall on.
+
+{{ config(
+    materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+    pre_hook="{{ cs_replace_days('stat_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}",
+    post_hook="{{ cs_record_batches(ref('stg_cgj__muck_truck_gps')) }}",
+) }}
 
 with points as (
 
     select * from {{ ref('theme_muck_transport__gps_point') }}
+    where {{ cs_in_new_days('gps_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}
 
 ),
 
@@ -16,6 +24,7 @@ violations as (
         count(*) filter (where off_map)                 as off_map_points,
         count(*)                                        as violation_points
     from {{ ref('collab_muck_truck__violations') }}
+    where {{ cs_in_new_days('gps_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}
     group by device_id, gps_date
 
 )

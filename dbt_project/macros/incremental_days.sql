@@ -1,0 +1,80 @@
+{#- Day-partitioned incremental models (issue #5): aggregates and filters over event data in the theme and
+    collaboration layers recompute only the days that new rows of their incremental standard model touch.
+
+    Why this is exact: the standard model (macros/incremental.sql) only ever adds rows or replaces the row of a
+    key, and its key determines the day (lot + time, device + time), so the rows that changed since this model
+    last ran are exactly those whose _load_id it has not processed, and the days they fall on are the only days
+    whose result can differ. The pre-hook deletes those days from the target, the model selects them again and
+    dbt appends them (strategy append), so a day whose rows all stopped qualifying (a corrected GPS point that
+    is no longer a violation) leaves no stale row behind. When the standard model was emptied and rebuilt (a
+    load date gated again), a load id this model processed is gone from it, and every day is recomputed.
+    Processed load ids are recorded per model in meta.dbt_seen_batches (cs_record_batches), as for staging.
+
+    Usage (src = the incremental standard model, day = its day column; column = the target's day column):
+        config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+               pre_hook="{{ cs_replace_days('<column>', ref('<src>'), '<day>') }}",
+               post_hook="{{ cs_record_batches(ref('<src>')) }}")
+        ... where {{ cs_in_new_days('<column in the select>', ref('<src>'), '<day>') }} ...
+    A model joining attributes that can change without a new event row (a registry) passes ``also`` — a
+    predicate on the same rows selecting them again, see theme_parking__lot_day. -#}
+
+{#- The days with rows this model has not processed, as a list of 'YYYY-MM-DD' strings; none = every day
+    (a full build, or the source model was rebuilt from scratch). Rendered at run time only. -#}
+{% macro cs_new_days(src, day) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if run_query(cs_gone_batches_sql(src)).columns[0].values()[0] > 0 -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set days = run_query(
+        "select distinct strftime(" ~ day ~ ", '%Y-%m-%d') from " ~ src ~ " where _load_id in ("
+        ~ "select distinct _load_id from " ~ src
+        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "') order by 1"
+    ).columns[0].values() -%}
+    {{ return(days | reject('none') | list) }}
+{%- endmacro %}
+
+{#- The predicate on ``column`` selecting the days to (re)compute, or-ed with ``also`` when given. -#}
+{% macro cs_in_new_days(column, src, day, also=none) -%}
+    {%- set days = cs_new_days(src, day) -%}
+    {%- if days is none -%}
+        true
+    {%- else -%}
+        ({%- if days | length > 0 -%}
+            {{ column }} in ({% for d in days %}date '{{ d }}'{{ ", " if not loop.last }}{% endfor %})
+        {%- else -%}
+            false
+        {%- endif -%}
+        {%- if also %} or ({{ also }}){% endif -%})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: delete the days about to be recomputed (nothing on a full build, which creates the table). -#}
+{% macro cs_replace_days(column, src, day, also=none) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ cs_in_new_days(column, src, day, also) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A predicate selecting the rows of keys whose attributes changed without a new event row: ``current`` is a
+    relation giving ``key`` and ``columns`` as the model now joins them (a registry's latest row); a key counts
+    when the target holds it with other values. Compared with EXCEPT, so nulls are equal. Evaluated once, when
+    rendered, as literals: the pre-hook deletes those rows before the model reads them again. ``false`` on a full
+    build or when nothing changed. -#}
+{% macro cs_changed_keys(column, key, columns, current) -%}
+    {%- if not (execute and is_incremental()) -%}
+        false
+    {%- else -%}
+        {%- set keys = run_query(
+            "select distinct " ~ key ~ " from (select " ~ key ~ ", " ~ columns ~ " from " ~ current ~ " as cur"
+            ~ " semi join " ~ this ~ " as t using (" ~ key ~ ")"
+            ~ " except select distinct " ~ key ~ ", " ~ columns ~ " from " ~ this ~ ") order by 1"
+        ).columns[0].values() | reject('none') | list -%}
+        {%- if keys | length == 0 -%}
+            false
+        {%- else -%}
+            {{ column }} in ({% for k in keys %}'{{ k | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
