@@ -1,4 +1,8 @@
 -- Task dataset (住建委 桥梁监测): readings above their sensor type's warning threshold, for 城管局/城运中心 follow-up (collaboration layer / 协同专题库).
+-- A view: read only by its scenario's business dataset, so a table bought nothing but one more dbt node to
+-- build every day (README, Incremental builds); the rows are the same whenever it is queried.
+
+{{ config(materialized='view') }}
 
 select
     bridge_id,

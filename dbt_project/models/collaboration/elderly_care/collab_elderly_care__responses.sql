@@ -1,4 +1,8 @@
 -- Task dataset (民政局 sensors → 网格员/志愿者/社区医生): each alert's response, its limit and whether it was met; no personal data (collaboration layer / 协同专题库).
+-- A view: read only by its scenario's business dataset, so a table bought nothing but one more dbt node to
+-- build every day (README, Incremental builds); the rows are the same whenever it is queried.
+
+{{ config(materialized='view') }}
 
 select
     alert_id,

@@ -1,4 +1,8 @@
 -- Task dataset (供水/供电/供气/通信 four providers): each application's completed stages and their durations, one row per (application, stage) (collaboration layer / 协同专题库).
+-- A view: read only by its scenario's business dataset, so a table bought nothing but one more dbt node to
+-- build every day (README, Incremental builds); the rows are the same whenever it is queried.
+
+{{ config(materialized='view') }}
 
 with apps as (
 

@@ -1,4 +1,8 @@
 -- Task dataset (城管局 城市照明): each fault → its repair, the time limit of its fault type and whether it was met (collaboration layer / 协同专题库).
+-- A view: read only by its scenario's business dataset, so a table bought nothing but one more dbt node to
+-- build every day (README, Incremental builds); the rows are the same whenever it is queried.
+
+{{ config(materialized='view') }}
 
 select
     fault_id,
