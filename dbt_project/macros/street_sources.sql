@@ -84,27 +84,35 @@ with typed as (
         upper({{ cs_clean('whistler_id') }})            as whistler_id,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', dept ~ '__street_cases') }}
+    where {{ cs_unseen_batches(source('raw', dept ~ '__street_cases')) }}
+
+),
+
+final as (
+
+    select
+        '{{ dept }}'                                        as raised_by,
+        case_id,
+        {{ cs_unit_grid_code('source_grid_code') }}         as unit_grid_code,
+        source_grid_code,
+        left(source_grid_code, 9)                           as street_code,
+        left(source_grid_code, 12)                          as community_code,
+        category,
+        description,
+        raised_at,
+        department,
+        dispatched_at,
+        reported_at,
+        closed_at,
+        status,
+        whistler_id,
+        {{ cs_load_meta() }},
+        _row_hash
+    from typed
+    where case_id is not null
+    {{ cs_latest_per('case_id') }}
 
 )
 
-select
-    '{{ dept }}'                                        as raised_by,
-    case_id,
-    {{ cs_unit_grid_code('source_grid_code') }}         as unit_grid_code,
-    source_grid_code,
-    left(source_grid_code, 9)                           as street_code,
-    left(source_grid_code, 12)                          as community_code,
-    category,
-    description,
-    raised_at,
-    department,
-    dispatched_at,
-    reported_at,
-    closed_at,
-    status,
-    whistler_id,
-    {{ cs_load_meta() }}
-from typed
-where case_id is not null
-{{ cs_latest_per('case_id') }}
+{{ cs_merge_latest('final', 'case_id') }}
 {%- endmacro %}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import socket
 import sys
@@ -26,10 +27,15 @@ from bench.run import make_home
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=i) for i in range(4)]
 SOURCES = ("jtj/parking_occupancy", "cgj/muck_truck_gps", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts",
+           "cgj/street_lamp_faults", "ghzrj/illegal_construction_reports", "jd_nanping/street_cases",
+           "jd_lijia/street_cases",
            "jtj/parking_lots", "mzj/elderly_living_alone", "sdqx/installation_applications")  # + registries (latest wins)
 INCREMENTAL = ("stg_jtj__parking_occupancy", "stg_cgj__muck_truck_gps", "stg_zjw__bridge_sensor_readings",
-               "stg_mzj__elderly_sensor_alerts", "stg_jtj__parking_lots", "stg_mzj__elderly_living_alone",
-               "stg_sdqx__installation_applications")
+               "stg_mzj__elderly_sensor_alerts", "stg_cgj__street_lamp_faults", "stg_ghzrj__illegal_construction_reports",
+               "stg_jd_nanping__street_cases", "stg_jd_lijia__street_cases",
+               "stg_jtj__parking_lots", "stg_mzj__elderly_living_alone", "stg_sdqx__installation_applications")
+# theme/collaboration models recomputing only the days new rows fall on (macros/incremental_days.sql)
+BY_DAY = ("theme_parking__lot_day", "collab_muck_truck__violations", "collab_muck_truck__truck_day")
 LAYERS = ("standard", "base", "theme", "collab")
 
 
@@ -62,6 +68,15 @@ def _compiled(settings, model: str) -> str:
     return next((settings.dbt_target_dir / "compiled").rglob(f"{model}.sql")).read_text(encoding="utf-8")
 
 
+def _days_read(settings, model: str) -> set[str]:
+    return set(re.findall(r"date '(\d{4}-\d\d-\d\d)'", _compiled(settings, model)))
+
+
+def _query(settings, sql: str, params: list) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql, params).fetchall()
+
+
 def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     home = tmp_path / "home"
     port = _free_port()
@@ -76,6 +91,26 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     # the second day read only its own batch of each feed and registry
     for model in INCREMENTAL:
         assert _compiled(settings, model).count("_load_id in ('20261102-") == 1, model
+    for model in BY_DAY:  # day 2 (and day 1 for late rows), not the whole history
+        assert "2026-11-02" in _days_read(settings, model) <= {"2026-11-01", "2026-11-02"}, model
+
+    # a GPS point of day 2 delivered again over the speed limit on day 3, then corrected on day 4: its violation
+    # must appear, then go — the day is recomputed, no stale row is left behind
+    point = _lines(_inbox(settings, "cgj/muck_truck_gps", DAYS[1]))[0]
+    speeding = {**point, "gps": {**point["gps"], "speed_kmh": 99.0}}
+    _write(_inbox(settings, "cgj/muck_truck_gps", DAYS[2]), [speeding])
+    _write(_inbox(settings, "cgj/muck_truck_gps", DAYS[3]), [{**speeding, "gps": {**point["gps"], "speed_kmh": 5.0}}])
+    over_speed = ("SELECT count(*) FROM collab.collab_muck_truck__violations WHERE device_id = ? "
+                  "AND gps_time = ?::TIMESTAMP AND over_speed")
+    max_speed = ("SELECT max_speed_kmh FROM collab.collab_muck_truck__truck_day WHERE device_id = ? "
+                 "AND stat_date = ?::DATE")
+    key = [point["device_id"], point["gps"]["time"]]
+    with start_api_server(settings, port):
+        _ingest(settings, DAYS[2], ("cgj/muck_truck_gps",))
+    build(settings)
+    assert _days_read(settings, "collab_muck_truck__violations") == {"2026-11-02"}
+    assert _query(settings, over_speed, key) == [(1,)]
+    assert _query(settings, max_speed, [point["device_id"], str(DAYS[1])]) == [(99.0,)]
 
     # day 3 lands a late reading for day 1 (the contract accepts 2 days late) and a correction of a day-2
     # reading, but is accepted only after day 4 — landed later, so its correction of the same reading wins
@@ -101,9 +136,23 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     # processed and must not be read again
     shutil.copy(_inbox(settings, "mzj/elderly_living_alone", DAYS[1], ".xlsx"),
                 _inbox(settings, "mzj/elderly_living_alone", DAYS[3], ".xlsx"))
-    _ingest(settings, DAYS[3], ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "sdqx/installation_applications",
-                                "mzj/elderly_living_alone"))
+    # a smart lot renamed and enlarged in 交通局's registry: every day of it in lot_day changes, not only new days
+    lots_file = settings.departments_dir / "jtj" / "parking_lots.jsonl"
+    lots = _lines(lots_file)
+    renamed = next(lot for lot in lots if lot["lot_id"] == day1[0]["lot_id"])
+    renamed.update(lot_name=renamed["lot_name"] + "（更名）", total_spaces=renamed["total_spaces"] + 10)
+    _write(lots_file, lots)
+    with start_api_server(settings, port):
+        _ingest(settings, DAYS[3], ("jtj/parking_occupancy", "zjw/bridge_sensor_readings",
+                                    "sdqx/installation_applications", "mzj/elderly_living_alone", "cgj/muck_truck_gps",
+                                    "jtj/parking_lots"))
     build(settings)
+    assert _query(settings, over_speed, key) == [(0,)]
+    assert _query(settings, max_speed, [point["device_id"], str(DAYS[1])])[0][0] < 99.0
+    names = _query(settings, "SELECT observed_date, lot_name, lot_total_spaces FROM theme.theme_parking__lot_day "
+                             "WHERE lot_id = ? ORDER BY 1", [renamed["lot_id"]])
+    assert [str(d) for d, _, _ in names] == [str(day) for day in DAYS[:2]]
+    assert {(n, t) for _, n, t in names} == {(renamed["lot_name"], renamed["total_spaces"])}
     elderly = _compiled(settings, "stg_mzj__elderly_living_alone")
     assert elderly.count("_load_id in ('20261104-") == 1 and "'20261101-" not in elderly
     gate_batch("jtj/parking_occupancy", DAYS[2], held_back["load_id"], settings)

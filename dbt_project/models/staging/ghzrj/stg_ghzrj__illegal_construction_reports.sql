@@ -1,4 +1,11 @@
 -- Illegal-construction leads from 规划和自然资源局 (GBK CSV): typed, one row per lead (latest load wins), codes standardized (standard layer / 标准库).
+-- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
+
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key=['report_id'],
+    on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'ghzrj__illegal_construction_reports')) }}",
+    post_hook="{{ cs_record_batches(source('raw', 'ghzrj__illegal_construction_reports')) }}",
+) }}
 
 with typed as (
 
@@ -17,10 +24,16 @@ with typed as (
         {{ cs_parse_double('lat') }}                    as lat,
         _load_id, _loaded_at, _load_date, _source, _row_hash
     from {{ source('raw', 'ghzrj__illegal_construction_reports') }}
+    where {{ cs_unseen_batches(source('raw', 'ghzrj__illegal_construction_reports')) }}
+
+),
+
+final as (
+
+    select * from typed
+    where report_id is not null
+    {{ cs_latest_per('report_id') }}
 
 )
 
-select * exclude (_row_hash)
-from typed
-where report_id is not null
-{{ cs_latest_per('report_id') }}
+{{ cs_merge_latest('final', 'report_id') }}
