@@ -74,15 +74,20 @@ def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     render_dbt_files(settings)
     os.environ["CITYSHARE_WAREHOUSE"] = str(settings.warehouse_path)
-    os.environ["CITYSHARE_DBT_KEEP_OPEN"] = "True"  # one DuckDB instance per run, closed below (profiles.yml)
     project = str(settings.dbt_project_dir)
     target = settings.dbt_target_dir
+    keep_open = os.environ.get("CITYSHARE_DBT_KEEP_OPEN")
+    os.environ["CITYSHARE_DBT_KEEP_OPEN"] = "True"  # one DuckDB instance for this run, closed below (profiles.yml)
     try:
         result = dbtRunner().invoke([
             *args, "--project-dir", project, "--profiles-dir", project,
             "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet",
         ])
     finally:
+        if keep_open is None:  # other dbt callers in this process keep the default
+            del os.environ["CITYSHARE_DBT_KEEP_OPEN"]
+        else:
+            os.environ["CITYSHARE_DBT_KEEP_OPEN"] = keep_open
         _release_warehouse()
     if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
         result.result.write(str(target / "run_results.json"))
