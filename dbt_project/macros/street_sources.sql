@@ -47,10 +47,7 @@ latest as (
 
 select
     '{{ dept }}'                                        as department,
-    {{ cs_unit_grid_code('source_grid_code') }}         as unit_grid_code,
-    source_grid_code,
-    left(source_grid_code, 9)                           as street_code,
-    left(source_grid_code, 12)                          as community_code,
+    {{ cs_grid_code_columns() }},
     grid_name,
     grid_type,
     community,
@@ -93,10 +90,7 @@ final as (
     select
         '{{ dept }}'                                        as raised_by,
         case_id,
-        {{ cs_unit_grid_code('source_grid_code') }}         as unit_grid_code,
-        source_grid_code,
-        left(source_grid_code, 9)                           as street_code,
-        left(source_grid_code, 12)                          as community_code,
+        {{ cs_grid_code_columns() }},
         category,
         description,
         raised_at,
@@ -115,4 +109,12 @@ final as (
 )
 
 {{ cs_merge_latest('final', 'case_id') }}
+{%- endmacro %}
+
+{#- A street's 9/12/14-digit codes from its own grid code (source_grid_code), for rosters and cases alike. -#}
+{% macro cs_grid_code_columns() -%}
+    {{ cs_unit_grid_code('source_grid_code') }}         as unit_grid_code,
+    source_grid_code,
+    left(source_grid_code, 9)                           as street_code,
+    left(source_grid_code, 12)                          as community_code
 {%- endmacro %}

@@ -7,10 +7,13 @@
     post_hook="{{ cs_record_batches(ref('stg_cgj__muck_truck_gps')) }}",
 ) }}
 
+{#- the days to recompute, evaluated once for both readers below -#}
+{%- set new_days = cs_in_new_days('gps_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') %}
+
 with points as (
 
     select * from {{ ref('theme_muck_transport__gps_point') }}
-    where {{ cs_in_new_days('gps_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}
+    where {{ new_days }}
 
 ),
 
@@ -24,7 +27,7 @@ violations as (
         count(*) filter (where off_map)                 as off_map_points,
         count(*)                                        as violation_points
     from {{ ref('collab_muck_truck__violations') }}
-    where {{ cs_in_new_days('gps_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}
+    where {{ new_days }}
     group by device_id, gps_date
 
 )
