@@ -237,6 +237,8 @@ def load_contract(path: Path | str) -> Contract:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ContractError(path, "file", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ContractError(path, f"byte {exc.start}", "not UTF-8 text (contracts are UTF-8 YAML)") from None
     cached = _PARSED.get(path)
     if cached and cached[0] == text:
         return cached[1]

@@ -6,10 +6,11 @@ import random
 import shutil
 
 import duckdb
+import pytest
 import yaml
 
 from cityshare.contracts.lint import lint_all, lint_file
-from cityshare.contracts.model import load_contracts
+from cityshare.contracts.model import ContractError, load_contract, load_contracts
 from cityshare.contracts.rules import compile_rules, id_number_valid_sql, uscc_valid_sql
 from cityshare.identifiers import id_check_digit, is_valid_id_number, is_valid_uscc, uscc_check_char
 
@@ -47,6 +48,19 @@ def test_unknown_odcs_field_fails_the_official_schema(settings, tmp_path):
 
     errors = lint_file(_broken_copy(settings, tmp_path, add_unknown), settings)
     assert any(e.field_path.startswith("$.schema[0]") for e in errors), errors
+
+
+def test_contract_file_edited_or_not_utf8(settings, tmp_path):
+    """Contracts are cached per process by their text: an edit is seen at once; a GBK-saved file is named."""
+    path = tmp_path / "city_cases.odcs.yaml"
+    text = (settings.contracts_dir / "cgj" / "city_cases.odcs.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    assert load_contract(path).raw["version"] != "9.9.9"
+    path.write_text(text.replace(f"version: {load_contract(path).raw['version']}", "version: 9.9.9", 1), encoding="utf-8")
+    assert load_contract(path).raw["version"] == "9.9.9"
+    path.write_bytes(text.encode("gbk", errors="replace"))
+    with pytest.raises(ContractError, match=r"city_cases\.odcs\.yaml: byte \d+: not UTF-8"):
+        load_contract(path)
 
 
 def test_source_contract_compiles_to_batch_and_row_rules(settings):
