@@ -20,7 +20,7 @@ LOCK_WAIT_SECONDS = 120
 # The latest accepted batch of each dataset and load date: what a raw view reads (a load date gated again
 # replaces its batch). cityshare.build_state fingerprints the same rows.
 LATEST_ACCEPTED = """
-    SELECT dataset, load_date, accepted_path, rows_accepted FROM meta.batches
+    SELECT dataset, load_id, load_date, accepted_path, rows_accepted FROM meta.batches
     WHERE status = 'accepted'
     QUALIFY row_number() OVER (PARTITION BY dataset, load_date ORDER BY gated_at DESC) = 1
 """
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS meta.build_state (
 CREATE TABLE IF NOT EXISTS meta.watermarks (
     dataset VARCHAR, load_date DATE, load_id VARCHAR, watermark_column VARCHAR, low_value VARCHAR,
     high_value VARCHAR, rows BIGINT, recorded_at TIMESTAMP, PRIMARY KEY (dataset, load_id));
+CREATE TABLE IF NOT EXISTS meta.raw_view_batches (raw_table VARCHAR, load_id VARCHAR);
 """
 
 
@@ -116,12 +117,10 @@ def refresh_raw_view(con: Any, contract: Contract) -> None:
     With nothing accepted yet the view is empty but typed, so dbt still builds (and the audit then
     refuses to publish an empty table).
     """
-    paths = [
-        r[0]
-        for r in con.execute(
-            f"SELECT accepted_path FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date", [contract.key]
-        ).fetchall()
-    ]
+    batches = con.execute(
+        f"SELECT load_id, accepted_path FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date", [contract.key]
+    ).fetchall()
+    paths = [path for _, path in batches]
     view = f'raw."{contract.raw_table}"'
     if paths:
         files = ", ".join(_sql_str(p) for p in paths)
@@ -135,6 +134,12 @@ def refresh_raw_view(con: Any, contract: Contract) -> None:
         ]
         body = f"SELECT {', '.join(cols)} WHERE false"
     con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")
+    # The view's batches as rows, written with the view (callers hold one transaction): the incremental models
+    # compare them with the batches they processed (dbt_project/macros/incremental.sql) without scanning the
+    # Parquet files' _load_id column four times per model.
+    con.execute("DELETE FROM meta.raw_view_batches WHERE raw_table = ?", [contract.raw_table])
+    if batches:
+        insert_rows(con, "meta.raw_view_batches", [[contract.raw_table, load_id] for load_id, _ in batches])
 
 
 def table_schema(con: Any, table: str) -> str | None:

@@ -34,20 +34,31 @@
     {%- if not (execute and is_incremental()) -%}
         true
     {%- else -%}
-        {%- set gone = run_query(cs_gone_batches_sql(src)).columns[0].values()[0] -%}
-        {%- if gone > 0 -%}
+        {#- One query answers both (gone batches, unseen load ids as SQL literals): each dbt run_query costs more
+            Python than these small meta tables cost DuckDB. -#}
+        {%- set row = run_query(
+            "select (" ~ cs_gone_batches_sql(src) ~ "), string_agg(chr(39) || replace(load_id, chr(39), chr(39) || chr(39)) || chr(39), ', ' order by load_id)"
+            ~ " from (" ~ cs_batches_sql(src)
+            ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "')"
+        ).rows[0] -%}
+        {%- if row[0] > 0 -%}
             true
+        {%- elif row[1] is none -%}
+            false
         {%- else -%}
-            {%- set unseen = run_query(
-                "select distinct _load_id from " ~ src ~ " where _load_id is not null"
-                ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "' order by 1"
-            ).columns[0].values() -%}
-            {%- if unseen | length == 0 -%}
-                false
-            {%- else -%}
-                _load_id in ({% for load_id in unseen %}'{{ load_id | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
-            {%- endif -%}
+            _load_id in ({{ row[1] }})
         {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The load ids ``src`` holds now. A raw view's are the rows cityshare.warehouse.refresh_raw_view wrote with it
+    into meta.raw_view_batches (a few rows, instead of a scan of every Parquet file of the view); a model's are
+    read from the table itself. -#}
+{% macro cs_batches_sql(src) -%}
+    {%- if src.schema == 'raw' -%}
+        select load_id from meta.raw_view_batches where raw_table = '{{ src.identifier }}'
+    {%- else -%}
+        select distinct _load_id as load_id from {{ src }} where _load_id is not null
     {%- endif -%}
 {%- endmacro %}
 
@@ -56,15 +67,16 @@
     select count(*) from (
         select load_id from meta.dbt_seen_batches where model = '{{ this.identifier }}'
         except
-        select distinct _load_id from {{ src }}
+        {{ cs_batches_sql(src) }}
     )
 {%- endmacro %}
 
 {#- Pre-hook: empty the target when a batch it processed has left the raw view, so that batch's rows go
-    (the model then reads every batch, see cs_unseen_batches). Renders nothing on a full build. -#}
+    (the model then reads every batch, see cs_unseen_batches). Renders nothing on a full build, nor when no
+    batch is gone: asked first, since a delete guarded in SQL would still scan the whole target. -#}
 {% macro cs_incremental_reset(src) -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where ({{ cs_gone_batches_sql(src) }}) > 0
+    {%- if execute and is_incremental() and run_query(cs_gone_batches_sql(src)).columns[0].values()[0] > 0 -%}
+        delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -72,7 +84,7 @@
 {% macro cs_record_batches(src) -%}
     delete from meta.dbt_seen_batches where model = '{{ this.identifier }}';
     insert into meta.dbt_seen_batches
-    select distinct '{{ this.identifier }}', _load_id from {{ src }} where _load_id is not null
+    select '{{ this.identifier }}', load_id from ({{ cs_batches_sql(src) }})
 {%- endmacro %}
 
 {#- The model's result: on an incremental run the new rows compete with the target's current row of the

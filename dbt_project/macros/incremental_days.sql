@@ -29,7 +29,7 @@
     {%- endif -%}
     {%- set days = run_query(
         "select distinct strftime(" ~ day ~ ", '%Y-%m-%d') from " ~ src ~ " where _load_id in ("
-        ~ "select distinct _load_id from " ~ src
+        ~ cs_batches_sql(src)
         ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "') order by 1"
     ).columns[0].values() -%}
     {{ return(days | reject('none') | list) }}

@@ -179,9 +179,14 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
                               "WHERE application_id = ?", [app[0]]).fetchone()[0]
         gps_points = con.execute("SELECT count(*) FROM standard.stg_cgj__muck_truck_gps WHERE device_id = ? AND "
                                  "gps_time = ?::TIMESTAMP", [dropped["device_id"], dropped["gps"]["time"]]).fetchone()[0]
+        # the batches the models compare with theirs are the raw view's own (the re-gated day 1 replaced)
+        recorded = con.execute("SELECT load_id FROM meta.raw_view_batches WHERE raw_table = 'cgj__muck_truck_gps' "
+                               "AND load_id IN (SELECT load_id FROM meta.batches WHERE rows_accepted > 0)").fetchall()
+        in_view = con.execute("SELECT DISTINCT _load_id FROM raw.cgj__muck_truck_gps").fetchall()
     assert occupancy[late["ts"]] == late["occupancy"]["occupied"]
     assert occupancy[corrected["ts"]] == 1
     assert gps_points == 0
+    assert sorted(recorded) == sorted(in_view) and len(in_view) == len(DAYS)
     assert address.endswith("（第四日）")
 
     run_dbt(["run", "--full-refresh"], settings)
