@@ -67,12 +67,16 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     return written
 
 
-def run_dbt(args: list[str], settings: Settings | None = None) -> Any:
-    """Invoke dbt in-process against the warehouse; raises BuildFailed naming failed nodes."""
+def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = False) -> Any:
+    """Invoke dbt in-process against the warehouse; raises BuildFailed naming failed nodes.
+
+    The sources/contracts YAML is rendered from the contracts first, unless the caller just did (``rendered``).
+    """
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
-    render_dbt_files(settings)
+    if not rendered:
+        render_dbt_files(settings)
     os.environ["CITYSHARE_WAREHOUSE"] = str(settings.warehouse_path)
     project = str(settings.dbt_project_dir)
     target = settings.dbt_target_dir
@@ -162,7 +166,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
         # left as they are for the same reason: a view holds no rows, and its SQL changes only with the project.
         args += ["--select", *plan.select, "--exclude", "config.materialized:view", "--no-write-json"]
     try:
-        result = run_dbt(args, settings)
+        result = run_dbt(args, settings, rendered=True)
     except BuildFailed as exc:
         if "out of sync" in str(exc):  # an incremental model's columns changed since the table was built
             raise BuildFailed(f"{exc} — run `cityshare build --full-refresh` once to rebuild the incremental models") from None
