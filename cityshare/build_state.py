@@ -119,8 +119,11 @@ def record(con: Any, settings: Settings, built: Plan) -> None:
     """After a successful build: remember what it saw (and which tables it left) for the next plan."""
     import datetime as dt
 
-    models = _model_tables(settings) or ""
+    from cityshare.warehouse import insert_rows
+
+    items = dict(built.fingerprints)
+    if built.full:  # a partial build runs the same project, so the table list recorded last time still holds
+        items[_MODELS] = _model_tables(settings) or ""
     when = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    items = {**built.fingerprints, _MODELS: models}
-    con.executemany("INSERT OR REPLACE INTO meta.build_state VALUES (?, ?, ?)",
-                    [[item, value, when] for item, value in items.items()])
+    con.execute("DELETE FROM meta.build_state WHERE item IN (SELECT unnest(?::VARCHAR[]))", [list(items)])
+    insert_rows(con, "meta.build_state", [[item, value, when] for item, value in items.items()])

@@ -60,7 +60,8 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     for name, doc in (("sources.yml", sources), ("published.yml", published)):
         path = out / name
         text = "# Generated from contracts/ by `cityshare contracts compile`. Do not edit.\n"
-        text += yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+        # libyaml's emitter when present (same text, ~5× faster: this runs on every build)
+        text += yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True, sort_keys=False)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
         written.append(path)
@@ -125,12 +126,13 @@ def _node_results(result: Any) -> list[Any]:
 
 def _refresh_raw_views(settings: Settings) -> dict[str, str]:
     """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
-    today never breaks the build of the others. Returns contract key → raw table."""
-    from cityshare.warehouse import connect, refresh_raw_view, transaction
+    today never breaks the build of the others; views the gate already pointed at their batches are left as
+    they are. Returns contract key → raw table."""
+    from cityshare.warehouse import connect, refresh_raw_view, stale_raw_views, transaction
 
     contracts = load_contracts(settings, kind="source")
     with connect(settings) as con, transaction(con):
-        for contract in contracts:
+        for contract in stale_raw_views(con, contracts):
             refresh_raw_view(con, contract)
     return {c.key: c.raw_table for c in contracts}
 

@@ -142,6 +142,21 @@ def refresh_raw_view(con: Any, contract: Contract) -> None:
         insert_rows(con, "meta.raw_view_batches", [[contract.raw_table, load_id] for load_id, _ in batches])
 
 
+def stale_raw_views(con: Any, contracts: list[Contract]) -> list[Contract]:
+    """The contracts whose raw view is missing, empty or not reading exactly their latest accepted batches.
+
+    Each gate refreshes its dataset's view (cityshare.ingest), so before a build most are current, and creating
+    one again would re-read the footer of every Parquet file it reads. Three queries for all contracts.
+    """
+    accepted = dict(con.execute(f"SELECT dataset, list(load_id) FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall())
+    held = dict(con.execute(
+        """SELECT b.raw_table, list(b.load_id) FROM meta.raw_view_batches AS b
+           SEMI JOIN duckdb_views() AS v ON v.schema_name = 'raw' AND v.view_name = b.raw_table
+           GROUP BY b.raw_table""").fetchall())
+    return [c for c in contracts
+            if not accepted.get(c.key) or sorted(accepted[c.key]) != sorted(held.get(c.raw_table) or [])]
+
+
 def table_schema(con: Any, table: str) -> str | None:
     """The layer schema holding a dbt model (``standard``, ``base``, ``theme``, ``collab``)."""
     row = con.execute(

@@ -35,7 +35,7 @@ INCREMENTAL = ("stg_jtj__parking_occupancy", "stg_cgj__muck_truck_gps", "stg_zjw
                "stg_jd_nanping__street_cases", "stg_jd_lijia__street_cases",
                "stg_jtj__parking_lots", "stg_mzj__elderly_living_alone", "stg_sdqx__installation_applications")
 # theme/collaboration models recomputing only the days new rows fall on (macros/incremental_days.sql)
-BY_DAY = ("theme_parking__lot_day", "collab_muck_truck__violations", "collab_muck_truck__truck_day")
+BY_DAY = ("theme_parking__lot_day", "collab_muck_truck__truck_day")
 LAYERS = ("standard", "base", "theme", "collab")
 
 
@@ -108,7 +108,7 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     with start_api_server(settings, port):
         _ingest(settings, DAYS[2], ("cgj/muck_truck_gps",))
     build(settings)
-    assert _days_read(settings, "collab_muck_truck__violations") == {"2026-11-02"}
+    assert _days_read(settings, "collab_muck_truck__truck_day") == {"2026-11-02"}
     assert _query(settings, over_speed, key) == [(1,)]
     assert _query(settings, max_speed, [point["device_id"], str(DAYS[1])]) == [(99.0,)]
 

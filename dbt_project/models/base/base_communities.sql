@@ -1,5 +1,7 @@
 -- Communities (社区) with 12-digit codes (9-digit street + 3-digit community, the 统计用区划代码 village level; community
 -- segments are the street office's own numbering), one row per community, from the unit grids (base layer / 基础库).
+-- A view, like base_unit_grids (tens of rows).
+{{ config(materialized='view') }}
 
 select
     g.community_code,

@@ -1,5 +1,8 @@
 -- Unit grids (单元网格) with their GB/T 30428.1 14-digit codes (6 county + 3 street + 3 community + 2 grid), one row per grid
 -- across the street offices' rosters and 民政局's registry of elders (base layer / 基础库).
+-- A view: a few hundred rows over the daily rosters, read by base_communities and one scenario; as a table it
+-- was one more dbt node on every next-day build (the rosters and the registry are delivered daily).
+{{ config(materialized='view') }}
 
 with roster_grids as (
 
