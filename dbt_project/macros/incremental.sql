@@ -42,7 +42,7 @@
             ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "')"
         ).rows[0] -%}
         {%- if row[0] > 0 -%}
-            true
+            true {{ cs_batches_gone_marker() }}
         {%- elif row[1] is none -%}
             false
         {%- else -%}
@@ -71,11 +71,18 @@
     )
 {%- endmacro %}
 
+{#- Written into the compiled SQL by cs_unseen_batches when a processed batch is gone: the pre-hook reads the
+    decision there instead of asking the warehouse again (one query per model and build). -#}
+{% macro cs_batches_gone_marker() -%}
+    /* cs: a processed batch left the raw view: target emptied, every batch read again */
+{%- endmacro %}
+
 {#- Pre-hook: empty the target when a batch it processed has left the raw view, so that batch's rows go
-    (the model then reads every batch, see cs_unseen_batches). Renders nothing on a full build, nor when no
-    batch is gone: asked first, since a delete guarded in SQL would still scan the whole target. -#}
+    (the model then reads every batch). Renders nothing on a full build, nor when no batch is gone: decided by
+    cs_unseen_batches when the model compiled (hooks render after), since a delete guarded in SQL would
+    still scan the whole target. ``src`` documents what the decision is about. -#}
 {% macro cs_incremental_reset(src) -%}
-    {%- if execute and is_incremental() and run_query(cs_gone_batches_sql(src)).columns[0].values()[0] > 0 -%}
+    {%- if execute and is_incremental() and cs_batches_gone_marker() in (model.compiled_code or '') -%}
         delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}

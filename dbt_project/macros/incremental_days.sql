@@ -24,15 +24,17 @@
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- if run_query(cs_gone_batches_sql(src)).columns[0].values()[0] > 0 -%}
+    {#- one query: (gone batches, the new rows' days as 'YYYY-MM-DD,...') -#}
+    {%- set row = run_query(
+        "select (" ~ cs_gone_batches_sql(src) ~ "), (select string_agg(distinct strftime(" ~ day ~ ", '%Y-%m-%d'), ','"
+        ~ " order by strftime(" ~ day ~ ", '%Y-%m-%d')) from " ~ src ~ " where _load_id in ("
+        ~ cs_batches_sql(src)
+        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "'))"
+    ).rows[0] -%}
+    {%- if row[0] > 0 -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set days = run_query(
-        "select distinct strftime(" ~ day ~ ", '%Y-%m-%d') from " ~ src ~ " where _load_id in ("
-        ~ cs_batches_sql(src)
-        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "') order by 1"
-    ).columns[0].values() -%}
-    {{ return(days | reject('none') | list) }}
+    {{ return((row[1] or '').split(',') | reject('equalto', '') | list) }}
 {%- endmacro %}
 
 {#- The predicate on ``column`` selecting the days to (re)compute, or-ed with ``also`` when given. -#}
