@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,14 @@ def _node_results(result: Any) -> list[Any]:
     return [r for r in result.result.results if r.node.resource_type != "operation"]
 
 
-def _refresh_raw_views(settings: Settings) -> dict[str, str]:
+def _refresh_raw_views(settings: Settings, con: Any = None) -> dict[str, str]:
     """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
     today never breaks the build of the others; views the gate already pointed at their batches are left as
-    they are. Returns contract key → raw table."""
+    they are. Returns contract key → raw table. Uses ``con`` when given (one warehouse open per build step)."""
     from cityshare.warehouse import connect, refresh_raw_view, stale_raw_views, transaction
 
     contracts = load_contracts(settings, kind="source")
-    with connect(settings) as con, transaction(con):
+    with (nullcontext(con) if con is not None else connect(settings)) as con, transaction(con):
         for contract in stale_raw_views(con, contracts):
             refresh_raw_view(con, contract)
     return {c.key: c.raw_table for c in contracts}
@@ -150,9 +151,9 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     from cityshare.warehouse import connect, transaction
 
     settings = settings or get_settings()
-    raw_tables = _refresh_raw_views(settings)
     render_dbt_files(settings)  # the plan fingerprints the generated sources/contracts too
     with connect(settings) as con:
+        raw_tables = _refresh_raw_views(settings, con)
         plan = build_state.plan(con, settings, raw_tables, full_refresh)
     summary = {"nodes": 0, "models": 0, "selected": "all" if plan.full else list(plan.changed_sources),
                "reason": plan.reason}

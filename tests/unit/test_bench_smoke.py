@@ -32,5 +32,9 @@ def test_bench_runs_at_tiny_scale_and_reports_every_stage(tmp_path: Path) -> Non
     assert scale["counts"]["baseline"]["rows"] == scale["counts"]["ours"]["rows"]
     # the next-day run happened after the full one (and the baseline still ran the full build's SQL)
     assert scale["incremental"]["seconds"] > 0 and scale["incremental"]["share_of_full"] > 0
+    # its build was timed three times from the same state (one rep), and the figure is their median
+    build = scale["incremental"]["stages"]["build"]
+    assert len(build["samples"]) == 3 and all(x > 0 for x in build["samples"])
+    assert build["seconds"] == sorted(build["samples"])[1]
     md = out.with_suffix(".md").read_text(encoding="utf-8")
-    assert "端到端 end to end" in md and "入库关口 gate" in md
+    assert "端到端 end to end" in md and "入库关口 gate" in md and "median of 3 timings" in md
