@@ -532,7 +532,8 @@ def _build_timings(build: dict[str, Any]) -> str:
     """How the next-day build figure was taken: its samples (median of all), or one run per rep."""
     if build.get("samples"):
         return (f"median of {len(build['samples'])} timings, {1 + EXTRA_BUILD_SAMPLES} per rep: "
-                f"{', '.join(f'{x:.2f}' for x in build['samples'])} s")
+                f"{', '.join(f'{x:.2f}' for x in build['samples'])} s; the in-flow ones alone: "
+                f"{', '.join(f'{x:.2f}' for x in build.get('runs', []))} s")
     return f"runs {', '.join(f'{x:.1f}' for x in build.get('runs', []))} s"
 
 
@@ -561,8 +562,8 @@ def render_md(report: dict[str, Any]) -> str:
             lines += ["", f"Incremental next day 增量 (~1 % new file rows, {inc['stages']['counts']['rows']:,} rows "
                           f"landed): **{inc['seconds']:.1f} s = {inc['share_of_full'] * 100:.0f} % of the full run** "
                           f"({parts}; medians of {len(inc['stages']['build'].get('runs', [0]))} rep(s)). Its build: "
-                          f"**{inc['stages']['build']['seconds']:.1f} s = "
-                          f"{inc.get('build_share_of_full_build', 0) * 100:.0f} % of the full build** "
+                          f"**{inc['stages']['build']['seconds']:.2f} s = "
+                          f"{inc.get('build_share_of_full_build', 0) * 100:.1f} % of the full build** "
                           f"({_build_timings(inc['stages']['build'])}; "
                           f"{inc['stages']['counts'].get('models_built', '?')} of "
                           f"{sc['counts']['ours'].get('models_built', '?')} models, "
@@ -607,7 +608,12 @@ def main() -> None:
     parser.add_argument("--folder")
     parser.add_argument("--start")
     parser.add_argument("--next-day")
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="only re-write the .md of an existing results .json")
     args = parser.parse_args()
+    if args.render:
+        path = Path(args.render)
+        path.with_suffix(".md").write_text(render_md(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+        return
     if args.child:
         folder = Path(args.folder)
         data = Path(os.environ["CITYSHARE_DATA_DIR"])
