@@ -38,3 +38,17 @@ def test_bench_runs_at_tiny_scale_and_reports_every_stage(tmp_path: Path) -> Non
     assert build["seconds"] == sorted(build["samples"])[1]
     md = out.with_suffix(".md").read_text(encoding="utf-8")
     assert "端到端 end to end" in md and "入库关口 gate" in md and "median of 3 timings" in md
+
+
+def test_incremental_harness_times_the_next_day_build_from_the_same_state(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "incremental_bench.py"), "--rows", "2e3", "--days", "1",
+         "--samples", "2", "--dir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
+    assert result["full_build_s"] > 0 and result["full_models"] > 0
+    assert len(result["next_day_build_s"]) == 2 and result["median_s"] > 0
+    # the next day builds less than the whole project: what the next day's batches reach
+    assert 0 < result["share_of_full_build"] < 1
