@@ -37,6 +37,7 @@ from bench.run import (
     _snapshot_build_inputs,
     add_next_day,
     make_home,
+    restore_build_inputs,
     simulate_scale,
 )
 
@@ -71,17 +72,6 @@ def _prepare(work: Path, rows: int, days: int) -> dict[str, Any]:
     return sim
 
 
-def _restore(keep: Path, settings: Any) -> None:
-    """Put the warehouse and dbt target saved in ``keep`` back in place."""
-    Path(f"{settings.warehouse_path}.wal").unlink(missing_ok=True)
-    for path in keep.iterdir():
-        if path.is_file():
-            shutil.copy2(path, settings.warehouse_path.parent / path.name)
-    shutil.rmtree(settings.dbt_target_dir, ignore_errors=True)
-    if (keep / "dbt_target").exists():
-        shutil.copytree(keep / "dbt_target", settings.dbt_target_dir)
-
-
 def measure(work: Path, samples: int) -> dict[str, Any]:
     from cityshare.settings import get_settings
     from cityshare.transform import _refresh_raw_views, build
@@ -91,7 +81,7 @@ def measure(work: Path, samples: int) -> dict[str, Any]:
     gated = work / "gated"
     if not gated.exists():  # the state the history's gates left, kept for every later call
         shutil.move(_snapshot_build_inputs(settings), gated)
-    _restore(gated, settings)
+    restore_build_inputs(settings, gated)
     os.sync()
     started = time.perf_counter()
     full = build(settings)

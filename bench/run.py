@@ -170,20 +170,24 @@ def _snapshot_build_inputs(settings: Any) -> Path:
     return keep
 
 
+def restore_build_inputs(settings: Any, keep: Path) -> None:
+    """Put the warehouse (and WAL) and dbt target saved by ``_snapshot_build_inputs`` back in place."""
+    Path(f"{settings.warehouse_path}.wal").unlink(missing_ok=True)
+    for path in keep.iterdir():
+        if path.is_file():
+            shutil.copy2(path, settings.warehouse_path.parent / path.name)
+    shutil.rmtree(settings.dbt_target_dir, ignore_errors=True)
+    if (keep / "dbt_target").exists():
+        shutil.copytree(keep / "dbt_target", settings.dbt_target_dir)
+
+
 def _more_build_samples(settings: Any, keep: Path, count: int) -> list[float]:
     """Restore the snapshot and time ``build`` again, ``count`` times; the last build's state is what remains."""
     from cityshare.transform import build
 
     samples = []
     for _ in range(count):
-        wal = Path(f"{settings.warehouse_path}.wal")
-        wal.unlink(missing_ok=True)
-        for path in keep.iterdir():
-            if path.is_file():
-                shutil.copy2(path, settings.warehouse_path.parent / path.name)
-        shutil.rmtree(settings.dbt_target_dir, ignore_errors=True)
-        if (keep / "dbt_target").exists():
-            shutil.copytree(keep / "dbt_target", settings.dbt_target_dir)
+        restore_build_inputs(settings, keep)
         os.sync()  # the copy's writeback must not land in the build's fsyncs
         started = time.perf_counter()
         build(settings)
