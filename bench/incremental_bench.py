@@ -33,12 +33,12 @@ from bench.run import (
     START,
     _free_port,
     _keys,
-    _more_build_samples,
-    _snapshot_build_inputs,
     add_next_day,
     make_home,
+    more_build_samples,
     restore_build_inputs,
     simulate_scale,
+    snapshot_build_inputs,
 )
 
 
@@ -80,7 +80,7 @@ def measure(work: Path, samples: int) -> dict[str, Any]:
     settings = get_settings()
     gated = work / "gated"
     if not gated.exists():  # the state the history's gates left, kept for every later call
-        shutil.move(_snapshot_build_inputs(settings), gated)
+        shutil.move(snapshot_build_inputs(settings), gated)
     restore_build_inputs(settings, gated)
     os.sync()
     started = time.perf_counter()
@@ -91,7 +91,7 @@ def measure(work: Path, samples: int) -> dict[str, Any]:
             con.execute("INSERT INTO meta.batches SELECT * FROM meta.bench_next_day")
             con.execute("DROP TABLE meta.bench_next_day")
         _refresh_raw_views(settings, con)  # as each gate does for its own batch
-    times = _more_build_samples(settings, _snapshot_build_inputs(settings), samples)
+    times = more_build_samples(settings, snapshot_build_inputs(settings), samples)
     return {"full_build_s": round(full_s, 2), "full_models": full["models"], "next_day_build_s": times,
             "median_s": round(statistics.median(times), 3),
             "share_of_full_build": round(statistics.median(times) / full_s, 3)}

@@ -137,7 +137,7 @@ def _ours_stages(meter: StageMeter, days: list[dt.date], settings: Any, prefix: 
                 counts["accepted"] += out["accepted"]
             except CityShareError:
                 counts["blocked"] += 1
-    before_build = _snapshot_build_inputs(settings) if prefix and EXTRA_BUILD_SAMPLES else None
+    before_build = snapshot_build_inputs(settings) if prefix and EXTRA_BUILD_SAMPLES else None
     with meter.stage(prefix + "build"):
         built = build(settings)  # a next day builds only what its new batches reach (cityshare/build_state.py)
     counts.update(models_built=built["models"], nodes_built=built["nodes"])
@@ -147,7 +147,7 @@ def _ours_stages(meter: StageMeter, days: list[dt.date], settings: Any, prefix: 
         build_directory(settings)
     if before_build:
         counts["build_samples"] = [meter.stages[prefix + "build"]["seconds"],
-                                   *_more_build_samples(settings, before_build, EXTRA_BUILD_SAMPLES)]
+                                   *more_build_samples(settings, before_build, EXTRA_BUILD_SAMPLES)]
     return counts
 
 
@@ -157,7 +157,7 @@ def _ours_stages(meter: StageMeter, days: list[dt.date], settings: Any, prefix: 
 EXTRA_BUILD_SAMPLES = 2
 
 
-def _snapshot_build_inputs(settings: Any) -> Path:
+def snapshot_build_inputs(settings: Any) -> Path:
     """Copy what a build reads and writes (the warehouse file, its WAL if any, the dbt target folder) aside."""
     keep = settings.warehouse_path.parent / "_before_build"
     shutil.rmtree(keep, ignore_errors=True)
@@ -171,7 +171,7 @@ def _snapshot_build_inputs(settings: Any) -> Path:
 
 
 def restore_build_inputs(settings: Any, keep: Path) -> None:
-    """Put the warehouse (and WAL) and dbt target saved by ``_snapshot_build_inputs`` back in place."""
+    """Put the warehouse (and WAL) and dbt target saved by ``snapshot_build_inputs`` back in place."""
     Path(f"{settings.warehouse_path}.wal").unlink(missing_ok=True)
     for path in keep.iterdir():
         if path.is_file():
@@ -181,7 +181,7 @@ def restore_build_inputs(settings: Any, keep: Path) -> None:
         shutil.copytree(keep / "dbt_target", settings.dbt_target_dir)
 
 
-def _more_build_samples(settings: Any, keep: Path, count: int) -> list[float]:
+def more_build_samples(settings: Any, keep: Path, count: int) -> list[float]:
     """Restore the snapshot and time ``build`` again, ``count`` times; the last build's state is what remains."""
     from cityshare.transform import build
 
