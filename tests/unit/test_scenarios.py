@@ -352,6 +352,17 @@ def test_unit_grids_and_facilities_carry_gbt_30428_codes(built):
         assert f["component_id"][6:10] == f["component_class_code"]
     lamps = {r[1] for path in inbox(settings, "cgj/street_lamp_faults", "xlsx") for r in read_xlsx(path)}
     assert {f["source_id"] for f in facilities if f["component_class_code"] == "0110"} == lamps
+    # serials count 1, 2, ... per county and class, in order of first appearance then source id; parking lots are
+    # numbered apart from the other facilities (base_parking_lots) and lot-day carries the same ids
+    by_class: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for f in facilities:
+        by_class[f["area_code"], f["component_class_code"]].append(f)
+    for key, group in by_class.items():
+        group.sort(key=lambda f: (f["first_seen_on"] is None, f["first_seen_on"] or dt.date.min, f["source_id"]))
+        assert [int(f["component_id"][10:]) for f in group] == list(range(1, len(group) + 1)), key
+    lot_ids = {f["source_id"]: f["component_id"] for f in facilities if f["component_class_code"] == "0201"}
+    lot_day_ids = dict(con.execute("SELECT DISTINCT lot_id, component_id FROM theme.theme_parking__lot_day").fetchall())
+    assert lot_ids and lot_day_ids and all(lot_ids.get(lot) == cid for lot, cid in lot_day_ids.items())
 
 
 def test_business_collaboration_model_names_existing_datasets(built):

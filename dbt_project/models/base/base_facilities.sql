@@ -1,7 +1,7 @@
 -- City facilities / components (部件) with GB/T 30428.1 16-digit ids (6 county + 2 major + 2 minor + 6 serial), one row per
 -- real-world thing: street lamps (城管局), river bridges (住建委), parking lots (交通局) (base layer / 基础库).
 -- Serials are allocated per county and class in order of first appearance (then source id), so an id never changes
--- when later facilities arrive.
+-- when later facilities arrive (macros/component_ids.sql); parking lots come numbered from base_parking_lots.
 
 with lamps as (
 
@@ -46,43 +46,31 @@ lots as (
     select
         'jtj'                                           as department,
         lot_id                                          as source_id,
-        '0201'                                          as class_code,
+        component_class_code                            as class_code,
         street_code,
         area_code,
         lot_name                                        as facility_name,
         opened_on                                       as first_seen_on,
         lng,
         lat,
-        total_spaces                                    as capacity
-    from {{ ref('stg_jtj__parking_lots') }}
-    where area_code is not null
-
-),
-
-facilities as (
-
-    select * from lamps
-    union all
-    select * from bridges
-    union all
-    select * from lots
+        total_spaces                                    as capacity,
+        component_id
+    from {{ ref('base_parking_lots') }}
+    where component_id is not null
 
 ),
 
 numbered as (
 
-    select
-        *,
-        row_number() over (
-            partition by area_code, class_code
-            order by first_seen_on nulls last, source_id
-        )                                               as serial
-    from facilities
+    select *, {{ cs_component_id('area_code', 'class_code', 'first_seen_on', 'source_id') }} as component_id
+    from (select * from lamps union all select * from bridges)
+    union all
+    select * from lots
 
 )
 
 select
-    n.area_code || n.class_code || lpad(cast(n.serial as varchar), 6, '0')  as component_id,
+    n.component_id,
     cc.major_code                                       as component_major_code,
     cc.major_name                                       as component_major_name,
     n.class_code                                        as component_class_code,

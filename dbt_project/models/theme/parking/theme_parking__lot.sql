@@ -4,13 +4,11 @@
 {{ config(materialized='view') }}
 
 select
-    l.lot_id,
-    l.lot_name,
-    l.lot_type,
-    l.area_code,
-    l.street_code,
-    l.total_spaces                                      as lot_total_spaces,
-    fac.component_id
-from {{ ref('stg_jtj__parking_lots') }} as l
-left join {{ ref('base_facilities') }} as fac
-    on fac.department = 'jtj' and fac.source_id = l.lot_id
+    lot_id,
+    lot_name,
+    lot_type,
+    area_code,
+    street_code,
+    total_spaces                                        as lot_total_spaces,
+    component_id
+from {{ ref('base_parking_lots') }}
