@@ -101,7 +101,9 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
         failures = []
         for r in getattr(result.result, "results", None) or []:
             if str(r.status) in ("error", "fail"):
-                failures.append(f"{r.node.name}: {str(r.message).strip()[:400]}")
+                # whitespace collapsed: dbt's messages are indented blocks, and the detail (a failing column,
+                # the out-of-sync column list) comes after several lines of advice
+                failures.append(f"{r.node.name}: {' '.join(str(r.message).split())[:800]}")
         detail = "; ".join(failures) or str(result.exception)
         raise BuildFailed(f"dbt {' '.join(args)} failed: {detail}")
     return result

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 from reliability_support import settings_for
 
+from cityshare.errors import BuildFailed
 from cityshare.ingest import gate_batch, land_batch
 from cityshare.simulate import simulate
 from cityshare.simulate.api import start_api_server
@@ -200,3 +202,11 @@ def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
         sizes = dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'standard'")
                      .fetchall())
     assert min(sizes[m] for m in INCREMENTAL) > 0
+
+    # an incremental model whose SQL gains a column, run by hand without --full-refresh, fails and names the column
+    # (on_schema_change='fail', checked with one query by macros/adapter_overrides.sql) instead of dropping it
+    lots_sql = settings.dbt_project_dir / "models" / "staging" / "jtj" / "stg_jtj__parking_lots.sql"
+    lots_sql.write_text(lots_sql.read_text(encoding="utf-8").replace(
+        "select * from typed", "select *, 1 as added_column from typed"), encoding="utf-8")
+    with pytest.raises(BuildFailed, match=r"(?s)out of sync.*added_column"):
+        run_dbt(["run", "--select", "stg_jtj__parking_lots"], settings)
