@@ -84,6 +84,12 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, co
              outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
              outcome.reason, now],
         )
+        con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
+        if outcome.accepted_path and outcome.rows_accepted:
+            # what the batch holds, whatever its path: a daily snapshot repeating the last one changes no model,
+            # so a build need not run for it (cityshare.build_state.source_fingerprints)
+            con.execute("INSERT INTO meta.batch_contents SELECT ?, ?, md5(string_agg(_row_hash, '' ORDER BY _row_hash)) "
+                        "FROM read_parquet(?)", [outcome.dataset, batch.load_id, str(outcome.accepted_path)])
         crash_point("gate.mid_commit")
         con.execute(
             "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS meta.watermarks (
     dataset VARCHAR, load_date DATE, load_id VARCHAR, watermark_column VARCHAR, low_value VARCHAR,
     high_value VARCHAR, rows BIGINT, recorded_at TIMESTAMP, PRIMARY KEY (dataset, load_id));
 CREATE TABLE IF NOT EXISTS meta.raw_view_batches (raw_table VARCHAR, load_id VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.batch_contents (
+    dataset VARCHAR, load_id VARCHAR, content_hash VARCHAR, PRIMARY KEY (dataset, load_id));
 """
 
 

@@ -25,9 +25,12 @@ from bench.run import make_home
 RAW = {"jtj/parking_occupancy": "jtj__parking_occupancy", "zjw/bridge_sensor_readings": "zjw__bridge_sensor_readings"}
 
 
-def _batch(con, dataset: str, day: str, load_id: str, rows: int, status: str = "accepted") -> None:
+def _batch(con, dataset: str, day: str, load_id: str, rows: int, status: str = "accepted",
+           content: str | None = None) -> None:
     con.execute("INSERT INTO meta.batches (dataset, load_id, load_date, accepted_path, rows_accepted, status, gated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, now())", [dataset, load_id, day, f"/lake/{load_id}.parquet", rows, status])
+    if content:
+        con.execute("INSERT INTO meta.batch_contents VALUES (?, ?, ?)", [dataset, load_id, content])
 
 
 def _recorded(con, settings, tables=("standard.stg_jtj__parking_occupancy",)) -> None:
@@ -74,6 +77,25 @@ def test_plan_selects_sources_with_new_non_empty_batches(settings, tmp_path):
         assert build_state.plan(con, settings, RAW).changed_sources == ("zjw__bridge_sensor_readings",)
 
 
+def test_a_snapshot_repeating_the_previous_batch_builds_nothing(settings, tmp_path):
+    settings = _settings_with_own_project(settings, tmp_path)
+    with duckdb.connect(":memory:") as con:
+        con.execute(DDL)
+        _batch(con, "jtj/parking_occupancy", "2026-11-01", "a1", 10, content="rows-1")
+        _recorded(con, settings)
+        _batch(con, "jtj/parking_occupancy", "2026-11-02", "a2", 10, content="rows-1")  # the same rows again
+        assert build_state.plan(con, settings, RAW).nothing_to_do
+        _batch(con, "jtj/parking_occupancy", "2026-11-03", "a3", 10, content="rows-2")  # one row changed
+        assert build_state.plan(con, settings, RAW).changed_sources == ("jtj__parking_occupancy",)
+        _recorded(con, settings)
+        _batch(con, "jtj/parking_occupancy", "2026-11-04", "a4", 10, content="rows-1")  # back to day 1's rows
+        assert build_state.plan(con, settings, RAW).changed_sources == ("jtj__parking_occupancy",)
+        _recorded(con, settings)
+        _batch(con, "jtj/parking_occupancy", "2026-11-05", "a5", 10)  # gated before contents were recorded
+        _batch(con, "jtj/parking_occupancy", "2026-11-06", "a6", 10)
+        assert build_state.plan(con, settings, RAW).changed_sources == ("jtj__parking_occupancy",)
+
+
 def test_plan_builds_everything_when_the_record_cannot_be_trusted(settings, tmp_path):
     settings = _settings_with_own_project(settings, tmp_path)
     with duckdb.connect(":memory:") as con:
@@ -108,6 +130,12 @@ def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_pat
     for key in RAW:
         gate_batch(key, days[0], land_batch(key, days[0], settings)["load_id"], settings)
     assert build(settings)["selected"] == "all"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:  # each accepted batch's content
+        contents = con.execute("SELECT dataset, content_hash, accepted_path FROM meta.batch_contents "
+                               "JOIN meta.batches USING (dataset, load_id)").fetchall()
+        hashes = [con.execute("SELECT md5(string_agg(_row_hash, '' ORDER BY _row_hash)) FROM read_parquet(?)",
+                              [path]).fetchone()[0] for _, _, path in contents]
+    assert sorted(c[0] for c in contents) == sorted(RAW) and [c[1] for c in contents] == hashes
     assert build(settings) == {"nodes": 0, "models": 0, "selected": [], "reason": "no new batches since the last build"}
 
     gate_batch("jtj/parking_occupancy", days[1], land_batch("jtj/parking_occupancy", days[1], settings)["load_id"], settings)
