@@ -3,12 +3,5 @@
 
 {{ config(materialized='view') }}
 
-select
-    lot_id,
-    lot_name,
-    lot_type,
-    area_code,
-    street_code,
-    total_spaces                                        as lot_total_spaces,
-    component_id
+select * exclude (lng, lat, opened_on, component_class_code) rename (total_spaces as lot_total_spaces)
 from {{ ref('base_parking_lots') }}
