@@ -15,7 +15,7 @@ from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import GateBlocked, SourceError
 from cityshare.faults import crash_point
-from cityshare.lake import LandedBatch, batch_dir, land
+from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract
 from cityshare.storage import is_remote_path
@@ -88,8 +88,8 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, co
         if outcome.accepted_path and outcome.rows_accepted:
             # what the batch holds, whatever its path: a daily snapshot repeating the last one changes no model,
             # so a build need not run for it (cityshare.build_state.source_fingerprints)
-            con.execute("INSERT INTO meta.batch_contents SELECT ?, ?, md5(string_agg(_row_hash, '' ORDER BY _row_hash)) "
-                        "FROM read_parquet(?)", [outcome.dataset, batch.load_id, str(outcome.accepted_path)])
+            content = con.execute(content_hash_sql("read_parquet(?)"), [str(outcome.accepted_path)]).fetchone()[0]
+            con.execute("INSERT INTO meta.batch_contents VALUES (?, ?, ?)", [outcome.dataset, batch.load_id, content])
         crash_point("gate.mid_commit")
         con.execute(
             "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
