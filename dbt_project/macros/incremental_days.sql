@@ -104,7 +104,10 @@
         {%- else -%}
             {{ column }} in ({{ literals }})
         {%- endif -%}
-        {#- the keys for the pre-hook, unless one could end the comment early (then the pre-hook asks again) -#}
-        {%- if recorded is none and '*/' not in literals %} {{ cs_keys_marker(key) }}{{ literals }} */{% endif -%}
+        {#- the keys for the pre-hook, unless one could open or end a comment (DuckDB nests them; the pre-hook then
+            asks again) -#}
+        {%- if recorded is none and '*/' not in literals and '/*' not in literals -%}
+            {{ ' ' ~ cs_keys_marker(key) ~ literals }} */
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
