@@ -30,7 +30,7 @@ from cityshare.warehouse import LATEST_ACCEPTED
 _PROJECT = "__project__"
 _MODELS = "__models__"
 _SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
-_CODE = ("transform_udfs.py", "privacy.py", "transform.py", "build_state.py")
+_CODE = ("transform_udfs.py", "privacy.py", "transform.py", "build_state.py", "standard_model.py")
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,8 @@ def build(
 @friendly
 def contracts_lint() -> None:
     """Validate every contract against the ODCS JSON Schema and the sharing rules."""
-    from cityshare.contracts.lint import lint_all
+    from cityshare.contracts.lint import lint_all, lint_warnings
+    from cityshare.contracts.model import load_contract
 
     problems = 0
     for path, errors in lint_all().items():
@@ -138,6 +139,8 @@ def contracts_lint() -> None:
         problems += len(errors)
         if not errors:
             console.print(f"[green]ok[/] {path}")
+            for w in lint_warnings(load_contract(path)):
+                err.print(f"[yellow]warning 告警[/] {path}: {w.field_path}: {w.message}", highlight=False)
     if problems:
         raise typer.Exit(2)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from cityshare.contracts.model import load_contracts
+from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
 from cityshare.faults import crash_point
 from cityshare.settings import Settings, get_settings
@@ -57,16 +57,50 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
             for c in load_contracts(settings, kind="shared")
         ],
     }
-    written = []
+    files = {}
     for name, doc in (("sources.yml", sources), ("published.yml", published)):
-        path = out / name
         text = "# Generated from contracts/ by `cityshare contracts compile`. Do not edit.\n"
         # libyaml's emitter when present (same text, ~5× faster: this runs on every build)
         text += yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True, sort_keys=False)
+        files[out / name] = text
+    files.update(derived_models(settings, out))
+    for path, text in files.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    for stale in out.rglob("*.sql"):  # a contract removed or overridden by hand-written SQL
+        if stale not in files:
+            stale.unlink()
+    return list(files)
+
+
+def hand_written_models(settings: Settings) -> set[str]:
+    """Names of the models written by hand (every ``.sql`` under models/ outside ``_generated``)."""
+    models = settings.dbt_project_dir / "models"
+    return {p.stem for p in models.rglob("*.sql") if "_generated" not in p.relative_to(models).parts}
+
+
+def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
+    """Standard models derived from source contracts (unless written by hand), and the views of published
+    contracts that publish a source's standard model (``sourceDataset``): path → SQL."""
+    from cityshare.standard_model import (
+        published_source,
+        render_published_model,
+        render_standard_model,
+        standard_model_name,
+    )
+
+    own = hand_written_models(settings)
+    sources: dict[str, Contract] = {c.key: c for c in load_contracts(settings, kind="source")}
+    files: dict[Path, str] = {}
+    for c in sources.values():
+        if standard_model_name(c) not in own:
+            files[out / "staging" / c.department / f"{standard_model_name(c)}.sql"] = render_standard_model(c)
+    for c in load_contracts(settings, kind="shared"):
+        key = published_source(c)
+        if key in sources and c.model_name not in own:
+            files[out / "published" / f"{c.model_name}.sql"] = render_published_model(c, sources[key])
+    return files
 
 
 def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = False) -> Any:

@@ -12,8 +12,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cityshare.contracts.model import Contract, ContractError, contract_paths, load_contract
 from cityshare.settings import Settings, get_settings
 
@@ -27,12 +25,6 @@ def odcs_schema() -> dict[str, Any]:
     """The ODCS JSON Schema shipped by the ``open-data-contract-standard`` package."""
     text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
     return json.loads(text)
-
-
-@cache
-def departments(catalog_dir: Path) -> dict[str, dict[str, str]]:
-    data = yaml.safe_load((catalog_dir / "departments.yml").read_text(encoding="utf-8"))
-    return data["departments"]
 
 
 def schema_errors(path: Path, raw: Any) -> list[ContractError]:
@@ -54,8 +46,10 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
     def err(field: str, msg: str) -> None:
         errors.append(ContractError(p, field, msg))
 
-    if contract.department not in departments(settings.catalog_dir):
-        err("team.name", f"provider {contract.department!r} is not in catalog/departments.yml")
+    def err_all(found: list[ContractError]) -> None:
+        errors.extend(found)
+
+    err_all(_provider_errors(contract, settings))
     sharing = c.get("sharingType")
     if sharing not in SHARING_TYPES:
         err("customProperties.sharingType", f"must be one of {'/'.join(SHARING_TYPES)}, got {sharing!r}")
@@ -71,6 +65,14 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
         err("customProperties.updateCycle", f"must be one of {'/'.join(UPDATE_CYCLES)}")
     if str(c.get("classification", "")).count("/") != 2:
         err("customProperties.classification", "must be 类/项/目, e.g. 3/01/001")
+    else:
+        from cityshare.directory.classification import classify
+
+        try:
+            classify(contract, settings.catalog_dir)
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            err(field, message)
     names = [prop.name for prop in contract.properties]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -84,9 +86,92 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
         if (kind, fmt) not in SERVER_KINDS:
             err("servers[0].type", "connectors read `local` (format csv/xlsx/jsonl/sqlite), `api` and "
                 f"`postgresql` servers, got type {kind!r}" + (f" format {fmt!r}" if fmt else ""))
+        err_all(_pii_errors(contract))
     elif not contract.table.get("physicalName"):
         err("schema[0].physicalName", "a published contract names its dbt model in physicalName")
+    else:
+        err_all(_model_errors(contract, settings))
     return errors
+
+
+def _provider_errors(contract: Contract, settings: Settings) -> list[ContractError]:
+    """The provider is registered, or the contract declares it (a new department's first contract)."""
+    from cityshare.departments import catalog_departments, declared_department
+    from cityshare.identifiers import is_valid_uscc
+
+    if contract.department in catalog_departments(settings.catalog_dir):
+        return []
+    if not contract.department:
+        return [ContractError(contract.path, "team.name", "names no provider department (its slug, e.g. cgj)")]
+    declared = declared_department(contract) if contract.kind == "source" else None
+    if declared is None:
+        from cityshare.departments import registry
+
+        if contract.department in registry(settings):  # declared by another of its contracts
+            return []
+        return [ContractError(contract.path, "team.name", f"provider {contract.department!r} is not in "
+                              "catalog/departments.yml; a new department's source contract declares it with "
+                              "team.description (full name) and customProperties.providerCode (统一社会信用代码)")]
+    if not is_valid_uscc(declared["provider_code"]):
+        return [ContractError(contract.path, "customProperties.providerCode",
+                              f"{declared['provider_code']!r} is not a valid 统一社会信用代码 (GB 32100 check character)")]
+    return []
+
+
+def _pii_errors(contract: Contract) -> list[ContractError]:
+    """A PII column names a masking kind the standard model knows."""
+    from cityshare.standard_model import PII_KINDS
+
+    return [ContractError(contract.path, f"schema[0].properties[{i}].customProperties.pii",
+                          f"column {p.name}: unknown PII kind {p.pii!r}; known: {', '.join(PII_KINDS)}")
+            for i, p in enumerate(contract.properties) if p.pii is not None and p.pii not in PII_KINDS]
+
+
+def _model_errors(contract: Contract, settings: Settings) -> list[ContractError]:
+    """A published contract's model exists: written by hand, or derived from the source it publishes."""
+    from cityshare.standard_model import published_source
+    from cityshare.transform import hand_written_models
+
+    source = published_source(contract)
+    if source is not None:
+        if not (settings.contracts_dir / f"{source}.odcs.yaml").exists() or source.startswith("shared/"):
+            return [ContractError(contract.path, "customProperties.sourceDataset",
+                                  f"{source!r} is not a source contract (<department>/<dataset>)")]
+        if contract.model_name in hand_written_models(settings):
+            return [ContractError(contract.path, "schema[0].physicalName",
+                                  f"{contract.model_name} is both a hand-written model and derived from {source}")]
+        return []
+    if contract.model_name not in hand_written_models(settings):
+        return [ContractError(contract.path, "schema[0].physicalName",
+                              f"no dbt model {contract.model_name} (dbt_project/models/**/{contract.model_name}.sql); "
+                              "to publish a source's standard table without SQL set customProperties.sourceDataset")]
+    return []
+
+
+# Column names and business names that look like personal information (个人信息) but carry no ``pii`` kind.
+_PII_HINTS = {
+    "id_number": ("身份证", "证件号", "id_card", "idcard", "id_number", "sfzh"),
+    "mobile": ("手机", "电话", "联系方式", "mobile", "phone", "tel"),
+    "person_name": ("姓名", "联系人", "person_name"),
+    "address": ("住址", "居住地址", "家庭地址", "home_address"),
+}
+
+
+def lint_warnings(contract: Contract) -> list[ContractError]:
+    """Advisory findings (告警): a source column that looks like personal information but is not classified."""
+    if contract.kind != "source":
+        return []
+    out = []
+    for i, p in enumerate(contract.properties):
+        if p.pii is not None:
+            continue
+        text = f"{p.name} {p.business_name}".lower()
+        kind = next((k for k, hints in _PII_HINTS.items() if any(h in text for h in hints)), None)
+        if kind:
+            out.append(ContractError(contract.path, f"schema[0].properties[{i}]",
+                                     f"column {p.name} ({p.business_name}) looks like {kind}; classify it: "
+                                     f"customProperties: [{{property: pii, value: {kind}}}] (masked in the standard layer)"))
+    return out
 
 
 def lint_file(path: Path, settings: Settings | None = None) -> list[ContractError]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cityshare.contracts.lint import departments
 from cityshare.contracts.model import Contract, load_contracts
+from cityshare.departments import registry
 from cityshare.directory.classification import Classification, classify
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
@@ -57,7 +57,7 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
         return {row[0]: tuple(row[1:]) for row in con.execute(sql).fetchall()}
 
     return Facts(
-        departments=departments(settings.catalog_dir),
+        departments=registry(settings),
         codes={k: v[0] for k, v in by_key("SELECT contract_id, resource_code FROM directory.resource_codes").items()},
         publications=by_key("SELECT table_name, version, rows, published_at FROM meta.publications "
                             "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),

@@ -78,9 +78,15 @@ def classify(contract: Contract, catalog_dir: Path) -> Classification:
     keys = [("classes", cls, "类"), ("items", f"{cls}/{item}", "项"), ("subjects", f"{cls}/{item}/{subject}", "目")]
     if detail:
         keys.append(("details", f"{cls}/{item}/{subject}/{detail}", "细目"))
+    # A new department's 项 and 目 may be named by its contract (``classificationNames: 项名/目名``) instead of
+    # catalog/classification.yml, so onboarding needs no edit there; the scheme wins where it has the level.
+    declared = [n.strip() for n in str(contract.custom.get("classificationNames") or "").split("/") if n.strip()]
+    own = dict(zip(("目", "项"), reversed(declared), strict=False))
     names = []
     for level, key, label in keys:
-        if key not in scheme[level]:
-            raise ValueError(f"customProperties.classification: {label} {key!r} is not in catalog/classification.yml")
-        names.append(scheme[level][key])
+        name = scheme[level].get(key) or own.get(label)
+        if name is None:
+            raise ValueError(f"customProperties.classification: {label} {key!r} is not in catalog/classification.yml "
+                             f"(add it there, or name it in the contract: classificationNames: 项名/目名)")
+        names.append(name)
     return Classification(cls, item, subject, detail, tuple(names))

@@ -158,9 +158,9 @@ def resources(settings: Settings) -> dict[str, Resource]:
 
 def departments(settings: Settings) -> dict[str, dict[str, str]]:
     """The departments registry (catalog/departments.yml) in file order: slug → name, short_name …"""
-    from cityshare.contracts.lint import departments as registry
+    from cityshare.departments import registry
 
-    return dict(registry(settings.catalog_dir))
+    return registry(settings)
 
 
 def department_of(key: str, known: dict[str, Resource]) -> str:

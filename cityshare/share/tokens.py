@@ -33,9 +33,9 @@ class Identity:
 
 
 def departments(settings: Settings) -> dict[str, dict[str, str]]:
-    from cityshare.contracts.lint import departments as load
+    from cityshare.departments import registry
 
-    return load(settings.catalog_dir)
+    return registry(settings)
 
 
 def token_hash(settings: Settings, token: str) -> str:

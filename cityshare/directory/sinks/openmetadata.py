@@ -164,7 +164,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
     from metadata.generated.schema.type.entityLineage import ColumnLineage, EntitiesEdge, LineageDetails, Source
     from metadata.generated.schema.type.tagLabel import LabelType, State, TagLabel, TagSource
 
-    from cityshare.contracts.lint import departments
+    from cityshare.departments import registry
 
     settings = settings or get_settings()
     cfg = _config(settings)
@@ -173,7 +173,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
     entries = load_entries(settings)
     graph = load_lineage(settings)
     columns = _table_columns(settings)
-    depts = departments(settings.catalog_dir)
+    depts = registry(settings)
 
     def tag(fqn: str) -> Any:
         return TagLabel(tagFQN=fqn, source=TagSource.Classification, labelType=LabelType.Automated,
