@@ -114,15 +114,19 @@ def build(
         False, "--full-refresh", help="rebuild every model (incremental ones from every batch), not only what new batches reach"),
 ) -> None:
     """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``."""
-    from cityshare.publish import audit, publish
+    from cityshare.errors import AuditFailed
+    from cityshare.publish import audit_and_publish
     from cityshare.transform import build as dbt_build
 
     with console.status("dbt build…"):
         built = dbt_build(full_refresh=full_refresh)
     scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
     console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes")
-    report = publish(audit())
-    _table("已发布 published", report)
+    outcome = audit_and_publish(not_built=built["failed"])
+    _table("已发布 published", outcome["published"])
+    if outcome["blocked"]:  # the others are published; these keep their previous version
+        raise AuditFailed("not published 未发布 (previous version kept): " + "; ".join(
+            f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))
 
 
 @contracts_app.command("lint")

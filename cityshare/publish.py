@@ -40,21 +40,32 @@ def _order(contract: Contract) -> str:
     return ", ".join(f'"{k}"' for k in contract.primary_key) or "ALL"
 
 
-def audit(settings: Settings | None = None) -> list[Audited]:
-    """Stage each built table as Parquet and run its published contract on it."""
+def audit_each(settings: Settings | None = None,
+               not_built: dict[str, str] | None = None) -> tuple[list[Audited], dict[str, list[str]]]:
+    """Stage each built table as Parquet and run its published contract on it, one table at a time.
+
+    Returns the tables that passed and, per table that did not (``shared.<model>``), the reasons: a missing
+    model, a leaking lineage path (共享属性沿血缘传递) or a failed rule. One table's failure never holds back
+    the others."""
     settings = settings or get_settings()
     staging = settings.exports_dir / ".staging"
-    audited: list[Audited] = []
-    from cityshare.directory.policy import check_policy
+    from cityshare.directory.policy import check_policy_by_contract
 
     contracts = load_contracts(settings)  # once: the policy check and the audit read the same contracts
-    # 共享属性沿血缘传递: a leaking lineage path blocks publication
-    failures: list[str] = check_policy(settings, contracts=contracts)
+    shared = [c for c in contracts if c.kind == "shared"]
+    blocked: dict[str, list[str]] = {}
+    for key, messages in check_policy_by_contract(settings, contracts=contracts).items():
+        for c in shared if key is None else [c for c in shared if c.key == key]:
+            blocked.setdefault(f"shared.{c.model_name}", []).extend(messages)
+    for c in shared:  # this build's dbt run failed on the model or skipped it behind a failed upstream model
+        if c.model_name in (not_built or {}):
+            blocked.setdefault(f"shared.{c.model_name}", []).append(f"{c.model_name}: dbt {not_built[c.model_name]}")
+    audited: list[Audited] = []
     with connect(settings) as con:
-        for contract in (c for c in contracts if c.kind == "shared"):
+        for contract in (c for c in shared if f"shared.{c.model_name}" not in blocked):
             schema = table_schema(con, contract.model_name)
             if schema is None:
-                failures.append(f"{contract.model_name}: not built (run `cityshare build`)")
+                blocked[f"shared.{contract.model_name}"] = [f"{contract.model_name}: not built (run `cityshare build`)"]
                 continue
             staged = staging / f"{contract.model_name}.parquet"
             write_parquet_atomic(
@@ -68,13 +79,45 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     for item in audited:
         item.results = run_rules(compile_rules(item.contract, order_column=None),
                                  f"SELECT * FROM read_parquet({lit(item.staged)})", item.rows)
-        bad = [r for r in item.results if not r.success]
-        failures += [f"{item.contract.model_name}: {r.description} [{r.rule}: {r.failed}/{r.evaluated}]"
-                     f"{' ' + r.error if r.error else ''}" for r in bad]
+        bad = [f"{item.contract.model_name}: {r.description} [{r.rule}: {r.failed}/{r.evaluated}]"
+               f"{' ' + r.error if r.error else ''}" for r in item.results if not r.success]
+        if bad:
+            blocked[f"shared.{item.contract.model_name}"] = bad
     _record_audit(audited, settings)
-    if failures:
-        raise AuditFailed("audit failed, nothing published: " + "; ".join(failures))
-    return audited
+    passed = [a for a in audited if f"shared.{a.contract.model_name}" not in blocked]
+    for item in audited:
+        if item not in passed:
+            item.staged.unlink(missing_ok=True)
+    return passed, blocked
+
+
+def audit(settings: Settings | None = None) -> list[Audited]:
+    """All or nothing: every published table audited, AuditFailed naming every failure if any failed."""
+    passed, blocked = audit_each(settings)
+    if blocked:
+        for item in passed:
+            item.staged.unlink(missing_ok=True)
+        raise AuditFailed("audit failed, nothing published: " + "; ".join(m for ms in blocked.values() for m in ms))
+    return passed
+
+
+def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str] | None = None) -> dict[str, Any]:
+    """Publish every table whose audit passed; a table that failed keeps its previous version.
+
+    Returns ``{"published": [...], "blocked": {table: reasons}}``; the outcome of each table is kept in
+    ``meta.publish_status`` for the directory and the quality report."""
+    settings = settings or get_settings()
+    passed, blocked = audit_each(settings, not_built)
+    report = publish(passed, settings)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    rows = [[r["table"], "published", "", now] for r in report]
+    rows += [[table, "blocked", "; ".join(reasons)[:4000], now] for table, reasons in blocked.items()]
+    with connect(settings) as con, transaction(con):
+        for row in rows:
+            con.execute("INSERT OR REPLACE INTO meta.publish_status VALUES (?, ?, ?, ?)", row)
+    for table, reasons in blocked.items():
+        log.error("not published %s (previous version kept): %s", table, "; ".join(reasons))
+    return {"published": report, "blocked": blocked}
 
 
 def _record_audit(audited: list[Audited], settings: Settings) -> None:

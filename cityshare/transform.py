@@ -7,6 +7,7 @@ place where a column is declared.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 from contextlib import nullcontext
@@ -19,6 +20,8 @@ from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
 from cityshare.faults import crash_point
 from cityshare.settings import Settings, get_settings
+
+log = logging.getLogger("cityshare.transform")
 
 _DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "integer": "bigint",
               "number": "double", "boolean": "boolean"}
@@ -103,10 +106,13 @@ def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
     return files
 
 
-def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = False) -> Any:
+def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = False,
+            allow_failed_nodes: bool = False) -> Any:
     """Invoke dbt in-process against the warehouse; raises BuildFailed naming failed nodes.
 
     The sources/contracts YAML is rendered from the contracts first, unless the caller just did (``rendered``).
+    With ``allow_failed_nodes`` a run whose nodes ran but some failed returns normally (see failed_nodes):
+    dbt has built everything not downstream of them.
     """
     from dbt.cli.main import dbtRunner
 
@@ -131,7 +137,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
         _release_warehouse()
     if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
         result.result.write(str(target / "run_results.json"))
-    if not result.success:
+    if not result.success and not (allow_failed_nodes and result.exception is None and failed_nodes(result)):
         failures = []
         for r in getattr(result.result, "results", None) or []:
             if str(r.status) in ("error", "fail"):
@@ -154,6 +160,15 @@ def _release_warehouse() -> None:
         return
     DuckDBConnectionManager.close_all_connections()
     env.close()
+
+
+def failed_nodes(result: Any) -> dict[str, str]:
+    """Model/test name → why it did not build: its error, or ``skipped`` behind a failed upstream node."""
+    out = {}
+    for r in getattr(result.result, "results", None) or []:
+        if str(r.status) in ("error", "fail", "skipped"):
+            out[r.node.name] = " ".join(str(r.message or r.status).split())[:800]
+    return out
 
 
 def _node_results(result: Any) -> list[Any]:
@@ -191,7 +206,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     with connect(settings) as con:
         raw_tables = _refresh_raw_views(settings, con)
         plan = build_state.plan(con, settings, raw_tables, full_refresh)
-    summary = {"nodes": 0, "models": 0, "selected": "all" if plan.full else list(plan.changed_sources),
+    summary = {"nodes": 0, "models": 0, "failed": {}, "selected": "all" if plan.full else list(plan.changed_sources),
                "reason": plan.reason}
     if plan.nothing_to_do:
         return summary
@@ -205,15 +220,20 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
         # left as they are for the same reason: a view holds no rows, and its SQL changes only with the project.
         args += ["--select", *plan.select, "--exclude", "config.materialized:view", "--no-write-json"]
     try:
-        result = run_dbt(args, settings, rendered=True)
+        result = run_dbt(args, settings, rendered=True, allow_failed_nodes=True)
     except BuildFailed as exc:
         if "out of sync" in str(exc):  # an incremental model's columns changed since the table was built
             raise BuildFailed(f"{exc} — run `cityshare build --full-refresh` once to rebuild the incremental models") from None
         raise
-    with connect(settings) as con, transaction(con):
-        build_state.record(con, settings, plan)
+    failed = failed_nodes(result)
+    if failed:  # the rest is built; these sources stay "changed", so the next build tries them again
+        log.error("dbt: %d node(s) failed or skipped: %s", len(failed), "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    else:
+        with connect(settings) as con, transaction(con):
+            build_state.record(con, settings, plan)
     nodes = _node_results(result)
-    return {**summary, "nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model")}
+    return {**summary, "nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model"),
+            "failed": failed}
 
 
 def unit_test(settings: Settings | None = None, select: str = "test_type:unit",

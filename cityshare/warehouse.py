@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS meta.watermarks (
 CREATE TABLE IF NOT EXISTS meta.raw_view_batches (raw_table VARCHAR, load_id VARCHAR);
 CREATE TABLE IF NOT EXISTS meta.batch_contents (
     dataset VARCHAR, load_id VARCHAR, content_hash VARCHAR, PRIMARY KEY (dataset, load_id));
+CREATE TABLE IF NOT EXISTS meta.publish_status (
+    table_name VARCHAR PRIMARY KEY, status VARCHAR, reason VARCHAR, checked_at TIMESTAMP);
 """
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, task, teardown
+from airflow.sdk import DAG, Asset, AssetAny, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
 from cityshare.dag_specs import START_DATE, shared_asset_uris, source_specs
@@ -62,10 +62,14 @@ for _spec in SOURCES:
     globals()[_spec.dag_id] = _ingestion_dag(_spec)
 
 
+# Any source's accepted batch triggers a build (AssetAny, not all sources together): a department that delivers
+# nothing one day never holds back the tables that do not depend on it; the build reads each source's latest
+# accepted data, and the directory flags tables whose inputs are late.
 with DAG(
-    dag_id="build_and_publish", schedule=[Asset(s.asset_uri) for s in SOURCES], start_date=START_DATE,
+    dag_id="build_and_publish", schedule=AssetAny(*(Asset(s.asset_uri) for s in SOURCES)), start_date=START_DATE,
     catchup=False, max_active_runs=1, tags=["cityshare", "publish"],
-    doc_md="dbt build of 标准库 → 基础库/主题库 → 协同专题库, audit against published contracts, atomic publish.",
+    doc_md="dbt build of 标准库 → 基础库/主题库 → 协同专题库, audit against published contracts, atomic publish "
+           "of every table that passed (a failed one keeps its previous version and fails the run's last task).",
     default_args={**DEFAULTS, "owner": "cyzx"},
 ) as build_and_publish:
 
@@ -76,12 +80,20 @@ with DAG(
         return build()
 
     @task(outlets=[Asset(uri) for uri in shared_asset_uris()])
-    def audit_and_publish(_built: dict) -> list:
-        from cityshare.publish import audit, publish
+    def audit_and_publish(built: dict) -> dict:
+        from cityshare.publish import audit_and_publish as run
 
-        return publish(_blocked_fails_fast(audit))
+        return run(not_built=built["failed"])
 
-    audit_and_publish(dbt_build())
+    @task
+    def all_published(outcome: dict) -> int:
+        """Fails (no retry) naming the tables that were not published, after the others were."""
+        if outcome["blocked"]:
+            raise AirflowFailException("not published (previous version kept): " + "; ".join(
+                f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))
+        return len(outcome["published"])
+
+    all_published(audit_and_publish(dbt_build()))
 
 
 with DAG(

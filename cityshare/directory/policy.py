@@ -152,19 +152,28 @@ def check_policy(settings: Settings | None = None, graph: Lineage | None = None,
                  contracts: list[Contract] | None = None) -> list[str]:
     """Conflict messages for the current contracts and dbt build (empty: publication may proceed).
 
-    Called by ``publish.audit`` before anything is staged (with the contracts it already loaded);
-    without a dbt manifest nothing can be proven, so that is a failure too.
-    """
+    Without a dbt manifest nothing can be proven, so that is a failure too."""
+    if graph is not None:
+        contracts = load_contracts(settings or get_settings()) if contracts is None else contracts
+        return [str(c) for c in policy_conflicts(contracts, graph)]
+    return [m for messages in check_policy_by_contract(settings, contracts).values() for m in messages]
+
+
+def check_policy_by_contract(settings: Settings | None = None,
+                             contracts: list[Contract] | None = None) -> dict[str | None, list[str]]:
+    """The conflicts per published contract key (``None``: concerns every table — no dbt manifest), so that
+    ``publish.audit_each`` holds back only the tables that leak."""
     settings = settings or get_settings()
     contracts = load_contracts(settings) if contracts is None else contracts
-    if graph is None:
-        manifest = load_manifest(settings)
-        if manifest is None:
-            return [f"{settings.dbt_target_dir / 'manifest.json'}: no dbt manifest, 共享属性传递 cannot be "
-                    "checked (run `cityshare build`)"]
-        from cityshare.warehouse import connect
+    manifest = load_manifest(settings)
+    if manifest is None:
+        return {None: [f"{settings.dbt_target_dir / 'manifest.json'}: no dbt manifest, 共享属性传递 cannot be "
+                       "checked (run `cityshare build`)"]}
+    from cityshare.warehouse import connect
 
-        with connect(settings) as con:
-            schema = warehouse_schema(con)
-        graph = compute_lineage(manifest, contracts, {}, schema, cache_path(settings))
-    return [str(c) for c in policy_conflicts(contracts, graph)]
+    with connect(settings) as con:
+        schema = warehouse_schema(con)
+    out: dict[str | None, list[str]] = {}
+    for conflict in policy_conflicts(contracts, compute_lineage(manifest, contracts, {}, schema, cache_path(settings))):
+        out.setdefault(conflict.contract, []).append(str(conflict))
+    return out

@@ -42,6 +42,7 @@ __all__ = [
     "registry_path",
     "serve_forever",
     "simulate",
+    "simulated_sources",
     "start_api_server",
 ]
 
@@ -51,6 +52,12 @@ _CASE_FILE = re.compile(r"city_cases_\d{4}-\d{2}-\d{2}\.csv")
 def cases_path(settings: Settings, day: dt.date) -> Path:
     """The 城管局 daily case export for ``day``."""
     return settings.inbox_dir / "cgj" / "city_cases" / f"city_cases_{day:%Y-%m-%d}.csv"
+
+
+def simulated_sources() -> frozenset[str]:
+    """The source contracts (``<dept>/<dataset>``) the simulator writes data for. A contract onboarded
+    later has none: the demo skips its loads and says so, instead of failing on a missing delivery."""
+    return frozenset({"cgj/city_cases", "scjgj/business_registry", *(name for name, _ in DEPARTMENT_SOURCES)})
 
 
 def simulate(

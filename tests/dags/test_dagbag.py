@@ -45,7 +45,10 @@ def test_every_dag_has_tags_owner_and_retries(dagbag):
 def test_build_is_scheduled_on_the_source_assets(dagbag):
     gate_outlets = {o.uri for d in dagbag.dags.values() if d.dag_id.startswith("ingest__")
                     for t in d.tasks for o in t.outlets}
-    scheduled_on = {a.uri for a in dagbag.dags["build_and_publish"].timetable.asset_condition.objects}
+    condition = dagbag.dags["build_and_publish"].timetable.asset_condition
+    # any one source's new batch triggers it: a department that delivers nothing holds back no one else
+    assert type(condition).__name__ == "AssetAny"
+    scheduled_on = {a.uri for a in condition.objects}
     assert gate_outlets == {f"cityshare://raw/{c.key}" for c in load_contracts(kind="source")}
     assert scheduled_on == gate_outlets
     published = {o.uri for t in dagbag.dags["build_and_publish"].tasks for o in t.outlets}
