@@ -41,20 +41,22 @@ def _order(contract: Contract) -> str:
 
 
 def audit_each(settings: Settings | None = None,
-               not_built: dict[str, str] | None = None) -> tuple[list[Audited], dict[str, list[str]]]:
+               not_built: dict[str, str] | None = None) -> tuple[list[Audited], dict[str, list[str]], dict[str, list[str]]]:
     """Stage each built table as Parquet and run its published contract on it, one table at a time.
 
-    Returns the tables that passed and, per table that did not (``shared.<model>``), the reasons: a missing
-    model, a leaking lineage path (共享属性沿血缘传递) or a failed rule. One table's failure never holds back
-    the others."""
+    Returns the tables that passed; per table that did not (``shared.<model>``), the reasons: a missing
+    model, a leaking lineage path (共享属性沿血缘传递) or a failed rule; and the tables still waiting for their
+    sources' first delivery (not audited, not a failure). One table's failure never holds back the others."""
     settings = settings or get_settings()
     staging = settings.exports_dir / ".staging"
-    from cityshare.directory.policy import check_policy_by_contract
+    from cityshare.directory.policy import check_policy_by_contract, current_lineage
 
     contracts = load_contracts(settings)  # once: the policy check and the audit read the same contracts
-    shared = [c for c in contracts if c.kind == "shared"]
+    graph = current_lineage(settings, contracts)
+    waiting = waiting_tables(settings, contracts, graph)
+    shared = [c for c in contracts if c.kind == "shared" and c.model_name not in waiting]
     blocked: dict[str, list[str]] = {}
-    for key, messages in check_policy_by_contract(settings, contracts=contracts).items():
+    for key, messages in check_policy_by_contract(settings, contracts, graph).items():
         for c in shared if key is None else [c for c in shared if c.key == key]:
             blocked.setdefault(f"shared.{c.model_name}", []).extend(messages)
     for c in shared:  # this build's dbt run failed on the model or skipped it behind a failed upstream model
@@ -88,12 +90,29 @@ def audit_each(settings: Settings | None = None,
     for item in audited:
         if item not in passed:
             item.staged.unlink(missing_ok=True)
-    return passed, blocked
+    return passed, blocked, {f"shared.{t}": ups for t, ups in waiting.items()}
+
+
+def waiting_tables(settings: Settings, contracts: list[Contract], graph: Any) -> dict[str, list[str]]:
+    """Published tables none of whose sources has delivered an accepted batch yet (a dataset onboarded
+    today): model name → its sources. Not a failure: they are published with the first delivery."""
+    if graph is None:
+        return {}
+    from cityshare.directory.policy import upstream_sources
+
+    with connect(settings) as con:
+        delivered = {r[0] for r in con.execute("SELECT DISTINCT dataset FROM meta.batches WHERE status = 'accepted'").fetchall()}
+    out = {}
+    for c in (c for c in contracts if c.kind == "shared"):
+        ups = upstream_sources(c, contracts, graph)
+        if ups and not delivered.intersection(ups):
+            out[c.model_name] = ups
+    return out
 
 
 def audit(settings: Settings | None = None) -> list[Audited]:
     """All or nothing: every published table audited, AuditFailed naming every failure if any failed."""
-    passed, blocked = audit_each(settings)
+    passed, blocked, _waiting = audit_each(settings)
     if blocked:
         for item in passed:
             item.staged.unlink(missing_ok=True)
@@ -107,17 +126,20 @@ def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str
     Returns ``{"published": [...], "blocked": {table: reasons}}``; the outcome of each table is kept in
     ``meta.publish_status`` for the directory and the quality report."""
     settings = settings or get_settings()
-    passed, blocked = audit_each(settings, not_built)
+    passed, blocked, waiting = audit_each(settings, not_built)
     report = publish(passed, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = [[r["table"], "published", "", now] for r in report]
     rows += [[table, "blocked", "; ".join(reasons)[:4000], now] for table, reasons in blocked.items()]
+    rows += [[table, "waiting", ", ".join(ups), now] for table, ups in waiting.items()]
     with connect(settings) as con, transaction(con):
         for row in rows:
             con.execute("INSERT OR REPLACE INTO meta.publish_status VALUES (?, ?, ?, ?)", row)
     for table, reasons in blocked.items():
         log.error("not published %s (previous version kept): %s", table, "; ".join(reasons))
-    return {"published": report, "blocked": blocked}
+    for table, ups in waiting.items():
+        log.info("not yet published %s: waiting for the first accepted batch of %s", table, ", ".join(ups))
+    return {"published": report, "blocked": blocked, "waiting": waiting}
 
 
 def _record_audit(audited: list[Audited], settings: Settings) -> None:

@@ -258,10 +258,10 @@ def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], grap
 def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:
     """数据时效 (is the data current, per cityshare.freshness) on every entry; 发布状态 on published tables:
     a table whose audit or build failed keeps its previous version, and says why."""
+    from cityshare.directory.policy import upstream_sources
     from cityshare.freshness import late_inputs, source_freshness
 
     sources = source_freshness(con, contracts)
-    by_raw = {f"raw.{c.raw_table}": c.key for c in contracts if c.kind == "source"}
     status = {row[0]: row[1:] for row in con.execute(
         "SELECT table_name, status, reason, checked_at FROM meta.publish_status").fetchall()}
     for contract, entry in zip(contracts, entries, strict=True):
@@ -270,12 +270,15 @@ def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contra
             entry["数据时效"] = {"状态": "滞后" if fresh.late else "正常", **fresh.as_dict()}
             continue
         node = f"shared.{contract.model_name}"
-        ups = [by_raw[n] for n in graph.ancestors(node) if n in by_raw] if graph is not None and node in graph.nodes else []
-        late = late_inputs(ups, sources)
+        late = late_inputs(upstream_sources(contract, contracts, graph) if graph is not None else [], sources)
         entry["数据时效"] = {"状态": "滞后" if late else "正常", "滞后来源": [s.as_dict() for s in late]}
         state, reason, at = status.get(node, (None, "", None))
-        entry["发布状态"] = ({"状态": "未发布（审核未通过，保留上一版本）", "原因": reason, "检查时间": at.isoformat(sep=" ")}
-                         if state == "blocked" else {"状态": "已发布" if entry["version"] else "尚未发布"})
+        if state == "blocked":
+            entry["发布状态"] = {"状态": "未发布（审核未通过，保留上一版本）", "原因": reason, "检查时间": at.isoformat(sep=" ")}
+        elif state == "waiting" and not entry["version"]:
+            entry["发布状态"] = {"状态": "尚未发布（等待首批数据）", "原因": f"等待数据源首批数据：{reason}"}
+        else:
+            entry["发布状态"] = {"状态": "已发布" if entry["version"] else "尚未发布"}
 
 
 def export_json(entries: list[dict[str, Any]], path: Path) -> Path:

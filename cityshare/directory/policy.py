@@ -159,21 +159,36 @@ def check_policy(settings: Settings | None = None, graph: Lineage | None = None,
     return [m for messages in check_policy_by_contract(settings, contracts).values() for m in messages]
 
 
-def check_policy_by_contract(settings: Settings | None = None,
-                             contracts: list[Contract] | None = None) -> dict[str | None, list[str]]:
-    """The conflicts per published contract key (``None``: concerns every table — no dbt manifest), so that
-    ``publish.audit_each`` holds back only the tables that leak."""
-    settings = settings or get_settings()
-    contracts = load_contracts(settings) if contracts is None else contracts
+def current_lineage(settings: Settings, contracts: list[Contract]) -> Lineage | None:
+    """The lineage of the last dbt build (None without a manifest: nothing can be proven)."""
     manifest = load_manifest(settings)
     if manifest is None:
-        return {None: [f"{settings.dbt_target_dir / 'manifest.json'}: no dbt manifest, 共享属性传递 cannot be "
-                       "checked (run `cityshare build`)"]}
+        return None
     from cityshare.warehouse import connect
 
     with connect(settings) as con:
         schema = warehouse_schema(con)
+    return compute_lineage(manifest, contracts, {}, schema, cache_path(settings))
+
+
+def check_policy_by_contract(settings: Settings | None = None, contracts: list[Contract] | None = None,
+                             graph: Lineage | None = None) -> dict[str | None, list[str]]:
+    """The conflicts per published contract key (``None``: concerns every table — no dbt manifest), so that
+    ``publish.audit_each`` holds back only the tables that leak."""
+    settings = settings or get_settings()
+    contracts = load_contracts(settings) if contracts is None else contracts
+    graph = graph or current_lineage(settings, contracts)
+    if graph is None:
+        return {None: [f"{settings.dbt_target_dir / 'manifest.json'}: no dbt manifest, 共享属性传递 cannot be "
+                       "checked (run `cityshare build`)"]}
     out: dict[str | None, list[str]] = {}
-    for conflict in policy_conflicts(contracts, compute_lineage(manifest, contracts, {}, schema, cache_path(settings))):
+    for conflict in policy_conflicts(contracts, graph):
         out.setdefault(conflict.contract, []).append(str(conflict))
     return out
+
+
+def upstream_sources(contract: Contract, contracts: list[Contract], graph: Lineage) -> list[str]:
+    """The department sources (contract keys) a published table derives from, along lineage."""
+    node = f"shared.{contract.model_name}"
+    by_raw = {f"raw.{c.raw_table}": c.key for c in contracts if c.kind == "source"}
+    return sorted(by_raw[n] for n in graph.ancestors(node) if n in by_raw) if node in graph.nodes else []

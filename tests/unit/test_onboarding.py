@@ -69,6 +69,7 @@ customProperties:
   - {property: openType, value: 无条件开放}
   - {property: updateCycle, value: 每日}
   - {property: classification, value: "3/05/001"}
+  - {property: classificationNames, value: 水利/河道水位}
   - {property: resourceFormat, value: 电子表格/csv}
   - {property: quarantineThreshold, value: 0.2}
 """  # noqa: E501 (flow-style YAML, as in contracts/)
