@@ -1,0 +1,95 @@
+"""One broken published table never holds back the others: it keeps its previous version, says why, and
+the rest publish (a city adds datasets every week; one mistake must not stop the whole directory)."""
+
+from __future__ import annotations
+
+import pytest
+from test_directory_support import built_home, clone_built
+
+from cityshare.contracts.lint import lint_file
+from cityshare.directory.builder import build_directory
+from cityshare.errors import AuditFailed
+from cityshare.publish import audit, audit_and_publish
+from cityshare.warehouse import connect
+
+BROKEN = """\
+apiVersion: v3.1.0
+kind: DataContract
+id: urn:cityshare:contract:shared:missing_model
+name: 不存在的模型
+version: 1.0.0
+status: active
+domain: shared
+description: {purpose: 指向一个不存在的模型。}
+team: {name: cgj, description: 重庆市城市管理局}
+schema:
+  - name: missing_model
+    physicalName: collab_nowhere__street_day
+    physicalType: table
+    properties:
+      - {name: street_code, businessName: 街道代码, logicalType: string, physicalType: VARCHAR}
+customProperties:
+  - {property: sharingType, value: 无条件共享}
+  - {property: sharingMethod, value: 共享平台/接口}
+  - {property: updateCycle, value: 每日}
+  - {property: classification, value: 3/01/001}
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return built_home(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def home(built, tmp_path):
+    return clone_built(built, tmp_path / "home")
+
+
+def _versions(settings):
+    with connect(settings, read_only=True) as con:
+        return dict(con.execute("SELECT table_name, max(version) FROM meta.publications GROUP BY 1").fetchall())
+
+
+def _status(settings):
+    with connect(settings, read_only=True) as con:
+        return {r[0]: (r[1], r[2]) for r in con.execute("SELECT table_name, status, reason FROM meta.publish_status").fetchall()}
+
+
+def test_a_contract_naming_a_missing_model_is_a_lint_error_naming_it(home):
+    path = home.contracts_dir / "shared" / "missing_model.odcs.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    errors = lint_file(path, home)
+    assert [(e.field_path, "collab_nowhere__street_day" in e.message) for e in errors] == [("schema[0].physicalName", True)]
+    assert str(path) in str(errors[0])
+
+
+def test_a_missing_model_blocks_only_its_own_table(home):
+    before = _versions(home)
+    (home.contracts_dir / "shared" / "missing_model.odcs.yaml").write_text(BROKEN, encoding="utf-8")
+    outcome = audit_and_publish(home)
+    assert list(outcome["blocked"]) == ["shared.collab_nowhere__street_day"]
+    assert "not built" in outcome["blocked"]["shared.collab_nowhere__street_day"][0]
+    assert {r["table"].removeprefix("shared.") for r in outcome["published"]} == set(before)
+    assert _status(home)["shared.collab_nowhere__street_day"][0] == "blocked"
+    with pytest.raises(AuditFailed, match="collab_nowhere__street_day: not built"):
+        audit(home)  # the all-or-nothing form still refuses
+
+
+def test_a_failed_audit_keeps_the_previous_version_and_the_directory_says_why(home):
+    before = _versions(home)
+    path = home.contracts_dir / "shared" / "legal_entity.odcs.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("metric: rowCount, mustBeGreaterThan: 0", "metric: rowCount, mustBeGreaterThan: 100000000"),
+                    encoding="utf-8")
+    with connect(home) as con:  # the others change, so they get a new version
+        con.execute("UPDATE collab.collab_storefront_order__street_day SET registered_shops = registered_shops + 1")
+    outcome = audit_and_publish(home)
+    assert list(outcome["blocked"]) == ["shared.base_legal_entity"]
+    after = _versions(home)
+    assert after["base_legal_entity"] == before["base_legal_entity"]
+    assert after["collab_storefront_order__street_day"] == before["collab_storefront_order__street_day"] + 1
+    entries = {e["contract_key"]: e for e in build_directory(home)}
+    status = entries["shared/legal_entity"]["发布状态"]
+    assert status["状态"] == "未发布（审核未通过，保留上一版本）" and "table_not_empty" in status["原因"]
+    assert entries["shared/storefront_order_street_day"]["发布状态"]["状态"] == "已发布"
