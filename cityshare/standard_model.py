@@ -55,6 +55,22 @@ def token_column(prop: Property) -> str | None:
     return f"{prop.name}_token" if kind and kind[2] else None
 
 
+def model_doc(contract: Contract) -> dict[str, object]:
+    """The dbt YAML entry documenting a derived standard model (description and every column)."""
+    cols: list[dict[str, str]] = []
+    for p in contract.properties:
+        kind = PII_KINDS.get(p.pii or "")
+        note = f"（{PII_LABELS[p.pii or '']}，已脱敏）" if kind else ""
+        cols.append({"name": p.name, "description": f"{p.business_name or p.name}{note}"})
+        if token := token_column(p):
+            cols.append({"name": token, "description": f"{p.business_name or p.name}令牌（HMAC-SHA256，城市密钥）"})
+    key = ", ".join(_keys(contract).dedupe)
+    return {"name": standard_model_name(contract),
+            "description": f"{contract.name}（标准库）, derived from contracts/{contract.key}.odcs.yaml: typed, codes "
+                           f"standardized, one row per {key} (latest load wins), PII masked and tokenized.",
+            "columns": cols}
+
+
 def standardizations(prop: Property) -> list[str]:
     """How a string column is standardized: declared (``standardize``) plus what its rules imply."""
     declared = prop.custom.get("standardize") or []

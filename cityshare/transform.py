@@ -60,21 +60,22 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
             for c in load_contracts(settings, kind="shared")
         ],
     }
-    files = {}
-    for name, doc in (("sources.yml", sources), ("published.yml", published)):
-        text = "# Generated from contracts/ by `cityshare contracts compile`. Do not edit.\n"
-        # libyaml's emitter when present (same text, ~5× faster: this runs on every build)
-        text += yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True, sort_keys=False)
-        files[out / name] = text
+    files = {out / "sources.yml": _yaml(sources), out / "published.yml": _yaml(published)}
     files.update(derived_models(settings, out))
     for path, text in files.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    for stale in out.rglob("*.sql"):  # a contract removed or overridden by hand-written SQL
+    for stale in [*out.rglob("*.sql"), *out.rglob("_derived.yml")]:  # a contract removed or overridden by SQL
         if stale not in files:
             stale.unlink()
     return list(files)
+
+
+def _yaml(doc: dict[str, Any]) -> str:
+    text = "# Generated from contracts/ by `cityshare contracts compile`. Do not edit.\n"
+    # libyaml's emitter when present (same text, ~5× faster: this runs on every build)
+    return text + yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), allow_unicode=True, sort_keys=False)
 
 
 def hand_written_models(settings: Settings) -> set[str]:
@@ -87,6 +88,7 @@ def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
     """Standard models derived from source contracts (unless written by hand), and the views of published
     contracts that publish a source's standard model (``sourceDataset``): path → SQL."""
     from cityshare.standard_model import (
+        model_doc,
         published_source,
         render_published_model,
         render_standard_model,
@@ -96,9 +98,13 @@ def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
     own = hand_written_models(settings)
     sources: dict[str, Contract] = {c.key: c for c in load_contracts(settings, kind="source")}
     files: dict[Path, str] = {}
+    docs = []
     for c in sources.values():
         if standard_model_name(c) not in own:
             files[out / "staging" / c.department / f"{standard_model_name(c)}.sql"] = render_standard_model(c)
+            docs.append(model_doc(c))
+    if docs:
+        files[out / "staging" / "_derived.yml"] = _yaml({"version": 2, "models": docs})
     for c in load_contracts(settings, kind="shared"):
         key = published_source(c)
         if key in sources and c.model_name not in own:

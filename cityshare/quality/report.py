@@ -28,9 +28,27 @@ def collect(settings: Settings, period: Period, as_of: dt.datetime | None = None
         "timeliness": timeliness.summary(settings, period, as_of),
         "loads": loads.problem_loads(settings, period),
         "evaluation": evaluation.evaluation(settings, period, as_of),
+        "tables": table_status(settings),
         "method": {"dimension_weights": scorecards.WEIGHTS, "evaluation_weights": evaluation.WEIGHTS,
                    "grace_workdays": timeliness.GRACE_WORKDAYS},
     }
+
+
+def table_status(settings: Settings) -> list[dict[str, Any]]:
+    """Published tables that need attention, as the directory last recorded them: not published (audit or
+    build failed, previous version kept; or waiting for a first delivery) or published from late inputs (滞后)."""
+    from cityshare.directory.builder import load_entries
+
+    out = []
+    for e in load_entries(settings):
+        if e.get("kind") != "shared":
+            continue
+        status, fresh = e.get("发布状态") or {}, e.get("数据时效") or {}
+        if status.get("状态") != "已发布" or fresh.get("状态") == "滞后":
+            out.append({"name": e["信息资源名称"], "provider": e["信息资源提供方"], "version": e.get("version"),
+                        "status": status.get("状态", ""), "reason": status.get("原因", ""),
+                        "late": [f"{s['数据集']}（最新 {s['最新批次日期'] or '无'}）" for s in fresh.get("滞后来源", [])]})
+    return out
 
 
 def chart_svgs(data: dict[str, Any]) -> dict[str, str]:

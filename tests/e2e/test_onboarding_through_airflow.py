@@ -199,3 +199,18 @@ def test_a_late_department_holds_back_only_its_own_tables(city):
     for t in moved:
         key = next(c.key for c in load_contracts(settings, kind="shared") if c.model_name == t)
         assert entries[key]["数据时效"]["状态"] == "正常", key
+
+
+def test_the_quality_report_names_the_late_table_and_its_late_source(city):
+    from cityshare.contracts.model import get_contract
+    from cityshare.quality.history import default_period
+    from cityshare.quality.report import render_html, table_status
+
+    settings = city["settings"]
+    late_name = get_contract(LATE, settings).name
+    rows = {t["name"]: t for t in table_status(settings)}
+    joint = get_contract("shared/joint_utility_provider_day", settings).name
+    assert list(rows) == [joint]  # the only table that needs attention
+    assert rows[joint]["status"] == "已发布" and rows[joint]["late"][0].startswith(late_name)
+    html = render_html(settings, default_period(settings, DAYS[0], DAYS[2]), offline=True)
+    assert "需关注的共享表" in html and joint in html
