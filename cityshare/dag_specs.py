@@ -28,6 +28,14 @@ class DagSpec:
     doc: str
 
 
+# Emitted by every gate that accepted a batch / by every publish: what the downstream DAGs are scheduled on.
+# One asset each (not an AssetAny over every source or table), so the schedule stays the same size however
+# many datasets a city onboards, and any one department's batch starts a build — a department that delivers
+# nothing holds back only the tables that read it.
+ANY_RAW_BATCH = "cityshare://raw/_any_batch"
+ANY_SHARED_TABLE = "cityshare://shared/_any_table"
+
+
 def asset_uri(contract: Contract) -> str:
     """The Airflow Asset of a dataset: its raw accepted batches, or its shared table."""
     if contract.kind == "shared":

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, AssetAny, task, teardown
+from airflow.sdk import DAG, Asset, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
-from cityshare.dag_specs import START_DATE, shared_asset_uris, source_specs
+from cityshare.dag_specs import ANY_RAW_BATCH, ANY_SHARED_TABLE, START_DATE, shared_asset_uris, source_specs
 
 DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1)}
 
@@ -38,7 +38,7 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
 
             return land_batch(spec.key, dt.date.fromisoformat(ds))
 
-        @task(outlets=[Asset(spec.asset_uri)])
+        @task(outlets=[Asset(spec.asset_uri), Asset(ANY_RAW_BATCH)])
         def gate(landed: dict) -> dict:
             from cityshare.ingest import gate_batch
 
@@ -62,11 +62,11 @@ for _spec in SOURCES:
     globals()[_spec.dag_id] = _ingestion_dag(_spec)
 
 
-# Any source's accepted batch triggers a build (AssetAny, not all sources together): a department that delivers
-# nothing one day never holds back the tables that do not depend on it; the build reads each source's latest
-# accepted data, and the directory flags tables whose inputs are late.
+# Any source's accepted batch triggers a build (not all sources together): a department that delivers nothing
+# one day never holds back the tables that do not depend on it; the build reads each source's latest accepted
+# data, and the directory flags tables whose inputs are late. See cityshare.dag_specs.ANY_RAW_BATCH.
 with DAG(
-    dag_id="build_and_publish", schedule=AssetAny(*(Asset(s.asset_uri) for s in SOURCES)), start_date=START_DATE,
+    dag_id="build_and_publish", schedule=[Asset(ANY_RAW_BATCH)], start_date=START_DATE,
     catchup=False, max_active_runs=1, tags=["cityshare", "publish"],
     doc_md="dbt build of 标准库 → 基础库/主题库 → 协同专题库, audit against published contracts, atomic publish "
            "of every table that passed (a failed one keeps its previous version and fails the run's last task).",
@@ -79,7 +79,7 @@ with DAG(
 
         return build()
 
-    @task(outlets=[Asset(uri) for uri in shared_asset_uris()])
+    @task(outlets=[*(Asset(uri) for uri in shared_asset_uris()), Asset(ANY_SHARED_TABLE)])
     def audit_and_publish(built: dict) -> dict:
         from cityshare.publish import audit_and_publish as run
 
@@ -97,7 +97,7 @@ with DAG(
 
 
 with DAG(
-    dag_id="directory", schedule=[Asset(uri) for uri in shared_asset_uris()], start_date=START_DATE,
+    dag_id="directory", schedule=[Asset(ANY_SHARED_TABLE)], start_date=START_DATE,
     catchup=False, max_active_runs=1, tags=["cityshare", "directory"],
     doc_md="Rebuild the 共享数据资源目录 from contracts, dbt artifacts and the quality history.",
     default_args={**DEFAULTS, "owner": "cyzx"},
