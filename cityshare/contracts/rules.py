@@ -47,6 +47,20 @@ _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = "[1,3,9,27,19,26,16,17,20,29,25,13,8,24,10,30,28]"
 
 
+# Every cast a rule makes of raw text is TRY_CAST: one bad cell must quarantine one row, not raise and
+# kill the load. A contract's own `sql` rule is held to the same (checked when it is compiled).
+_BARE_CAST = re.compile(r"(?<![\w.])cast\s*\(|::", re.IGNORECASE)
+# castTo values a contract may name, and the DuckDB type each one means.
+TYPE_CASTS = {**CASTS, "boolean": "BOOLEAN", "double": "DOUBLE", "bigint": "BIGINT"}
+
+
+def guard_casts(contract: Contract, where: str, query: str) -> None:
+    """Refuse a contract SQL rule with a bare ``CAST``/``::``: on one malformed cell it would raise."""
+    if _BARE_CAST.search(query):
+        raise ContractError(contract.path, f"{where}.query", "use try_cast(x AS type), not CAST/:: — a cast "
+                            "that fails on one malformed value would stop the whole load")
+
+
 def q(identifier: str) -> str:
     """Quote a SQL identifier."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -60,8 +74,8 @@ def lit(value: Any) -> str:
 def id_number_valid_sql(col: str) -> str:
     """GB 11643-1999 check digit, as DuckDB SQL (true when the ID number is well-formed)."""
     c = q(col)
-    digits = f"list_transform(range(1, 18), lambda i: cast(substr({c}, i, 1) AS INTEGER) * {_ID_WEIGHTS}[i])"
-    check = f"substr('10X98765432', cast(1 + list_sum({digits}) % 11 AS BIGINT), 1)"
+    digits = f"list_transform(range(1, 18), lambda i: try_cast(substr({c}, i, 1) AS INTEGER) * {_ID_WEIGHTS}[i])"
+    check = f"substr('10X98765432', try_cast(1 + list_sum({digits}) % 11 AS BIGINT), 1)"
     return f"(regexp_full_match({c}, '^[0-9]{{17}}[0-9X]$') AND substr({c}, 18, 1) = {check})"
 
 
@@ -69,7 +83,7 @@ def uscc_valid_sql(col: str) -> str:
     """GB 32100-2015 check character, as DuckDB SQL (true when the USCC is well-formed)."""
     c, a = q(col), lit(_USCC_ALPHABET)
     values = f"list_transform(range(1, 18), lambda i: (instr({a}, substr({c}, i, 1)) - 1) * {_USCC_WEIGHTS}[i])"
-    check = f"substr({a}, cast(1 + (31 - list_sum({values}) % 31) % 31 AS BIGINT), 1)"
+    check = f"substr({a}, try_cast(1 + (31 - list_sum({values}) % 31) % 31 AS BIGINT), 1)"
     return f"(regexp_full_match({c}, '^[0-9A-HJ-NPQRTUWXY]{{18}}$') AND substr({c}, 18, 1) = {check})"
 
 
@@ -190,6 +204,10 @@ def _bound(value: Any, cast: str, ctx: GateContext | None, where: str, contract:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ContractError(contract.path, where, f"range bound {value!r} is not a number")
         return f"CAST({value!r} AS DOUBLE)"
+    try:  # checked here: a bad literal would make DuckDB raise on every batch
+        (dt.date if cast == "DATE" else dt.datetime).fromisoformat(str(value))
+    except ValueError:
+        raise ContractError(contract.path, where, f"range bound {value!r} is not an ISO {cast.lower()}") from None
     return f"CAST({lit(value)} AS {cast})"
 
 
@@ -236,6 +254,7 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
         args = check.get("arguments") or {}
         level = _level(check)
         if check.get("type") == "sql":
+            guard_casts(contract, where, check["query"])
             query = gx_query(check["query"].replace("${table}", "{batch}").replace("${column}", col))
             rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
             continue
@@ -269,7 +288,11 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
                 ref += f" UNION ALL SELECT old_code FROM read_csv({legacy}, all_varchar = true)"
             pred = f"{col} IS NOT NULL AND {col} NOT IN ({ref})"
         elif "castTo" in args:
-            pred = f"{col} IS NOT NULL AND try_cast({col} AS {args['castTo'].upper()}) IS NULL"
+            target = TYPE_CASTS.get(str(args["castTo"]).lower())
+            if target is None:
+                raise ContractError(contract.path, f"{where}.arguments.castTo",
+                                    f"castTo must be one of {', '.join(TYPE_CASTS)}, got {args['castTo']!r}")
+            pred = f"{col} IS NOT NULL AND try_cast({col} AS {target}) IS NULL"
         elif args.get("checkDigit") == "id_number":
             pred = f"{col} IS NOT NULL AND NOT coalesce({id_number_valid_sql(prop.name)}, false)"
         elif args.get("checkDigit") == "uscc":
@@ -368,6 +391,7 @@ def _table_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         where = f"schema[0].quality[{i}]"
         if check.get("metric") != "rowCount":
             if check.get("type") == "sql":
+                guard_casts(contract, where, check["query"])
                 query = gx_query(check["query"].replace("${table}", "{batch}"))
                 rules.append(Rule(check.get("name", f"table_rule_{i}"), "batch", check.get("dimension", "consistency"),
                                   check.get("description", "表级规则"), None, "sql", bad_rows_sql=query))

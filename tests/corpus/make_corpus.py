@@ -134,6 +134,12 @@ def main() -> None:
     put("api_sql_injection_values.json",
         json.dumps(registry(**{"7": {"entity_type": "'; DROP TABLE raw.scjgj__business_registry; --"}}),
                    ensure_ascii=False))
+    # issue #23: hostile identifier cells must quarantine their row, never crash the ID check's SQL
+    for name, value in (("api_id_full_width_digits", "５００１０８１９８００１０１００５Ｘ"),
+                        ("api_id_old_15_digits", "500108800101005"),
+                        ("api_id_stray_space", "500108 19800101005"), ("api_id_emoji", "😀" * 18),
+                        ("api_id_control_chars", "\x00\x1b" * 9), ("api_id_10kb", "5" * 10_240)):
+        put(f"{name}.json", json.dumps(registry(**{"5": {"legal_person_id": value}}), ensure_ascii=False))
     put("evil.odcs.yaml", "apiVersion: v3.1.0\nkind: DataContract\nid: urn:evil\nname: evil\nversion: 1.0.0\n"
         "status: active\nservers: [{server: x, type: local, format: csv, path: /etc/passwd}]\n")
 
