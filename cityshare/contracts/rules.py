@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
+from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 
 # ODCS dimension → GB/T 36344-2018 dimension (数据质量评价指标). Duplicate rate sits under 准确性.
 GBT36344 = {
@@ -42,9 +43,6 @@ _UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "hour": 1 / 24, "h
               "y": 365.0, "yr": 365.0, "year": 365.0, "years": 365.0}
 _CYCLE_DAYS = {"实时": 1.0, "每日": 1.0, "每周": 7.0, "每月": 31.0, "每季度": 92.0, "每半年": 183.0, "每年": 366.0}
 
-_ID_WEIGHTS = "[7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2]"
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = "[1,3,9,27,19,26,16,17,20,29,25,13,8,24,10,30,28]"
 
 
 # Every cast a rule makes of raw text is TRY_CAST: one bad cell must quarantine one row, not raise and
@@ -72,19 +70,13 @@ def lit(value: Any) -> str:
 
 
 def id_number_valid_sql(col: str) -> str:
-    """GB 11643-1999 check digit, as DuckDB SQL (true when the ID number is well-formed)."""
-    c = q(col)
-    digits = f"list_transform(range(1, 18), lambda i: try_cast(substr({c}, i, 1) AS INTEGER) * {_ID_WEIGHTS}[i])"
-    check = f"substr('10X98765432', try_cast(1 + list_sum({digits}) % 11 AS BIGINT), 1)"
-    return f"(regexp_full_match({c}, '^[0-9]{{17}}[0-9X]$') AND substr({c}, 18, 1) = {check})"
+    """GB 11643-1999 validity of column ``col`` as DuckDB SQL (never NULL, never raises)."""
+    return id_number_sql(q(col))
 
 
 def uscc_valid_sql(col: str) -> str:
-    """GB 32100-2015 check character, as DuckDB SQL (true when the USCC is well-formed)."""
-    c, a = q(col), lit(_USCC_ALPHABET)
-    values = f"list_transform(range(1, 18), lambda i: (instr({a}, substr({c}, i, 1)) - 1) * {_USCC_WEIGHTS}[i])"
-    check = f"substr({a}, try_cast(1 + (31 - list_sum({values}) % 31) % 31 AS BIGINT), 1)"
-    return f"(regexp_full_match({c}, '^[0-9A-HJ-NPQRTUWXY]{{18}}$') AND substr({c}, 18, 1) = {check})"
+    """GB 32100-2015 validity of column ``col`` as DuckDB SQL (never NULL, never raises)."""
+    return uscc_sql(q(col))
 
 
 @dataclass
@@ -293,10 +285,12 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
                 raise ContractError(contract.path, f"{where}.arguments.castTo",
                                     f"castTo must be one of {', '.join(TYPE_CASTS)}, got {args['castTo']!r}")
             pred = f"{col} IS NOT NULL AND try_cast({col} AS {target}) IS NULL"
-        elif args.get("checkDigit") == "id_number":
-            pred = f"{col} IS NOT NULL AND NOT coalesce({id_number_valid_sql(prop.name)}, false)"
-        elif args.get("checkDigit") == "uscc":
-            pred = f"{col} IS NOT NULL AND NOT coalesce({uscc_valid_sql(prop.name)}, false)"
+        elif "checkDigit" in args:
+            valid = IDENTIFIER_SQL.get(str(args["checkDigit"]))
+            if valid is None:
+                raise ContractError(contract.path, f"{where}.arguments.checkDigit",
+                                    f"checkDigit must be one of {', '.join(IDENTIFIER_SQL)}, got {args['checkDigit']!r}")
+            pred = f"{col} IS NOT NULL AND NOT {valid(col)}"
         else:
             raise ContractError(contract.path, f"{where}.arguments", f"unknown rule arguments {sorted(args)}")
         rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind))
