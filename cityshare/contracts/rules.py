@@ -204,7 +204,7 @@ def _bound(value: Any, cast: str, ctx: GateContext | None, where: str, contract:
 
 
 def _range_predicate(contract: Contract, prop: Property, args: dict[str, Any], where: str,
-                     ctx: GateContext | None) -> str:
+                     ctx: GateContext | None, exclusive: bool = False) -> str:
     cast = CASTS.get(prop.logical_type)
     if cast is None:
         raise ContractError(contract.path, where, f"a range needs a number/integer/date/timestamp column, "
@@ -213,9 +213,9 @@ def _range_predicate(contract: Contract, prop: Property, args: dict[str, Any], w
     value = f"try_cast({q(prop.name)} AS {value_type})"
     parts = []
     if args.get("minimum") is not None:
-        parts.append(f"{value} < {_bound(args['minimum'], value_type, ctx, where, contract)}")
+        parts.append(f"{value} <{'=' * exclusive} {_bound(args['minimum'], value_type, ctx, where, contract)}")
     if args.get("maximum") is not None:
-        parts.append(f"{value} > {_bound(args['maximum'], value_type, ctx, where, contract)}")
+        parts.append(f"{value} >{'=' * exclusive} {_bound(args['maximum'], value_type, ctx, where, contract)}")
     return f"{value} IS NOT NULL AND ({' OR '.join(parts)})"
 
 
@@ -238,6 +238,7 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
                                prop.name, f"{col} IS NULL", "not_null"))
     if prop.max_length is not None:
         rules.append(max_length_rule(prop))
+    rules.extend(type_rules(contract, prop, ctx))
     for i, check in enumerate(prop.quality):
         where = f"schema[0].properties[{prop.name}].quality[{i}]"
         name = check.get("name") or f"{prop.name}_rule_{i + 1}"
@@ -295,6 +296,66 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
             raise ContractError(contract.path, f"{where}.arguments", f"unknown rule arguments {sorted(args)}")
         rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind))
     return rules
+
+
+# Logical type → SQL true when a raw (text) value is a proper value of that type. Stricter than a bare
+# TRY_CAST: DuckDB casts '12.5' to BIGINT 13 and 'inf' to DATE 9999-12-31.
+_TYPE_OK = {
+    "integer": "try_cast({c} AS DOUBLE) = try_cast({c} AS BIGINT)",
+    "number": "isfinite(try_cast({c} AS DOUBLE))",
+    "date": "isfinite(try_cast({c} AS DATE))",
+    "timestamp": "isfinite(try_cast({c} AS TIMESTAMP))",
+    "boolean": "try_cast({c} AS BOOLEAN) IS NOT NULL",
+}
+_TYPE_ZH = {"integer": "整数", "number": "数值", "date": "日期", "timestamp": "时间", "boolean": "布尔值"}
+
+
+def _raw_property(contract: Contract, name: str) -> dict[str, Any]:
+    return next((p for p in contract.table.get("properties") or [] if p.get("name") == name), {})
+
+
+def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> list[Rule]:
+    """What the column's declaration itself says, as row rules (规范性): the value casts to its logical
+    type (``<col>_type``; not added where the contract names its own ``castTo`` rule for the column),
+    and ODCS ``logicalTypeOptions`` minimum/maximum/exclusiveMinimum/exclusiveMaximum, minLength
+    and pattern (maxLength is :func:`max_length_rule`)."""
+    rules: list[Rule] = []
+    col, label = q(prop.name), f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
+    own_cast = any("castTo" in (c.get("arguments") or {}) for c in prop.quality)
+    if prop.logical_type in _TYPE_OK and not own_cast:
+        ok = _TYPE_OK[prop.logical_type].format(c=col)
+        rules.append(_row_rule(f"{prop.name}_type", "row", "conformity", f"{label}须为有效{_TYPE_ZH[prop.logical_type]}",
+                               prop.name, f"{col} IS NOT NULL AND NOT coalesce({ok}, false)", "type",
+                               {"type": prop.logical_type}))
+    options = _raw_property(contract, prop.name).get("logicalTypeOptions") or {}
+    if not isinstance(options, dict):
+        return rules
+    where = f"schema[0].properties[{prop.name}].logicalTypeOptions"
+    bounds = {"minimum": ("minimum", False, "不得小于"), "maximum": ("maximum", False, "不得大于"),
+              "exclusiveMinimum": ("minimum", True, "须大于"), "exclusiveMaximum": ("maximum", True, "须小于")}
+    for option, (side, exclusive, zh) in bounds.items():
+        if options.get(option) is None:
+            continue
+        pred = _range_predicate(contract, prop, {side: options[option]}, f"{where}.{option}", ctx, exclusive)
+        rules.append(_row_rule(f"{prop.name}_{_snake(option)}", "row", "accuracy", f"{label}{zh} {options[option]}",
+                               prop.name, pred, "range"))
+    if isinstance(options.get("minLength"), int) and not isinstance(options["minLength"], bool):
+        rules.append(_row_rule(f"{prop.name}_min_length", "row", "conformity",
+                               f"{label}长度不得少于 {options['minLength']} 个字符", prop.name,
+                               f"length(CAST({col} AS VARCHAR)) < {int(options['minLength'])}", "min_length"))
+    if isinstance(options.get("pattern"), str):
+        try:
+            re.compile(options["pattern"])
+        except re.error as exc:
+            raise ContractError(contract.path, f"{where}.pattern", f"not a regular expression: {exc}") from None
+        rules.append(_row_rule(f"{prop.name}_pattern", "row", "conformity", f"{label}格式须符合 {options['pattern']}",
+                               prop.name, f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), "
+                               f"{lit(options['pattern'])})", "pattern"))
+    return rules
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 def max_length_rule(prop: Property) -> Rule:
@@ -458,6 +519,18 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
     return rules
 
 
+def _unique_rule(key: list[str], order_column: str | None, description: str) -> Rule:
+    """Duplicates of ``key`` (all parts non-null): the first delivered row wins, later copies fail."""
+    cols = ", ".join(q(k) for k in key)
+    order = q(order_column) if order_column else cols
+    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in key)
+    dup_sql = (f"SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY {order})"
+               f" AS _dup FROM {{batch}}) WHERE _dup > 1 AND {not_null}")
+    predicate = f"({not_null} AND row_number() OVER (PARTITION BY {cols} ORDER BY {order}) > 1)"
+    return Rule(f"{'_'.join(key)}_unique", "row", "uniqueness", description, key[0], "unique", {"key": key},
+                gx_query(dup_sql), predicate)
+
+
 def compile_rules(contract: Contract, order_column: str | None = "_source_row",
                   ctx: GateContext | None = None) -> list[Rule]:
     """All rules of a contract: batch-level first (schema, volume, freshness), then row-level.
@@ -468,20 +541,12 @@ def compile_rules(contract: Contract, order_column: str | None = "_source_row",
     rules = drift_rules(contract, ctx) + _table_rules(contract, ctx)
     if ctx is not None and (fresh := freshness_rule(contract, ctx)):
         rules.append(fresh)
-    key = contract.primary_key or [p.name for p in contract.properties if p.unique][:1]
+    key = contract.primary_key
     if key:
-        cols = ", ".join(q(k) for k in key)
-        order = q(order_column) if order_column else cols
-        not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in key)
-        dup_sql = (
-            f"SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY {order})"
-            f" AS _dup FROM {{batch}}) WHERE _dup > 1 AND {not_null}"
-        )
-        predicate = f"({not_null} AND row_number() OVER (PARTITION BY {cols} ORDER BY {order}) > 1)"
-        rules.append(
-            Rule(f"{'_'.join(key)}_unique", "row", "uniqueness", f"主键 {'+'.join(key)} 不得重复",
-                 key[0], "unique", {"key": key}, gx_query(dup_sql), predicate)
-        )
+        rules.append(_unique_rule(key, order_column, f"主键 {'+'.join(key)} 不得重复"))
+    for p in contract.properties:  # every `unique: true` column, not only the first
+        if p.unique and [p.name] != key:
+            rules.append(_unique_rule([p.name], order_column, f"{p.business_name or p.name}（{p.name}）不得重复"))
     for prop in contract.properties:
         rules.extend(_property_rules(contract, prop, ctx))
     return rules

@@ -134,6 +134,10 @@ def main() -> None:
     put("api_sql_injection_values.json",
         json.dumps(registry(**{"7": {"entity_type": "'; DROP TABLE raw.scjgj__business_registry; --"}}),
                    ensure_ascii=False))
+    # issue #23: a value that is not of the column's declared type is quarantined by <col>_type
+    put("closed_at_not_a_timestamp.csv", text(one_bad(结案时间="昨天下午")))
+    put("closed_at_infinity.csv", text(one_bad(结案时间="infinity")))
+    put("closed_at_full_width_digits.csv", text(one_bad(结案时间="２０２６-１１-２５ １０:３０:００")))
     # issue #23: hostile identifier cells must quarantine their row, never crash the ID check's SQL
     for name, value in (("api_id_full_width_digits", "５００１０８１９８００１０１００５Ｘ"),
                         ("api_id_old_15_digits", "500108800101005"),

@@ -117,6 +117,17 @@ ROW_CASES = {
     "item_id_part_unique": ({}, {"item_id": "T0001"}),  # composite key (item_id, part): row 3 repeats row 1
     "kind_max_length": ({"kind": {"physicalType": "VARCHAR(3)"}}, {"kind": "ABCD"}),
     "parent_max_length": ({"parent": {"logicalTypeOptions": {"maxLength": 2}}}, {"parent": "P123"}),
+    # issue #23: the declaration itself is enforced (type, every unique column, logicalTypeOptions)
+    "amount_type": ({}, {"amount": "abc"}),
+    "day_type": ({}, {"day": "2026-02-30"}),
+    "seen_at_type": ({}, {"seen_at": "inf"}),  # DuckDB would cast it to 9999-12-31
+    "part_type": ({"part": {"logicalType": "integer"}}, {"part": "1.5"}),  # DuckDB would round it to 2
+    "amount_unique": ({"amount": {"unique": True}}, {"amount": "10"}),  # a second unique column, besides the key
+    "amount_minimum": ({"amount": {"logicalTypeOptions": {"minimum": 0}}}, {"amount": "-0.5"}),
+    "amount_exclusive_maximum": ({"amount": {"logicalTypeOptions": {"exclusiveMaximum": 1000}}}, {"amount": "1000"}),
+    "day_maximum": ({"day": {"logicalTypeOptions": {"maximum": "2026-11-24"}}}, {"day": "2026-11-25"}),
+    "parent_min_length": ({"parent": {"logicalTypeOptions": {"minLength": 2}}}, {"parent": "P"}),
+    "parent_pattern": ({"parent": {"logicalTypeOptions": {"pattern": "^P[0-9]+$"}}}, {"parent": "Q1"}),
 }
 
 
@@ -271,3 +282,21 @@ def test_oversize_cell_is_quarantined_with_column_limit_and_length(settings, tmp
     outcome, results = _gate(settings, contract, two_bad)
     assert outcome.status == "blocked" and outcome.accepted_path is None
     assert "above the contract threshold 10.0%" in outcome.reason and results["kind_max_length"].verdict == "failed"
+
+
+def test_primary_key_without_position_is_a_key_in_declaration_order(settings, tmp_path):
+    contract = _contract(tmp_path, {"item_id": {"primaryKeyPosition": None}, "part": {"primaryKeyPosition": None}})
+    assert contract.primary_key == ["item_id", "part"]
+    outcome, results = _gate(settings, contract, _rows(**{"3": {"item_id": "T0001"}}))
+    assert (outcome.rows_quarantined, results["item_id_part_unique"].verdict) == (1, "quarantined")
+
+
+def test_boolean_column_and_own_cast_rule_are_not_doubled(tmp_path):
+    contract = _contract(tmp_path, {"kind": {"logicalType": "boolean"}, **ROW_CASES["day_cast"][0]})
+    rules = {r.name: r for r in compile_rules(contract)}
+    assert rules["kind_type"].description == "kind须为有效布尔值" and "day_type" not in rules
+    con = duckdb.connect()
+    values = ["true", "0", "yes", "maybe", "1.5", None]
+    flagged = con.execute(f"SELECT v FROM (SELECT unnest(?) AS kind, unnest(?) AS v) WHERE {rules['kind_type'].predicate}",
+                          [values, values]).fetchall()
+    assert flagged == [("maybe",), ("1.5",)]
