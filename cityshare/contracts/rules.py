@@ -239,6 +239,8 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
     if prop.max_length is not None:
         rules.append(max_length_rule(prop))
     rules.extend(type_rules(contract, prop, ctx))
+    if formula := formula_rule(contract, prop):
+        rules.append(formula)
     for i, check in enumerate(prop.quality):
         where = f"schema[0].properties[{prop.name}].quality[{i}]"
         name = check.get("name") or f"{prop.name}_rule_{i + 1}"
@@ -308,6 +310,28 @@ _TYPE_OK = {
     "boolean": "try_cast({c} AS BOOLEAN) IS NOT NULL",
 }
 _TYPE_ZH = {"integer": "整数", "number": "数值", "date": "日期", "timestamp": "时间", "boolean": "布尔值"}
+
+
+# Formula injection (CSV/XLSX 公式注入): a text cell a spreadsheet would run — it starts with = @ TAB CR, or
+# with + / - followed by something that is not a plain signed number ("+86 138…" and "-5" are data,
+# "+cmd|…" and "-1+cmd|…" are not). Detection only: every CSV export escapes all of = + - @ TAB CR
+# (cityshare.share.exports.FORMULA_LEAD). Contract customProperty ``formulaInjection``: ``warning``
+# (default — recorded, stops nothing), ``error`` (quarantine the row) or ``off``.
+_FORMULA = r"^(?:[=@\t\r]|[+-](?:[^0-9.\s]|[0-9.]*[-+*/^&|(!]))"
+_CONSTRAINED = ("pattern", "validValues", "checkDigit", "referenceSeed", "referenceDataset")
+
+
+def formula_rule(contract: Contract, prop: Property) -> Rule | None:
+    """The formula-injection rule of a text column (none where another rule already fixes its shape)."""
+    setting = str(contract.custom.get("formulaInjection", "warning")).lower()
+    if prop.logical_type != "string" or setting == "off" or any(
+            k in (c.get("arguments") or {}) for c in prop.quality for k in _CONSTRAINED):
+        return None
+    col = q(prop.name)
+    label = f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
+    pred = f"left({col}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) AND regexp_matches({col}, {lit(_FORMULA)})"
+    return _row_rule(f"{prop.name}_formula", _level({"severity": setting}, "warn"), "conformity",
+                     f"{label}不得以公式字符开头（= + - @，表格公式注入）", prop.name, pred, "formula")
 
 
 def _raw_property(contract: Contract, name: str) -> dict[str, Any]:

@@ -138,6 +138,10 @@ def main() -> None:
     put("closed_at_not_a_timestamp.csv", text(one_bad(结案时间="昨天下午")))
     put("closed_at_infinity.csv", text(one_bad(结案时间="infinity")))
     put("closed_at_full_width_digits.csv", text(one_bad(结案时间="２０２６-１１-２５ １０:３０:００")))
+    # issue #23: formula injection is detected (advisory by default) and escaped on export
+    put("formula_injection_hyperlink.csv", text(one_bad(问题描述='=HYPERLINK("http://evil.example/x","点此查看")')))
+    put("formula_injection_plus_cmd.csv", text(one_bad(事发地址="+cmd|' /C calc'!A0")))
+    put("formula_injection_minus_arith.csv", text(one_bad(事发地址="-2+3+cmd|' /C calc'!A0")))
     # issue #23: hostile identifier cells must quarantine their row, never crash the ID check's SQL
     for name, value in (("api_id_full_width_digits", "５００１０８１９８００１０１００５Ｘ"),
                         ("api_id_old_15_digits", "500108800101005"),

@@ -300,3 +300,31 @@ def test_boolean_column_and_own_cast_rule_are_not_doubled(tmp_path):
     flagged = con.execute(f"SELECT v FROM (SELECT unnest(?) AS kind, unnest(?) AS v) WHERE {rules['kind_type'].predicate}",
                           [values, values]).fetchall()
     assert flagged == [("maybe",), ("1.5",)]
+
+
+def test_formula_injection_is_advisory_by_default_and_configurable(settings, tmp_path):
+    rows = _rows(**{"2": {"parent": "=HYPERLINK(\"http://x\")"}, "5": {"parent": "+cmd|' /C calc'!A0"},
+                    "6": {"parent": "-5"}})  # a signed number is data, not a formula
+    outcome, results = _gate(settings, _contract(tmp_path), rows)
+    assert (outcome.status, outcome.rows_accepted) == ("accepted", 10)
+    assert (results["parent_formula"].verdict, results["parent_formula"].failed) == ("warned", 2)
+    assert "advisory" in outcome.reason and "parent_formula: 2 of 10 rows" in outcome.reason
+    outcome, results = _gate(settings, _contract(tmp_path, custom={"formulaInjection": "error"}), rows)
+    assert (outcome.rows_quarantined, results["parent_formula"].verdict) == (2, "quarantined")
+    assert "parent_formula" not in {r.name for r in compile_rules(_contract(tmp_path, custom={"formulaInjection": "off"}))}
+    constrained = _contract(tmp_path, ROW_CASES["kind_valid"][0])  # validValues already fix the shape
+    assert "kind_formula" not in {r.name for r in compile_rules(constrained)}
+
+
+def test_directory_csv_export_escapes_formula_cells():
+    import csv
+    import io
+
+    from cityshare.directory.exporters import csv_row, to_csv
+
+    entry = {"信息资源分类": "1", "信息资源名称": "=cmd|' /C calc'!A0", "信息资源代码": "X1", "信息资源提供方": "@SUM(1)",
+             "信息资源摘要": "\tsecret", "信息资源格式": {}, "信息项信息": [], "共享属性": {"共享类型": "-1+1"}}
+    cells = list(csv.reader(io.StringIO(to_csv([entry]).lstrip("\ufeff"))))[1]
+    assert len(cells) == len(csv_row(entry))
+    assert {"'=cmd|' /C calc'!A0", "'@SUM(1)", "'\tsecret", "'-1+1"} <= set(cells)
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
