@@ -82,10 +82,9 @@ def make_batch(root: Path, rows: int, day: dt.date = DAY, load_id: str = "bench"
     """A landed raw batch with realistic defects (~1 % of rows break one rule)."""
     import duckdb
 
-    from cityshare.identifiers import uscc_check_char
+    from cityshare.identifiers import complete_uscc
 
-    good = "91500108MA5U1000" + "1"
-    good += uscc_check_char(good)
+    good = complete_uscc("91500108MA5U1000")
     path = root / "lake" / "raw" / "bench" / "cases" / f"load_date={day}" / f"batch={load_id}" / "part-0.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect().sql(f"""COPY (

@@ -203,7 +203,9 @@ def declared_max_length(p: dict[str, Any]) -> int | None:
 
 def _property(p: dict[str, Any]) -> Property:
     custom = {c["property"]: c["value"] for c in p.get("customProperties") or []}
-    pk = p.get("primaryKeyPosition") if p.get("primaryKey") else None
+    # primaryKeyPosition is optional in ODCS (-1: not given): such key columns follow in declaration order
+    position = p.get("primaryKeyPosition")
+    pk = (position if isinstance(position, int) and position >= 0 else 10_000) if p.get("primaryKey") else None
     return Property(
         name=p["name"],
         business_name=p.get("businessName", ""),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
+from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 
 # ODCS dimension → GB/T 36344-2018 dimension (数据质量评价指标). Duplicate rate sits under 准确性.
 GBT36344 = {
@@ -42,9 +43,20 @@ _UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "hour": 1 / 24, "h
               "y": 365.0, "yr": 365.0, "year": 365.0, "years": 365.0}
 _CYCLE_DAYS = {"实时": 1.0, "每日": 1.0, "每周": 7.0, "每月": 31.0, "每季度": 92.0, "每半年": 183.0, "每年": 366.0}
 
-_ID_WEIGHTS = "[7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2]"
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = "[1,3,9,27,19,26,16,17,20,29,25,13,8,24,10,30,28]"
+
+
+# Every cast a rule makes of raw text is TRY_CAST: one bad cell must quarantine one row, not raise and
+# kill the load. A contract's own `sql` rule is held to the same (checked when it is compiled).
+_BARE_CAST = re.compile(r"(?<![\w.])cast\s*\(|::", re.IGNORECASE)
+# castTo values a contract may name, and the DuckDB type each one means.
+TYPE_CASTS = {**CASTS, "boolean": "BOOLEAN", "double": "DOUBLE", "bigint": "BIGINT"}
+
+
+def guard_casts(contract: Contract, where: str, query: str) -> None:
+    """Refuse a contract SQL rule with a bare ``CAST``/``::``: on one malformed cell it would raise."""
+    if _BARE_CAST.search(query):
+        raise ContractError(contract.path, f"{where}.query", "use try_cast(x AS type), not CAST/:: — a cast "
+                            "that fails on one malformed value would stop the whole load")
 
 
 def q(identifier: str) -> str:
@@ -58,19 +70,13 @@ def lit(value: Any) -> str:
 
 
 def id_number_valid_sql(col: str) -> str:
-    """GB 11643-1999 check digit, as DuckDB SQL (true when the ID number is well-formed)."""
-    c = q(col)
-    digits = f"list_transform(range(1, 18), lambda i: cast(substr({c}, i, 1) AS INTEGER) * {_ID_WEIGHTS}[i])"
-    check = f"substr('10X98765432', cast(1 + list_sum({digits}) % 11 AS BIGINT), 1)"
-    return f"(regexp_full_match({c}, '^[0-9]{{17}}[0-9X]$') AND substr({c}, 18, 1) = {check})"
+    """GB 11643-1999 validity of column ``col`` as DuckDB SQL (never NULL, never raises)."""
+    return id_number_sql(q(col))
 
 
 def uscc_valid_sql(col: str) -> str:
-    """GB 32100-2015 check character, as DuckDB SQL (true when the USCC is well-formed)."""
-    c, a = q(col), lit(_USCC_ALPHABET)
-    values = f"list_transform(range(1, 18), lambda i: (instr({a}, substr({c}, i, 1)) - 1) * {_USCC_WEIGHTS}[i])"
-    check = f"substr({a}, cast(1 + (31 - list_sum({values}) % 31) % 31 AS BIGINT), 1)"
-    return f"(regexp_full_match({c}, '^[0-9A-HJ-NPQRTUWXY]{{18}}$') AND substr({c}, 18, 1) = {check})"
+    """GB 32100-2015 validity of column ``col`` as DuckDB SQL (never NULL, never raises)."""
+    return uscc_sql(q(col))
 
 
 @dataclass
@@ -190,11 +196,15 @@ def _bound(value: Any, cast: str, ctx: GateContext | None, where: str, contract:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ContractError(contract.path, where, f"range bound {value!r} is not a number")
         return f"CAST({value!r} AS DOUBLE)"
+    try:  # checked here: a bad literal would make DuckDB raise on every batch
+        (dt.date if cast == "DATE" else dt.datetime).fromisoformat(str(value))
+    except ValueError:
+        raise ContractError(contract.path, where, f"range bound {value!r} is not an ISO {cast.lower()}") from None
     return f"CAST({lit(value)} AS {cast})"
 
 
 def _range_predicate(contract: Contract, prop: Property, args: dict[str, Any], where: str,
-                     ctx: GateContext | None) -> str:
+                     ctx: GateContext | None, exclusive: bool = False) -> str:
     cast = CASTS.get(prop.logical_type)
     if cast is None:
         raise ContractError(contract.path, where, f"a range needs a number/integer/date/timestamp column, "
@@ -203,9 +213,9 @@ def _range_predicate(contract: Contract, prop: Property, args: dict[str, Any], w
     value = f"try_cast({q(prop.name)} AS {value_type})"
     parts = []
     if args.get("minimum") is not None:
-        parts.append(f"{value} < {_bound(args['minimum'], value_type, ctx, where, contract)}")
+        parts.append(f"{value} <{'=' * exclusive} {_bound(args['minimum'], value_type, ctx, where, contract)}")
     if args.get("maximum") is not None:
-        parts.append(f"{value} > {_bound(args['maximum'], value_type, ctx, where, contract)}")
+        parts.append(f"{value} >{'=' * exclusive} {_bound(args['maximum'], value_type, ctx, where, contract)}")
     return f"{value} IS NOT NULL AND ({' OR '.join(parts)})"
 
 
@@ -228,6 +238,9 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
                                prop.name, f"{col} IS NULL", "not_null"))
     if prop.max_length is not None:
         rules.append(max_length_rule(prop))
+    rules.extend(type_rules(contract, prop, ctx))
+    if formula := formula_rule(contract, prop):
+        rules.append(formula)
     for i, check in enumerate(prop.quality):
         where = f"schema[0].properties[{prop.name}].quality[{i}]"
         name = check.get("name") or f"{prop.name}_rule_{i + 1}"
@@ -236,6 +249,7 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
         args = check.get("arguments") or {}
         level = _level(check)
         if check.get("type") == "sql":
+            guard_casts(contract, where, check["query"])
             query = gx_query(check["query"].replace("${table}", "{batch}").replace("${column}", col))
             rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
             continue
@@ -269,15 +283,103 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
                 ref += f" UNION ALL SELECT old_code FROM read_csv({legacy}, all_varchar = true)"
             pred = f"{col} IS NOT NULL AND {col} NOT IN ({ref})"
         elif "castTo" in args:
-            pred = f"{col} IS NOT NULL AND try_cast({col} AS {args['castTo'].upper()}) IS NULL"
-        elif args.get("checkDigit") == "id_number":
-            pred = f"{col} IS NOT NULL AND NOT coalesce({id_number_valid_sql(prop.name)}, false)"
-        elif args.get("checkDigit") == "uscc":
-            pred = f"{col} IS NOT NULL AND NOT coalesce({uscc_valid_sql(prop.name)}, false)"
+            target = TYPE_CASTS.get(str(args["castTo"]).lower())
+            if target is None:
+                raise ContractError(contract.path, f"{where}.arguments.castTo",
+                                    f"castTo must be one of {', '.join(TYPE_CASTS)}, got {args['castTo']!r}")
+            pred = f"{col} IS NOT NULL AND try_cast({col} AS {target}) IS NULL"
+        elif "checkDigit" in args:
+            valid = IDENTIFIER_SQL.get(str(args["checkDigit"]))
+            if valid is None:
+                raise ContractError(contract.path, f"{where}.arguments.checkDigit",
+                                    f"checkDigit must be one of {', '.join(IDENTIFIER_SQL)}, got {args['checkDigit']!r}")
+            pred = f"{col} IS NOT NULL AND NOT {valid(col)}"
         else:
             raise ContractError(contract.path, f"{where}.arguments", f"unknown rule arguments {sorted(args)}")
         rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind))
     return rules
+
+
+# Logical type → SQL true when a raw (text) value is a proper value of that type. Stricter than a bare
+# TRY_CAST: DuckDB casts '12.5' to BIGINT 13 and 'inf' to DATE 9999-12-31.
+_TYPE_OK = {
+    "integer": "try_cast({c} AS DOUBLE) = try_cast({c} AS BIGINT)",
+    "number": "isfinite(try_cast({c} AS DOUBLE))",
+    "date": "isfinite(try_cast({c} AS DATE))",
+    "timestamp": "isfinite(try_cast({c} AS TIMESTAMP))",
+    "boolean": "try_cast({c} AS BOOLEAN) IS NOT NULL",
+}
+_TYPE_ZH = {"integer": "整数", "number": "数值", "date": "日期", "timestamp": "时间", "boolean": "布尔值"}
+
+
+# Formula injection (CSV/XLSX 公式注入): a text cell a spreadsheet would run — it starts with = @ TAB CR, or
+# with + / - followed by something that is not a plain signed number ("+86 138…" and "-5" are data,
+# "+cmd|…" and "-1+cmd|…" are not). Detection only: every CSV export escapes all of = + - @ TAB CR
+# (cityshare.share.exports.FORMULA_LEAD). Contract customProperty ``formulaInjection``: ``warning``
+# (default — recorded, stops nothing), ``error`` (quarantine the row) or ``off``.
+_FORMULA = r"^(?:[=@\t\r]|[+-](?:[^0-9.\s]|[0-9.]*[-+*/^&|(!]))"
+_CONSTRAINED = ("pattern", "validValues", "checkDigit", "referenceSeed", "referenceDataset")
+
+
+def formula_rule(contract: Contract, prop: Property) -> Rule | None:
+    """The formula-injection rule of a text column (none where another rule already fixes its shape)."""
+    setting = str(contract.custom.get("formulaInjection", "warning")).lower()
+    if prop.logical_type != "string" or setting == "off" or any(
+            k in (c.get("arguments") or {}) for c in prop.quality for k in _CONSTRAINED):
+        return None
+    col = q(prop.name)
+    label = f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
+    pred = f"left({col}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) AND regexp_matches({col}, {lit(_FORMULA)})"
+    return _row_rule(f"{prop.name}_formula", _level({"severity": setting}, "warn"), "conformity",
+                     f"{label}不得以公式字符开头（= + - @，表格公式注入）", prop.name, pred, "formula")
+
+
+def _raw_property(contract: Contract, name: str) -> dict[str, Any]:
+    return next((p for p in contract.table.get("properties") or [] if p.get("name") == name), {})
+
+
+def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> list[Rule]:
+    """What the column's declaration itself says, as row rules (规范性): the value casts to its logical
+    type (``<col>_type``; not added where the contract names its own ``castTo`` rule for the column),
+    and ODCS ``logicalTypeOptions`` minimum/maximum/exclusiveMinimum/exclusiveMaximum, minLength
+    and pattern (maxLength is :func:`max_length_rule`)."""
+    rules: list[Rule] = []
+    col, label = q(prop.name), f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
+    own_cast = any("castTo" in (c.get("arguments") or {}) for c in prop.quality)
+    if prop.logical_type in _TYPE_OK and not own_cast:
+        ok = _TYPE_OK[prop.logical_type].format(c=col)
+        rules.append(_row_rule(f"{prop.name}_type", "row", "conformity", f"{label}须为有效{_TYPE_ZH[prop.logical_type]}",
+                               prop.name, f"{col} IS NOT NULL AND NOT coalesce({ok}, false)", "type",
+                               {"type": prop.logical_type}))
+    options = _raw_property(contract, prop.name).get("logicalTypeOptions") or {}
+    if not isinstance(options, dict):
+        return rules
+    where = f"schema[0].properties[{prop.name}].logicalTypeOptions"
+    bounds = {"minimum": ("minimum", False, "不得小于"), "maximum": ("maximum", False, "不得大于"),
+              "exclusiveMinimum": ("minimum", True, "须大于"), "exclusiveMaximum": ("maximum", True, "须小于")}
+    for option, (side, exclusive, zh) in bounds.items():
+        if options.get(option) is None:
+            continue
+        pred = _range_predicate(contract, prop, {side: options[option]}, f"{where}.{option}", ctx, exclusive)
+        rules.append(_row_rule(f"{prop.name}_{_snake(option)}", "row", "accuracy", f"{label}{zh} {options[option]}",
+                               prop.name, pred, "range"))
+    if isinstance(options.get("minLength"), int) and not isinstance(options["minLength"], bool):
+        rules.append(_row_rule(f"{prop.name}_min_length", "row", "conformity",
+                               f"{label}长度不得少于 {options['minLength']} 个字符", prop.name,
+                               f"length(CAST({col} AS VARCHAR)) < {int(options['minLength'])}", "min_length"))
+    if isinstance(options.get("pattern"), str):
+        try:
+            re.compile(options["pattern"])
+        except re.error as exc:
+            raise ContractError(contract.path, f"{where}.pattern", f"not a regular expression: {exc}") from None
+        rules.append(_row_rule(f"{prop.name}_pattern", "row", "conformity", f"{label}格式须符合 {options['pattern']}",
+                               prop.name, f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), "
+                               f"{lit(options['pattern'])})", "pattern"))
+    return rules
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 def max_length_rule(prop: Property) -> Rule:
@@ -368,6 +470,7 @@ def _table_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         where = f"schema[0].quality[{i}]"
         if check.get("metric") != "rowCount":
             if check.get("type") == "sql":
+                guard_casts(contract, where, check["query"])
                 query = gx_query(check["query"].replace("${table}", "{batch}"))
                 rules.append(Rule(check.get("name", f"table_rule_{i}"), "batch", check.get("dimension", "consistency"),
                                   check.get("description", "表级规则"), None, "sql", bad_rows_sql=query))
@@ -440,6 +543,18 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
     return rules
 
 
+def _unique_rule(key: list[str], order_column: str | None, description: str) -> Rule:
+    """Duplicates of ``key`` (all parts non-null): the first delivered row wins, later copies fail."""
+    cols = ", ".join(q(k) for k in key)
+    order = q(order_column) if order_column else cols
+    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in key)
+    dup_sql = (f"SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY {order})"
+               f" AS _dup FROM {{batch}}) WHERE _dup > 1 AND {not_null}")
+    predicate = f"({not_null} AND row_number() OVER (PARTITION BY {cols} ORDER BY {order}) > 1)"
+    return Rule(f"{'_'.join(key)}_unique", "row", "uniqueness", description, key[0], "unique", {"key": key},
+                gx_query(dup_sql), predicate)
+
+
 def compile_rules(contract: Contract, order_column: str | None = "_source_row",
                   ctx: GateContext | None = None) -> list[Rule]:
     """All rules of a contract: batch-level first (schema, volume, freshness), then row-level.
@@ -450,20 +565,12 @@ def compile_rules(contract: Contract, order_column: str | None = "_source_row",
     rules = drift_rules(contract, ctx) + _table_rules(contract, ctx)
     if ctx is not None and (fresh := freshness_rule(contract, ctx)):
         rules.append(fresh)
-    key = contract.primary_key or [p.name for p in contract.properties if p.unique][:1]
+    key = contract.primary_key
     if key:
-        cols = ", ".join(q(k) for k in key)
-        order = q(order_column) if order_column else cols
-        not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in key)
-        dup_sql = (
-            f"SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY {order})"
-            f" AS _dup FROM {{batch}}) WHERE _dup > 1 AND {not_null}"
-        )
-        predicate = f"({not_null} AND row_number() OVER (PARTITION BY {cols} ORDER BY {order}) > 1)"
-        rules.append(
-            Rule(f"{'_'.join(key)}_unique", "row", "uniqueness", f"主键 {'+'.join(key)} 不得重复",
-                 key[0], "unique", {"key": key}, gx_query(dup_sql), predicate)
-        )
+        rules.append(_unique_rule(key, order_column, f"主键 {'+'.join(key)} 不得重复"))
+    for p in contract.properties:  # every `unique: true` column, not only the first
+        if p.unique and [p.name] != key:
+            rules.append(_unique_rule([p.name], order_column, f"{p.business_name or p.name}（{p.name}）不得重复"))
     for prop in contract.properties:
         rules.extend(_property_rules(contract, prop, ctx))
     return rules

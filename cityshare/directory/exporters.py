@@ -63,10 +63,12 @@ def csv_row(e: dict[str, Any]) -> list[str]:
 
 def to_csv(entries: list[dict[str, Any]]) -> str:
     """The CSV text (with a leading BOM: write it as UTF-8 and Excel shows Chinese correctly)."""
+    from cityshare.share.exports import defuse_cell
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_row(e) for e in entries)
+    writer.writerows([defuse_cell(v) for v in csv_row(e)] for e in entries)
     return "\ufeff" + buf.getvalue()
 
 

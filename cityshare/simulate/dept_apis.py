@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from cityshare.identifiers import USCC_ALPHABET, uscc_check_char
+from cityshare.identifiers import USCC_ALPHABET, complete_uscc
 from cityshare.simulate._framework import Output, SimContext, jsonl_bytes, near
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round, write_atomic
 from cityshare.simulate.geography import NANPING_STREET
@@ -30,8 +30,8 @@ LOT_TYPES = (("路外公共停车场", 0.45), ("配建停车场", 0.35), ("路�
 
 
 def _uscc(rng: random.Random, area_code: str) -> str:
-    first17 = "91" + area_code + "MA" + "".join(rng.choice(USCC_ALPHABET) for _ in range(7))
-    return first17 + uscc_check_char(first17)
+    drawn = "91" + area_code + "MA" + "".join(rng.choice(USCC_ALPHABET) for _ in range(7))
+    return complete_uscc(drawn[:16])  # 17th character: the organization code check (GB 11714)
 
 
 def kitchen_alerts(ctx: SimContext) -> Output:

@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from cityshare.identifiers import USCC_ALPHABET, uscc_check_char
+from cityshare.identifiers import USCC_ALPHABET, complete_uscc
 from cityshare.simulate._framework import Output, SimContext, csv_bytes, is_workday, near, write_file
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round
 
@@ -30,8 +30,8 @@ BUILDERS = ("中建八局", "中冶建工", "重庆建工", "中铁二十局", "
 
 
 def _uscc(rng: random.Random, area: str) -> str:
-    first17 = "91" + area + "MA" + "".join(rng.choice(USCC_ALPHABET) for _ in range(7))
-    return first17 + uscc_check_char(first17)
+    drawn = "91" + area + "MA" + "".join(rng.choice(USCC_ALPHABET) for _ in range(7))
+    return complete_uscc(drawn[:16])  # 17th character: the organization code check (GB 11714)
 
 
 def _office_time(rng: random.Random, day: dt.date) -> str:

@@ -17,7 +17,7 @@ import json
 import random
 from dataclasses import dataclass, field
 
-from cityshare.identifiers import ID_CHECK_TABLE, USCC_ALPHABET, uscc_check_char
+from cityshare.identifiers import ID_CHECK_TABLE, USCC_ALPHABET, complete_uscc
 from cityshare.simulate import people
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round
 from cityshare.simulate.geography import FOCUS_AREAS, Geography, Street
@@ -110,10 +110,10 @@ class _Registry:
     def _uscc(self, prefix: str, area_code: str) -> str:
         while True:
             org = "MA" + "".join(self.rng.choice(USCC_ALPHABET) for _ in range(7))
-            first17 = f"{prefix}{area_code}{org}"
-            if first17 not in self.org_codes:
-                self.org_codes.add(first17)
-                return first17 + uscc_check_char(first17)
+            code = complete_uscc(f"{prefix}{area_code}{org}"[:16])  # 17th: organization code check (GB 11714)
+            if code[:17] not in self.org_codes:
+                self.org_codes.add(code[:17])
+                return code
 
     def _brand(self, attempt: int) -> str:
         n = 2 if attempt < 40 else 3

@@ -49,13 +49,13 @@ def one_bad(i: int = 7, **changes: str) -> list[list[str]]:
 
 def registry(n: int = 20, **bad: dict[str, str]) -> dict:
     """A 市场监管局 registry API page; ``bad`` maps record index → changed fields."""
-    from cityshare.identifiers import id_check_digit, uscc_check_char
+    from cityshare.identifiers import complete_uscc, id_check_digit
 
     recs = []
     for i in range(n):
-        uscc17 = f"91500108MA{i:07d}"
+        uscc16 = f"91500108MA{i:06d}"
         id17 = f"50010819800101{i:03d}"
-        rec = {"uscc": uscc17 + uscc_check_char(uscc17), "entity_name": f"重庆市南岸区测试商贸有限公司{i}",
+        rec = {"uscc": complete_uscc(uscc16), "entity_name": f"重庆市南岸区测试商贸有限公司{i}",
                "entity_type": "有限责任公司", "industry": "批发和零售业", "legal_person_name": "张三",
                "legal_person_id": id17 + id_check_digit(id17), "area_code": "500108",
                "street_code": "500108003", "address": "南岸区南坪街道", "registered_on": "2015-03-01",
@@ -134,6 +134,31 @@ def main() -> None:
     put("api_sql_injection_values.json",
         json.dumps(registry(**{"7": {"entity_type": "'; DROP TABLE raw.scjgj__business_registry; --"}}),
                    ensure_ascii=False))
+    # issue #23: a value that is not of the column's declared type is quarantined by <col>_type
+    put("closed_at_not_a_timestamp.csv", text(one_bad(结案时间="昨天下午")))
+    put("closed_at_infinity.csv", text(one_bad(结案时间="infinity")))
+    put("closed_at_full_width_digits.csv", text(one_bad(结案时间="２０２６-１１-２５ １０:３０:００")))
+    # issue #23: formula injection is detected (advisory by default) and escaped on export
+    put("formula_injection_hyperlink.csv", text(one_bad(问题描述='=HYPERLINK("http://evil.example/x","点此查看")')))
+    put("formula_injection_plus_cmd.csv", text(one_bad(事发地址="+cmd|' /C calc'!A0")))
+    put("formula_injection_minus_arith.csv", text(one_bad(事发地址="-2+3+cmd|' /C calc'!A0")))
+    # issue #23: hostile identifier cells must quarantine their row, never crash the ID check's SQL
+    for name, value in (("api_id_full_width_digits", "５００１０８１９８００１０１００５Ｘ"),
+                        ("api_id_old_15_digits", "500108800101005"),
+                        ("api_id_stray_space", "500108 19800101005"), ("api_id_emoji", "😀" * 18),
+                        ("api_id_control_chars", "\x00\x1b" * 9), ("api_id_10kb", "5" * 10_240)):
+        put(f"{name}.json", json.dumps(registry(**{"5": {"legal_person_id": value}}), ensure_ascii=False))
+    # issue #23: impossible identifiers whose final check character is right must still be quarantined
+    from cityshare.identifiers import id_check_digit, uscc_check_char
+
+    for name, first17 in (("api_id_birth_feb30", "50010819800230005"), ("api_id_birth_2099", "50010820990101005"),
+                          ("api_id_birth_1800", "50010818000101005"), ("api_id_region_starts_0", "05010819800101005")):
+        put(f"{name}.json", json.dumps(registry(**{"5": {"legal_person_id": first17 + id_check_digit(first17)}}),
+                                       ensure_ascii=False))
+    for name, first17 in (("api_uscc_letters_in_region", "915A0108MA0000058"),
+                          ("api_uscc_unknown_authority", "B1500108MA0000058"),
+                          ("api_uscc_bad_org_code_check", "91500108MA0000052")):
+        put(f"{name}.json", json.dumps(registry(**{"5": {"uscc": first17 + uscc_check_char(first17)}}), ensure_ascii=False))
     put("evil.odcs.yaml", "apiVersion: v3.1.0\nkind: DataContract\nid: urn:evil\nname: evil\nversion: 1.0.0\n"
         "status: active\nservers: [{server: x, type: local, format: csv, path: /etc/passwd}]\n")
 

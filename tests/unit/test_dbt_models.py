@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cityshare.contracts.model import load_contracts
+from cityshare.identifiers import complete_uscc, id_check_digit
 from cityshare.privacy import keyed_token
 from cityshare.settings import get_settings
 from cityshare.transform import render_dbt_files
@@ -33,21 +34,15 @@ REGISTRY_COLUMNS = [
     "area_code", "street_code", "address", "registered_on", "status", "updated_at",
 ]  # fmt: skip
 
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
-ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-
-
 def uscc(body: str) -> str:
-    """A valid 统一社会信用代码 (GB 32100) from its first 17 characters."""
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(body, USCC_WEIGHTS, strict=True))
-    return body + USCC_ALPHABET[(31 - total % 31) % 31]
+    """A valid 统一社会信用代码 (GB 32100) from a 17-character body: authority, category and region
+    (characters 1-8), then the last 8 as the organization code, completed with both check characters."""
+    return complete_uscc(body[:8] + body[9:])
 
 
 def id_number(body: str) -> str:
     """A valid 居民身份证号 (GB 11643) from its first 17 digits."""
-    total = sum(int(c) * w for c, w in zip(body, ID_WEIGHTS, strict=True))
-    return body + "10X98765432"[total % 11]
+    return body + id_check_digit(body)
 
 
 NANPING, JIEFANGBEI, LIANGSHAN = "500108003", "500103003", "500155001"  # 南坪街道, 解放碑街道, 梁山街道

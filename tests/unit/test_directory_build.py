@@ -55,7 +55,7 @@ def test_every_entry_validates_with_classification_names_and_provider(home):
     assert storefront["分类"]["项"] == "社区治理" and storefront["分类"]["目"] == "门前三包"
     assert by_key["shared/legal_entity"]["目录视图"] == "基础信息资源"
     assert by_key["cgj/city_cases"]["目录视图"] == "部门信息资源"
-    assert by_key["cgj/city_cases"]["提供方代码"] == "11500000MB1C00010Q"
+    assert by_key["cgj/city_cases"]["提供方代码"] == "11500000MB1C00011U"
 
 
 def test_codes_are_stable_across_rebuilds_and_unique_with_a_new_contract(home):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from cityshare.identifiers import (
     ID_CHECK_TABLE,
     USCC_ALPHABET,
+    complete_uscc,
     id_check_digit,
     is_valid_id_number,
     is_valid_mobile,
     is_valid_uscc,
+    org_code_check_char,
     uscc_check_char,
 )
 
@@ -121,3 +125,32 @@ def test_valid_mobiles(value: str) -> None:
 )
 def test_invalid_mobiles(value: object) -> None:
     assert not is_valid_mobile(value)
+
+
+def test_published_real_uscc_passes_including_its_organization_code() -> None:
+    # python-stdnum's documented example; its organization code 60003734-1 satisfies GB 11714
+    assert is_valid_uscc("91110000600037341L") and org_code_check_char("60003734") == "1"
+    assert complete_uscc("9111000060003734") == "91110000600037341L"
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("B1110000600037341L", "authority code B is not in GB 32100"),
+    ("94110000600037341L", "工商 has categories 1-3 only"),
+    ("911100A0600037341L", "letter in the region code"),
+])
+def test_uscc_authority_category_and_region_are_checked(value: str, why: str) -> None:
+    fixed = value[:17] + uscc_check_char(value[:17])  # a matching final check char does not save it
+    assert not is_valid_uscc(fixed), why
+
+
+def test_uscc_with_a_wrong_organization_code_check_is_invalid_even_with_a_matching_final_check() -> None:
+    first17 = "9111000060003734" + "2"
+    assert not is_valid_uscc(first17 + uscc_check_char(first17))
+
+
+def test_id_region_birth_window_and_future() -> None:
+    today = dt.date(2026, 11, 25)
+    for first17 in ("01010519491231002", "11010520261126002", "11010518991231002"):
+        assert not is_valid_id_number(first17 + id_check_digit(first17), today=today), first17
+    for first17 in ("11010519000101002", "11010520261125002"):
+        assert is_valid_id_number(first17 + id_check_digit(first17), today=today), first17

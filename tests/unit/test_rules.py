@@ -117,6 +117,17 @@ ROW_CASES = {
     "item_id_part_unique": ({}, {"item_id": "T0001"}),  # composite key (item_id, part): row 3 repeats row 1
     "kind_max_length": ({"kind": {"physicalType": "VARCHAR(3)"}}, {"kind": "ABCD"}),
     "parent_max_length": ({"parent": {"logicalTypeOptions": {"maxLength": 2}}}, {"parent": "P123"}),
+    # issue #23: the declaration itself is enforced (type, every unique column, logicalTypeOptions)
+    "amount_type": ({}, {"amount": "abc"}),
+    "day_type": ({}, {"day": "2026-02-30"}),
+    "seen_at_type": ({}, {"seen_at": "inf"}),  # DuckDB would cast it to 9999-12-31
+    "part_type": ({"part": {"logicalType": "integer"}}, {"part": "1.5"}),  # DuckDB would round it to 2
+    "amount_unique": ({"amount": {"unique": True}}, {"amount": "10"}),  # a second unique column, besides the key
+    "amount_minimum": ({"amount": {"logicalTypeOptions": {"minimum": 0}}}, {"amount": "-0.5"}),
+    "amount_exclusive_maximum": ({"amount": {"logicalTypeOptions": {"exclusiveMaximum": 1000}}}, {"amount": "1000"}),
+    "day_maximum": ({"day": {"logicalTypeOptions": {"maximum": "2026-11-24"}}}, {"day": "2026-11-25"}),
+    "parent_min_length": ({"parent": {"logicalTypeOptions": {"minLength": 2}}}, {"parent": "P"}),
+    "parent_pattern": ({"parent": {"logicalTypeOptions": {"pattern": "^P[0-9]+$"}}}, {"parent": "Q1"}),
 }
 
 
@@ -271,3 +282,49 @@ def test_oversize_cell_is_quarantined_with_column_limit_and_length(settings, tmp
     outcome, results = _gate(settings, contract, two_bad)
     assert outcome.status == "blocked" and outcome.accepted_path is None
     assert "above the contract threshold 10.0%" in outcome.reason and results["kind_max_length"].verdict == "failed"
+
+
+def test_primary_key_without_position_is_a_key_in_declaration_order(settings, tmp_path):
+    contract = _contract(tmp_path, {"item_id": {"primaryKeyPosition": None}, "part": {"primaryKeyPosition": None}})
+    assert contract.primary_key == ["item_id", "part"]
+    outcome, results = _gate(settings, contract, _rows(**{"3": {"item_id": "T0001"}}))
+    assert (outcome.rows_quarantined, results["item_id_part_unique"].verdict) == (1, "quarantined")
+
+
+def test_boolean_column_and_own_cast_rule_are_not_doubled(tmp_path):
+    contract = _contract(tmp_path, {"kind": {"logicalType": "boolean"}, **ROW_CASES["day_cast"][0]})
+    rules = {r.name: r for r in compile_rules(contract)}
+    assert rules["kind_type"].description == "kind须为有效布尔值" and "day_type" not in rules
+    con = duckdb.connect()
+    values = ["true", "0", "yes", "maybe", "1.5", None]
+    flagged = con.execute(f"SELECT v FROM (SELECT unnest(?) AS kind, unnest(?) AS v) WHERE {rules['kind_type'].predicate}",
+                          [values, values]).fetchall()
+    assert flagged == [("maybe",), ("1.5",)]
+
+
+def test_formula_injection_is_advisory_by_default_and_configurable(settings, tmp_path):
+    rows = _rows(**{"2": {"parent": "=HYPERLINK(\"http://x\")"}, "5": {"parent": "+cmd|' /C calc'!A0"},
+                    "6": {"parent": "-5"}})  # a signed number is data, not a formula
+    outcome, results = _gate(settings, _contract(tmp_path), rows)
+    assert (outcome.status, outcome.rows_accepted) == ("accepted", 10)
+    assert (results["parent_formula"].verdict, results["parent_formula"].failed) == ("warned", 2)
+    assert "advisory" in outcome.reason and "parent_formula: 2 of 10 rows" in outcome.reason
+    outcome, results = _gate(settings, _contract(tmp_path, custom={"formulaInjection": "error"}), rows)
+    assert (outcome.rows_quarantined, results["parent_formula"].verdict) == (2, "quarantined")
+    assert "parent_formula" not in {r.name for r in compile_rules(_contract(tmp_path, custom={"formulaInjection": "off"}))}
+    constrained = _contract(tmp_path, ROW_CASES["kind_valid"][0])  # validValues already fix the shape
+    assert "kind_formula" not in {r.name for r in compile_rules(constrained)}
+
+
+def test_directory_csv_export_escapes_formula_cells():
+    import csv
+    import io
+
+    from cityshare.directory.exporters import csv_row, to_csv
+
+    entry = {"信息资源分类": "1", "信息资源名称": "=cmd|' /C calc'!A0", "信息资源代码": "X1", "信息资源提供方": "@SUM(1)",
+             "信息资源摘要": "\tsecret", "信息资源格式": {}, "信息项信息": [], "共享属性": {"共享类型": "-1+1"}}
+    cells = list(csv.reader(io.StringIO(to_csv([entry]).lstrip("\ufeff"))))[1]
+    assert len(cells) == len(csv_row(entry))
+    assert {"'=cmd|' /C calc'!A0", "'@SUM(1)", "'\tsecret", "'-1+1"} <= set(cells)
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
