@@ -29,7 +29,7 @@ demo: setup
 	$(VENV)/bin/cityshare demo
 
 test: setup lint
-	$(VENV)/bin/pytest -q -m "not distributed"
+	$(VENV)/bin/pytest -q -m "not distributed and not slow"
 
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not e2e"
