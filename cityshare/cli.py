@@ -34,6 +34,9 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(receipt_app, name="receipt")
 app.add_typer(access_app, name="access")
+airflow_app = typer.Typer(help="The embedded Airflow 3: scheduler, dag-processor, triggerer, api-server + UI.",
+                          no_args_is_help=True)
+app.add_typer(airflow_app, name="airflow")
 console = Console()
 err = Console(stderr=True)
 
@@ -435,3 +438,69 @@ def _table(title: str, rows: list[dict[str, Any]]) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@airflow_app.command("env")
+@friendly
+def airflow_env_cmd(
+    port: Annotated[int | None, typer.Option(help="the api-server's port (as given to `airflow up`)")] = None,
+) -> None:
+    """Print ``export`` lines: ``eval "$(cityshare airflow env)"`` makes plain ``airflow …`` commands use this installation."""
+    from cityshare.airflow_local import shell_exports
+    from cityshare.settings import get_settings
+
+    print(shell_exports(get_settings(), port))
+
+
+@airflow_app.command("up")
+@friendly
+def airflow_up(
+    port: Annotated[int | None, typer.Option(help="api-server port on 127.0.0.1 (default: a free one)")] = None,
+) -> None:
+    """Start the embedded Airflow (scheduler, dag-processor, triggerer, api-server + UI) until Ctrl-C."""
+    import signal
+    import time
+    import urllib.request
+
+    from cityshare.airflow_local import ADMIN, admin_password, passwords_file, start
+    from cityshare.settings import get_settings
+
+    settings = get_settings()
+    password, created = admin_password(settings)
+
+    def stop_on_term(_signum: int, _frame: Any) -> None:  # a service manager's stop: shut the components down too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
+    with console.status("starting Airflow 启动调度…"):
+        running = start(settings, port)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{running.url}/api/v2/monitor/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or any(code is not None for code in running.alive().values()):
+                    running.stop()
+                    raise typer.Exit(_airflow_failed(running)) from None
+                time.sleep(1)
+    console.print(f"Airflow UI: {running.url}/  login 登录: {ADMIN} / "
+                  + (password if created else f"(password in {passwords_file(settings)})"), highlight=False)
+    console.print(f"logs 日志: {settings.airflow_home / 'logs'}; processes: {running.logs}; "
+                  "shell: eval \"$(cityshare airflow env" + (f" --port {running.port}" if port else "") + ")\"",
+                  highlight=False)
+    try:
+        while all(code is None for code in running.alive().values()):
+            time.sleep(2)
+        raise typer.Exit(_airflow_failed(running))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+def _airflow_failed(running: Any) -> int:
+    dead = [name for name, code in running.alive().items() if code is not None]
+    err.print(f"[bold red]error:[/] Airflow did not start: {', '.join(dead) or 'api-server not healthy'}; "
+              f"see {running.logs}", highlight=False)
+    return 1

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from cityshare.settings import Settings, get_settings
 
@@ -28,19 +26,10 @@ class DagRun:
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)
-    env.update({
-        "AIRFLOW_HOME": str(settings.airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_root / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.airflow_home / "logs"),
-        "CITYSHARE_DATA_DIR": str(settings.data_dir),
-        "CITYSHARE_HOME": str(settings.project_root),
-        "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-    })
-    return env
+    """The embedded installation's Airflow environment (cityshare.airflow_local), for ``airflow`` subprocesses."""
+    from cityshare.airflow_local import process_env
+
+    return process_env(settings)
 
 
 def celery_airflow_env(settings: Settings, *, database_url: str, broker_url: str, api_port: int,
@@ -73,19 +62,11 @@ def celery_airflow_env(settings: Settings, *, database_url: str, broker_url: str
     return env
 
 
-def _airflow(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).parent / "airflow"
-    return subprocess.run([str(exe), *args], env=airflow_env(settings), capture_output=True, text=True,
-                          check=False)
-
-
 def init_airflow(settings: Settings | None = None) -> None:
     """Create Airflow's metadata DB (SQLite under the data dir) if needed."""
-    settings = settings or get_settings()
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    proc = _airflow(["db", "migrate"], settings)
-    if proc.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    from cityshare.airflow_local import migrate
+
+    migrate(settings or get_settings())
 
 
 def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
