@@ -211,11 +211,11 @@ def directory_build() -> None:
 @friendly
 def directory_export(
     format: Annotated[str, typer.Option(
-        "--format", help="json | csv (编制指南 template, UTF-8 BOM) | dcat (DCAT-AP 3 JSON-LD)")] = "json",
+        "--format", help="json | csv (编制指南 template, UTF-8 BOM) | dcat (DCAT-AP JSON-LD) | dcat-ttl (Turtle)")] = "json",
     out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
     base_url: Annotated[str, typer.Option(help="portal URL used in DCAT identifiers")] = "http://127.0.0.1:8000",
 ) -> None:
-    """Export the directory as JSON, CSV (编制指南 column order) or DCAT-AP 3 JSON-LD."""
+    """Export the directory as JSON, CSV (编制指南 column order) or DCAT-AP 3.0.1 (JSON-LD or Turtle)."""
     from cityshare.directory.builder import load_entries
     from cityshare.directory.exporters import export
 

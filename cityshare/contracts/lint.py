@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +21,40 @@ OPEN_TYPES = ("无条件开放", "有条件开放", "不予开放")
 UPDATE_CYCLES = ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "其他")
 
 
+# The official ODCS JSON Schema of each apiVersion: the newest ships with the locked `open-data-contract-standard`
+# package; older ones are vendored unchanged from PyPI packages in cityshare/contracts/schemas/ (README there
+# names each file's source: open-data-contract-standard 3.0.1, datacontract-cli 1.2.8).
+_VENDORED = resources.files("cityshare.contracts").joinpath("schemas")
+
+
 @cache
-def odcs_schema() -> dict[str, Any]:
-    """The ODCS JSON Schema shipped by the ``open-data-contract-standard`` package."""
-    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
-    return json.loads(text)
+def odcs_schema_files() -> dict[str, Traversable]:
+    """apiVersion → its official JSON Schema file (versions without one are rejected by the lint)."""
+    files = {f.name.removeprefix("odcs-").removesuffix(".schema.json"): f
+             for f in _VENDORED.iterdir() if f.name.endswith(".schema.json")}
+    packaged = resources.files("open_data_contract_standard").joinpath("schema.json")
+    files[json.loads(packaged.read_text("utf-8"))["properties"]["apiVersion"]["default"]] = packaged
+    return files
+
+
+@cache
+def odcs_validator(api_version: str) -> Any:
+    """The compiled validator of one ODCS version, built once per process (a lint of 900 contracts reuses it)."""
+    import jsonschema
+
+    schema = json.loads(odcs_schema_files()[api_version].read_text("utf-8"))
+    return jsonschema.Draft201909Validator(schema)
 
 
 def schema_errors(path: Path, raw: Any) -> list[ContractError]:
-    """ODCS JSON Schema violations, one ContractError per violation with its JSON path."""
-    import jsonschema
-
-    validator = jsonschema.Draft201909Validator(odcs_schema())
+    """Violations of the official JSON Schema of the ODCS version the contract declares, each with its JSON path."""
+    version = raw.get("apiVersion")
+    if version not in odcs_schema_files():
+        known = ", ".join(sorted(odcs_schema_files()))
+        return [ContractError(path, "apiVersion", f"unknown ODCS version {version!r}; declare one of {known}")]
     return [
-        ContractError(path, e.json_path, e.message[:300])
-        for e in sorted(validator.iter_errors(raw), key=lambda e: e.json_path)
+        ContractError(path, e.json_path, f"ODCS {version}: {e.message[:300]}")
+        for e in sorted(odcs_validator(version).iter_errors(raw), key=lambda e: e.json_path)
     ]
 
 

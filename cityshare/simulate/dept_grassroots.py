@@ -120,7 +120,7 @@ def street_cases(ctx: SimContext, dept: str) -> Output:
             out.defects[kind] += 1
         encoding = "utf-8"
         if dept == "jd_lijia":
-            encoding = "gb18030"  # 礼嘉街道's office PC exports in GBK (the contract says encoding: auto)
+            encoding = "gb18030"  # 礼嘉街道's office PC exports in GBK (the contract says encoding auto)
         elif rng.random() < ctx.defect_rate * 5:
             encoding = "gb18030"  # a GBK file where UTF-8 is usual: auto-detection must cope
             out.defects["gbk_file"] += 1

@@ -1,8 +1,8 @@
 """CSV files dropped by a department into its inbox folder, one file per load date.
 
-Server (ODCS ``local``, ``format: csv``): ``path`` with ``{date}``; ``encoding`` ``UTF-8`` (strict, a
-BOM is tolerated), ``auto`` (BOM → UTF-8 → charset detection, GBK/GB2312 read as their superset
-GB18030) or any Python codec name. customProperties: ``delimiter`` (``,`` default, ``\\t``, or
+Server (ODCS ``local``, ``format: csv``): ``path`` with ``{date}``. Server customProperties (ODCS has no
+encoding field): ``encoding`` ``UTF-8`` (default; strict, a BOM is tolerated), ``auto`` (BOM → UTF-8 → charset
+detection, GBK/GB2312 read as their superset GB18030) or any Python codec name; ``delimiter`` (``,`` default, ``\\t``, or
 ``auto`` to sniff the header line), ``headerRow`` (1-based line of the header; lines above it — a
 title — are skipped). Headers map to contract columns by ``name``, ``businessName`` or
 ``sourceField``. The file is streamed by Arrow's CSV reader in 8 MB blocks: memory stays bounded.
@@ -103,7 +103,7 @@ def _codec(declared: str, path: Path) -> str:
     try:
         name = codecs.lookup(declared).name
     except LookupError:
-        raise SourceError(f"{path}: servers[0].encoding {declared!r} is not a known encoding") from None
+        raise SourceError(f"{path}: servers[0].customProperties.encoding {declared!r} is not a known encoding") from None
     return "gb18030" if name in _GB else name
 
 
@@ -119,7 +119,7 @@ def _delimiter(option: str | None, header: str) -> str:
 def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pacsv
 
-    declared = str(contract.server.get("encoding") or "UTF-8")
+    declared = str(contract.server_option("encoding") or "UTF-8")
     codec = _codec(declared, path)
     header_row = int(contract.server_option("headerRow", 1))
     with path.open("rb") as fh:
@@ -130,7 +130,7 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
     except UnicodeDecodeError as exc:
         hint = ""
         if codec.startswith("utf-8") and detect_encoding(path) == "gb18030":
-            hint = " — the file looks GBK/GB18030-encoded; set `encoding: auto` or GB18030 in the contract"
+            hint = " — the file looks GBK/GB18030-encoded; set the server customProperty encoding to auto or GB18030"
         raise SourceError(f"{path}: line {header_row}: header is not {declared} ({exc.reason}){hint}") from None
     header_text = header_text.lstrip("\ufeff").rstrip("\r\n")
     delimiter = _delimiter(contract.server_option("delimiter"), header_text)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
 
-from cityshare.contracts.lint import lint_all, lint_file
+from cityshare.contracts.lint import lint_all, lint_file, odcs_schema_files, odcs_validator, schema_errors
 from cityshare.contracts.model import ContractError, load_contract, load_contracts
 from cityshare.contracts.rules import compile_rules, id_number_valid_sql, uscc_valid_sql
 from cityshare.identifiers import id_check_digit, is_valid_id_number, is_valid_uscc, uscc_check_char
@@ -48,6 +49,55 @@ def test_unknown_odcs_field_fails_the_official_schema(settings, tmp_path):
 
     errors = lint_file(_broken_copy(settings, tmp_path, add_unknown), settings)
     assert any(e.field_path.startswith("$.schema[0]") for e in errors), errors
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_CONTRACTS = sorted([*ROOT.glob("contracts/*/*.odcs.yaml"), *ROOT.glob("tests/e2e/onboarding/contracts/**/*.odcs.yaml")])
+
+
+def test_every_contract_validates_against_its_declared_odcs_version():
+    """The project's and the onboarding guide's contracts pass the official schema of the apiVersion they declare."""
+    assert len(ALL_CONTRACTS) >= 30
+    odcs_validator.cache_clear()
+    failures = {str(p.relative_to(ROOT)): [str(e) for e in schema_errors(p, load_contract(p).raw)] for p in ALL_CONTRACTS}
+    assert {p: e for p, e in failures.items() if e} == {}
+    declared = {load_contract(p).raw["apiVersion"] for p in ALL_CONTRACTS}
+    assert declared <= set(odcs_schema_files())
+    # one compiled validator per declared version, not one per file
+    assert odcs_validator.cache_info().misses == len(declared)
+
+
+def _source_copy(tmp_path, edit):
+    doc = yaml.safe_load((ROOT / "contracts" / "cgj" / "city_cases.odcs.yaml").read_text(encoding="utf-8"))
+    edit(doc)
+    path = tmp_path / "cgj" / "city_cases.odcs.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path, doc
+
+
+def test_server_options_outside_customproperties_fail_odcs_v310(tmp_path):
+    path, doc = _source_copy(tmp_path, lambda d: d["servers"][0].update(encoding="UTF-8"))
+    errors = schema_errors(path, doc)
+    assert [e.field_path for e in errors] == ["$.servers[0]"]
+    assert "ODCS v3.1.0" in errors[0].message and "'encoding' was unexpected" in errors[0].message
+    assert "city_cases.odcs.yaml" in str(errors[0])
+
+
+def test_each_contract_is_checked_against_its_own_version(tmp_path):
+    """A v3.1.0 contract relabelled v3.0.2 meets the older rules: there ``team`` is a list of members."""
+    path, doc = _source_copy(tmp_path, lambda d: d.update(apiVersion="v3.0.2"))
+    team_errors = [e.message for e in schema_errors(path, doc) if e.field_path == "$.team"]
+    assert len(team_errors) == 1 and team_errors[0].startswith("ODCS v3.0.2") and "not of type 'array'" in team_errors[0]
+    path, doc = _source_copy(tmp_path, lambda d: d.update(apiVersion="v3.1.0"))
+    assert schema_errors(path, doc) == []
+
+
+def test_unknown_odcs_version_is_rejected(tmp_path):
+    path, doc = _source_copy(tmp_path, lambda d: d.update(apiVersion="v3.9.0"))
+    errors = schema_errors(path, doc)
+    assert [e.field_path for e in errors] == ["apiVersion"]
+    assert "'v3.9.0'" in errors[0].message and "v3.1.0" in errors[0].message
 
 
 def test_contract_file_edited_or_not_utf8(settings, tmp_path):

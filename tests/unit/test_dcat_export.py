@@ -73,12 +73,13 @@ def test_cli_exports_each_format_and_rejects_unknown(built, tmp_path, monkeypatc
     monkeypatch.setenv("CITYSHARE_HOME", str(built.project_root))
     monkeypatch.setenv("CITYSHARE_DATA_DIR", str(built.data_dir))
     runner = CliRunner()
-    for fmt in ("json", "csv", "dcat"):
+    for fmt in ("json", "csv", "dcat", "dcat-ttl"):
         out = tmp_path / f"directory.{fmt}"
         result = runner.invoke(app, ["directory", "export", "--format", fmt, "--out", str(out)])
         assert result.exit_code == 0, result.output
     assert (tmp_path / "directory.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert len(json.loads((tmp_path / "directory.json").read_text(encoding="utf-8"))["共享数据资源目录"]) == 5
     assert json.loads((tmp_path / "directory.dcat").read_text(encoding="utf-8"))["@type"] == "dcat:Catalog"
+    assert "a dcat:Catalog" in (tmp_path / "directory.dcat-ttl").read_text(encoding="utf-8")
     bad = runner.invoke(app, ["directory", "export", "--format", "xml"])
-    assert bad.exit_code == 2 and "json, csv or dcat" in bad.output
+    assert bad.exit_code == 2 and "json, csv, dcat (JSON-LD) or dcat-ttl (Turtle)" in bad.output

@@ -66,7 +66,7 @@ def registry_as_daily_csv(settings: Settings, days: list[dt.date] = DAYS) -> Non
             writer.writerow(names)
             writer.writerows([r.get(n) for n in names] for r in records if r["updated_at"][:10] == str(day))
     doc["servers"] = [{"server": "inbox", "type": "local", "environment": "test", "format": "csv",
-                       "encoding": "UTF-8",
+                       "customProperties": [{"property": "encoding", "value": "UTF-8"}],
                        "path": "${CITYSHARE_DATA_DIR}/inbox/scjgj/business_registry/business_registry_{date}.csv"}]
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
 

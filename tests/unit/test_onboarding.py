@@ -48,7 +48,8 @@ servers:
     environment: prod
     path: "${CITYSHARE_DATA_DIR}/inbox/slj/river_levels/river_levels_{date}.csv"
     format: csv
-    encoding: auto
+    customProperties:
+      - {property: encoding, value: auto}
 slaProperties:
   - property: frequency
     value: 1

@@ -71,7 +71,7 @@ def test_gbk_csv_is_detected_and_lands_with_contract_names(project):
 def test_gbk_file_under_a_utf8_contract_fails_naming_file_and_encoding(project):
     path = _write_csv(project, [_report(1)])
     contract = get_contract("ghzrj/illegal_construction_reports")
-    contract.raw["servers"][0]["encoding"] = "UTF-8"
+    contract.raw["servers"][0]["customProperties"] = [{"property": "encoding", "value": "UTF-8"}]
     with pytest.raises(SourceError) as err:
         land(contract, DAY, extract(contract, DAY, project), project)
     assert str(path) in str(err.value) and "GBK" in str(err.value)
