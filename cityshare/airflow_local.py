@@ -114,14 +114,25 @@ def airflow_bin() -> str:
 
 
 def migrate(settings: Settings) -> None:
-    """Create or upgrade Airflow's metadata database."""
+    """Create or upgrade Airflow's metadata database, and set the pools the DAGs use (from the contracts)."""
+    from cityshare.dag_specs import pool_specs
+
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([airflow_bin(), "db", "migrate"], env=process_env(settings), capture_output=True,
-                          text=True, check=False)
+    _airflow(settings, ["db", "migrate"])
+    pools = {p.name: {"slots": p.slots, "description": p.description, "include_deferred": False} for p in pool_specs()}
+    if pools:
+        path = settings.airflow_home / "pools.json"
+        path.write_text(json.dumps(pools, ensure_ascii=False), encoding="utf-8")
+        _airflow(settings, ["pools", "import", str(path)])
+
+
+def _airflow(settings: Settings, args: list[str]) -> None:
+    done = subprocess.run([airflow_bin(), *args], env=process_env(settings), capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         from cityshare.errors import CityShareError
 
-        raise CityShareError(f"airflow db migrate failed: {(done.stderr or done.stdout).strip()[-800:]}")
+        raise CityShareError(f"airflow {' '.join(args)} failed: {(done.stderr or done.stdout).strip()[-800:]}")
 
 
 @dataclass

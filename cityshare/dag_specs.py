@@ -26,6 +26,14 @@ class DagSpec:
     tags: tuple[str, ...]
     asset_uri: str
     doc: str
+    pool: str | None = None  # the department API's pool (its slots = the contract's rate limit)
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    slots: int
+    description: str
 
 
 # Emitted by every gate that accepted a batch / by every publish: what the downstream DAGs are scheduled on.
@@ -48,11 +56,59 @@ def source_specs() -> list[DagSpec]:
         DagSpec(
             dag_id=f"ingest__{c.department}__{c.dataset}", key=c.key,
             schedule=SCHEDULES.get(c.update_cycle, "@daily"), owner=c.department,
-            tags=("cityshare", "ingest", c.department), asset_uri=asset_uri(c),
-            doc=f"{c.name}: extract → land → gate ({c.update_cycle}, contract {c.id})",
+            tags=("cityshare", "ingest", "贴源", c.department, c.sharing_type), asset_uri=asset_uri(c),
+            doc=dag_doc(c), pool=pool_name(c),
         )
         for c in load_contracts(get_settings(), kind="source")
     ]
+
+
+def pool_name(contract: Contract) -> str | None:
+    """Loads from a department's rate-limited HTTP API share one Airflow pool (one slot per request/s)."""
+    servers = contract.raw.get("servers") or [{}]
+    if servers[0].get("type") != "api" or not contract.server_option("rateLimitPerSecond"):
+        return None
+    return f"api__{contract.department}"
+
+
+def pool_specs() -> list[PoolSpec]:
+    """The pools the DAGs use, from the contracts (created by ``cityshare.airflow_local.migrate``)."""
+    pools: dict[str, PoolSpec] = {}
+    for c in load_contracts(get_settings(), kind="source"):
+        if name := pool_name(c):
+            slots = max(1, int(float(c.server_option("rateLimitPerSecond"))))
+            if name not in pools or slots < pools[name].slots:
+                pools[name] = PoolSpec(name, slots, f"{c.department} 部门接口（限速 {slots} 次/秒）")
+    return sorted(pools.values(), key=lambda p: p.name)
+
+
+def dag_doc(contract: Contract) -> str:
+    """The ingestion DAG's documentation (``doc_md``), from its contract."""
+    server = (contract.raw.get("servers") or [{}])[0]
+    where = server.get("path") or server.get("url") or server.get("host") or ""
+    rules = [(q.get("name", ""), q.get("description", "")) for p in contract.properties for q in p.quality]
+    rules += [(q.get("name", ""), q.get("description", "")) for q in contract.table_quality()]
+    team = contract.raw.get("team") if isinstance(contract.raw.get("team"), dict) else {}
+    lines = [
+        f"### {contract.name}",
+        "",
+        contract.description,
+        "",
+        f"- 提供部门 provider: {team.get('description') or contract.department} (`{contract.department}`)",
+        f"- 数据源 source: `{server.get('type', '')}` {server.get('format', '')} `{where}`",
+        f"- 更新周期 update cycle: {contract.update_cycle}",
+        f"- 共享类型 sharing: {contract.sharing_type}"
+        + (f"（{contract.custom['sharingCondition']}）" if contract.custom.get("sharingCondition") else ""),
+        f"- 契约 contract: `contracts/{contract.key}.odcs.yaml` ({contract.id}, v{contract.version})",
+        "",
+        "Tasks: `land` (extract → immutable batch) → `gate` (quality contract: blocks or quarantines) → "
+        "`data_docs` (GX Data Docs).",
+        "",
+        "| 规则 rule | 说明 |",
+        "|---|---|",
+        *(f"| `{name}` | {desc} |" for name, desc in rules),
+    ]
+    return "\n".join(lines)
 
 
 def shared_asset_uris() -> list[str]:

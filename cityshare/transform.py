@@ -143,6 +143,8 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
         _release_warehouse()
     if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
         result.result.write(str(target / "run_results.json"))
+    if args and args[0] == "build":
+        archive_artifacts(target)
     if not result.success and not (allow_failed_nodes and result.exception is None and failed_nodes(result)):
         failures = []
         for r in getattr(result.result, "results", None) or []:
@@ -166,6 +168,27 @@ def _release_warehouse() -> None:
         return
     DuckDBConnectionManager.close_all_connections()
     env.close()
+
+
+def archive_artifacts(target: Path, keep: int | None = None) -> Path | None:
+    """Keep this build's ``run_results.json`` and ``manifest.json`` under ``runs/<UTC time>/`` (the next build
+    overwrites the top-level ones): an audit trail of every build and what the catalog's dbt ingestion reads.
+    The newest ``keep`` runs stay (``CITYSHARE_DBT_ARTIFACT_RUNS``, default 30)."""
+    import datetime as dt
+    import shutil
+
+    keep = keep if keep is not None else int(os.environ.get("CITYSHARE_DBT_ARTIFACT_RUNS", "30"))
+    if not (target / "run_results.json").exists() or keep <= 0:
+        return None
+    runs = target / "runs"
+    run = runs / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    run.mkdir(parents=True)
+    for name in ("run_results.json", "manifest.json"):
+        if (target / name).exists():
+            shutil.copy2(target / name, run / name)
+    for old in sorted(runs.iterdir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return run
 
 
 def failed_nodes(result: Any) -> dict[str, str]:

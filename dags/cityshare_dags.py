@@ -12,7 +12,16 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from cityshare.dag_specs import ANY_RAW_BATCH, ANY_SHARED_TABLE, START_DATE, shared_asset_uris, source_specs
 
-DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1)}
+
+def _alert(context):  # type: ignore[no-untyped-def]
+    """on_failure_callback: the alert names the department, dataset, task and reason (cityshare.alerts)."""
+    from cityshare.alerts import task_failed
+
+    ti = context["ti"]
+    task_failed(ti.dag_id, ti.task_id, ti.run_id, str(context.get("exception") or "failed"))
+
+
+DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_callback": _alert}
 
 
 def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
@@ -32,7 +41,8 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
         default_args={**DEFAULTS, "owner": spec.owner},
     ) as dag:
 
-        @task
+        # a source that is down or slow is retried with growing delays; a verdict (blocked gate) never is
+        @task(retries=3, retry_exponential_backoff=True, pool=spec.pool or "default_pool")
         def land(ds: str | None = None) -> dict:
             from cityshare.ingest import land_batch
 
@@ -122,6 +132,23 @@ with DAG(
         return push_if_configured()
 
     push_openmetadata(export_directory(build_directory()))
+
+
+with DAG(
+    dag_id="delivery_watch", schedule="0 2 * * *", start_date=START_DATE, catchup=False, max_active_runs=1,
+    tags=["cityshare", "quality"],
+    doc_md="Daily at 10:00 Beijing: an alert for every source with no accepted batch within its 更新周期 "
+           "(working days on the Chinese calendar).",
+    default_args={**DEFAULTS, "owner": "cyzx"},
+) as delivery_watch:
+
+    @task
+    def check_deliveries(ds: str | None = None) -> int:
+        from cityshare.alerts import check_deliveries as check
+
+        return len(check(dt.date.fromisoformat(ds)))
+
+    check_deliveries()
 
 
 with DAG(

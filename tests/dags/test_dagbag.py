@@ -31,7 +31,7 @@ def test_no_import_errors(dagbag):
 
 def test_one_ingestion_dag_per_source_contract_plus_build_directory_and_report(dagbag):
     sources = {f"ingest__{c.department}__{c.dataset}" for c in load_contracts(kind="source")}
-    assert set(dagbag.dag_ids) == sources | {"build_and_publish", "directory", "quality_report"}
+    assert set(dagbag.dag_ids) == sources | {"build_and_publish", "directory", "quality_report", "delivery_watch"}
 
 
 def test_every_dag_has_tags_owner_and_retries(dagbag):
@@ -68,3 +68,17 @@ def test_dag_files_import_no_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
+
+
+def test_ingest_dags_are_documented_tagged_and_pooled_from_their_contracts(dagbag):
+    contracts = {f"ingest__{c.department}__{c.dataset}": c for c in load_contracts(kind="source")}
+    for dag_id, c in contracts.items():
+        dag = dagbag.dags[dag_id]
+        assert {c.department, c.sharing_type, "ingest"} <= set(dag.tags), dag_id
+        assert c.name in dag.doc_md and c.update_cycle in dag.doc_md and c.sharing_type in dag.doc_md
+        assert all(q["name"] in dag.doc_md for p in c.properties for q in p.quality)
+        land = dag.get_task("land")
+        assert land.retries >= 3 and land.retry_exponential_backoff
+        assert all(t.on_failure_callback for t in dag.tasks)
+        is_api = (c.raw.get("servers") or [{}])[0].get("type") == "api"
+        assert (land.pool == f"api__{c.department}") == (is_api and bool(c.server_option("rateLimitPerSecond")))
