@@ -56,14 +56,18 @@ class ResolutionIn(BaseModel):
     resolution: str = Field(min_length=1, max_length=1000)
 
 
+def request_caller(request: Request,
+                   cred: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
+    """The caller of any route: a Bearer token, else the portal session (settings from ``app.state``)."""
+    header = f"Bearer {cred.credentials}" if cred else request.headers.get("authorization")
+    return caller_from(request.app.state.settings, header, request.cookies.get(COOKIE))
+
+
+Who = Annotated[Caller, Depends(request_caller)]
+
+
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api")
-
-    def caller(request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> Caller:
-        header = f"Bearer {cred.credentials}" if cred else request.headers.get("authorization")
-        return caller_from(settings, header, request.cookies.get(COOKIE))
-
-    Who = Annotated[Caller, Depends(caller)]
 
     @router.get("/me", tags=["身份"], summary="当前令牌的身份")
     def me(who: Who) -> dict[str, Any]:
@@ -188,7 +192,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/corrections", tags=["数据纠错"], summary="本部门提交的和待本部门处理的纠错工单")
     def corrections(who: Who) -> list[dict[str, Any]]:
-        return grants.list_corrections(settings, require(who))
+        return service.corrections(settings, who)
 
     @router.post("/corrections/{case_id}/resolve", tags=["数据纠错"], summary="提供方办结纠错工单")
     def resolve(who: Who, case_id: Annotated[str, Path(max_length=40)], body: ResolutionIn) -> dict[str, Any]:

@@ -18,16 +18,21 @@ def create_app(settings: Settings | None = None) -> Any:
     from fastapi.templating import Jinja2Templates
 
     from cityshare.share import api, portal, routes_directory, routes_quality, service
+    from cityshare.share.api import request_caller
     from cityshare.share.auth import COOKIE, ShareError, caller_from
 
     settings = settings or get_settings()
     app = FastAPI(title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
                   description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
+    app.state.settings = settings  # routers mounted without a settings argument read it from here
     templates = Jinja2Templates(directory=str(TEMPLATES))
 
     @app.exception_handler(ShareError)
     def share_error(request: Request, exc: ShareError) -> Any:
+        if exc.status in (401, 403) and not exc.audited:  # every refusal is in the audit chain
+            service.refused(settings, request_caller(request), "refuse", request.url.path[:80], exc,
+                            {"method": request.method})
         if request.url.path.startswith("/api"):
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
         caller = caller_from(settings, None, request.cookies.get(COOKIE))

@@ -84,8 +84,10 @@ def decide(settings: Settings, who: Identity, request_id: str, approve: bool, re
     reason = (reason or "").strip()
     req = get_request(settings, request_id)
     if who.role != "approver" or who.department != req["provider"]:
+        exc = ShareError(403, f"只有提供方 {req['provider']} 的审批人可以审批此申请")
         audit.record(settings, who, "request.decide", req["table_name"], status=403, detail={"request": request_id})
-        raise ShareError(403, f"只有提供方 {req['provider']} 的审批人可以审批此申请")
+        exc.audited = True
+        raise exc
     with store.connect(settings, write=True) as con:
         req = _row(con.execute("SELECT * FROM access_requests WHERE id = ?", [request_id]).fetchone())
         if req["status"] != "pending":

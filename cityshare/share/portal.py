@@ -169,8 +169,9 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/corrections", response_class=HTMLResponse)
     def corrections(request: Request) -> HTMLResponse:
-        ident = require(who(request))
-        return page(request, "corrections.html", cases=grants.list_corrections(settings, ident),
+        caller = who(request)
+        ident = require(caller)
+        return page(request, "corrections.html", cases=service.corrections(settings, caller),
                     can_resolve=ident.role == "approver")
 
     @router.post("/portal/corrections")
