@@ -207,12 +207,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        settings = build_world(Path(tmp), rows=args.rows, token_key="bench-key")
+        settings = build_world(Path(tmp), rows=args.rows)
         report = {"world_build_s": round(time.perf_counter() - t, 1),
                   "search": bench_search(settings, args.entries),
                   "export": bench_export(settings, args.rows),
                   # a department-sized table (2,000 rows) so this measures the service, not a 1 M-row scan
-                  "concurrency": bench_concurrency(build_world(Path(tmp) / "small", rows=2000, token_key="bench-key"),
+                  "concurrency": bench_concurrency(build_world(Path(tmp) / "small", rows=2000),
                                                    args.consumers, args.requests),
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     text = json.dumps(report, ensure_ascii=False, indent=2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(receipt_app, name="receipt")
 app.add_typer(access_app, name="access")
+keys_app = typer.Typer(help="密钥: create the city-held token key", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
 
@@ -102,6 +105,10 @@ def ingest(
 ) -> None:
     """Extract → land → gate one batch of a department source."""
     from cityshare.ingest import ingest as run
+    from cityshare.keys import require_token_key
+    from cityshare.settings import get_settings
+
+    require_token_key(get_settings())
 
     result = run(dataset, _date(date))
     console.print_json(json.dumps(result, ensure_ascii=False, default=str))
@@ -114,7 +121,11 @@ def build(
         False, "--full-refresh", help="rebuild every model (incremental ones from every batch), not only what new batches reach"),
 ) -> None:
     """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``."""
+    from cityshare.keys import require_token_key
     from cityshare.publish import audit, publish
+    from cityshare.settings import get_settings
+
+    require_token_key(get_settings())
     from cityshare.transform import build as dbt_build
 
     with console.status("dbt build…"):
@@ -277,8 +288,11 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Serve the portal and its API."""
+    from cityshare.keys import require_token_key
+    from cityshare.settings import get_settings
     from cityshare.share.app import serve as run
 
+    require_token_key(get_settings())
     console.print(f"portal: http://{host}:{port}/")
     run(host, port)
 
@@ -298,6 +312,21 @@ def demo(
         raise typer.Exit(1)
     if not no_serve:
         serve(host="127.0.0.1", port=port)
+
+
+@keys_app.command("init")
+@friendly
+def keys_init(
+    force: Annotated[bool, typer.Option("--force", help="replace an existing key (every token changes)")] = False,
+) -> None:
+    """Write a random token key to <data>/keys/token.key (0600); CITYSHARE_TOKEN_KEY still wins when set."""
+    from cityshare.keys import TOKEN_KEY_ENV, init_token_key
+    from cityshare.settings import get_settings
+
+    path = init_token_key(get_settings(), force=force)
+    console.print(f"wrote {path} (mode 0600)")
+    if os.environ.get(TOKEN_KEY_ENV):
+        err.print(f"[yellow]note:[/] {TOKEN_KEY_ENV} is set and takes precedence over the file")
 
 
 @token_app.command("issue")

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# `cityshare keys init` writes the token key here (under the data dir, 0600); cityshare.keys checks it.
+TOKEN_KEY_FILE = Path("keys") / "token.key"
+
+
+def _secret_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,9 @@ def get_settings() -> Settings:
     return Settings(
         project_root=root,
         data_dir=data,
-        # The keyed-token secret is city-held; the default exists only so the embedded demo runs.
-        token_key=os.environ.get("CITYSHARE_TOKEN_KEY", "cityshare-demo-key-change-me"),
-        sim_api_token=os.environ.get("CITYSHARE_SCJGJ_API_TOKEN", "sim-scjgj-token"),
+        # The keyed-token secret is city-held: the environment, else the key file; no default (cityshare.keys).
+        token_key=os.environ.get("CITYSHARE_TOKEN_KEY") or _secret_file(data / TOKEN_KEY_FILE),
+        sim_api_token=os.environ.get("CITYSHARE_SCJGJ_API_TOKEN", ""),
         sim_api_port=int(os.environ.get("CITYSHARE_SIM_API_PORT", "8765")),
         lake_url=os.environ.get("CITYSHARE_LAKE_URL", "").rstrip("/"),
         s3_endpoint_url=os.environ.get("CITYSHARE_S3_ENDPOINT_URL", ""),

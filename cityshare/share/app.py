@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cityshare.keys import require_token_key
 from cityshare.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Any:
     from cityshare.share.auth import COOKIE, ShareError, caller_from
 
     settings = settings or get_settings()
+    require_token_key(settings)  # fail closed: no app without a real key (it hashes every API token)
     app = FastAPI(title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
                   description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")

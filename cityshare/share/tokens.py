@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.errors import CityShareError
+from cityshare.keys import require_token_key
 from cityshare.settings import Settings
 from cityshare.share import store
 
@@ -40,7 +41,7 @@ def departments(settings: Settings) -> dict[str, dict[str, str]]:
 
 def token_hash(settings: Settings, token: str) -> str:
     """HMAC-SHA256 under a key derived from the city-held secret: a stolen store reveals no tokens."""
-    key = hashlib.sha256(b"cityshare-api-token\x00" + settings.token_key.encode()).digest()
+    key = hashlib.sha256(b"cityshare-api-token\x00" + require_token_key(settings).encode()).digest()
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
