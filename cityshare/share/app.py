@@ -13,18 +13,20 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> Any:
-    from fastapi import FastAPI, Request
+    from fastapi import Depends, FastAPI, Request
     from fastapi.responses import JSONResponse
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
     from cityshare.share import api, portal, routes_directory, routes_quality, service
-    from cityshare.share.api import request_caller
-    from cityshare.share.auth import COOKIE, ShareError, caller_from
+    from cityshare.share.api import same_origin
+    from cityshare.share.auth import ShareError, caller_from
+    from cityshare.share.portal import page_context
+    from cityshare.share.sessions import COOKIE
 
     settings = settings or get_settings()
     require_token_key(settings)  # fail closed: no app without a real key (it hashes every API token)
-    app = FastAPI(title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
+    app = FastAPI(dependencies=[Depends(same_origin)], title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
                   description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
     app.state.settings = settings  # routers mounted without a settings argument read it from here
@@ -32,16 +34,15 @@ def create_app(settings: Settings | None = None) -> Any:
 
     @app.exception_handler(ShareError)
     def share_error(request: Request, exc: ShareError) -> Any:
+        caller = caller_from(settings, request.headers.get("authorization"), request.cookies.get(COOKIE))
         if exc.status in (401, 403) and not exc.audited:  # every refusal is in the audit chain
-            service.refused(settings, request_caller(request), "refuse", request.url.path[:80], exc,
-                            {"method": request.method})
+            service.refused(settings, caller, "refuse", request.url.path[:80], exc, {"method": request.method})
         if request.url.path.startswith("/api"):
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        caller = caller_from(settings, None, request.cookies.get(COOKIE))
         title = {401: "请先登录", 403: "无权访问", 404: "未找到"}.get(exc.status, "无法完成")
         return templates.TemplateResponse(
-            request, "message.html", {"me": caller.identity if caller.ok else None, "title": title,
-                                      "message": exc.message, "status": exc.status}, status_code=exc.status)
+            request, "message.html", {**page_context(caller), "title": title, "message": exc.message,
+                                      "status": exc.status}, status_code=exc.status)
 
     # Other engineers' routers first, so their specific paths win over this module's catch-alls.
     app.include_router(routes_directory.router)

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityshare.settings import Settings
-from cityshare.share import store
+from cityshare.share import sessions, store
+from cityshare.share.sessions import Session
 from cityshare.share.tables import SharedTable
 from cityshare.share.tokens import Identity, resolve
-
-COOKIE = "cityshare_token"
 
 
 class ShareError(Exception):
@@ -38,6 +37,7 @@ class Caller:
     identity: Identity | None
     problem: str | None = None
     presented: bool = False
+    session: Session | None = None  # set when the caller came through a portal session cookie
 
     @property
     def ok(self) -> bool:
@@ -45,16 +45,15 @@ class Caller:
 
 
 def caller_from(settings: Settings, authorization: str | None, cookie: str | None) -> Caller:
-    token = None
+    """A Bearer token (API clients), else the portal session cookie; neither = anonymous."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else ""
-    elif cookie:
-        token = cookie
-    if token is None:
-        return Caller(None, None, presented=False)
-    ident, problem = resolve(settings, token)
-    return Caller(ident, problem, presented=True)
+        ident, problem = resolve(settings, value.strip() if scheme.lower() == "bearer" else "")
+        return Caller(ident, problem, presented=True)
+    if cookie:
+        session, problem = sessions.resolve(settings, cookie)
+        return Caller(session.identity if session else None, problem, presented=True, session=session)
+    return Caller(None, None, presented=False)
 
 
 def require(caller: Caller, *roles: str) -> Identity:

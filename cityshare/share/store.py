@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, table_name TEXT NOT NULL, version INTEGER, format TEXT NOT NULL,
     department TEXT NOT NULL, user_name TEXT NOT NULL, grant_id TEXT, rows INTEGER NOT NULL,
     bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, receipt TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, revoked_at TEXT);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, department TEXT, user_name TEXT, role TEXT, token_id TEXT,
     action TEXT NOT NULL, target TEXT, grant_id TEXT, rows INTEGER, status INTEGER, detail TEXT,

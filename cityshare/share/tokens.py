@@ -88,6 +88,16 @@ def resolve(settings: Settings, token: str) -> tuple[Identity | None, str | None
         return None, "令牌无效"
     with store.connect(settings) as con:
         row = con.execute("SELECT * FROM tokens WHERE token_hash = ?", [token_hash(settings, token)]).fetchone()
+    return _live(row)
+
+
+def resolve_id(settings: Settings, token_id: str) -> tuple[Identity | None, str | None]:
+    """As ``resolve``, by token id (a portal session holds the id, never the token)."""
+    with store.connect(settings) as con:
+        return _live(con.execute("SELECT * FROM tokens WHERE id = ?", [token_id]).fetchone())
+
+
+def _live(row: Any) -> tuple[Identity | None, str | None]:
     if row is None:
         return None, "令牌无效"
     ident = Identity(row["id"], row["department"], row["user_name"], row["role"])

@@ -250,6 +250,13 @@ def portal(world, key: str | None) -> TestClient:
     return browser
 
 
+def csrf_of(browser: TestClient) -> str:
+    """The CSRF token the portal's forms carry for this browser's session."""
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text).group(1)
+
+
 CASE = {"table": COND, "row_key": "CASE00000001", "column": "status", "current_value": "已结案",
         "proposed_value": "处置中", "description": "该案件尚未处置完毕"}
 # (route, how to call it as a caller: (client, headers) -> response, the entitled caller)
@@ -317,8 +324,9 @@ def test_portal_row_level_pages_refuse_and_audit(world):
     page = provider.get("/entry", params={"code": code})
     assert "CASE00000001" in page.text
     assert (audit.entries(settings, 1)[0]["action"], audit.entries(settings, 1)[0]["rows"]) == ("sample", 10)
-    r = other.post("/portal/corrections", data=CASE)
-    assert r.status_code == 403 and audit.entries(settings, 1)[0]["status"] == 403
+    r = other.post("/portal/corrections", data={**CASE, "csrf": csrf_of(other)})
+    assert r.status_code == 403 and "有条件共享" in r.text
+    assert audit.entries(settings, 1)[0]["status"] == 403
 
 
 def test_receipt_of_another_department_is_refused_and_audited(world):
