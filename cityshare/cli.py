@@ -372,15 +372,29 @@ def token_list() -> None:
 @audit_app.command("verify")
 @friendly
 def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 naming the first tampered record."""
+    """Recompute the keyed audit chain and check its signed anchors; exit 1 naming the first bad record."""
     from cityshare.settings import get_settings
     from cityshare.share.audit import verify
 
     result = verify(get_settings())
     if not result["ok"]:
-        err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: {result['reason']}")
+        err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: ", end="")
+        err.print(result["reason"], markup=False, highlight=False)
         raise typer.Exit(1)
-    console.print(f"audit chain ok: {result['records']} records, head {result['head']}")
+    console.print(f"audit chain ok: {result['records']} records, head {result['head']}; "
+                  f"{result['anchors']} signed anchors, the latest covering {result['anchored_records']} records "
+                  "(records after it are protected by the chain, not yet by an anchor)")
+
+
+@audit_app.command("anchor")
+@friendly
+def audit_anchor() -> None:
+    """Sign the audit chain's current head into the anchors file (run at least daily, e.g. from cron)."""
+    from cityshare.settings import get_settings
+    from cityshare.share.audit import anchor
+
+    cp = anchor(get_settings())
+    console.print(f"anchored {cp['records']} records, head {cp['head']}")
 
 
 @audit_app.command("show")

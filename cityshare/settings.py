@@ -81,6 +81,11 @@ class Settings:
         return self.data_dir / "dbt_target"
 
     @property
+    def audit_anchor_dir(self) -> Path:
+        """Signed checkpoints of the audit chain's head, apart from the log (copy them off-host)."""
+        return self.data_dir / "audit_anchors"
+
+    @property
     def airflow_home(self) -> Path:
         return self.data_dir / "airflow"
 

@@ -69,6 +69,19 @@ def sign(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
             "signature": base64.b64encode(signature).decode()}
 
 
+def signature_ok(doc: dict[str, Any], trusted_public_pem: str) -> bool:
+    """Whether a signed document (``sign``'s output) was signed by the trusted key, unchanged."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        serialization.load_pem_public_key(trusted_public_pem.encode()).verify(
+            base64.b64decode(doc["signature"], validate=True), _canonical(doc["receipt"]))
+    except (InvalidSignature, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
 def file_digest(path: Path) -> tuple[str, int]:
     h, size = hashlib.sha256(), 0
     with path.open("rb") as fh:

@@ -235,12 +235,13 @@ def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: An
         with store.connect(settings, write=True) as con:
             rec = audit.append(con, ident, "export", t.name, rows=tally.rows, grant_id=access.grant_id,
                                detail={"delivery": delivery_id, "format": fmt, "sha256": payload["sha256"],
-                                       "version": t.version, **asked})
+                                       "version": t.version, **asked}, settings=settings)
             receipt["audit"] = {"seq": rec["seq"], "hash": rec["hash"]}
             con.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [delivery_id, t.name, t.version, fmt, ident.department, ident.user, access.grant_id,
                          tally.rows, tally.bytes, payload["sha256"], json.dumps(receipt, ensure_ascii=False),
                          payload["issued_at"]])
+        audit.anchor(settings)  # every receipt pins the chain's head at least this far
 
     def aborted(tally: Tally) -> None:
         audit.record(settings, ident, "export", t.name, status=499, rows=tally.rows, grant_id=access.grant_id,
