@@ -35,6 +35,14 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(receipt_app, name="receipt")
 app.add_typer(access_app, name="access")
+
+
+@app.callback()
+def _owner_only() -> None:
+    """Every file the platform writes (data, keys, logs; Airflow's too, a child process) is the owner's only."""
+    os.umask(0o077)
+
+
 keys_app = typer.Typer(help="密钥: create the city-held token key", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()

@@ -38,6 +38,9 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = field(default="", repr=False)
     s3_secret_access_key: str = field(default="", repr=False)
+    # Requests per minute (bursting up to that) per API token / portal session and per client address.
+    rate_per_token: int = 600
+    rate_per_address: int = 1200
 
     @property
     def contracts_dir(self) -> Path:
@@ -107,4 +110,6 @@ def get_settings() -> Settings:
         # Credentials only from the environment (or the instance role when empty), never from a file.
         s3_access_key_id=os.environ.get("CITYSHARE_S3_ACCESS_KEY_ID", ""),
         s3_secret_access_key=os.environ.get("CITYSHARE_S3_SECRET_ACCESS_KEY", ""),
+        rate_per_token=int(os.environ.get("CITYSHARE_RATE_PER_TOKEN", "600")),
+        rate_per_address=int(os.environ.get("CITYSHARE_RATE_PER_ADDRESS", "1200")),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.errors import CityShareError
+from cityshare.keys import owner_only_dir
 from cityshare.settings import Settings
 
 _keys: dict[Path, Any] = {}
@@ -30,7 +31,7 @@ def _private_key(settings: Settings) -> Any:
     path = key_path(settings)
     if path in _keys:
         return _keys[path]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(path.parent)
     if not path.exists():
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

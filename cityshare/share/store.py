@@ -10,6 +10,7 @@ for the service.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cityshare.keys import owner_only_dir
 from cityshare.settings import Settings
 from cityshare.warehouse import transaction
 
@@ -83,7 +85,9 @@ def connect(settings: Settings, write: bool = False) -> Iterator[sqlite3.Connect
     pool: dict[Path, sqlite3.Connection] = _local.__dict__.setdefault("pool", {})
     con = pool.get(path)
     if con is None or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only_dir(path.parent)  # tokens' hashes, grants, the audit log: the owner only
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite's -wal/-shm copy this mode
         con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         con.row_factory = sqlite3.Row
         if path not in _ready or not path.exists():

@@ -205,8 +205,8 @@ PUBLIC, SIGNED_IN, ROWS = "public", "signed-in", "rows"
 # Rows or row-level facts (rows, samples, exports, quarantine, correction cases, receipts) need an
 # entitled caller and every read and refusal is audited. A route missing here fails the test below.
 ROUTES = {
-    ("GET", "/openapi.json"): PUBLIC, ("GET", "/docs"): PUBLIC, ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC, ("GET", "/healthz"): PUBLIC, ("MOUNT", "/static"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC, ("GET", "/docs"): PUBLIC, ("MOUNT", "/docs-assets"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC, ("MOUNT", "/static"): PUBLIC,
     ("GET", "/"): PUBLIC, ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC, ("POST", "/logout"): PUBLIC,
     ("GET", "/api/directory"): PUBLIC, ("GET", "/api/directory/{code:path}"): PUBLIC,
     ("GET", "/api/directory/{code:path}/lineage"): PUBLIC, ("GET", "/directory/{code:path}/lineage"): PUBLIC,
