@@ -49,6 +49,25 @@ def write_secret(path: Path, value: str) -> Path:
     return path
 
 
+def _created_once(path: Path, prefix: str = "") -> str:
+    """A random secret kept in ``path``; several processes may get here first, one value wins (link once)."""
+    if not path.exists():
+        tmp = write_secret(path.with_name(f".{path.name}.{os.getpid()}"), prefix + secrets.token_urlsafe(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text(encoding="utf-8").strip()
+
+
+def audit_key(settings: Settings) -> bytes:
+    """The audit chain's HMAC key: its own random key (0600, made on first use), so rotating the token
+    key never breaks the verification of past audit records."""
+    return _created_once(keys_dir(settings) / "audit_chain.key").encode()
+
+
 def is_default(key: str) -> bool:
     return key.strip().lower() in KNOWN_DEFAULTS or key.strip().lower().startswith("change-me")
 
@@ -96,14 +115,5 @@ def source_token(settings: Settings, env: str) -> str:
             raise MissingSecret(f"${env} is a publicly known default value; set the department's real token")
         return token
     if is_demo(settings):
-        path = keys_dir(settings) / f"{env.lower()}.token"
-        if not path.exists():  # the simulator and the pipeline's tasks may both get here first: link once
-            tmp = write_secret(path.with_name(f".{path.name}.{os.getpid()}"), "sim_" + secrets.token_urlsafe(24))
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
-        return path.read_text(encoding="utf-8").strip()
+        return _created_once(keys_dir(settings) / f"{env.lower()}.token", "sim_")
     raise MissingSecret(f"set the bearer token in ${env} (the one the department issued for its API)")

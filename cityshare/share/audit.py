@@ -1,6 +1,6 @@
 """Append-only audit log (审计日志): a keyed hash chain plus signed checkpoints of its head.
 
-Each record's hash is an HMAC, under a key derived from the city-held token key, of the previous
+Each record's hash is an HMAC, under the audit key (cityshare.keys.audit_key), of the previous
 hash and the record: editing, deleting or reordering a record breaks the chain, and recomputing it
 after an edit needs the key. A chain cannot show that its newest records were cut off, so the head
 (record count and hash) is anchored: a checkpoint signed with the platform's Ed25519 key and appended
@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cityshare.keys import owner_only_dir, require_token_key
+from cityshare.keys import audit_key, owner_only_dir
 from cityshare.privacy import mask_id_number, mask_mobile
 from cityshare.settings import Settings
 from cityshare.share import receipts, store
@@ -39,7 +39,7 @@ _anchor_lock = threading.Lock()
 
 
 def _key(settings: Settings) -> bytes:
-    return hashlib.sha256(b"cityshare-audit-chain\x00" + require_token_key(settings).encode()).digest()
+    return audit_key(settings)
 
 
 def _digest(key: bytes, prev_hash: str, record: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ raw ID and mobile numbers never reach the log."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -96,10 +97,10 @@ def test_reordered_pair_is_detected(logged):
     assert (result["ok"], result["bad_seq"]) == (False, 6)
 
 
-@pytest.mark.parametrize("guess", ["sha256", "hmac-known-default"])
+@pytest.mark.parametrize("guess", ["sha256", "hmac-token-key"])
 def test_edit_with_the_chain_recomputed_without_the_key_is_detected(logged, guess):
     """The attacker turns a read into someone else's and rebuilds every later hash as the old unkeyed chain
-    did, or with the key that used to ship in the code."""
+    did, or keyed with the token key (which is not the audit key)."""
     import hmac
 
     settings, _, _ = logged
@@ -110,7 +111,7 @@ def test_edit_with_the_chain_recomputed_without_the_key_is_detected(logged, gues
         body = json.dumps({k: rec[k] for k in audit.FIELDS}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         if guess == "sha256":
             return hashlib.sha256((prev + body).encode()).hexdigest()
-        key = hashlib.sha256(b"cityshare-audit-chain\x00cityshare-demo-key-change-me").digest()
+        key = settings.token_key.encode()
         return hmac.new(key, (prev + body).encode(), hashlib.sha256).hexdigest()
 
     prev, updates = rows[2]["hash"], []
@@ -140,6 +141,12 @@ def test_even_with_the_key_an_anchored_record_cannot_be_rewritten(logged):
     _sql(settings, *updates)
     result = audit.verify(settings)
     assert not result["ok"] and result["bad_seq"] == len(rows) and "锚点" in result["reason"]
+
+
+def test_rotating_the_token_key_keeps_the_log_verifiable(logged):
+    settings, _, _ = logged
+    assert audit.verify(dataclasses.replace(settings, token_key="k" * 43))["ok"]
+    assert stat.S_IMODE((settings.data_dir / "keys" / "audit_chain.key").stat().st_mode) == 0o600
 
 
 def test_anchor_file_is_signed_owner_only_and_written_daily(logged):
