@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cityshare.keys import require_token_key
 from cityshare.settings import Settings
 from cityshare.warehouse import LATEST_ACCEPTED
 
@@ -67,7 +68,7 @@ def project_fingerprint(settings: Settings) -> str:
         digest.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
     for dist in ("dbt-core", "dbt-duckdb", "duckdb"):
         digest.update(f"{dist}={importlib.metadata.version(dist)}\0".encode())
-    digest.update(hashlib.sha256(settings.token_key.encode()).digest())
+    digest.update(hashlib.sha256(require_token_key(settings).encode()).digest())
     return digest.hexdigest()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,16 @@ app.add_typer(access_app, name="access")
 airflow_app = typer.Typer(help="The embedded Airflow 3: scheduler, dag-processor, triggerer, api-server + UI.",
                           no_args_is_help=True)
 app.add_typer(airflow_app, name="airflow")
+
+
+@app.callback()
+def _owner_only() -> None:
+    """Every file the platform writes (data, keys, logs; Airflow's too, a child process) is the owner's only."""
+    os.umask(0o077)
+
+
+keys_app = typer.Typer(help="密钥: create the city-held token key", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
 
@@ -105,6 +116,10 @@ def ingest(
 ) -> None:
     """Extract → land → gate one batch of a department source."""
     from cityshare.ingest import ingest as run
+    from cityshare.keys import require_token_key
+    from cityshare.settings import get_settings
+
+    require_token_key(get_settings())
 
     result = run(dataset, _date(date))
     console.print_json(json.dumps(result, ensure_ascii=False, default=str))
@@ -118,7 +133,11 @@ def build(
 ) -> None:
     """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``."""
     from cityshare.errors import AuditFailed
+    from cityshare.keys import require_token_key
     from cityshare.publish import audit_and_publish
+    from cityshare.settings import get_settings
+
+    require_token_key(get_settings())
     from cityshare.transform import build as dbt_build
 
     with console.status("dbt build…"):
@@ -287,8 +306,11 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Serve the portal and its API."""
+    from cityshare.keys import require_token_key
+    from cityshare.settings import get_settings
     from cityshare.share.app import serve as run
 
+    require_token_key(get_settings())
     console.print(f"portal: http://{host}:{port}/")
     run(host, port)
 
@@ -308,6 +330,21 @@ def demo(
         raise typer.Exit(1)
     if not no_serve:
         serve(host="127.0.0.1", port=port)
+
+
+@keys_app.command("init")
+@friendly
+def keys_init(
+    force: Annotated[bool, typer.Option("--force", help="replace an existing key (every token changes)")] = False,
+) -> None:
+    """Write a random token key to <data>/keys/token.key (0600); CITYSHARE_TOKEN_KEY still wins when set."""
+    from cityshare.keys import TOKEN_KEY_ENV, init_token_key
+    from cityshare.settings import get_settings
+
+    path = init_token_key(get_settings(), force=force)
+    console.print(f"wrote {path} (mode 0600)")
+    if os.environ.get(TOKEN_KEY_ENV):
+        err.print(f"[yellow]note:[/] {TOKEN_KEY_ENV} is set and takes precedence over the file")
 
 
 @token_app.command("issue")
@@ -353,15 +390,29 @@ def token_list() -> None:
 @audit_app.command("verify")
 @friendly
 def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 naming the first tampered record."""
+    """Recompute the keyed audit chain and check its signed anchors; exit 1 naming the first bad record."""
     from cityshare.settings import get_settings
     from cityshare.share.audit import verify
 
     result = verify(get_settings())
     if not result["ok"]:
-        err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: {result['reason']}")
+        err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: ", end="")
+        err.print(result["reason"], markup=False, highlight=False)
         raise typer.Exit(1)
-    console.print(f"audit chain ok: {result['records']} records, head {result['head']}")
+    console.print(f"audit chain ok: {result['records']} records, head {result['head']}; "
+                  f"{result['anchors']} signed anchors, the latest covering {result['anchored_records']} records "
+                  "(records after it are protected by the chain, not yet by an anchor)")
+
+
+@audit_app.command("anchor")
+@friendly
+def audit_anchor() -> None:
+    """Sign the audit chain's current head into the anchors file (run at least daily, e.g. from cron)."""
+    from cityshare.settings import get_settings
+    from cityshare.share.audit import anchor
+
+    cp = anchor(get_settings())
+    console.print(f"anchored {cp['records']} records, head {cp['head']}")
 
 
 @audit_app.command("show")

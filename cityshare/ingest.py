@@ -15,6 +15,7 @@ from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import GateBlocked, SourceError
 from cityshare.faults import crash_point
+from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract
@@ -27,6 +28,7 @@ log = logging.getLogger("cityshare.ingest")
 def land_batch(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
     """Extract one window of a source and land it as an immutable raw batch."""
     settings = settings or get_settings()
+    require_token_key(settings)  # fail closed before touching a department's data
     contract = get_contract(key, settings)
     landed = land(contract, load_date, extract(contract, load_date, settings), settings)
     log.info("landed %s %s: batch %s, %d rows%s", key, load_date, landed.load_id, landed.rows,

@@ -76,6 +76,9 @@ def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
     Each run's log (task logs included) is captured separately, so a caller can show why it failed.
     """
     settings = settings or get_settings()
+    from cityshare.keys import require_token_key
+
+    require_token_key(settings)  # the tasks would refuse one by one; refuse the whole run up front
     script = settings.project_root / "dags" / "run_dags.py"
     payload = json.dumps([[dag_id, day.isoformat()] for dag_id, day in plan])
     proc = subprocess.Popen(

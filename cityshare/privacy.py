@@ -140,7 +140,8 @@ def tokenizer(key: str | bytes) -> Callable[[str | None], str | None]:
 
 
 def token_key() -> str:
-    """The city-held token key, from the settings (``CITYSHARE_TOKEN_KEY``)."""
+    """The city-held token key, from the settings (``CITYSHARE_TOKEN_KEY``); refuses a missing or known one."""
+    from cityshare.keys import require_token_key
     from cityshare.settings import get_settings
 
-    return get_settings().token_key
+    return require_token_key(get_settings())

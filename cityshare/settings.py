@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# `cityshare keys init` writes the token key here (under the data dir, 0600); cityshare.keys checks it.
+TOKEN_KEY_FILE = Path("keys") / "token.key"
+
+
+def _secret_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,9 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = field(default="", repr=False)
     s3_secret_access_key: str = field(default="", repr=False)
+    # Requests per minute (bursting up to that) per API token / portal session and per client address.
+    rate_per_token: int = 600
+    rate_per_address: int = 1200
 
     @property
     def contracts_dir(self) -> Path:
@@ -72,6 +84,11 @@ class Settings:
         return self.data_dir / "dbt_target"
 
     @property
+    def audit_anchor_dir(self) -> Path:
+        """Signed checkpoints of the audit chain's head, apart from the log (copy them off-host)."""
+        return self.data_dir / "audit_anchors"
+
+    @property
     def airflow_home(self) -> Path:
         return self.data_dir / "airflow"
 
@@ -83,9 +100,9 @@ def get_settings() -> Settings:
     return Settings(
         project_root=root,
         data_dir=data,
-        # The keyed-token secret is city-held; the default exists only so the embedded demo runs.
-        token_key=os.environ.get("CITYSHARE_TOKEN_KEY", "cityshare-demo-key-change-me"),
-        sim_api_token=os.environ.get("CITYSHARE_SCJGJ_API_TOKEN", "sim-scjgj-token"),
+        # The keyed-token secret is city-held: the environment, else the key file; no default (cityshare.keys).
+        token_key=os.environ.get("CITYSHARE_TOKEN_KEY") or _secret_file(data / TOKEN_KEY_FILE),
+        sim_api_token=os.environ.get("CITYSHARE_SCJGJ_API_TOKEN", ""),
         sim_api_port=int(os.environ.get("CITYSHARE_SIM_API_PORT", "8765")),
         lake_url=os.environ.get("CITYSHARE_LAKE_URL", "").rstrip("/"),
         s3_endpoint_url=os.environ.get("CITYSHARE_S3_ENDPOINT_URL", ""),
@@ -93,4 +110,6 @@ def get_settings() -> Settings:
         # Credentials only from the environment (or the instance role when empty), never from a file.
         s3_access_key_id=os.environ.get("CITYSHARE_S3_ACCESS_KEY_ID", ""),
         s3_secret_access_key=os.environ.get("CITYSHARE_S3_SECRET_ACCESS_KEY", ""),
+        rate_per_token=int(os.environ.get("CITYSHARE_RATE_PER_TOKEN", "600")),
+        rate_per_address=int(os.environ.get("CITYSHARE_RATE_PER_ADDRESS", "1200")),
     )

@@ -2,6 +2,7 @@
 
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -10,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from cityshare.settings import Settings
 from cityshare.share import audit, grants, receipts, service
-from cityshare.share.auth import COOKIE, Caller, ShareError, caller_from, require
+from cityshare.share.auth import Caller, ShareError, caller_from, require
 from cityshare.share.exports import FORMATS
+from cityshare.share.sessions import COOKIE, csrf_ok
 
 bearer = HTTPBearer(auto_error=False, description="部门令牌（cityshare token issue 签发）")
 
@@ -56,14 +58,44 @@ class ResolutionIn(BaseModel):
     resolution: str = Field(min_length=1, max_length=1000)
 
 
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def request_caller(request: Request,
+                   cred: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
+    """The caller of any route: a Bearer token, else the portal session (settings from ``app.state``).
+
+    A state-changing call riding on the session cookie must echo the session's CSRF token
+    (``X-CSRF-Token``); Bearer calls carry no ambient credential, so they need none.
+    """
+    caller = caller_from(request.app.state.settings, request.headers.get("authorization"),
+                         request.cookies.get(COOKIE))
+    if request.method in UNSAFE and caller.session and not csrf_ok(caller.session, request.headers.get("x-csrf-token")):
+        raise ShareError(403, "CSRF 校验失败：使用会话 Cookie 的修改请求须带 X-CSRF-Token")
+    return caller
+
+
+def same_origin(request: Request) -> None:
+    """Refuse a state-changing request whose Origin (else Referer) is another site or port (CSRF).
+
+    SameSite=Strict does not cover another port of the same host; the origin comparison does.
+    """
+    if request.method not in UNSAFE:
+        return
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if origin is None and request.headers.get("referer"):
+        parts = urlsplit(request.headers["referer"])
+        origin = f"{parts.scheme}://{parts.netloc}"
+    if origin is not None and origin != own:
+        raise ShareError(403, f"跨站请求被拒绝：来源 {origin[:80]} 不是本站 {own[:80]}")
+
+
+Who = Annotated[Caller, Depends(request_caller)]
+
+
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api")
-
-    def caller(request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> Caller:
-        header = f"Bearer {cred.credentials}" if cred else request.headers.get("authorization")
-        return caller_from(settings, header, request.cookies.get(COOKIE))
-
-    Who = Annotated[Caller, Depends(caller)]
 
     @router.get("/me", tags=["身份"], summary="当前令牌的身份")
     def me(who: Who) -> dict[str, Any]:
@@ -188,7 +220,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/corrections", tags=["数据纠错"], summary="本部门提交的和待本部门处理的纠错工单")
     def corrections(who: Who) -> list[dict[str, Any]]:
-        return grants.list_corrections(settings, require(who))
+        return service.corrections(settings, who)
 
     @router.post("/corrections/{case_id}/resolve", tags=["数据纠错"], summary="提供方办结纠错工单")
     def resolve(who: Who, case_id: Annotated[str, Path(max_length=40)], body: ResolutionIn) -> dict[str, Any]:

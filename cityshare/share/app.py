@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cityshare.keys import require_token_key
 from cityshare.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -12,29 +13,40 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> Any:
-    from fastapi import FastAPI, Request
+    import swagger_ui
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import JSONResponse
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
     from cityshare.share import api, portal, routes_directory, routes_quality, service
-    from cityshare.share.auth import COOKIE, ShareError, caller_from
+    from cityshare.share.api import same_origin
+    from cityshare.share.auth import ShareError, caller_from
+    from cityshare.share.guard import Guard
+    from cityshare.share.portal import page_context
+    from cityshare.share.sessions import COOKIE
 
     settings = settings or get_settings()
-    app = FastAPI(title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
+    require_token_key(settings)  # fail closed: no app without a real key (it hashes every API token)
+    app = FastAPI(dependencies=[Depends(same_origin)], docs_url=None, redoc_url=None,  # docs: local assets below
+                  title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
                   description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
+    app.state.settings = settings  # routers mounted without a settings argument read it from here
     templates = Jinja2Templates(directory=str(TEMPLATES))
 
     @app.exception_handler(ShareError)
     def share_error(request: Request, exc: ShareError) -> Any:
+        caller = caller_from(settings, request.headers.get("authorization"), request.cookies.get(COOKIE))
+        if exc.status in (401, 403) and not exc.audited:  # every refusal is in the audit chain
+            service.refused(settings, caller, "refuse", request.url.path[:80], exc, {"method": request.method})
         if request.url.path.startswith("/api"):
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        caller = caller_from(settings, None, request.cookies.get(COOKIE))
         title = {401: "请先登录", 403: "无权访问", 404: "未找到"}.get(exc.status, "无法完成")
         return templates.TemplateResponse(
-            request, "message.html", {"me": caller.identity if caller.ok else None, "title": title,
-                                      "message": exc.message, "status": exc.status}, status_code=exc.status)
+            request, "message.html", {**page_context(caller), "title": title, "message": exc.message,
+                                      "status": exc.status}, status_code=exc.status)
 
     # Other engineers' routers first, so their specific paths win over this module's catch-alls.
     app.include_router(routes_directory.router)
@@ -42,6 +54,15 @@ def create_app(settings: Settings | None = None) -> Any:
     app.include_router(api.build_router(settings))
     app.include_router(portal.build_router(settings))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    # Swagger UI 5 (OpenAPI 3.1) from the installed swagger-ui-py package: /docs works offline, no CDN.
+    app.mount("/docs-assets", StaticFiles(directory=Path(swagger_ui.__file__).parent / "static"), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} — API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
     @app.get("/api/directory/{code:path}", tags=["目录"], summary="一条目录的全部字段")
     def entry(code: str) -> dict[str, Any]:
@@ -50,6 +71,9 @@ def create_app(settings: Settings | None = None) -> Any:
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    app.add_middleware(Guard, per_token=settings.rate_per_token, per_address=settings.rate_per_address,
+                       credential_cookie=COOKIE)
 
     return app
 

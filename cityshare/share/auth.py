@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityshare.settings import Settings
-from cityshare.share import store
+from cityshare.share import sessions, store
+from cityshare.share.sessions import Session
 from cityshare.share.tables import SharedTable
 from cityshare.share.tokens import Identity, resolve
-
-COOKIE = "cityshare_token"
 
 
 class ShareError(Exception):
@@ -28,6 +27,7 @@ class ShareError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.audited = False  # set once the refusal is in the audit chain, so the app does not log it twice
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Caller:
     identity: Identity | None
     problem: str | None = None
     presented: bool = False
+    session: Session | None = None  # set when the caller came through a portal session cookie
 
     @property
     def ok(self) -> bool:
@@ -44,16 +45,15 @@ class Caller:
 
 
 def caller_from(settings: Settings, authorization: str | None, cookie: str | None) -> Caller:
-    token = None
+    """A Bearer token (API clients), else the portal session cookie; neither = anonymous."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else ""
-    elif cookie:
-        token = cookie
-    if token is None:
-        return Caller(None, None, presented=False)
-    ident, problem = resolve(settings, token)
-    return Caller(ident, problem, presented=True)
+        ident, problem = resolve(settings, value.strip() if scheme.lower() == "bearer" else "")
+        return Caller(ident, problem, presented=True)
+    if cookie:
+        session, problem = sessions.resolve(settings, cookie)
+        return Caller(session.identity if session else None, problem, presented=True, session=session)
+    return Caller(None, None, presented=False)
 
 
 def require(caller: Caller, *roles: str) -> Identity:
@@ -90,21 +90,33 @@ def active_grant(settings: Settings, department: str, table: str, today: dt.date
 
 def authorize_read(settings: Settings, ident: Identity, table: SharedTable, today: dt.date | None = None) -> Access:
     """Apply the sharing type; raises ShareError(403) naming the rule when the read is refused."""
+    return entitle(settings, ident, table.name, table.provider, table.sharing_type, today=today)
+
+
+def entitle(settings: Settings, ident: Identity, name: str, provider: str, sharing_type: str, *,
+            oversight: bool = False, today: dt.date | None = None) -> Access:
+    """The one sharing-type rule for every row-level read (shared rows, samples, exports, quarantine).
+
+    ``oversight`` admits governance staff too: they audit data quality (quarantine drill-downs) but
+    read shared rows under the same rules as everyone.
+    """
     today = today or store.today()
-    if ident.department == table.provider:
+    if ident.department == provider:
         return Access(basis="提供方")
-    if table.sharing_type == "无条件共享":
+    if oversight and ident.role == "governance":
+        return Access(basis="治理监督")
+    if sharing_type == "无条件共享":
         return Access(basis="无条件共享")
-    if table.sharing_type == "不予共享":
-        raise ShareError(403, f"{table.name} 为不予共享资源，仅提供方 {table.provider} 可读取")
-    if table.sharing_type != "有条件共享":
-        raise ShareError(403, f"{table.name} 的共享类型 {table.sharing_type!r} 未知，拒绝读取")
-    grant, dead = active_grant(settings, ident.department, table.name, today)
+    if sharing_type == "不予共享":
+        raise ShareError(403, f"{name} 为不予共享资源，仅提供方 {provider} 可读取")
+    if sharing_type != "有条件共享":
+        raise ShareError(403, f"{name} 的共享类型 {sharing_type!r} 未知，拒绝读取")
+    grant, dead = active_grant(settings, ident.department, name, today)
     if grant is None:
         if dead is not None:
             state = f"已于 {dead['revoked_at'][:10]} 撤销" if dead["revoked_at"] else f"有效期至 {dead['valid_until']}，已过期"
-            raise ShareError(403, f"{table.name} 为有条件共享资源：授权 {dead['id']} {state}，请重新申请")
-        raise ShareError(403, f"{table.name} 为有条件共享资源：{ident.department} 尚无有效授权，请先提交共享申请")
+            raise ShareError(403, f"{name} 为有条件共享资源：授权 {dead['id']} {state}，请重新申请")
+        raise ShareError(403, f"{name} 为有条件共享资源：{ident.department} 尚无有效授权，请先提交共享申请")
     columns = json.loads(grant["columns"]) or None
     return Access(basis=f"授权 {grant['id']}", grant_id=grant["id"], columns=set(columns) if columns else None,
                   row_filter=json.loads(grant["row_filter"]))

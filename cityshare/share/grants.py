@@ -73,7 +73,7 @@ def submit_request(settings: Settings, who: Identity, table: SharedTable, purpos
                     list(req.values()))
         audit.append(con, who, "request.submit", table.name, status=201,
                      detail={"request": req["id"], "columns": columns, "period_days": period_days,
-                             "deadline": req["deadline"]})
+                             "deadline": req["deadline"]}, settings=settings)
     return _row(req)
 
 
@@ -84,8 +84,10 @@ def decide(settings: Settings, who: Identity, request_id: str, approve: bool, re
     reason = (reason or "").strip()
     req = get_request(settings, request_id)
     if who.role != "approver" or who.department != req["provider"]:
+        exc = ShareError(403, f"只有提供方 {req['provider']} 的审批人可以审批此申请")
         audit.record(settings, who, "request.decide", req["table_name"], status=403, detail={"request": request_id})
-        raise ShareError(403, f"只有提供方 {req['provider']} 的审批人可以审批此申请")
+        exc.audited = True
+        raise exc
     with store.connect(settings, write=True) as con:
         req = _row(con.execute("SELECT * FROM access_requests WHERE id = ?", [request_id]).fetchone())
         if req["status"] != "pending":
@@ -104,7 +106,8 @@ def decide(settings: Settings, who: Identity, request_id: str, approve: bool, re
         con.execute("UPDATE access_requests SET status = ?, decided_at = ?, decided_by = ?, reason = ?, grant_id = ? "
                     "WHERE id = ?", [status, store.now().isoformat(), who.user, reason or None, grant_id, request_id])
         audit.append(con, who, f"request.{'approve' if approve else 'refuse'}", req["table_name"], grant_id=grant_id,
-                     detail={"request": request_id, "reason": reason, "on_time": today.isoformat() <= req["deadline"]})
+                     detail={"request": request_id, "reason": reason, "on_time": today.isoformat() <= req["deadline"]},
+                     settings=settings)
     return get_request(settings, request_id)
 
 
@@ -156,7 +159,7 @@ def revoke_grant(settings: Settings, who: Identity | None, grant_id: str) -> boo
         cur = con.execute("UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                           [store.now().isoformat(), grant_id])
         if cur.rowcount:
-            audit.append(con, who, "grant.revoke", row[1], grant_id=grant_id)
+            audit.append(con, who, "grant.revoke", row[1], grant_id=grant_id, settings=settings)
         return cur.rowcount == 1
 
 
@@ -172,7 +175,8 @@ def sweep_overdue(settings: Settings, who: Identity | None = None, today: dt.dat
                 r["escalated_at"] = store.now().isoformat()
                 con.execute("UPDATE access_requests SET escalated_at = ? WHERE id = ?", [r["escalated_at"], r["id"]])
                 audit.append(con, who, "request.escalate", r["table_name"], status=200,
-                             detail={"request": r["id"], "provider": r["provider"], "deadline": r["deadline"]})
+                             detail={"request": r["id"], "provider": r["provider"], "deadline": r["deadline"]},
+                             settings=settings)
     for r in rows:
         r["overdue_days"] = (today - dt.date.fromisoformat(r["deadline"])).days
     return rows
@@ -200,7 +204,7 @@ def submit_correction(settings: Settings, who: Identity, table: SharedTable, row
         con.execute(f"INSERT INTO corrections ({', '.join(case)}) VALUES ({', '.join('?' * len(case))})",
                     list(case.values()))
         audit.append(con, who, "correction.submit", table.name, status=201,
-                     detail={"case": case["id"], "row_key": row_key, "column": column})
+                     detail={"case": case["id"], "row_key": row_key, "column": column}, settings=settings)
     return case
 
 
@@ -219,7 +223,7 @@ def resolve_correction(settings: Settings, who: Identity, case_id: str, accepted
         status = "fixed" if accepted else "rejected"
         con.execute("UPDATE corrections SET status = ?, resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
                     [status, store.now().isoformat(), who.user, resolution, case_id])
-        audit.append(con, who, f"correction.{status}", row["table_name"], detail={"case": case_id})
+        audit.append(con, who, f"correction.{status}", row["table_name"], detail={"case": case_id}, settings=settings)
         return dict(con.execute("SELECT * FROM corrections WHERE id = ?", [case_id]).fetchone())
 
 

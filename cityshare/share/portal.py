@@ -12,12 +12,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from cityshare.settings import Settings
-from cityshare.share import audit, grants, service
-from cityshare.share.auth import COOKIE, Caller, ShareError, caller_from, require
+from cityshare.share import audit, grants, service, sessions
+from cityshare.share.auth import Caller, ShareError, caller_from, require
 from cityshare.share.exports import FORMATS
+from cityshare.share.sessions import COOKIE
 from cityshare.share.tokens import resolve
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Every state-changing form echoes its session's CSRF token in this field (templates: name="csrf").
+CsrfField = Annotated[str, Form(max_length=100)]
+
+
+def page_context(caller: Caller) -> dict[str, Any]:
+    """What every portal page needs: who is signed in and the CSRF token its forms carry."""
+    return {"me": caller.identity if caller.ok else None, "csrf": caller.session.csrf if caller.session else ""}
 
 
 def lineage_svg(graph: dict[str, Any]) -> str:
@@ -57,10 +65,15 @@ def build_router(settings: Settings) -> APIRouter:
     def who(request: Request) -> Caller:
         return caller_from(settings, None, request.cookies.get(COOKIE))
 
-    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    def posted(request: Request, csrf: str) -> Caller:
+        """The caller of a form post: a signed-in session whose CSRF token the form echoes."""
         caller = who(request)
-        return templates.TemplateResponse(request, name, {"me": caller.identity if caller.ok else None, **ctx},
-                                          status_code=status)
+        if caller.session is not None and not sessions.csrf_ok(caller.session, csrf):
+            raise ShareError(403, "表单已失效（CSRF 校验失败），请刷新页面后重新提交")
+        return caller
+
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {**page_context(who(request)), **ctx}, status_code=status)
 
     def back(url: str) -> RedirectResponse:
         return RedirectResponse(url, status_code=303)
@@ -126,11 +139,15 @@ def build_router(settings: Settings) -> APIRouter:
         audit.record(settings, ident, "login", None)
         target = next if next.startswith("/") and not next.startswith("//") else "/"
         resp = back(target)
-        resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=8 * 3600)
+        resp.set_cookie(COOKIE, sessions.open_session(settings, ident), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=int(sessions.LIFETIME.total_seconds()))
         return resp
 
     @router.post("/logout")
-    def logout() -> RedirectResponse:
+    def logout(request: Request, csrf: CsrfField = "") -> RedirectResponse:
+        caller = posted(request, csrf)
+        if caller.session is not None and sessions.revoke(settings, request.cookies.get(COOKIE, "")):
+            audit.record(settings, caller.identity, "logout", None)
         resp = back("/")
         resp.delete_cookie(COOKIE)
         return resp
@@ -139,8 +156,8 @@ def build_router(settings: Settings) -> APIRouter:
     def request_access(request: Request, table: Annotated[str, Form(max_length=64)],
                        purpose: Annotated[str, Form(max_length=500)],
                        period_days: Annotated[int, Form(ge=1, le=366)] = 90,
-                       columns: Annotated[list[str] | None, Form()] = None) -> Any:
-        ident = require(who(request))
+                       columns: Annotated[list[str] | None, Form()] = None, csrf: CsrfField = "") -> Any:
+        ident = require(posted(request, csrf))
         t = service.table(settings, table)
         req = grants.submit_request(settings, ident, t, purpose, columns or [], period_days)
         return back(f"/grants?submitted={req['id']}")
@@ -154,8 +171,8 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post("/portal/requests/{request_id}/decision")
     def decide(request: Request, request_id: str, decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
-               reason: Annotated[str, Form(max_length=1000)] = "") -> Any:
-        grants.decide(settings, require(who(request)), request_id[:40], decision == "approve", reason)
+               reason: Annotated[str, Form(max_length=1000)] = "", csrf: CsrfField = "") -> Any:
+        grants.decide(settings, require(posted(request, csrf)), request_id[:40], decision == "approve", reason)
         return back("/approvals")
 
     @router.get("/grants", response_class=HTMLResponse)
@@ -169,8 +186,9 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/corrections", response_class=HTMLResponse)
     def corrections(request: Request) -> HTMLResponse:
-        ident = require(who(request))
-        return page(request, "corrections.html", cases=grants.list_corrections(settings, ident),
+        caller = who(request)
+        ident = require(caller)
+        return page(request, "corrections.html", cases=service.corrections(settings, caller),
                     can_resolve=ident.role == "approver")
 
     @router.post("/portal/corrections")
@@ -178,8 +196,8 @@ def build_router(settings: Settings) -> APIRouter:
                    row_key: Annotated[str, Form(max_length=200)], column: Annotated[str, Form(max_length=64)],
                    description: Annotated[str, Form(max_length=1000)],
                    current_value: Annotated[str, Form(max_length=500)] = "",
-                   proposed_value: Annotated[str, Form(max_length=500)] = "") -> Any:
-        caller = who(request)
+                   proposed_value: Annotated[str, Form(max_length=500)] = "", csrf: CsrfField = "") -> Any:
+        caller = posted(request, csrf)
         t, _ = service.authorize(settings, caller, table, "correction.submit")
         assert caller.identity is not None
         grants.submit_correction(settings, caller.identity, t, row_key, column, current_value, proposed_value, description)
@@ -187,8 +205,8 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post("/portal/corrections/{case_id}/resolve")
     def resolve_case(request: Request, case_id: str, accepted: Annotated[str, Form(pattern="^(yes|no)$")],
-                     resolution: Annotated[str, Form(max_length=1000)]) -> Any:
-        grants.resolve_correction(settings, require(who(request)), case_id[:40], accepted == "yes", resolution)
+                     resolution: Annotated[str, Form(max_length=1000)], csrf: CsrfField = "") -> Any:
+        grants.resolve_correction(settings, require(posted(request, csrf)), case_id[:40], accepted == "yes", resolution)
         return back("/corrections")
 
     @router.get("/governance", response_class=HTMLResponse)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.errors import CityShareError
+from cityshare.keys import owner_only_dir
 from cityshare.settings import Settings
 
 _keys: dict[Path, Any] = {}
@@ -30,7 +31,7 @@ def _private_key(settings: Settings) -> Any:
     path = key_path(settings)
     if path in _keys:
         return _keys[path]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(path.parent)
     if not path.exists():
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -67,6 +68,19 @@ def sign(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
     signature = _private_key(settings).sign(_canonical(payload))
     return {"receipt": payload, "algorithm": "Ed25519", "public_key": public,
             "signature": base64.b64encode(signature).decode()}
+
+
+def signature_ok(doc: dict[str, Any], trusted_public_pem: str) -> bool:
+    """Whether a signed document (``sign``'s output) was signed by the trusted key, unchanged."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        serialization.load_pem_public_key(trusted_public_pem.encode()).verify(
+            base64.b64decode(doc["signature"], validate=True), _canonical(doc["receipt"]))
+    except (InvalidSignature, KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 def file_digest(path: Path) -> tuple[str, int]:

@@ -2,8 +2,8 @@
 
 Pages: ``/quality`` (dashboard: scorecards, timeliness, loads, city evaluation, inline SVG charts) and
 ``/quality/quarantine/{dataset}/{load_id}`` (masked quarantine browser). JSON under ``/api/quality/``.
-Open for now: when the portal's login lands, these need the governance role, and raw (unmasked)
-quarantine values only the provider department's own staff.
+The aggregates are open (the quality report goes to every department); the quarantine browser shows
+rows, so it takes an entitled caller and audits every read and refusal (cityshare.share.service.quarantine).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse
+
+from cityshare.share.api import Who
 
 router = APIRouter()
 
@@ -46,24 +48,16 @@ def dashboard(request: Request, start: dt.date | None = StartQ, end: dt.date | N
 
 
 @router.get("/quality/quarantine/{dataset:path}/{load_id}", response_class=HTMLResponse)
-def quarantine_page(request: Request, dataset: str, load_id: str, page: int = Query(1, ge=1),
+def quarantine_page(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),
                     size: int = Query(100, ge=1, le=500)) -> HTMLResponse:
     from cityshare.quality.history import resources
     from cityshare.quality.report import _environment
+    from cityshare.share.service import quarantine
 
-    q = _quarantine(request, dataset, load_id, page, size)
+    q = quarantine(_settings(request), who, dataset, load_id, page, size)
     res = resources(_settings(request)).get(dataset)
     html = _environment().get_template("quality_quarantine.html").render(q=q, name=res.name if res else dataset)
     return HTMLResponse(html)
-
-
-def _quarantine(request: Request, dataset: str, load_id: str, page: int, size: int) -> dict[str, Any]:
-    from cityshare.quality.loads import NotFound, quarantine_rows
-
-    try:
-        return quarantine_rows(_settings(request), dataset, load_id, raw_allowed=False, page=page, size=size)
-    except NotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
 @router.get("/api/quality/report")
@@ -102,6 +96,8 @@ def api_evaluation(request: Request, start: dt.date | None = StartQ, end: dt.dat
 
 
 @router.get("/api/quality/quarantine/{dataset:path}/{load_id}")
-def api_quarantine(request: Request, dataset: str, load_id: str, page: int = Query(1, ge=1),
+def api_quarantine(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),
                    size: int = Query(100, ge=1, le=500)) -> Any:
-    return jsonable_encoder(_quarantine(request, dataset, load_id, page, size))
+    from cityshare.share.service import quarantine
+
+    return jsonable_encoder(quarantine(_settings(request), who, dataset, load_id, page, size))

@@ -70,8 +70,11 @@ TABLE_SQL = {
 }
 
 
-def build_world(root: Path, rows: int = 40, token_key: str = "test-token-key") -> Settings:
-    """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory)."""
+def build_world(root: Path, rows: int = 40, token_key: str | None = None) -> Settings:
+    """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory);
+    the token key is random unless given."""
+    import secrets
+
     import duckdb
 
     from cityshare.directory.builder import build_directory
@@ -88,7 +91,8 @@ def build_world(root: Path, rows: int = 40, token_key: str = "test-token-key") -
         shutil.copy(PROJECT_ROOT / "contracts" / "shared" / f"{name}.odcs.yaml", home / "contracts" / "shared")
     (home / "contracts" / "shared" / "elderly_alone.odcs.yaml").write_text(
         yaml.safe_dump(ELDERLY_CONTRACT, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    settings = Settings(project_root=home, data_dir=data, token_key=token_key, sim_api_token="unused", sim_api_port=0)
+    settings = Settings(project_root=home, data_dir=data, token_key=token_key or secrets.token_urlsafe(32),
+                        sim_api_token="unused", sim_api_port=0)
     data.mkdir(parents=True, exist_ok=True)
     now = dt.datetime(2026, 11, 27, 6, 0, 0)
     con = duckdb.connect(str(settings.warehouse_path))

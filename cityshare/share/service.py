@@ -12,7 +12,7 @@ from typing import Any
 
 from cityshare.settings import Settings
 from cityshare.share import audit, receipts, store
-from cityshare.share.auth import Access, Caller, ShareError, authorize_read, require
+from cityshare.share.auth import Access, Caller, ShareError, authorize_read, entitle, require
 from cityshare.share.exports import FORMATS, Tally, stream
 from cityshare.share.rows import Query, QueryError, build_query, fetch, grant_filters
 from cityshare.share.search import Indexed, index, search
@@ -137,9 +137,50 @@ def authorize(settings: Settings, caller: Caller, name: str, action: str, detail
         t = table(settings, name)
         return t, authorize_read(settings, ident, t)
     except ShareError as exc:
-        audit.record(settings, caller.identity, action, str(name)[:80], status=exc.status,
-                     detail={**(detail or {}), "refused": exc.message})
+        refused(settings, caller, action, str(name)[:80], exc, detail)
         raise
+
+
+def refused(settings: Settings, caller: Caller, action: str, target: str | None, exc: ShareError,
+            detail: dict[str, Any] | None = None) -> None:
+    """Append a refusal to the audit chain (once per error)."""
+    if not exc.audited:
+        audit.record(settings, caller.identity, action, target, status=exc.status,
+                     detail={**(detail or {}), "refused": exc.message})
+        exc.audited = True
+
+
+def quarantine(settings: Settings, caller: Caller, dataset: str, load_id: str, page: int, size: int
+               ) -> dict[str, Any]:
+    """One page of a batch's quarantined rows (masked) for an entitled caller; reads and refusals audited.
+
+    Entitled: the provider department, governance staff (quality oversight), anyone for 无条件共享, a
+    grant on the dataset for 有条件共享. A retired contract's type is unknown, so only those first two.
+    """
+    from cityshare.contracts.model import ContractError, get_contract
+    from cityshare.quality.loads import NotFound, quarantine_rows
+
+    detail = {"load_id": str(load_id)[:60], "page": page}
+    try:
+        ident = require(caller)
+        try:
+            contract = get_contract(dataset, settings)
+            # grants are held on a published table's name; a source's own key otherwise
+            name = contract.model_name if contract.kind == "shared" else contract.key
+            provider, sharing_type = contract.department, contract.sharing_type
+        except ContractError:
+            name, provider, sharing_type = str(dataset)[:80], str(dataset).split("/", 1)[0], ""
+        access = entitle(settings, ident, name, provider, sharing_type, oversight=True)
+        try:
+            result = quarantine_rows(settings, dataset, load_id, raw_allowed=False, page=page, size=size)
+        except NotFound as exc:
+            raise ShareError(404, str(exc)) from None
+    except ShareError as exc:
+        refused(settings, caller, "quarantine.read", str(dataset)[:80], exc, detail)
+        raise
+    audit.record(settings, ident, "quarantine.read", str(dataset)[:80], rows=len(result["rows"]),
+                 grant_id=access.grant_id, detail={**detail, "basis": access.basis})
+    return result
 
 
 def _query(settings: Settings, caller: Caller, t: SharedTable, access: Access, action: str,
@@ -194,12 +235,13 @@ def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: An
         with store.connect(settings, write=True) as con:
             rec = audit.append(con, ident, "export", t.name, rows=tally.rows, grant_id=access.grant_id,
                                detail={"delivery": delivery_id, "format": fmt, "sha256": payload["sha256"],
-                                       "version": t.version, **asked})
+                                       "version": t.version, **asked}, settings=settings)
             receipt["audit"] = {"seq": rec["seq"], "hash": rec["hash"]}
             con.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [delivery_id, t.name, t.version, fmt, ident.department, ident.user, access.grant_id,
                          tally.rows, tally.bytes, payload["sha256"], json.dumps(receipt, ensure_ascii=False),
                          payload["issued_at"]])
+        audit.anchor(settings)  # every receipt pins the chain's head at least this far
 
     def aborted(tally: Tally) -> None:
         audit.record(settings, ident, "export", t.name, status=499, rows=tally.rows, grant_id=access.grant_id,
@@ -222,9 +264,25 @@ def deliveries(settings: Settings, caller: Caller, limit: int = 50) -> list[dict
 
 
 def receipt(settings: Settings, caller: Caller, delivery_id: str) -> dict[str, Any]:
+    """A delivery's signed receipt (it names the query's filter values): own department or governance; audited."""
     ident = require(caller)
     with store.connect(settings) as con:
-        row = con.execute("SELECT department, receipt FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
+        row = con.execute("SELECT department, table_name, receipt FROM deliveries WHERE id = ?",
+                          [delivery_id]).fetchone()
     if row is None or (row["department"] != ident.department and ident.role != "governance"):
-        raise ShareError(404, f"没有交付记录 {delivery_id[:40]!r}")
+        exc = ShareError(404, f"没有交付记录 {delivery_id[:40]!r}")
+        refused(settings, caller, "receipt.read", None, exc, {"delivery": delivery_id[:40]})
+        raise exc
+    audit.record(settings, ident, "receipt.read", row["table_name"], detail={"delivery": delivery_id})
     return json.loads(row["receipt"])
+
+
+def corrections(settings: Settings, caller: Caller) -> list[dict[str, Any]]:
+    """Correction cases (they quote rows' keys and values): own, addressed to own department, or all for
+    governance; every listing audited."""
+    from cityshare.share.grants import list_corrections
+
+    ident = require(caller)
+    cases = list_corrections(settings, ident)
+    audit.record(settings, ident, "correction.list", None, rows=len(cases))
+    return cases

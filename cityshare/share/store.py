@@ -10,6 +10,7 @@ for the service.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cityshare.keys import owner_only_dir
 from cityshare.settings import Settings
 from cityshare.warehouse import transaction
 
@@ -46,6 +48,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, table_name TEXT NOT NULL, version INTEGER, format TEXT NOT NULL,
     department TEXT NOT NULL, user_name TEXT NOT NULL, grant_id TEXT, rows INTEGER NOT NULL,
     bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, receipt TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, revoked_at TEXT);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, department TEXT, user_name TEXT, role TEXT, token_id TEXT,
     action TEXT NOT NULL, target TEXT, grant_id TEXT, rows INTEGER, status INTEGER, detail TEXT,
@@ -80,7 +85,9 @@ def connect(settings: Settings, write: bool = False) -> Iterator[sqlite3.Connect
     pool: dict[Path, sqlite3.Connection] = _local.__dict__.setdefault("pool", {})
     con = pool.get(path)
     if con is None or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only_dir(path.parent)  # tokens' hashes, grants, the audit log: the owner only
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite's -wal/-shm copy this mode
         con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         con.row_factory = sqlite3.Row
         if path not in _ready or not path.exists():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.errors import CityShareError
+from cityshare.keys import require_token_key
 from cityshare.settings import Settings
 from cityshare.share import store
 
@@ -40,7 +41,7 @@ def departments(settings: Settings) -> dict[str, dict[str, str]]:
 
 def token_hash(settings: Settings, token: str) -> str:
     """HMAC-SHA256 under a key derived from the city-held secret: a stolen store reveals no tokens."""
-    key = hashlib.sha256(b"cityshare-api-token\x00" + settings.token_key.encode()).digest()
+    key = hashlib.sha256(b"cityshare-api-token\x00" + require_token_key(settings).encode()).digest()
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
@@ -87,6 +88,16 @@ def resolve(settings: Settings, token: str) -> tuple[Identity | None, str | None
         return None, "令牌无效"
     with store.connect(settings) as con:
         row = con.execute("SELECT * FROM tokens WHERE token_hash = ?", [token_hash(settings, token)]).fetchone()
+    return _live(row)
+
+
+def resolve_id(settings: Settings, token_id: str) -> tuple[Identity | None, str | None]:
+    """As ``resolve``, by token id (a portal session holds the id, never the token)."""
+    with store.connect(settings) as con:
+        return _live(con.execute("SELECT * FROM tokens WHERE id = ?", [token_id]).fetchone())
+
+
+def _live(row: Any) -> tuple[Identity | None, str | None]:
     if row is None:
         return None, "令牌无效"
     ident = Identity(row["id"], row["department"], row["user_name"], row["role"])

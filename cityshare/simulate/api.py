@@ -6,7 +6,7 @@ record versions whose ``updated_at`` falls on ``updated_on``, in the file's stab
 (``updated_at``, ``uscc``). ``GET /health`` needs no token. The same server plays two more departments' APIs:
 ``/api/v1/kitchen_alerts?date=…&limit=…&cursor=…`` (智慧厨房 alerts, cursor pagination, the 市场监管局
 token) and ``/api/v1/parking_lots?as_of=…&offset=…&limit=…`` (交通局, offset pagination, records under
-``result.lots``, token ``$CITYSHARE_JTJ_API_TOKEN`` default ``sim-jtj-token``). Errors are JSON: 400 bad parameters,
+``result.lots``, token ``$CITYSHARE_JTJ_API_TOKEN``, see cityshare.keys). Errors are JSON: 400 bad parameters,
 401 missing/wrong token, 404 unknown path. The JSONL file is read on every request, so a new
 simulation is served without a restart.
 
@@ -19,7 +19,6 @@ import base64
 import datetime as dt
 import hmac
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cityshare.keys import source_token
 from cityshare.settings import Settings
 
 HOST = "127.0.0.1"
@@ -146,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": status.phrase, "message": message}, headers)
 
     def _authorized(self) -> bool:
-        expected = f"Bearer {self.server.settings.sim_api_token}".encode()
+        expected = f"Bearer {source_token(self.server.settings, 'CITYSHARE_SCJGJ_API_TOKEN')}".encode()
         given = self.headers.get("Authorization", "").encode()
         return hmac.compare_digest(given, expected)
 
@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         """智慧厨房 alerts (cursor pagination) and 交通局 parking lots (offset pagination)."""
         settings = self.server.settings
         kitchen = endpoint == KITCHEN_ENDPOINT
-        token = settings.sim_api_token if kitchen else os.environ.get("CITYSHARE_JTJ_API_TOKEN", "sim-jtj-token")
+        token = source_token(settings, "CITYSHARE_SCJGJ_API_TOKEN" if kitchen else "CITYSHARE_JTJ_API_TOKEN")
         given = self.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, f"Bearer {token}".encode()):
             realm = "scjgj" if kitchen else "jtj"

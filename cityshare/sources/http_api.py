@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -35,9 +34,6 @@ from cityshare.errors import SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract, RowBatcher, dig, source_fields, to_text
 
-# Tokens of the simulated departments' APIs, so the embedded demo needs no secret set up. Real
-# deployments set the variable the contract names.
-SIMULATOR_TOKENS = {"CITYSHARE_SCJGJ_API_TOKEN": "sim-scjgj-token", "CITYSHARE_JTJ_API_TOKEN": "sim-jtj-token"}
 MAX_PAGES = 100_000
 
 
@@ -45,11 +41,12 @@ def _token(contract: Contract, settings: Settings) -> str | None:
     env = contract.server_option("tokenEnv")
     if not env:
         return None
-    default = settings.sim_api_token if env == "CITYSHARE_SCJGJ_API_TOKEN" else SIMULATOR_TOKENS.get(env)
-    token = os.environ.get(env, default)
-    if not token:
-        raise SourceError(f"{contract.path}: servers[0].customProperties.tokenEnv: set the bearer token in ${env}")
-    return token
+    from cityshare.keys import MissingSecret, source_token
+
+    try:  # the variable the contract names, or the demo simulator's own token; never another source's
+        return source_token(settings, env)
+    except MissingSecret as exc:
+        raise SourceError(f"{contract.path}: servers[0].customProperties.tokenEnv: {exc}") from None
 
 
 class _Client:

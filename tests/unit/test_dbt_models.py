@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import secrets
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from cityshare.transform import render_dbt_files
 from cityshare.warehouse import connect, refresh_raw_view
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-TOKEN_KEY = "test-token-key"
+TOKEN_KEY = secrets.token_urlsafe(32)  # a key of this run only (known defaults are refused)
 
 CASE_COLUMNS = [
     "case_id", "event_class_code", "event_class_name", "area_code", "street_code", "address",

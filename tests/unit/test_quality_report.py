@@ -85,9 +85,12 @@ def test_quarantine_browser_masks_pii(history):
     from fastapi.testclient import TestClient
 
     from cityshare.share.app import create_app
+    from cityshare.share.tokens import issue
 
     lid = _quarantine(history)
     client = TestClient(create_app(history))
+    assert client.get(f"/api/quality/quarantine/{CGJ}/{lid}").status_code == 401  # rows need an entitled caller
+    client.headers["Authorization"] = f"Bearer {issue(history, 'cgj', 'qa', 'consumer')[1]}"
     data = client.get(f"/api/quality/quarantine/{CGJ}/{lid}").json()
     assert data["total"] == 2 and data["masked"] is True
     assert [r["values"]["reporter_phone"] for r in data["rows"]] == ["138****5678", "139****1111"]

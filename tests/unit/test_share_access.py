@@ -47,7 +47,39 @@ def world(tmp_path_factory):
     with store.connect(settings, write=True) as con:
         con.execute("INSERT INTO grants VALUES ('GRT-forged', NULL, ?, 'mzj', 'slj', '[]', '[]', '2020-01-01', "
                     "'2099-12-31', 'nobody', '2020-01-01', NULL)", [CLOSED])
+    _quarantine(settings)
     return settings, client, h, d.json()["grant_id"]
+
+
+# Two 有条件共享 sources: 城管局 cases (a reporter's mobile) and 民政局 elders living alone (ID number, mobile).
+RAW = ("13812345678", "500108194001010012")
+QUARANTINE = {"cgj/city_cases": ("L-cases-1", "case_id, reporter_phone", "CG1"),
+              "mzj/elderly_living_alone": ("L-elderly-1", "person_id, phone", RAW[1])}
+
+
+def _quarantine(settings) -> None:
+    """Two quarantined rows per source, as the gate leaves them, with raw PII in them."""
+    import shutil
+
+    import duckdb
+
+    from cityshare.settings import PROJECT_ROOT
+
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        for dataset, (load_id, columns, key) in QUARANTINE.items():
+            (settings.contracts_dir / dataset).parent.mkdir(exist_ok=True)
+            shutil.copy(PROJECT_ROOT / "contracts" / f"{dataset}.odcs.yaml", settings.contracts_dir / dataset.split("/")[0])
+            path = settings.lake_dir / "quarantine" / dataset / "part-0.parquet"
+            path.parent.mkdir(parents=True)
+            con.execute(f"""COPY (SELECT * FROM (VALUES ('{key}', '{RAW[0]}', 3, 'pk_unique', '主键不得重复'),
+                                                       ('{key}', '13900001111', 4, 'pk_unique', '主键不得重复'))
+                            AS t({columns}, _source_row, _failed_rules, _failed_reasons))
+                            TO '{path}' (FORMAT parquet)""")
+            con.execute("INSERT INTO meta.batches (dataset, load_id, load_date, quarantine_path, rows_quarantined, "
+                        "status) VALUES (?, ?, DATE '2026-11-26', ?, 2, 'accepted')", [dataset, load_id, str(path)])
+    finally:
+        con.close()
 
 
 H_NONE = "none"
@@ -166,3 +198,145 @@ def test_audit_chain_detects_tampering(world, tmp_path):
         con.commit()
         con.close()
     assert audit.verify(settings)["ok"]
+
+
+# -- every route, by what it shows ------------------------------------------------------------------
+PUBLIC, SIGNED_IN, ROWS = "public", "signed-in", "rows"
+# Rows or row-level facts (rows, samples, exports, quarantine, correction cases, receipts) need an
+# entitled caller and every read and refusal is audited. A route missing here fails the test below.
+ROUTES = {
+    ("GET", "/openapi.json"): PUBLIC, ("GET", "/docs"): PUBLIC, ("MOUNT", "/docs-assets"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC, ("MOUNT", "/static"): PUBLIC,
+    ("GET", "/"): PUBLIC, ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC, ("POST", "/logout"): PUBLIC,
+    ("GET", "/api/directory"): PUBLIC, ("GET", "/api/directory/{code:path}"): PUBLIC,
+    ("GET", "/api/directory/{code:path}/lineage"): PUBLIC, ("GET", "/directory/{code:path}/lineage"): PUBLIC,
+    ("GET", "/api/entry/lineage"): PUBLIC, ("GET", "/api/entry/quality"): PUBLIC,
+    ("GET", "/api/keys/receipt"): PUBLIC,
+    # aggregates only (the quality report file goes to every department)
+    ("GET", "/quality"): PUBLIC, ("GET", "/api/quality/report"): PUBLIC, ("GET", "/api/quality/scorecards"): PUBLIC,
+    ("GET", "/api/quality/timeliness"): PUBLIC, ("GET", "/api/quality/loads"): PUBLIC,
+    ("GET", "/api/quality/evaluation"): PUBLIC,
+    ("GET", "/api/me"): SIGNED_IN, ("GET", "/api/tables"): SIGNED_IN, ("GET", "/api/deliveries"): SIGNED_IN,
+    ("POST", "/api/requests"): SIGNED_IN, ("GET", "/api/requests"): SIGNED_IN,
+    ("GET", "/api/requests/{request_id}"): SIGNED_IN, ("POST", "/api/requests/{request_id}/decision"): SIGNED_IN,
+    ("GET", "/api/grants"): SIGNED_IN, ("POST", "/api/grants/{grant_id}/revoke"): SIGNED_IN,
+    ("POST", "/api/corrections/{case_id}/resolve"): SIGNED_IN, ("GET", "/api/governance/overdue"): SIGNED_IN,
+    ("GET", "/api/audit"): SIGNED_IN, ("GET", "/api/audit/verify"): SIGNED_IN,
+    ("POST", "/portal/requests"): SIGNED_IN, ("GET", "/approvals"): SIGNED_IN,
+    ("POST", "/portal/requests/{request_id}/decision"): SIGNED_IN, ("GET", "/grants"): SIGNED_IN,
+    ("POST", "/portal/corrections/{case_id}/resolve"): SIGNED_IN, ("GET", "/governance"): SIGNED_IN,
+    ("GET", "/api/tables/{name}/rows"): ROWS, ("GET", "/api/tables/{name}/export"): ROWS,
+    ("GET", "/entry"): ROWS, ("GET", "/api/quality/quarantine/{dataset:path}/{load_id}"): ROWS,
+    ("GET", "/quality/quarantine/{dataset:path}/{load_id}"): ROWS,
+    ("POST", "/api/corrections"): ROWS, ("GET", "/api/corrections"): ROWS, ("GET", "/corrections"): ROWS,
+    ("POST", "/portal/corrections"): ROWS, ("GET", "/api/receipts/{delivery_id}"): ROWS,
+}
+
+
+def test_every_route_is_classified(world):
+    _, client, _, _ = world
+    found = {(m, r.path) for r in client.app.routes for m in (getattr(r, "methods", None) or {"MOUNT"}) - {"HEAD"}}
+    assert found - set(ROUTES) == set(), "new route: classify it in ROUTES (and probe it below if it shows rows)"
+    assert set(ROUTES) - found == set()
+
+
+def portal(world, key: str | None) -> TestClient:
+    """A browser signed in to the portal as ``key`` (anonymous for None)."""
+    _, client, h, _ = world
+    browser = TestClient(client.app, base_url="http://testserver")
+    if key:
+        token = h[key]["Authorization"].split(" ", 1)[1]
+        assert browser.post("/login", data={"token": token}, follow_redirects=False).status_code == 303
+    return browser
+
+
+def csrf_of(browser: TestClient) -> str:
+    """The CSRF token the portal's forms carry for this browser's session."""
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text).group(1)
+
+
+CASE = {"table": COND, "row_key": "CASE00000001", "column": "status", "current_value": "已结案",
+        "proposed_value": "处置中", "description": "该案件尚未处置完毕"}
+# (route, how to call it as a caller: (client, headers) -> response, the entitled caller)
+PROBES = {
+    ("GET", "/api/tables/{name}/rows"): (lambda c, hd: c.get(f"/api/tables/{COND}/rows", headers=hd), "granted"),
+    ("GET", "/api/tables/{name}/export"): (
+        lambda c, hd: c.get(f"/api/tables/{COND}/export", headers=hd, params={"format": "csv"}), "granted"),
+    ("GET", "/api/quality/quarantine/{dataset:path}/{load_id}"): (
+        lambda c, hd: c.get("/api/quality/quarantine/cgj/city_cases/L-cases-1", headers=hd), "provider_cgj"),
+    ("GET", "/quality/quarantine/{dataset:path}/{load_id}"): (
+        lambda c, hd: c.get("/quality/quarantine/mzj/elderly_living_alone/L-elderly-1", headers=hd), "governance"),
+    ("POST", "/api/corrections"): (lambda c, hd: c.post("/api/corrections", headers=hd, json=CASE), "granted"),
+    ("GET", "/api/corrections"): (lambda c, hd: c.get("/api/corrections", headers=hd), "provider_cgj"),
+}
+
+
+@pytest.mark.parametrize("route", list(PROBES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_row_level_routes_refuse_anonymous_and_other_departments_and_audit(world, route):
+    settings, client, h, _ = world
+    call, entitled = PROBES[route]
+    callers = [(None, 401), ("wrong_dept", 403), (entitled, 200)]
+    if route == ("GET", "/api/corrections"):  # a listing: other departments see only their own cases
+        callers[1] = ("wrong_dept", 200)
+    for key, expected in callers:
+        before = audit.entries(settings, 1)[0]["seq"]
+        r = call(client, h.get(key, {}))
+        assert r.status_code in ({201} if expected == 200 and route[0] == "POST" else {expected}), (key, r.text)
+        new = audit.entries(settings, 5)
+        assert new[0]["seq"] > before, f"{route} by {key}: no audit record"
+        assert new[0]["status"] == r.status_code and new[0]["department"] == DEPARTMENT.get(key)
+        if expected != 200:
+            assert "refused" in json.loads(new[0]["detail"])
+        if expected == 200 and route[0] == "GET" and "quarantine" in route[1]:
+            assert new[0]["rows"] == 2 and not any(raw in r.text for raw in RAW) and "138****5678" in r.text
+
+
+@pytest.mark.parametrize("key", ["provider_mzj", "provider_cgj", "granted", "wrong_dept", "governance"])
+def test_quarantine_of_another_departments_conditional_source(world, key):
+    """有条件共享 sources' quarantine: the provider and governance only (a grant on a shared table derived
+    from a source does not open the source's raw rows)."""
+    settings, client, h, _ = world
+    cases = client.get("/api/quality/quarantine/cgj/city_cases/L-cases-1", headers=h[key])
+    elderly = client.get("/api/quality/quarantine/mzj/elderly_living_alone/L-elderly-1", headers=h[key])
+    assert cases.status_code == (200 if key in ("provider_cgj", "governance") else 403), cases.text
+    assert elderly.status_code == (200 if key in ("provider_mzj", "governance") else 403), elderly.text
+    last = audit.entries(settings, 1)[0]
+    assert (last["action"], last["target"], last["status"]) == ("quarantine.read", "mzj/elderly_living_alone",
+                                                               elderly.status_code)
+
+
+def test_portal_row_level_pages_refuse_and_audit(world):
+    settings, client, _, _ = world
+    anon, other, provider = portal(world, None), portal(world, "wrong_dept"), portal(world, "provider_cgj")
+    for browser, status in ((anon, 401), (other, 200), (provider, 200)):
+        assert browser.get("/corrections").status_code == status
+        last = audit.entries(settings, 1)[0]
+        assert last["status"] == status and last["action"] in ("refuse", "correction.list")
+    # the entry page is public metadata; its sample is a row read, refused and audited for others
+    code = next(e["信息资源代码"] for e in client.get("/api/directory").json()["共享数据资源目录"]
+                if e.get("table") == f"shared.{COND}")
+    page = other.get("/entry", params={"code": code})
+    assert page.status_code == 200 and "CASE00000001" not in page.text
+    last = audit.entries(settings, 1)[0]
+    assert (last["action"], last["status"], last["department"]) == ("sample", 403, "jd_nanping")
+    page = provider.get("/entry", params={"code": code})
+    assert "CASE00000001" in page.text
+    assert (audit.entries(settings, 1)[0]["action"], audit.entries(settings, 1)[0]["rows"]) == ("sample", 10)
+    r = other.post("/portal/corrections", data={**CASE, "csrf": csrf_of(other)})
+    assert r.status_code == 403 and "有条件共享" in r.text
+    assert audit.entries(settings, 1)[0]["status"] == 403
+
+
+def test_receipt_of_another_department_is_refused_and_audited(world):
+    settings, client, h, _ = world
+    r = client.get(f"/api/tables/{OPEN}/export", headers=h["no_grant"], params={"format": "csv"})
+    delivery = r.headers["X-CityShare-Delivery"]
+    assert client.get(f"/api/receipts/{delivery}", headers=h["no_grant"]).status_code == 200
+    assert audit.entries(settings, 1)[0]["action"] == "receipt.read"
+    assert client.get(f"/api/receipts/{delivery}", headers=h["wrong_dept"]).status_code == 404
+    last = audit.entries(settings, 1)[0]
+    assert (last["action"], last["status"], last["department"]) == ("receipt.read", 404, "jd_nanping")
+    assert client.get(f"/api/receipts/{delivery}").status_code == 401
+    assert audit.entries(settings, 1)[0]["status"] == 401

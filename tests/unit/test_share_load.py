@@ -4,6 +4,7 @@ version — 0 errors, and no reader ever sees a half-published table (every answ
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,8 @@ def live(tmp_path):
     from cityshare.share.app import create_app
     from cityshare.share.tokens import issue
 
-    settings = build_world(tmp_path, rows=ROWS)
+    # one token for 50 consumers: this measures concurrency, so the rate limit is set out of the way
+    settings = dataclasses.replace(build_world(tmp_path, rows=ROWS), rate_per_token=10**6, rate_per_address=10**6)
     _, token = issue(settings, "zjw", "load", "consumer")
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
                                            timeout_keep_alive=30))

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -129,7 +130,7 @@ def test_lijia_cases_are_gbk_and_the_utility_export_is_tab_separated(clean):
 def test_simulated_apis_paginate_by_cursor_and_offset(clean):
     settings, summary = clean
     with start_api_server(settings, port=0) as api:
-        headers = {"Authorization": "Bearer sim-scjgj-token"}
+        headers = {"Authorization": f"Bearer {os.environ['CITYSHARE_SCJGJ_API_TOKEN']}"}
         seen, cursor = 0, None
         while True:
             params = {"date": str(START), "limit": 40} | ({"cursor": cursor} if cursor else {})
@@ -140,7 +141,7 @@ def test_simulated_apis_paginate_by_cursor_and_offset(clean):
                 break
         assert seen == summary["rows"]["scjgj/kitchen_alerts"][str(START)]
         lots = httpx.get(f"{api.url}/api/v1/parking_lots", params={"as_of": str(START), "offset": 0, "limit": 1000},
-                         headers={"Authorization": "Bearer sim-jtj-token"}).json()
+                         headers={"Authorization": f"Bearer {os.environ['CITYSHARE_JTJ_API_TOKEN']}"}).json()
         assert lots["result"]["total"] == summary["rows"]["jtj/parking_lots"][str(START)] == len(lots["result"]["lots"])
         assert httpx.get(f"{api.url}/api/v1/parking_lots", params={"as_of": str(START)}, headers=headers).status_code == 401
 
