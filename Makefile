@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
 DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose
-.PHONY: setup system-deps demo test test-fast test-distributed bench lint clean
+.PHONY: setup system-deps demo airflow test test-fast test-slow test-distributed bench lint clean
 
 setup: $(STAMP) system-deps
 
@@ -28,8 +28,16 @@ $(STAMP): uv.lock pyproject.toml
 demo: setup
 	$(VENV)/bin/cityshare demo
 
+# The embedded Airflow 3 (scheduler, dag-processor, triggerer, api-server + UI) on 127.0.0.1 until Ctrl-C.
+airflow: setup
+	$(VENV)/bin/cityshare airflow up
+
 test: setup lint
 	$(VENV)/bin/pytest -q -m "not distributed and not slow"
+
+# The 10k-example identifier property tests (≈ 45 s).
+test-slow: setup
+	$(VENV)/bin/pytest -q -m slow
 
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not e2e"
