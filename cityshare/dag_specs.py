@@ -51,7 +51,20 @@ def asset_uri(contract: Contract) -> str:
     return f"cityshare://raw/{contract.key}"
 
 
-def source_specs() -> list[DagSpec]:
+def source_specs(only_dag: str | None = None) -> list[DagSpec]:
+    """One spec per source contract; ``only_dag``: just that DAG's (a task process parses only its own DAG,
+    reading one contract instead of all of them — Airflow's parsing context names it)."""
+    if only_dag is not None:
+        from cityshare.contracts.model import ContractError, get_contract
+
+        if not only_dag.startswith("ingest__"):
+            return []
+        try:
+            contracts = [get_contract("/".join(only_dag.removeprefix("ingest__").split("__", 1)), get_settings())]
+        except ContractError:
+            return []
+    else:
+        contracts = load_contracts(get_settings(), kind="source")
     return [
         DagSpec(
             dag_id=f"ingest__{c.department}__{c.dataset}", key=c.key,
@@ -59,7 +72,7 @@ def source_specs() -> list[DagSpec]:
             tags=("cityshare", "ingest", "贴源", c.department, c.sharing_type), asset_uri=asset_uri(c),
             doc=dag_doc(c), pool=pool_name(c),
         )
-        for c in load_contracts(get_settings(), kind="source")
+        for c in contracts
     ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, task, teardown
+from airflow.sdk import DAG, Asset, get_parsing_context, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
 from cityshare.dag_specs import ANY_RAW_BATCH, ANY_SHARED_TABLE, START_DATE, shared_asset_uris, source_specs
@@ -67,101 +67,112 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
     return dag
 
 
-SOURCES = source_specs()
+# A task process needs only the DAG it runs (Airflow's parsing context names it): with hundreds of sources,
+# building every DAG again in every task would cost more than the task. The dag-processor sees all of them.
+CURRENT = get_parsing_context().dag_id
+SOURCES = source_specs(CURRENT)
 for _spec in SOURCES:
     globals()[_spec.dag_id] = _ingestion_dag(_spec)
+
+
+def _wanted(dag_id: str) -> bool:
+    return CURRENT is None or dag_id == CURRENT
 
 
 # Any source's accepted batch triggers a build (not all sources together): a department that delivers nothing
 # one day never holds back the tables that do not depend on it; the build reads each source's latest accepted
 # data, and the directory flags tables whose inputs are late. See cityshare.dag_specs.ANY_RAW_BATCH.
-with DAG(
-    dag_id="build_and_publish", schedule=[Asset(ANY_RAW_BATCH)], start_date=START_DATE,
-    catchup=False, max_active_runs=1, tags=["cityshare", "publish"],
-    doc_md="dbt build of 标准库 → 基础库/主题库 → 协同专题库, audit against published contracts, atomic publish "
-           "of every table that passed (a failed one keeps its previous version and fails the run's last task).",
-    default_args={**DEFAULTS, "owner": "cyzx"},
-) as build_and_publish:
+if _wanted("build_and_publish"):
+    with DAG(
+        dag_id="build_and_publish", schedule=[Asset(ANY_RAW_BATCH)], start_date=START_DATE,
+        catchup=False, max_active_runs=1, tags=["cityshare", "publish"],
+        doc_md="dbt build of 标准库 → 基础库/主题库 → 协同专题库, audit against published contracts, atomic publish "
+               "of every table that passed (a failed one keeps its previous version and fails the run's last task).",
+        default_args={**DEFAULTS, "owner": "cyzx"},
+    ) as build_and_publish:
 
-    @task
-    def dbt_build() -> dict:
-        from cityshare.transform import build
+        @task
+        def dbt_build() -> dict:
+            from cityshare.transform import build
 
-        return build()
+            return build()
 
-    @task(outlets=[*(Asset(uri) for uri in shared_asset_uris()), Asset(ANY_SHARED_TABLE)])
-    def audit_and_publish(built: dict) -> dict:
-        from cityshare.publish import audit_and_publish as run
+        @task(outlets=[*(Asset(uri) for uri in shared_asset_uris()), Asset(ANY_SHARED_TABLE)])
+        def audit_and_publish(built: dict) -> dict:
+            from cityshare.publish import audit_and_publish as run
 
-        return run(not_built=built["failed"])
+            return run(not_built=built["failed"])
 
-    @task
-    def all_published(outcome: dict) -> int:
-        """Fails (no retry) naming the tables that were not published, after the others were."""
-        if outcome["blocked"]:
-            raise AirflowFailException("not published (previous version kept): " + "; ".join(
-                f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))
-        return len(outcome["published"])
+        @task
+        def all_published(outcome: dict) -> int:
+            """Fails (no retry) naming the tables that were not published, after the others were."""
+            if outcome["blocked"]:
+                raise AirflowFailException("not published (previous version kept): " + "; ".join(
+                    f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))
+            return len(outcome["published"])
 
-    all_published(audit_and_publish(dbt_build()))
-
-
-with DAG(
-    dag_id="directory", schedule=[Asset(ANY_SHARED_TABLE)], start_date=START_DATE,
-    catchup=False, max_active_runs=1, tags=["cityshare", "directory"],
-    doc_md="Rebuild the 共享数据资源目录 from contracts, dbt artifacts and the quality history.",
-    default_args={**DEFAULTS, "owner": "cyzx"},
-) as directory:
-
-    @task
-    def build_directory() -> int:
-        from cityshare.directory.builder import build_directory as build
-
-        return len(build())
-
-    @task
-    def export_directory(_built: int) -> list:
-        from cityshare.directory.exporters import write_exports
-
-        return write_exports()
-
-    @task
-    def push_openmetadata(_exported: list) -> dict:
-        from cityshare.directory.sinks.openmetadata import push_if_configured
-
-        return push_if_configured()
-
-    push_openmetadata(export_directory(build_directory()))
+        all_published(audit_and_publish(dbt_build()))
 
 
-with DAG(
-    dag_id="delivery_watch", schedule="0 2 * * *", start_date=START_DATE, catchup=False, max_active_runs=1,
-    tags=["cityshare", "quality"],
-    doc_md="Daily at 10:00 Beijing: an alert for every source with no accepted batch within its 更新周期 "
-           "(working days on the Chinese calendar).",
-    default_args={**DEFAULTS, "owner": "cyzx"},
-) as delivery_watch:
+if _wanted("directory"):
+    with DAG(
+        dag_id="directory", schedule=[Asset(ANY_SHARED_TABLE)], start_date=START_DATE,
+        catchup=False, max_active_runs=1, tags=["cityshare", "directory"],
+        doc_md="Rebuild the 共享数据资源目录 from contracts, dbt artifacts and the quality history.",
+        default_args={**DEFAULTS, "owner": "cyzx"},
+    ) as directory:
 
-    @task
-    def check_deliveries(ds: str | None = None) -> int:
-        from cityshare.alerts import check_deliveries as check
+        @task
+        def build_directory() -> int:
+            from cityshare.directory.builder import build_directory as build
 
-        return len(check(dt.date.fromisoformat(ds)))
+            return len(build())
 
-    check_deliveries()
+        @task
+        def export_directory(_built: int) -> list:
+            from cityshare.directory.exporters import write_exports
+
+            return write_exports()
+
+        @task
+        def push_openmetadata(_exported: list) -> dict:
+            from cityshare.directory.sinks.openmetadata import push_if_configured
+
+            return push_if_configured()
+
+        push_openmetadata(export_directory(build_directory()))
 
 
-with DAG(
-    dag_id="quality_report", schedule="0 0 * * 1", start_date=START_DATE, catchup=False, max_active_runs=1,
-    tags=["cityshare", "quality"],
-    doc_md="Weekly 数据质量与时效考核报告 for the previous ISO week, written to data/reports/ (Mondays 08:00 Beijing).",
-    default_args={**DEFAULTS, "owner": "cyzx"},
-) as quality_report:
+if _wanted("delivery_watch"):
+    with DAG(
+        dag_id="delivery_watch", schedule="0 2 * * *", start_date=START_DATE, catchup=False, max_active_runs=1,
+        tags=["cityshare", "quality"],
+        doc_md="Daily at 10:00 Beijing: an alert for every source with no accepted batch within its 更新周期 "
+               "(working days on the Chinese calendar).",
+        default_args={**DEFAULTS, "owner": "cyzx"},
+    ) as delivery_watch:
 
-    @task
-    def write_quality_report(ds: str | None = None) -> str:
-        from cityshare.quality.report import weekly_report
+        @task
+        def check_deliveries(ds: str | None = None) -> int:
+            from cityshare.alerts import check_deliveries as check
 
-        return weekly_report(ds)
+            return len(check(dt.date.fromisoformat(ds)))
 
-    write_quality_report()
+        check_deliveries()
+
+
+if _wanted("quality_report"):
+    with DAG(
+        dag_id="quality_report", schedule="0 0 * * 1", start_date=START_DATE, catchup=False, max_active_runs=1,
+        tags=["cityshare", "quality"],
+        doc_md="Weekly 数据质量与时效考核报告 for the previous ISO week, written to data/reports/ (Mondays 08:00 Beijing).",
+        default_args={**DEFAULTS, "owner": "cyzx"},
+    ) as quality_report:
+
+        @task
+        def write_quality_report(ds: str | None = None) -> str:
+            from cityshare.quality.report import weekly_report
+
+            return weekly_report(ds)
+
+        write_quality_report()

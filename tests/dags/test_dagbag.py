@@ -82,3 +82,17 @@ def test_ingest_dags_are_documented_tagged_and_pooled_from_their_contracts(dagba
         assert all(t.on_failure_callback for t in dag.tasks)
         is_api = (c.raw.get("servers") or [{}])[0].get("type") == "api"
         assert (land.pool == f"api__{c.department}") == (is_api and bool(c.server_option("rateLimitPerSecond")))
+
+
+@pytest.mark.parametrize("dag_id", ["ingest__jd_nanping__street_cases", "build_and_publish", "directory"])
+def test_a_task_process_builds_only_its_own_dag(dag_id):
+    """Airflow's parsing context names the DAG a task runs: the file then builds that DAG alone (and reads one
+    contract for an ingestion DAG), however many sources the city has."""
+    code = (
+        "import sys, runpy; sys.path.insert(0, {!r}); from airflow.sdk import DAG;"
+        "g = runpy.run_path({!r}); print(sorted(k for k, v in g.items() if isinstance(v, DAG)))"
+    ).format(str(ROOT), str(ROOT / "dags" / "cityshare_dags.py"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                              "_AIRFLOW_PARSING_CONTEXT_DAG_ID": dag_id, "_AIRFLOW_PARSING_CONTEXT_TASK_ID": "x"})
+    assert out.stdout.strip().splitlines()[-1] == str([dag_id])
