@@ -105,10 +105,14 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get("/directory", tags=["目录"], summary="检索共享数据资源目录")
     def directory(q: Text = None, classification: Annotated[str | None, Query(max_length=20)] = None,
                   provider: Text = None, sharing_type: Text = None, update_cycle: Text = None,
-                  kind: Annotated[str | None, Query(pattern="^(source|shared)$")] = None) -> dict[str, Any]:
+                  kind: Annotated[str | None, Query(pattern="^(source|shared)$")] = None,
+                  limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
+                  offset: Annotated[int, Query(ge=0, le=10**6)] = 0) -> dict[str, Any]:
         hits = service.find_entries(settings, q, classification=classification, provider=provider,
                                     sharing_type=sharing_type, update_cycle=update_cycle, kind=kind)
-        return {"共享数据资源目录": hits, "total": len(hits)}
+        # a page of summaries (a city's catalogue has thousands of entries); the whole entry: /api/directory/{code}
+        return {"共享数据资源目录": [service.summary(e) for e in hits[offset:offset + limit]], "total": len(hits),
+                "limit": limit, "offset": offset, "facets": service.facet_counts(hits)}
 
     @router.get("/entry/lineage", tags=["目录"], summary="资源血缘（来源 → 共享表）")
     def entry_lineage(code: Annotated[str, Query(max_length=60)]) -> dict[str, Any]:

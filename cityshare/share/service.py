@@ -66,6 +66,31 @@ def facets(settings: Settings) -> dict[str, list[str]]:
     }
 
 
+_SUMMARY = ("信息资源代码", "信息资源名称", "信息资源分类", "目录视图", "信息资源提供方", "信息资源摘要", "共享属性",
+            "更新周期", "发布日期", "kind", "table", "department", "rows", "version")
+
+
+def summary(e: dict[str, Any]) -> dict[str, Any]:
+    """What a search result shows of an entry (no item list, lineage or changelog)."""
+    out = {k: e.get(k) for k in _SUMMARY}
+    out["数据时效"] = (e.get("数据时效") or {}).get("状态")
+    out["发布状态"] = (e.get("发布状态") or {}).get("状态")
+    return out
+
+
+def facet_counts(hits: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Counts of the hits by provider, 共享类型, 更新周期 and directory view, for narrowing a search."""
+    from collections import Counter
+
+    def count(values: Any) -> dict[str, int]:
+        return dict(Counter(v for v in values if v).most_common())
+
+    return {"provider": count(e.get("信息资源提供方") for e in hits),
+            "sharing_type": count((e.get("共享属性") or {}).get("共享类型") for e in hits),
+            "update_cycle": count(e.get("更新周期") for e in hits),
+            "view": count(e.get("目录视图") for e in hits)}
+
+
 def table_of_entry(e: dict[str, Any]) -> str | None:
     table = e.get("table") or ""
     return table.split(".", 1)[1] if e.get("kind") == "shared" and table.startswith("shared.") else None

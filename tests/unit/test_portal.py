@@ -29,3 +29,27 @@ def test_directory_page_and_api(settings):
     assert api["共享数据资源目录"][0]["信息资源代码"] == "210001/00001"
     assert client.get("/api/directory/210001/00001").json()["rows"] == 168
     assert client.get("/api/directory/999").status_code == 404
+
+
+def test_directory_search_is_paged_with_facets_at_catalogue_scale(settings):
+    """A city's catalogue has thousands of entries: a search answers one page of summaries (≤ 100 KB) with the
+    total and facet counts; the whole entry stays one call away."""
+    items = [{"name": f"col_{i}", "信息项名称": f"信息项{i}", "数据类型": "C", "数据长度": 20, "分级": ""} for i in range(40)]
+    entries = [{"信息资源代码": f"301001/{i:05d}", "信息资源名称": f"街道网格事件台账{i}", "信息资源分类": "3/01/001",
+                "目录视图": "部门信息资源", "信息资源提供方": ("重庆市城市管理局", "南岸区南坪街道办事处")[i % 2],
+                "信息资源摘要": "街道网格员上报的事件台账。" * 5, "信息项信息": items,
+                "共享属性": {"共享类型": ("无条件共享", "有条件共享")[i % 2]}, "更新周期": "每日", "kind": "source",
+                "table": f"raw.s__{i}", "department": "cgj", "rows": i, "version": None} for i in range(3000)]
+    settings.directory_dir.mkdir(parents=True)
+    (settings.directory_dir / "directory.json").write_text(json.dumps({"共享数据资源目录": entries}, ensure_ascii=False),
+                                                           encoding="utf-8")
+    client = TestClient(create_app(settings))
+    first = client.get("/api/directory", params={"q": "网格"})
+    body = first.json()
+    assert body["total"] == 3000 and len(body["共享数据资源目录"]) == 50 and len(first.content) <= 100_000
+    assert body["facets"]["sharing_type"] == {"无条件共享": 1500, "有条件共享": 1500}
+    assert "信息项信息" not in body["共享数据资源目录"][0]
+    page = client.get("/api/directory", params={"q": "网格", "limit": 20, "offset": 2990}).json()
+    assert [e["信息资源代码"] for e in page["共享数据资源目录"]] == [f"301001/{i:05d}" for i in range(2990, 3000)]
+    full = client.get(f"/api/directory/{page['共享数据资源目录'][0]['信息资源代码']}").json()
+    assert len(full["信息项信息"]) == 40
