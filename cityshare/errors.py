@@ -29,3 +29,23 @@ class BuildFailed(CityShareError):
     """dbt failed to build the layers."""
 
     exit_code = 1
+
+
+class NoDelivery(SourceError):
+    """Nothing was delivered for the load window (no file): a timeliness miss, not bad data.
+
+    The CLI exits 2 with the message; an Airflow land task is skipped with it (no retry: a re-run
+    of the window after the delivery arrives is the remedy).
+    """
+
+
+class FileRejected(GateBlocked):
+    """A delivered file failed an integrity check before parsing: the batch is blocked (exit 1).
+
+    ``rule`` is ``file_truncated`` or ``encoding_invalid``; the message names the file, the line
+    (and byte offset for an encoding fault) and the rule on one line.
+    """
+
+    def __init__(self, rule: str, path: object, where: str, detail: str) -> None:
+        self.rule, self.path, self.where, self.detail = rule, path, where, detail
+        super().__init__(f"{path}: {where}: {detail} [{rule}]")

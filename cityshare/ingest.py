@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
 from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import Contract, get_contract
-from cityshare.errors import GateBlocked, SourceError
+from cityshare.errors import FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
 from cityshare.settings import Settings, get_settings
-from cityshare.sources import extract
+from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path
 from cityshare.warehouse import connect, insert_rows, refresh_raw_view, transaction
 
@@ -26,11 +27,20 @@ log = logging.getLogger("cityshare.ingest")
 
 
 def land_batch(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Extract one window of a source and land it as an immutable raw batch."""
+    """Extract one window of a source and land it as an immutable raw batch.
+
+    A delivered file that fails its integrity check (truncated, undecodable) is recorded as a blocked
+    batch and raises GateBlocked (exit 1); a missing delivery raises NoDelivery (exit 2, task skipped).
+    """
     settings = settings or get_settings()
     require_token_key(settings)  # fail closed before touching a department's data
     contract = get_contract(key, settings)
-    landed = land(contract, load_date, extract(contract, load_date, settings), settings)
+    try:
+        landed = land(contract, load_date, extract(contract, load_date, settings), settings)
+    except FileRejected as exc:
+        load_id = reject_file(contract, load_date, exc, settings)
+        log.error("GATE BLOCKED %s %s batch %s: %s", key, load_date, load_id, exc)
+        raise GateBlocked(f"gate blocked {key} {load_date} batch {load_id}: {exc}") from None
     log.info("landed %s %s: batch %s, %d rows%s", key, load_date, landed.load_id, landed.rows,
              " (same content as an earlier run: reused)" if landed.reused else "")
     return {"dataset": key, "load_date": load_date.isoformat(), "load_id": landed.load_id,
@@ -70,6 +80,29 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
     log.info("gate accepted %s %s batch %s: %d accepted, %d quarantined. %s", key, load_date, load_id,
              outcome.rows_accepted, outcome.rows_quarantined, outcome.reason)
     return summary
+
+
+def reject_file(contract: Contract, load_date: dt.date, exc: FileRejected, settings: Settings) -> str:
+    """Record a file that failed its integrity check as a blocked batch of 0 rows, like a gate verdict.
+
+    The load id derives from the rejected file's content, so a re-run of the same file replaces the
+    record; ``raw_path`` names the delivered file (nothing reached the lake). Returns the load id.
+    """
+    from cityshare.contracts.gx_runner import RuleResult
+    from cityshare.contracts.rules import GBT36344
+    from cityshare.sources.csv_inbox import file_digest
+    from cityshare.sources.integrity import FILE_TRUNCATED
+
+    path = Path(str(exc.path))
+    load_id = load_id_for(load_date, file_digest(path))
+    dimension, label = (("completeness", "文件被截断（传输不完整）") if exc.rule == FILE_TRUNCATED
+                        else ("conformity", "文件编码无效（无法严格解码）"))
+    result = RuleResult(exc.rule, "batch", dimension, GBT36344[dimension], None, f"{label}：{exc.where}",
+                        1, 1, False, verdict="failed", threshold=0.0, kind="file")
+    outcome = GateOutcome(contract.key, load_id, "blocked", str(exc), 0, results=[result])
+    commit_gate(outcome, LandedBatch(contract.key, load_date, load_id, path, 0, str(path), reused=False),
+                settings, contract)
+    return load_id
 
 
 def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, contract: Contract | None = None) -> None:

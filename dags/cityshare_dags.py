@@ -1,6 +1,7 @@
 """CityShare DAGs — wiring only. One ingestion DAG per source contract, plus build_and_publish and
 directory, each scheduled on the Assets the previous stage emits. Every task body calls one function
-of the ``cityshare`` package; a blocked gate or audit fails the task without retries.
+of the ``cityshare`` package; a blocked gate or audit fails the task without retries, and a window
+with no delivery skips its land task (and so its gate) with the reason, without retries.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, Asset, get_parsing_context, task, teardown
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from cityshare.dag_specs import ANY_RAW_BATCH, ANY_SHARED_TABLE, START_DATE, shared_asset_uris, source_specs
 
@@ -25,13 +26,15 @@ DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_ca
 
 
 def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
-    """Run a package function; a gate/audit verdict is final, so no retry."""
-    from cityshare.errors import AuditFailed, GateBlocked
+    """Run a package function; a gate/audit verdict is final, so no retry; no delivery skips the task."""
+    from cityshare.errors import AuditFailed, GateBlocked, NoDelivery
 
     try:
         return fn(*args)
     except (GateBlocked, AuditFailed) as exc:
         raise AirflowFailException(str(exc)) from exc
+    except NoDelivery as exc:  # nothing to load is an outcome, not an error: skipped, never retried
+        raise AirflowSkipException(str(exc)) from exc
 
 
 def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
@@ -46,7 +49,7 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
         def land(ds: str | None = None) -> dict:
             from cityshare.ingest import land_batch
 
-            return land_batch(spec.key, dt.date.fromisoformat(ds))
+            return _blocked_fails_fast(land_batch, spec.key, dt.date.fromisoformat(ds))
 
         @task(outlets=[Asset(spec.asset_uri), Asset(ANY_RAW_BATCH)])
         def gate(landed: dict) -> dict:
@@ -60,6 +63,8 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
             """GX Data Docs for the batch, after the gate whatever its verdict (never changes the run state)."""
             from cityshare.contracts.data_docs import build_data_docs
 
+            if not landed:  # land skipped (no delivery) or blocked: no batch, no docs
+                return 0
             return len(build_data_docs(spec.key, landed["load_id"]))
 
         landed = land()

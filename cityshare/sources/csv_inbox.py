@@ -1,16 +1,17 @@
 """CSV files dropped by a department into its inbox folder, one file per load date.
 
-Server (ODCS ``local``, ``format: csv``): ``path`` with ``{date}``. Server customProperties (ODCS has no
-encoding field): ``encoding`` ``UTF-8`` (default; strict, a BOM is tolerated), ``auto`` (BOM → UTF-8 → charset
-detection, GBK/GB2312 read as their superset GB18030) or any Python codec name; ``delimiter`` (``,`` default, ``\\t``, or
-``auto`` to sniff the header line), ``headerRow`` (1-based line of the header; lines above it — a
-title — are skipped). Headers map to contract columns by ``name``, ``businessName`` or
-``sourceField``. The file is streamed by Arrow's CSV reader in 8 MB blocks: memory stays bounded.
+Server (ODCS ``local``, ``format: csv``): ``path`` with ``{date}``; server customProperties (ODCS has no
+encoding field): ``encoding`` ``UTF-8`` (default; strict, a BOM is tolerated), ``auto`` (UTF-8, else GB18030 — the superset of GBK/GB2312) or any Python codec
+name; the file must decode in full before it is parsed (:mod:`.integrity`: ``encoding_invalid``), and a
+file cut off in transfer is blocked as ``file_truncated`` naming the line.
+customProperties: ``delimiter`` (``,`` default, ``\\t``, or ``auto`` to sniff the header line),
+``headerRow`` (1-based line of the header; lines above it — a title — are skipped). Headers map to
+contract columns by ``name``, ``businessName`` or ``sourceField``. The file is streamed by Arrow's CSV
+reader in 8 MB blocks: memory stays bounded.
 """
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
@@ -19,13 +20,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract, expand
-from cityshare.errors import SourceError
+from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract
+from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
 
 _BLOCK = 8 << 20
-_SAMPLE = 1 << 20
-_GB = {"gb2312", "gbk", "gb18030", "cp936", "hz", "gb18030-2000"}
 
 
 def inbox_path(contract: Contract, load_date: dt.date, settings: Settings) -> Path:
@@ -42,10 +42,10 @@ def file_digest(path: Path) -> str:
 
 
 def delivered_file(contract: Contract, load_date: dt.date, settings: Settings) -> Path:
-    """The day's file, or a SourceError saying it is missing or empty."""
+    """The day's file; NoDelivery when it is missing, a SourceError when it is empty."""
     path = inbox_path(contract, load_date, settings)
     if not path.is_file():
-        raise SourceError(f"{path}: no delivery from {contract.department} for {load_date} (file missing)")
+        raise NoDelivery(f"{path}: no delivery from {contract.department} for {load_date} (file missing)")
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: the file is empty (0 bytes)")
     return path
@@ -53,58 +53,11 @@ def delivered_file(contract: Contract, load_date: dt.date, settings: Settings) -
 
 def extract_csv(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
     path = delivered_file(contract, load_date, settings)
+    text = check_text(path, str(contract.server_option("encoding") or "UTF-8"))  # before any parsing
     extract = Extract(source_uri=str(path), batches=iter(()))
-    extract.fingerprint_parts.append(file_digest(path))
-    extract.batches = _read(contract, path)
+    extract.fingerprint_parts.append(text.digest)
+    extract.batches = _read(contract, text)
     return extract
-
-
-def _utf8_ok(sample: bytes) -> bool:
-    """Whether ``sample`` is UTF-8, allowing a multi-byte character cut at the sample's end."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def detect_encoding(path: Path) -> str:
-    """The encoding of a department's text file: BOM, then UTF-8, then charset detection.
-
-    Reads a sample from the start and the end only. GBK and GB2312 are read as GB18030 (a superset),
-    because departments' exports label them loosely.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(_SAMPLE)
-        tail = b""
-        if size > 2 * _SAMPLE:
-            fh.seek(size - _SAMPLE)
-            tail = fh.read()
-            tail = tail[tail.find(b"\n") + 1:]  # start at a line boundary
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if _utf8_ok(head) and _utf8_ok(tail):
-        return "utf-8"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head).best()
-    name = (best.encoding if best else "gb18030").lower().replace("_", "-")
-    return "gb18030" if name in _GB or best is None else name
-
-
-def _codec(declared: str, path: Path) -> str:
-    if declared.lower() == "auto":
-        return detect_encoding(path)
-    if declared.upper().replace("_", "-") in ("UTF-8", "UTF8"):
-        return "utf-8-sig"
-    try:
-        name = codecs.lookup(declared).name
-    except LookupError:
-        raise SourceError(f"{path}: servers[0].customProperties.encoding {declared!r} is not a known encoding") from None
-    return "gb18030" if name in _GB else name
 
 
 def _delimiter(option: str | None, header: str) -> str:
@@ -116,28 +69,24 @@ def _delimiter(option: str | None, header: str) -> str:
     return option.encode().decode("unicode_escape") if option.startswith("\\") else option
 
 
-def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
+def _read(contract: Contract, text: TextFile) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pacsv
 
-    declared = str(contract.server_option("encoding") or "UTF-8")
-    codec = _codec(declared, path)
+    path, codec = text.path, text.codec
     header_row = int(contract.server_option("headerRow", 1))
-    with path.open("rb") as fh:
+    with path.open(encoding=codec, newline="") as fh:
         for _ in range(header_row):
-            header_line = fh.readline()
-    try:
-        header_text = header_line.decode(codec)
-    except UnicodeDecodeError as exc:
-        hint = ""
-        if codec.startswith("utf-8") and detect_encoding(path) == "gb18030":
-            hint = " — the file looks GBK/GB18030-encoded; set the server customProperty encoding to auto or GB18030"
-        raise SourceError(f"{path}: line {header_row}: header is not {declared} ({exc.reason}){hint}") from None
+            header_text = fh.readline()
     header_text = header_text.lstrip("\ufeff").rstrip("\r\n")
+    if header_text.startswith("PK\x03\x04") or "\x00" in header_text:
+        raise SourceError(f"{path}: line {header_row}: not a CSV text file (binary content; an .xlsx renamed .csv?)")
     delimiter = _delimiter(contract.server_option("delimiter"), header_text)
     headers = [h.strip().strip('"') for h in header_text.split(delimiter)]
     dupes = sorted({h for h in headers if headers.count(h) > 1})
     if dupes:
         raise SourceError(f"{path}: line {header_row}: duplicated header(s) {', '.join(dupes)}")
+    if not text.ends_with_newline and text.lines > header_row:  # the last row may be cut anywhere
+        _raise_fault(text, delimiter, header_row, len(headers))
     mapping = contract.column_by_header()
     for p in contract.properties:
         if p.custom.get("sourceField"):
@@ -145,15 +94,56 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
     names = [mapping.get(h, h) for h in headers]
     read_opts = pacsv.ReadOptions(
         column_names=names, skip_rows=header_row, block_size=_BLOCK,
-        encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
+        encoding="utf8" if codec == "utf-8-sig" else codec,
     )
     parse = pacsv.ParseOptions(delimiter=delimiter)
     convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
     try:
         reader = pacsv.open_csv(path, read_options=read_opts, parse_options=parse, convert_options=convert)
         yield from reader
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except pa.ArrowInvalid as exc:
+        _raise_fault(text, delimiter, header_row, len(headers))
         reason = str(exc).splitlines()[0][:300]
-        if "invalid UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError):
-            reason += f" — the file is not valid {declared}"
         raise SourceError(f"{path}: cannot parse CSV (delimiter {delimiter!r}, {codec}): {reason}") from None
+
+
+def _raise_fault(text: TextFile, delimiter: str, header_row: int, width: int) -> None:
+    """Name the first row that breaks the file's structure, by line (Arrow's errors name none).
+
+    A file ending inside a quoted field, with a short last row or without the last row's line break
+    was cut off in transfer: ``file_truncated`` blocks the batch. A wrong field count elsewhere is bad
+    input (SourceError). Runs only on a suspect file, so its full scan costs nothing on good ones.
+    """
+    import csv
+
+    path = text.path
+    with path.open(encoding=text.codec, newline="") as fh:
+        for _ in range(header_row):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        end = 0  # lines read after the header
+        while True:
+            start = header_row + end + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if "end of data" in str(exc):
+                    raise FileRejected(FILE_TRUNCATED, path, f"line {start}",
+                                       "the file ends inside a quoted field opened on this line") from None
+                if not text.ends_with_newline and header_row + reader.line_num >= text.lines:
+                    raise FileRejected(FILE_TRUNCATED, path, f"line {start}",
+                                       f"the last row is cut off without a line break ({exc})") from None
+                raise SourceError(f"{path}: line {header_row + reader.line_num}: malformed CSV ({exc})") from None
+            end = reader.line_num
+            if not record or len(record) == width:
+                continue
+            last = next(reader, None) is None
+            if last and len(record) < width:
+                raise FileRejected(FILE_TRUNCATED, path, f"line {start}",
+                                   f"the last row has {len(record)} of {width} fields")
+            raise SourceError(f"{path}: line {start}: {len(record)} fields where the header has {width}")
+    if not text.ends_with_newline:
+        raise FileRejected(FILE_TRUNCATED, path, f"line {text.lines}",
+                           "the last row has no line break, so its last field may be cut")

@@ -47,6 +47,31 @@ def one_bad(i: int = 7, **changes: str) -> list[list[str]]:
     return rows
 
 
+REPORT_HEADER = ["线索编号", "线索来源", "区县代码", "街道代码", "违建地址", "违建面积", "结构类型", "发现日期",
+                 "规划许可证号", "处置状态", "经度", "纬度"]
+
+
+def report(i: int, **changes: str) -> list[str]:
+    """A 规划自然资源局 illegal-construction report (its contract says ``encoding: auto``; GBK exports)."""
+    r = dict(zip(REPORT_HEADER, [f"WJ20261125{i:04d}", "群众举报", "500108", "500108003", "南岸区南坪街道南坪西路1号",
+                                 "35.5", "彩钢瓦", "2026-11-25", "", "核查中", "106.570000", "29.530000"], strict=True))
+    r.update(changes)
+    return [r[h] for h in REPORT_HEADER]
+
+
+def reading(i: int, **changes: object) -> str:
+    """One 住建委 bridge sensor record as a JSON line (nested, as the gateway writes it)."""
+    rec: dict = {"sensor": {"id": f"S{i}", "type": "应变", "unit": "με"},
+                 "bridge": {"id": "QL500108001", "name": "东水门长江大桥"},
+                 "ts": f"2026-11-25 {i % 24:02d}:00:00", "value": 120.5, "alarm": False}
+    rec.update(changes)
+    return json.dumps(rec, ensure_ascii=False)
+
+
+def feed(n: int = 10) -> list[str]:
+    return [reading(i) for i in range(1, n + 1)]
+
+
 def registry(n: int = 20, **bad: dict[str, str]) -> dict:
     """A 市场监管局 registry API page; ``bad`` maps record index → changed fields."""
     from cityshare.identifiers import complete_uscc, id_check_digit
@@ -159,6 +184,35 @@ def main() -> None:
                           ("api_uscc_unknown_authority", "B1500108MA0000058"),
                           ("api_uscc_bad_org_code_check", "91500108MA0000052")):
         put(f"{name}.json", json.dumps(registry(**{"5": {"uscc": first17 + uscc_check_char(first17)}}), ensure_ascii=False))
+    # issue #23: file integrity before parsing — a file cut off in transfer is blocked as file_truncated
+    # naming the line, one that does not decode strictly as encoding_invalid naming the byte offset
+    body = text(good())
+    put("file_truncated_last_field_no_newline.csv", body[:-5])  # "13800000030\n" → "1380000003"
+    put("file_truncated_unterminated_quote.csv", text(good(5)) + ",".join(row(6)[:6]) + ',"占道经营，')
+    multi = text(one_bad(30, 问题描述="第一行\n第二行"))
+    put("file_truncated_inside_quoted_cell.csv", multi[: multi.index("第二行")])  # ends with the cell's own newline
+    put("file_truncated_short_last_row_newline.csv", text(good()) + ",".join(row(31)[:5]) + "\n")
+    put("short_row_mid_file.csv", text([r if i != 6 else r[:5] for i, r in enumerate(good())]))
+    put("long_row_mid_file.csv", text([r if i != 6 else [*r, "多余"] for i, r in enumerate(good())]))
+    put("encoding_invalid_utf8_cut_mid_character.csv", body.encode()[: body.encode().rindex("结案".encode()) + 2])
+    cell = "Café de la Gare".encode("latin-1")  # one cell pasted from a Windows-1252 system
+    latin = text(good()).encode() + ",".join(row(31, 事发地址="@")).encode().replace(b"@", cell) + b"\n"
+    put("encoding_invalid_latin1_cell.csv", latin)
+    reports = "\n".join(",".join(r) for r in [REPORT_HEADER, *(report(i) for i in range(1, 21))]) + "\n"
+    put("gbk_auto_good.csv", reports, "gb18030")
+    gbk = reports.encode("gb18030")
+    put("gbk_auto_cut_mid_character.csv", gbk[: gbk.rindex("号".encode("gb18030")) + 1])
+    put("gbk_auto_mixed_with_utf8_row.csv", gbk + ",".join(report(21, 违建地址="江北区观音桥街道")).encode() + b"\n")
+    # the 住建委 bridge sensor feed (JSON lines)
+    lines = feed()
+    put("jsonl_good.jsonl", "\n".join(lines) + "\n")
+    put("jsonl_last_record_without_newline.jsonl", "\n".join(lines))
+    put("jsonl_file_truncated_last_line.jsonl", "\n".join(lines)[:-30])
+    put("jsonl_file_truncated_mid_file.jsonl", "\n".join([lines[0], lines[1][:50], *lines[2:]]) + "\n")
+    put("jsonl_not_json_line.jsonl", "\n".join([lines[0], "WARN gateway restarted", *lines[1:]]) + "\n")
+    put("jsonl_array_line.jsonl", "\n".join([lines[0], "[1, 2, 3]", *lines[1:]]) + "\n")
+    gbk_line = reading(11, bridge={"id": "QL500108001", "name": "东水门长江大桥"}).encode("gb18030")
+    put("jsonl_encoding_invalid_gbk_record.jsonl", ("\n".join(lines) + "\n").encode() + gbk_line + b"\n")
     put("evil.odcs.yaml", "apiVersion: v3.1.0\nkind: DataContract\nid: urn:evil\nname: evil\nversion: 1.0.0\n"
         "status: active\nservers: [{server: x, type: local, format: csv, path: /etc/passwd}]\n")
 

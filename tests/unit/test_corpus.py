@@ -27,8 +27,13 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 MANIFEST = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))
 CASES = MANIFEST["cases"]
 DAY = MANIFEST["date"]
-RAW = {"cgj/city_cases": "raw.cgj__city_cases", "scjgj/business_registry": "raw.scjgj__business_registry"}
-INBOX = {"cgj/city_cases": "inbox/cgj/city_cases/city_cases_{date}.csv"}
+RAW = {"cgj/city_cases": "raw.cgj__city_cases", "scjgj/business_registry": "raw.scjgj__business_registry",
+       "ghzrj/illegal_construction_reports": "raw.ghzrj__illegal_construction_reports",
+       "zjw/bridge_sensor_readings": "raw.zjw__bridge_sensor_readings"}
+INBOX = {"cgj/city_cases": "inbox/cgj/city_cases/city_cases_{date}.csv",
+         "ghzrj/illegal_construction_reports":
+             "inbox/ghzrj/illegal_construction_reports/illegal_construction_reports_{date}.csv",
+         "zjw/bridge_sensor_readings": "inbox/zjw/bridge_sensor_readings/bridge_sensor_readings_{date}.jsonl"}
 FORMULA = "=cmd|' /C calc'!A0"
 
 
@@ -97,7 +102,20 @@ def _raw(data: Path, target: str) -> list[tuple]:
         con.close()
 
 
-def _deliver(case: dict, file: str, day: str, data: Path, api: _Api) -> None:
+def _blocked_record(data: Path, target: str) -> tuple | None:
+    """The latest batch's status and the rule its quality history says failed (None if nothing recorded)."""
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            """SELECT b.status, h.rule FROM meta.batches b JOIN meta.quality_history h USING (dataset, load_id)
+               WHERE b.dataset = ? AND h.verdict = 'failed' ORDER BY b.gated_at DESC LIMIT 1""", [target]).fetchone()
+    finally:
+        con.close()
+
+
+def _deliver(case: dict, file: str | None, day: str, data: Path, api: _Api) -> None:
+    if file is None:  # nothing delivered for the window
+        return
     if case["target"] in INBOX:
         dest = data / INBOX[case["target"]].format(date=day)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +148,7 @@ def test_ingest_case(case, home, api, tmp_path, monkeypatch):
         _deliver(case, file, day, data, api)
         assert _ingest(runner, case["target"], day).exit_code == 0
     visible_before = _raw(data, case["target"])
-    _deliver(case, case["file"], DAY, data, api)
+    _deliver(case, case.get("file"), DAY, data, api)
     if case["kind"] == "tamper":
         assert _ingest(runner, case["target"], DAY).exit_code == 0
         visible_before = _raw(data, case["target"])
@@ -142,6 +160,8 @@ def test_ingest_case(case, home, api, tmp_path, monkeypatch):
     visible = _raw(data, case["target"])
     if case["exit"] != 0:  # blocked or refused: readers see exactly what they saw before
         assert sorted(map(str, visible)) == sorted(map(str, visible_before))
+        if case.get("rule"):  # blocked by a rule: recorded like any gate verdict
+            assert _blocked_record(data, case["target"]) == ("blocked", case["rule"]), case["rule"]
         return
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["quarantined"] == case["quarantined"]
@@ -224,5 +244,6 @@ def test_corpus_covers_the_issue_list():
     for topic in ("gbk", "mixed", "bom", "truncated", "zero_bytes", "parquet_footer", "duplicated_header",
                   "renamed", "missing", "extra", "retyped", "duplicate_key", "null_required", "invalid_date",
                   "future", "gbt2260", "id_check_digit", "uscc_check_digit", "megabyte", "formula_injection",
-                  "sql_injection", "path_traversal", "html_instead_of_json", "volume_spike"):
+                  "sql_injection", "path_traversal", "html_instead_of_json", "volume_spike", "file_truncated",
+                  "encoding_invalid", "no_delivery", "jsonl"):
         assert topic in ids, topic

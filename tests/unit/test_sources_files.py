@@ -12,9 +12,8 @@ import duckdb
 import pytest
 
 from cityshare.contracts.model import get_contract
-from cityshare.errors import SourceError
+from cityshare.errors import FileRejected, GateBlocked, NoDelivery, SourceError
 from cityshare.ingest import ingest
-from cityshare.lake import land
 from cityshare.settings import get_settings
 from cityshare.sources import extract
 
@@ -72,20 +71,76 @@ def test_gbk_file_under_a_utf8_contract_fails_naming_file_and_encoding(project):
     path = _write_csv(project, [_report(1)])
     contract = get_contract("ghzrj/illegal_construction_reports")
     contract.raw["servers"][0]["customProperties"] = [{"property": "encoding", "value": "UTF-8"}]
-    with pytest.raises(SourceError) as err:
-        land(contract, DAY, extract(contract, DAY, project), project)
-    assert str(path) in str(err.value) and "GBK" in str(err.value)
+    with pytest.raises(FileRejected) as err:
+        extract(contract, DAY, project)
+    assert err.value.rule == "encoding_invalid" and str(path) in str(err.value) and "GBK" in str(err.value)
+    assert "line 1, byte offset 0" in str(err.value)
     assert _visible_batches(project, "ghzrj/illegal_construction_reports") == []
 
 
-def test_truncated_csv_fails_and_leaves_no_batch(project):
+def _blocked(settings, dataset: str) -> tuple:
+    """The batch record and the failed rules of the quality history, as a governance officer reads them."""
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        batch = con.execute("SELECT status, rows_landed, reason FROM meta.batches WHERE dataset = ?", [dataset]).fetchone()
+        rules = con.execute("SELECT rule, verdict FROM meta.quality_history WHERE dataset = ? AND verdict = 'failed'",
+                            [dataset]).fetchall()
+    finally:
+        con.close()
+    return batch, rules
+
+
+def test_truncated_csv_is_blocked_naming_the_line_and_leaves_no_batch(project):
     path = _write_csv(project, [_report(i) for i in range(1, 5)], tail="WJ202611250099,群众举报,5001".encode("gb18030"))
-    with pytest.raises(SourceError) as err:
+    with pytest.raises(GateBlocked) as err:
         ingest("ghzrj/illegal_construction_reports", DAY)
-    assert str(path) in str(err.value) and "Expected 12 columns" in str(err.value)
+    assert f"{path}: line 6: the last row has 3 of 12 fields [file_truncated]" in str(err.value)
+    assert err.value.exit_code == 1
     assert _visible_batches(project, "ghzrj/illegal_construction_reports") == []
     staged = list((project.lake_dir / "raw").rglob("*.parquet")) + list((project.lake_dir / "raw").rglob(".tmp-*"))
     assert staged == []
+    batch, rules = _blocked(project, "ghzrj/illegal_construction_reports")
+    assert batch[:2] == ("blocked", 0) and "file_truncated" in batch[2]
+    assert rules == [("file_truncated", "failed")]
+
+
+def test_csv_cut_inside_its_last_field_is_blocked(project):
+    """Every field present, the last one short: only the missing line break tells (issue #23)."""
+    path = _write_csv(project, [_report(i) for i in range(1, 4)])
+    path.write_bytes(path.read_bytes()[:-4])  # "29.530000\n" → "29.530"
+    with pytest.raises(GateBlocked, match=r"line 4: the last row has no line break.*\[file_truncated\]"):
+        ingest("ghzrj/illegal_construction_reports", DAY)
+    assert _visible_batches(project, "ghzrj/illegal_construction_reports") == []
+
+
+def test_gbk_file_cut_mid_character_is_blocked_not_mojibake(project):
+    """An `encoding: auto` contract: the cut GBK file is neither UTF-8 nor GB18030 — no exotic codec guessed."""
+    path = _write_csv(project, [_report(i) for i in range(1, 4)] + [_report(4, **{"违建地址": "南岸区南坪街道"})])
+    body = path.read_bytes()
+    cut = body.rindex("道".encode("gb18030")) + 1
+    path.write_bytes(body[:cut])
+    with pytest.raises(GateBlocked) as err:
+        ingest("ghzrj/illegal_construction_reports", DAY)
+    message = str(err.value)
+    assert f"{path}: line 5, byte offset {cut - 1}: neither UTF-8" in message
+    assert "the file ends inside a character" in message and message.endswith("[encoding_invalid]")
+    assert _blocked(project, "ghzrj/illegal_construction_reports")[1] == [("encoding_invalid", "failed")]
+
+
+def test_a_short_row_inside_the_file_is_bad_input_naming_its_line(project):
+    rows = [_report(i) for i in range(1, 6)]
+    rows[2] = rows[2][:5]
+    path = _write_csv(project, rows)
+    with pytest.raises(SourceError) as err:
+        ingest("ghzrj/illegal_construction_reports", DAY)
+    assert not isinstance(err.value, GateBlocked)
+    assert f"{path}: line 4: 5 fields where the header has 12" in str(err.value)
+
+
+def test_missing_delivery_is_no_delivery(project):
+    with pytest.raises(NoDelivery, match="no delivery from ghzrj for 2026-11-25"):
+        ingest("ghzrj/illegal_construction_reports", DAY)
+    assert not project.warehouse_path.exists() or _blocked(project, "ghzrj/illegal_construction_reports")[0] is None
 
 
 def test_tab_separated_csv_with_bom(project):
@@ -170,17 +225,27 @@ def test_jsonl_feed_flattens_nested_fields_takes_all_parts_and_judges_lateness(p
     assert quarantined == [("2026-11-20 08:00:00", "reading_time_timely")]
 
 
-def test_jsonl_truncated_last_line_fails_and_leaves_no_batch(project):
+def test_jsonl_truncated_last_line_is_blocked_and_leaves_no_batch(project):
     folder = project.inbox_dir / "zjw" / "bridge_sensor_readings"
     folder.mkdir(parents=True)
     whole, cut = (json.dumps(_reading("S1", f"2026-11-25 10:{m}:00", 1.0)) for m in ("00", "30"))
     text = whole + "\n" + cut[:40]
     path = folder / f"bridge_sensor_readings_{DAY}.jsonl"
     path.write_text(text)
-    with pytest.raises(SourceError) as err:
+    with pytest.raises(GateBlocked) as err:
         ingest("zjw/bridge_sensor_readings", DAY)
-    assert f"{path}: line 2: truncated file" in str(err.value)
+    assert f"{path}: line 2: partial JSON record (40 characters" in str(err.value)
+    assert str(err.value).endswith("[file_truncated]")
     assert _visible_batches(project, "zjw/bridge_sensor_readings") == []
+    assert _blocked(project, "zjw/bridge_sensor_readings")[1] == [("file_truncated", "failed")]
+
+
+def test_jsonl_last_record_whole_without_newline_is_accepted(project):
+    folder = project.inbox_dir / "zjw" / "bridge_sensor_readings"
+    folder.mkdir(parents=True)
+    lines = [json.dumps(_reading("S1", f"2026-11-25 10:{m}:00", 1.0)) for m in ("00", "30")]
+    (folder / f"bridge_sensor_readings_{DAY}.jsonl").write_text("\n".join(lines))
+    assert ingest("zjw/bridge_sensor_readings", DAY)["accepted"] == 2
 
 
 def test_rerunning_a_file_window_three_times_leaves_one_batch(project):
