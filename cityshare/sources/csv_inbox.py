@@ -1,9 +1,10 @@
 """CSV files dropped by a department into its inbox folder, one file per load date.
 
 Server (ODCS ``local``, ``format: csv``): ``path`` with ``{date}``; server customProperties (ODCS has no
-encoding field): ``encoding`` ``UTF-8`` (default; strict, a BOM is tolerated), ``auto`` (UTF-8, else GB18030 — the superset of GBK/GB2312) or any Python codec
-name; the file must decode in full before it is parsed (:mod:`.integrity`: ``encoding_invalid``), and a
-file cut off in transfer is blocked as ``file_truncated`` naming the line.
+encoding field): ``encoding`` ``UTF-8`` (default; strict, a BOM is tolerated), ``auto`` (UTF-8, else
+GB18030 — the superset of GBK/GB2312) or any Python codec name; the file must decode in full before it
+is parsed (:mod:`.integrity`: ``encoding_invalid``), and a file cut off in transfer is blocked as
+``file_truncated`` naming the line.
 customProperties: ``delimiter`` (``,`` default, ``\\t``, or ``auto`` to sniff the header line),
 ``headerRow`` (1-based line of the header; lines above it — a title — are skipped). Headers map to
 contract columns by ``name``, ``businessName`` or ``sourceField``. The file is streamed by Arrow's CSV
