@@ -51,6 +51,8 @@ def generate(home: Path, n: int) -> int:
             text += (f"  - {{property: providerCode, value: {provider}}}\n"
                      f"  - {{property: providerShortName, value: {name}}}\n")
             out = home / "contracts" / dept / template.name
+            if out.exists():  # two departments' datasets of the same name (grid_workers of two streets)
+                out = out.with_name(f"{src_dept}_{template.name}")
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text, encoding="utf-8")
             added += 1
