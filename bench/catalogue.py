@@ -53,6 +53,9 @@ def generate(home: Path, n: int) -> int:
             out = home / "contracts" / dept / template.name
             if out.exists():  # two departments' datasets of the same name (grid_workers of two streets)
                 out = out.with_name(f"{src_dept}_{template.name}")
+                dataset = template.name.removesuffix(".odcs.yaml")
+                urn = f"urn:cityshare:contract:{dept}:"
+                text = text.replace(f"{urn}{dataset}", f"{urn}{src_dept}_{dataset}")
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text, encoding="utf-8")
             added += 1

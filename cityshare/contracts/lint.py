@@ -206,5 +206,16 @@ def lint_file(path: Path, settings: Settings | None = None) -> list[ContractErro
 
 
 def lint_all(settings: Settings | None = None) -> dict[Path, list[ContractError]]:
+    """Every contract's problems, plus what only shows across files: an ``id`` used by two contracts."""
     settings = settings or get_settings()
-    return {path: lint_file(path, settings) for path in contract_paths(settings)}
+    results = {path: lint_file(path, settings) for path in contract_paths(settings)}
+    owners: dict[str, Path] = {}
+    for path in results:
+        try:
+            contract_id = str(load_contract(path).raw.get("id") or "")
+        except ContractError:
+            continue
+        if contract_id in owners:
+            results[path].append(ContractError(path, "id", f"{contract_id!r} is already the id of {owners[contract_id]}"))
+        owners.setdefault(contract_id, path)
+    return results

@@ -43,6 +43,21 @@ def test_conditional_sharing_without_condition_is_rejected(settings, tmp_path):
     assert "有条件共享" in errors[0].message and "city_cases.odcs.yaml" in str(errors[0])
 
 
+def test_two_contracts_with_one_id_are_a_lint_error_naming_both(tmp_path, monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    for part in ("contracts", "catalog", "dbt_project"):
+        shutil.copytree(root / part, tmp_path / part, ignore=shutil.ignore_patterns("target", "logs", "_generated"))
+    original = tmp_path / "contracts" / "ghzrj" / "planning_permits.odcs.yaml"
+    twin = original.with_name("planning_permits_copy.odcs.yaml")
+    twin.write_text(original.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("CITYSHARE_HOME", str(tmp_path))
+    from cityshare.settings import get_settings
+
+    problems = {p: e for p, e in lint_all(get_settings()).items() if e}
+    assert list(problems) == [twin]  # the directory would otherwise give both one 信息资源代码
+    assert problems[twin][0].field_path == "id" and str(original) in problems[twin][0].message
+
+
 def test_unknown_odcs_field_fails_the_official_schema(settings, tmp_path):
     def add_unknown(doc):
         doc["schema"][0]["properties"][0]["colour"] = "red"
