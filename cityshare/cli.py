@@ -325,7 +325,7 @@ def demo(
     """simulate → every DAG through Airflow → summary → serve the portal."""
     from cityshare.demo import run_demo
 
-    summary = run_demo(days=days, console=console)
+    summary = run_demo(days=days, console=console, port=port)
     if summary["failed_runs"]:
         raise typer.Exit(1)
     if not no_serve:

@@ -57,7 +57,22 @@ def summary(settings: Settings) -> dict[str, Any]:
     return {"sources": sources, "published": published, "directory_entries": entries}
 
 
-def run_demo(days: int = 3, console: Console | None = None, settings: Settings | None = None) -> dict[str, Any]:
+# The demo's ready-to-use logins (演示账号): a consuming street office, the 城管局 approver of its 有条件共享
+# tables, and governance staff. Role → (department, user); issued anew on every demo run, printed once.
+DEMO_LOGINS = {"consumer 使用部门": ("jd_nanping", "nanping_clerk", "consumer"),
+               "approver 提供部门审批人": ("cgj", "cgj_approver", "approver"),
+               "governance 治理管理员": ("cyzx", "cyzx_governance", "governance")}
+
+
+def demo_logins(settings: Settings) -> list[tuple[str, str, str]]:
+    """Issue the demo's three logins (7-day tokens): (role, department, token)."""
+    from cityshare.share.tokens import issue
+
+    return [(role, dept, issue(settings, dept, user, kind, days=7)[1]) for role, (dept, user, kind) in DEMO_LOGINS.items()]
+
+
+def run_demo(days: int = 3, console: Console | None = None, settings: Settings | None = None,
+             port: int = 8000) -> dict[str, Any]:
     from cityshare.keys import mark_demo
     from cityshare.simulate import simulate
 
@@ -90,7 +105,15 @@ def run_demo(days: int = 3, console: Console | None = None, settings: Settings |
         console.print(f"无模拟数据 no simulated data (not loaded by the demo; run `cityshare ingest` with their "
                       f"deliveries): {', '.join(missing)}")
     console.print(f"directory JSON: {settings.directory_dir / 'directory.json'}")
-    console.print("portal: http://127.0.0.1:8000/")
+    console.print(f"portal 门户: http://127.0.0.1:{port}/  — log in (登录) with one of these tokens:")
+    table = Table(title="演示账号 demo logins (valid 7 days)")
+    for col in ("role 角色", "department 部门", "token 令牌"):
+        table.add_column(col, overflow="fold")
+    for row in demo_logins(settings):
+        table.add_row(*row)
+    console.print(table)
+    console.print("Try it: log in as the consumer, open 城市管理案件主题库 (有条件共享), request access; log in as the approver, "
+                  "approve it under 待我审批; the consumer then reads rows and downloads the export.")
     for r in failed:
         console.print(f"[red]DAG run failed: {r.dag_id} {r.logical_date}[/]\n{r.output[-1500:]}")
     return {**info, "failed_runs": [f"{r.dag_id} {r.logical_date}" for r in failed], "no_data": missing}

@@ -86,3 +86,4 @@ def test_every_build_keeps_its_artifacts_up_to_the_retention(tmp_path):
     runs = sorted((target / "runs").iterdir())
     assert runs == kept[1:]
     assert [json.loads((r / "run_results.json").read_text())["run"] for r in runs] == [1, 2]
+
