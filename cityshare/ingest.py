@@ -20,7 +20,7 @@ from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract
 from cityshare.storage import is_remote_path
-from cityshare.warehouse import connect, insert_rows, refresh_raw_view, transaction
+from cityshare.warehouse import connect, insert_rows, next_batch_seq, refresh_raw_view, transaction
 
 log = logging.getLogger("cityshare.ingest")
 
@@ -73,18 +73,22 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
 
 
 def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, contract: Contract | None = None) -> None:
-    """Record the batch, its quality results and (if accepted) make it visible — one transaction."""
+    """Record the batch, its quality results and (if accepted) make it visible — one transaction.
+
+    The batch row takes the next commit sequence in the same transaction: a re-delivery of a load date
+    supersedes the earlier batch by that order, not by this worker's clock (``gated_at`` is for people).
+    """
     contract = contract or get_contract(outcome.dataset, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with connect(settings) as con, transaction(con):
         con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
         con.execute(
-            "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, str(batch.path),
              str(outcome.accepted_path) if outcome.accepted_path else None,
              str(outcome.quarantine_path) if outcome.quarantine_path else None,
              outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
-             outcome.reason, now],
+             outcome.reason, now, next_batch_seq(con)],
         )
         con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
         if outcome.accepted_path and outcome.rows_accepted:
