@@ -13,7 +13,7 @@ from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
 from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import Contract, get_contract
-from cityshare.errors import GateBlocked, SourceError
+from cityshare.errors import CityShareError, GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
@@ -25,9 +25,27 @@ from cityshare.warehouse import connect, insert_rows, next_batch_seq, refresh_ra
 log = logging.getLogger("cityshare.ingest")
 
 
+def check_load_date(load_date: dt.date, settings: Settings) -> None:
+    """Refuse a load date beyond today (Asia/Shanghai) plus the configured tolerance.
+
+    Registries keep the latest row per key by load date: one batch dated in the future would outrank
+    every real delivery until that day, so it must never land.
+    """
+    from cityshare.quality.workcal import today_beijing
+
+    today = today_beijing()
+    latest = today + dt.timedelta(days=settings.load_date_tolerance_days)
+    if load_date > latest:
+        raise CityShareError(
+            f"load date {load_date} is in the future: today is {today} (Asia/Shanghai) and load dates may lie at "
+            f"most {settings.load_date_tolerance_days} day(s) ahead (CITYSHARE_LOAD_DATE_TOLERANCE_DAYS); nothing "
+            f"was landed — check --date or the scheduler's logical date")
+
+
 def land_batch(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Extract one window of a source and land it as an immutable raw batch."""
+    """Extract one window of a source and land it as an immutable raw batch (never for a future load date)."""
     settings = settings or get_settings()
+    check_load_date(load_date, settings)
     require_token_key(settings)  # fail closed before touching a department's data
     contract = get_contract(key, settings)
     landed = land(contract, load_date, extract(contract, load_date, settings), settings)
