@@ -14,25 +14,43 @@ from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
 from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import Contract, get_contract
-from cityshare.errors import FileRejected, GateBlocked, SourceError
+from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path
-from cityshare.warehouse import connect, insert_rows, refresh_raw_view, transaction
+from cityshare.warehouse import connect, insert_rows, next_batch_seq, refresh_raw_view, transaction
 
 log = logging.getLogger("cityshare.ingest")
 
 
+def check_load_date(load_date: dt.date, settings: Settings) -> None:
+    """Refuse a load date beyond today (Asia/Shanghai) plus the configured tolerance.
+
+    Registries keep the latest row per key by load date: one batch dated in the future would outrank
+    every real delivery until that day, so it must never land.
+    """
+    from cityshare.quality.workcal import today_beijing
+
+    today = today_beijing()
+    latest = today + dt.timedelta(days=settings.load_date_tolerance_days)
+    if load_date > latest:
+        raise CityShareError(
+            f"load date {load_date} is in the future: today is {today} (Asia/Shanghai) and load dates may lie at "
+            f"most {settings.load_date_tolerance_days} day(s) ahead (CITYSHARE_LOAD_DATE_TOLERANCE_DAYS); nothing "
+            f"was landed — check --date or the scheduler's logical date")
+
+
 def land_batch(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Extract one window of a source and land it as an immutable raw batch.
+    """Extract one window of a source and land it as an immutable raw batch (never for a future load date).
 
     A delivered file that fails its integrity check (truncated, undecodable) is recorded as a blocked
     batch and raises GateBlocked (exit 1); a missing delivery raises NoDelivery (exit 2, task skipped).
     """
     settings = settings or get_settings()
+    check_load_date(load_date, settings)
     require_token_key(settings)  # fail closed before touching a department's data
     contract = get_contract(key, settings)
     try:
@@ -106,18 +124,22 @@ def reject_file(contract: Contract, load_date: dt.date, exc: FileRejected, setti
 
 
 def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, contract: Contract | None = None) -> None:
-    """Record the batch, its quality results and (if accepted) make it visible — one transaction."""
+    """Record the batch, its quality results and (if accepted) make it visible — one transaction.
+
+    The batch row takes the next commit sequence in the same transaction: a re-delivery of a load date
+    supersedes the earlier batch by that order, not by this worker's clock (``gated_at`` is for people).
+    """
     contract = contract or get_contract(outcome.dataset, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with connect(settings) as con, transaction(con):
         con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
         con.execute(
-            "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, str(batch.path),
              str(outcome.accepted_path) if outcome.accepted_path else None,
              str(outcome.quarantine_path) if outcome.quarantine_path else None,
              outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
-             outcome.reason, now],
+             outcome.reason, now, next_batch_seq(con)],
         )
         con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
         if outcome.accepted_path and outcome.rows_accepted:

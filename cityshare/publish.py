@@ -156,6 +156,13 @@ def _record_audit(audited: list[Audited], settings: Settings) -> None:
             record(con, "audit", item.contract.key, item.content_hash[:12], item.results, now)
 
 
+def _highest_snapshot(settings: Settings, name: str) -> int:
+    """The highest ``version=N`` snapshot folder of a table on the exports volume (0 if none)."""
+    folder = settings.exports_dir / "shared" / name
+    numbers = [int(p.name.split("=", 1)[1]) for p in folder.glob("version=*") if p.name.split("=", 1)[1].isdigit()]
+    return max(numbers, default=0)
+
+
 def publish(audited: list[Audited], settings: Settings | None = None) -> list[dict[str, Any]]:
     """Swap every audited table into ``shared`` in one transaction; snapshot changed versions."""
     settings = settings or get_settings()
@@ -170,7 +177,8 @@ def publish(audited: list[Audited], settings: Settings | None = None) -> list[di
                 "ORDER BY version DESC LIMIT 1", [name]
             ).fetchone()
             changed = last is None or last[1] != item.content_hash
-            version = (last[0] + 1 if last else 1) if changed else last[0]
+            # never reuse a number: the snapshots on disk outlive a lost or restored warehouse (issue 32 #4)
+            version = max(last[0] if last else 0, _highest_snapshot(settings, name)) + 1 if changed else last[0]
             con.execute(f'CREATE OR REPLACE TABLE shared."{name}" AS SELECT * FROM read_parquet({lit(item.staged)})')
             crash_point("publish.mid_swap")
             if changed:

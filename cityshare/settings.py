@@ -41,6 +41,8 @@ class Settings:
     # Requests per minute (bursting up to that) per API token / portal session and per client address.
     rate_per_token: int = 600
     rate_per_address: int = 1200
+    # Days a load date may lie beyond today on the Asia/Shanghai calendar (cityshare.ingest.check_load_date).
+    load_date_tolerance_days: int = 1
 
     @property
     def contracts_dir(self) -> Path:
@@ -112,4 +114,5 @@ def get_settings() -> Settings:
         s3_secret_access_key=os.environ.get("CITYSHARE_S3_SECRET_ACCESS_KEY", ""),
         rate_per_token=int(os.environ.get("CITYSHARE_RATE_PER_TOKEN", "600")),
         rate_per_address=int(os.environ.get("CITYSHARE_RATE_PER_ADDRESS", "1200")),
+        load_date_tolerance_days=int(os.environ.get("CITYSHARE_LOAD_DATE_TOLERANCE_DAYS", "1")),
     )

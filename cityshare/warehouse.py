@@ -18,11 +18,13 @@ from cityshare.storage import register_lake
 LOCK_WAIT_SECONDS = 120
 
 # The latest accepted batch of each dataset and load date: what a raw view reads (a load date gated again
-# replaces its batch). cityshare.build_state fingerprints the same rows.
+# replaces its batch). "Latest" is the commit sequence ``seq`` (next_batch_seq), never ``gated_at``: a worker
+# whose clock is slow would otherwise gate a correction that never becomes current. cityshare.build_state
+# fingerprints the same rows.
 LATEST_ACCEPTED = """
     SELECT dataset, load_id, load_date, accepted_path, rows_accepted FROM meta.batches
     WHERE status = 'accepted'
-    QUALIFY row_number() OVER (PARTITION BY dataset, load_date ORDER BY gated_at DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY dataset, load_date ORDER BY seq DESC) = 1
 """
 
 DDL = """
@@ -32,7 +34,7 @@ CREATE SCHEMA IF NOT EXISTS shared;
 CREATE TABLE IF NOT EXISTS meta.batches (
     dataset VARCHAR, load_id VARCHAR, load_date DATE, source VARCHAR, raw_path VARCHAR,
     accepted_path VARCHAR, quarantine_path VARCHAR, rows_landed BIGINT, rows_accepted BIGINT,
-    rows_quarantined BIGINT, status VARCHAR, reason VARCHAR, gated_at TIMESTAMP,
+    rows_quarantined BIGINT, status VARCHAR, reason VARCHAR, gated_at TIMESTAMP, seq BIGINT,
     PRIMARY KEY (dataset, load_id));
 CREATE TABLE IF NOT EXISTS meta.quality_results (
     dataset VARCHAR, load_id VARCHAR, stage VARCHAR, rule VARCHAR, level VARCHAR, column_name VARCHAR,
@@ -78,9 +80,40 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[Any]:
         register_lake(con, settings)  # raw views may read s3:// batches (cityshare/storage.py)
         if not read_only:
             con.execute(DDL)
+            migrate(con)
         yield con
     finally:
         con.close()
+
+
+def migrate(con: Any) -> None:
+    """Bring a warehouse written by an earlier release up to the current ``meta`` tables, in place.
+
+    ``meta.batches.seq``: added if missing, and every batch without one numbered after the highest
+    existing sequence in its old ``gated_at`` order, so the batches current before stay current.
+    """
+    has_seq = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'meta' "
+                          "AND table_name = 'batches' AND column_name = 'seq'").fetchone()[0]
+    if not has_seq:
+        con.execute("ALTER TABLE meta.batches ADD COLUMN seq BIGINT")
+    if con.execute("SELECT count(*) FROM meta.batches WHERE seq IS NULL").fetchone()[0]:
+        with transaction(con):
+            con.execute("""
+                UPDATE meta.batches AS b SET seq = n.seq
+                FROM (SELECT dataset, load_id,
+                             (SELECT coalesce(max(seq), 0) FROM meta.batches)
+                             + row_number() OVER (ORDER BY gated_at NULLS FIRST, dataset, load_id) AS seq
+                      FROM meta.batches WHERE seq IS NULL) AS n
+                WHERE b.dataset = n.dataset AND b.load_id = n.load_id""")
+
+
+def next_batch_seq(con: Any) -> int:
+    """The commit sequence for a batch decision being recorded: one more than any before.
+
+    Called inside the transaction that inserts the batch row; DuckDB admits one writing process per
+    file, so no two commits can draw the same number, whatever their clocks say.
+    """
+    return int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM meta.batches").fetchone()[0])
 
 
 @contextmanager

@@ -53,7 +53,7 @@ def recent_volumes(con: Any, dataset: str, load_id: str, before: dt.date, limit:
     rows = con.execute(
         """SELECT rows_landed FROM meta.batches
            WHERE dataset = ? AND status = 'accepted' AND load_id <> ? AND load_date < ?
-           QUALIFY row_number() OVER (PARTITION BY load_date ORDER BY gated_at DESC) = 1
+           QUALIFY row_number() OVER (PARTITION BY load_date ORDER BY seq DESC) = 1
            ORDER BY load_date DESC LIMIT ?""",
         [dataset, load_id, before, limit],
     ).fetchall()
@@ -65,7 +65,7 @@ def accepted_paths(con: Any, dataset: str) -> list[str]:
     rows = con.execute(
         """SELECT accepted_path FROM meta.batches WHERE dataset = ? AND status = 'accepted'
            AND accepted_path IS NOT NULL
-           QUALIFY row_number() OVER (PARTITION BY load_date ORDER BY gated_at DESC) = 1
+           QUALIFY row_number() OVER (PARTITION BY load_date ORDER BY seq DESC) = 1
            ORDER BY load_date""",
         [dataset],
     ).fetchall()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from cityshare.settings import Settings
 from cityshare.share import audit, grants, receipts, service
 from cityshare.share.auth import Caller, ShareError, caller_from, require
-from cityshare.share.exports import FORMATS
+from cityshare.share.exports import FORMATS, DeliveryResponse
 from cityshare.share.sessions import COOKIE, csrf_ok
 
 bearer = HTTPBearer(auto_error=False, description="部门令牌（cityshare token issue 签发）")
@@ -162,7 +162,7 @@ def build_router(settings: Settings) -> APIRouter:
                filters: Annotated[list[str], Query(alias="filter", max_length=20)] = [],  # noqa: B006
                sort: Annotated[str | None, Query(max_length=500)] = None) -> StreamingResponse:
         body, headers = service.export(settings, who, name, format, columns=columns, filters=filters, sort=sort)
-        return StreamingResponse(body, media_type=FORMATS[format][0], headers=headers)
+        return DeliveryResponse(body, media_type=FORMATS[format][0], headers=headers)
 
     @router.get("/deliveries", tags=["交付"], summary="本部门的导出交付记录")
     def deliveries(who: Who) -> list[dict[str, Any]]:

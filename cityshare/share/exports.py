@@ -1,7 +1,9 @@
 """Streamed exports (CSV, JSON lines, Parquet, Arrow IPC) that hash what they send.
 
 Record batches flow from DuckDB straight into the format writer and out to the socket; nothing is
-materialized whole. The running SHA-256, byte count and row count feed the signed delivery receipt.
+materialized whole. The running SHA-256, byte count and row count feed the signed delivery receipt,
+which ``DeliveryResponse`` signs only after the last byte was handed to the server and the client is
+still connected; a transfer cut short is audited as aborted with the bytes sent (issue 32 #1).
 
 Two things keep exports fast (bench/share_bench.py): a Parquet export of a whole table — every column,
 no filter, sort or paging — sends the published snapshot's own bytes (it *is* that table version,
@@ -10,6 +12,7 @@ immutable), and hashing runs in a worker thread (hashlib releases the GIL) while
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -17,11 +20,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.responses import StreamingResponse
+
 from cityshare.faults import crash_point
 from cityshare.share.rows import Query, cursor
 
 BATCH_ROWS = 65_536
 FILE_CHUNK = 1 << 20
+SEND_PIECE = 1 << 16  # bytes per ASGI send: the server's flow control sees the client's pace
 FORMATS: dict[str, tuple[str, str]] = {  # format → (media type, file extension)
     "csv": ("text/csv; charset=utf-8", "csv"),
     "jsonl": ("application/x-ndjson", "jsonl"),
@@ -37,7 +43,8 @@ class Tally:
     rows: int = 0
     bytes: int = 0
     sha: Any = field(default_factory=hashlib.sha256)
-    complete: bool = False
+    complete: bool = False  # every byte produced
+    sent: int = 0  # bytes the server took from us (handed to the connection)
 
     def take(self, chunk: bytes) -> bytes:
         self.sha.update(chunk)
@@ -205,11 +212,12 @@ def _snapshot_chunks(query: Query, tally: Tally) -> Iterator[bytes]:
     tally.rows = rows  # counted as delivered only once the last byte is out
 
 
-def stream(query: Query, fmt: str, on_done: Callable[[Tally], None],
-           on_abort: Callable[[Tally], None] | None = None) -> Iterator[bytes]:
-    """Yield the export's bytes; ``on_done`` runs before the last byte leaves (receipt, audit)."""
+def stream(query: Query, fmt: str, tally: Tally) -> Iterator[bytes]:
+    """Yield the export's bytes, hashed and counted into ``tally``; ``tally.complete`` once all were produced.
+
+    Producing bytes is not delivering them: ``DeliveryResponse`` decides that, after the last byte.
+    """
     cur = cursor()
-    tally = Tally()
     hasher = _Hasher(tally)
     try:
         if fmt == "parquet" and whole_snapshot(query):
@@ -223,9 +231,92 @@ def stream(query: Query, fmt: str, on_done: Callable[[Tally], None],
                 crash_point("export.mid_stream")
         hasher.finish()
         tally.complete = True
-        on_done(tally)
     finally:
         hasher.close()
         cur.close()
-        if not tally.complete and on_abort:
-            on_abort(tally)
+
+
+@dataclass
+class Delivery:
+    """An export on its way: its chunks, and what to record when it was delivered or aborted."""
+
+    chunks: Iterator[bytes]
+    tally: Tally
+    on_done: Callable[[Tally], None]
+    on_abort: Callable[[Tally], None]
+
+
+class DeliveryResponse(StreamingResponse):
+    """Streams a ``Delivery`` in bounded pieces and records it as delivered only if it was.
+
+    A piece counts as sent once the server took it (``send`` returned, the buffer drained below its
+    high-water mark). After the last piece an empty flush waits for the server's buffer to drain;
+    only then, with the connection still open, ``on_done`` signs the receipt — before the closing
+    chunk, so the receipt exists when the client has the body. A disconnect at any point (the
+    ``http.disconnect`` message, or ``OSError`` from ``send`` under ASGI 2.4) ends the stream and
+    runs ``on_abort`` with the bytes sent. Either way the producer is closed explicitly, not by GC.
+    """
+
+    def __init__(self, delivery: Delivery, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(iter(()), media_type=media_type, headers=headers)
+        self.delivery = delivery
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import anyio
+        from anyio.lowlevel import checkpoint
+
+        delivery, tally = self.delivery, self.delivery.tally
+        gone = anyio.Event()
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        recorded = False
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(listen)
+                try:
+                    delivered = await self._send_all(send, gone, checkpoint)
+                except OSError:  # ASGI 2.4 servers report a client gone while sending
+                    delivered = False
+                group.cancel_scope.cancel()
+            if delivered:
+                await anyio.to_thread.run_sync(delivery.on_done, tally)
+                recorded = True  # a failed on_done commits nothing and is recorded as aborted below
+                with contextlib.suppress(OSError):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close, delivery.chunks)
+                if not recorded:
+                    await anyio.to_thread.run_sync(delivery.on_abort, tally)
+
+    async def _send_all(self, send: Any, gone: Any, checkpoint: Any) -> bool:
+        import anyio
+
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        end = object()
+        while not gone.is_set():
+            chunk = await anyio.to_thread.run_sync(next, self.delivery.chunks, end)
+            if chunk is end:
+                break
+            view = memoryview(chunk)
+            for start in range(0, len(view), SEND_PIECE):
+                piece = view[start:start + SEND_PIECE]
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                if gone.is_set():
+                    return False
+                self.delivery.tally.sent += len(piece)
+        if gone.is_set() or not self.delivery.tally.complete:
+            return False
+        await send({"type": "http.response.body", "body": b"", "more_body": True})  # waits for the drain
+        await checkpoint()  # let a pending disconnect be seen
+        return not gone.is_set()
+
+
+def _close(chunks: Iterator[bytes]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()

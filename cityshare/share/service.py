@@ -6,14 +6,13 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cityshare.settings import Settings
 from cityshare.share import audit, receipts, store
 from cityshare.share.auth import Access, Caller, ShareError, authorize_read, entitle, require
-from cityshare.share.exports import FORMATS, Tally, stream
+from cityshare.share.exports import FORMATS, Delivery, Tally, stream
 from cityshare.share.rows import Query, QueryError, build_query, fetch, grant_filters
 from cityshare.share.search import Indexed, index, search
 from cityshare.share.tables import NAME, SharedTable, shared_tables
@@ -236,8 +235,9 @@ def read_rows(settings: Settings, caller: Caller, name: str, action: str = "read
 
 
 def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: Any
-           ) -> tuple[Iterator[bytes], dict[str, str]]:
-    """A streamed export and its headers; the signed receipt is stored when the stream completes."""
+           ) -> tuple[Delivery, dict[str, str]]:
+    """An export to stream (``exports.DeliveryResponse``) and its headers; the signed receipt and the
+    delivery row are stored only for a transfer that completed, an aborted one is audited as such."""
     if fmt not in FORMATS:
         audit.record(settings, caller.identity, "export", str(name)[:80], status=400, detail={"format": str(fmt)[:20]})
         raise ShareError(400, f"format: 可选 {', '.join(FORMATS)}")
@@ -269,12 +269,14 @@ def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: An
         audit.anchor(settings)  # every receipt pins the chain's head at least this far
 
     def aborted(tally: Tally) -> None:
-        audit.record(settings, ident, "export", t.name, status=499, rows=tally.rows, grant_id=access.grant_id,
-                     detail={"delivery": delivery_id, "aborted_after_bytes": tally.bytes})
+        audit.record(settings, ident, "export", t.name, status=499, grant_id=access.grant_id,
+                     detail={"delivery": delivery_id, "outcome": "aborted", "bytes_sent": tally.sent,
+                             "format": fmt, "version": t.version, **asked})
 
     headers = {"Content-Disposition": f'attachment; filename="{filename}"',
                "X-CityShare-Delivery": delivery_id, "Link": f'</api/receipts/{delivery_id}>; rel="receipt"'}
-    return stream(query, fmt, done, aborted), headers
+    tally = Tally()
+    return Delivery(stream(query, fmt, tally), tally, done, aborted), headers
 
 
 def deliveries(settings: Settings, caller: Caller, limit: int = 50) -> list[dict[str, Any]]:

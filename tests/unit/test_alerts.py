@@ -58,7 +58,7 @@ def test_a_dead_webhook_never_fails_the_alert(settings, monkeypatch):
 
 def _accepted(settings, rows: list[tuple[str, dt.date]]) -> None:
     with connect(settings) as con:
-        insert_rows(con, "meta.batches", [[ds, f"{day:%Y%m%d}-x", day, "", "", "", "", 1, 1, 0, "accepted", "", None]
+        insert_rows(con, "meta.batches", [[ds, f"{day:%Y%m%d}-x", day, "", "", "", "", 1, 1, 0, "accepted", "", None, None]
                                           for ds, day in rows])
 
 

@@ -19,7 +19,7 @@ from cityshare.lake import content_hash_sql
 from cityshare.settings import PROJECT_ROOT
 from cityshare.simulate import simulate
 from cityshare.transform import build
-from cityshare.warehouse import DDL
+from cityshare.warehouse import DDL, next_batch_seq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.run import make_home
@@ -29,8 +29,9 @@ RAW = {"jtj/parking_occupancy": "jtj__parking_occupancy", "zjw/bridge_sensor_rea
 
 def _batch(con, dataset: str, day: str, load_id: str, rows: int, status: str = "accepted",
            content: str | None = None) -> None:
-    con.execute("INSERT INTO meta.batches (dataset, load_id, load_date, accepted_path, rows_accepted, status, gated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, now())", [dataset, load_id, day, f"/lake/{load_id}.parquet", rows, status])
+    con.execute("INSERT INTO meta.batches (dataset, load_id, load_date, accepted_path, rows_accepted, status, gated_at, "
+                "seq) VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
+                [dataset, load_id, day, f"/lake/{load_id}.parquet", rows, status, next_batch_seq(con)])
     if content:
         con.execute("INSERT INTO meta.batch_contents VALUES (?, ?, ?)", [dataset, load_id, content])
 
