@@ -20,6 +20,7 @@ import datetime as dt
 import itertools
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from typing import Any
 
 from cityshare.contracts.rules import Rule, q
 
+log = logging.getLogger("cityshare.gate")
 _counter = itertools.count()
 _lock = threading.RLock()  # one DuckDB connection per process: runs take turns
 
@@ -85,6 +87,22 @@ def _exception(info: Any) -> str | None:
         if found:
             return found
     return None
+
+
+def user_error(rule: str, raw: str | None) -> str | None:
+    """What a user reads when a rule could not run: no SQL, no driver text (that goes to the debug log).
+
+    A column the rule reads that is not in the batch is named; an error caused by an earlier failed
+    query in the same transaction says so; anything else points at the log.
+    """
+    if raw is None:
+        return None
+    log.debug("rule %s could not run: %s", rule, raw)
+    if column := re.search(r'Referenced column "([^"]+)" not found', raw):
+        return f"字段 {column.group(1)} 不在批次中 (column {column.group(1)} is not in the batch)"
+    if "aborted" in raw.lower() and "transaction" in raw.lower():
+        return "未评估：同一批次中先前的规则查询失败 (not evaluated: an earlier rule's query failed)"
+    return "规则查询在此批次上失败，详见调试日志 (the rule's query failed on this batch; see the debug log)"
 
 
 class _DuckDBDialect(str):
@@ -245,7 +263,7 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
 def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResult:
     """Translate one GX expectation result into a quality-history row."""
     info = res.result or {}
-    error = _exception(res.exception_info)
+    error = user_error(rule.name, _exception(res.exception_info))
     success = bool(res.success)
     failed = info.get("unexpected_count")
     evaluated = info.get("element_count") or row_count
