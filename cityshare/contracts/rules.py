@@ -127,11 +127,25 @@ class Rule:
                     f"{lit(' 个字符，超过契约上限 ' + str(self.params['max']) + ' 个字符')})")
         return lit(self.description)
 
-    def expectation(self) -> Any:
-        """The Great Expectations 1.x expectation for this rule (GX imported lazily)."""
+    @property
+    def native(self) -> bool:
+        """A row rule GX evaluates with its own column expectation (not null, in set), so Data Docs show the
+        rule on its column with sample unexpected values and row numbers instead of a precomputed flag."""
+        if self.predicate is None or self.column is None or self.level not in ("row", "warn"):
+            return False
+        return self.kind == "not_null" or (self.kind == "in_set"
+                                           and all(isinstance(v, str) for v in self.params["values"]))
+
+    def expectation(self, mostly: float | None = None) -> Any:
+        """The Great Expectations 1.x expectation for this rule (GX imported lazily).
+
+        ``mostly`` (column expectations only): the share of rows that must pass for GX to call the batch
+        successful — the gate passes ``1 − quarantineThreshold``; the quarantine still takes every failing row.
+        """
         import great_expectations.expectations as gxe
 
         meta = {"rule": self.name}
+        extra = {"mostly": mostly} if mostly is not None and self.native else {}
         if self.kind == "column_exists":
             return gxe.ExpectColumnToExist(column=self.column, meta=meta)
         if self.kind in ("row_count_min", "volume"):
@@ -143,10 +157,12 @@ class Rule:
                 column_set=self.params["expected"], exact_match=True, meta=meta
             )
         if self.kind == "not_null":
-            return gxe.ExpectColumnValuesToNotBeNull(column=self.column, meta=meta)
+            return gxe.ExpectColumnValuesToNotBeNull(column=self.column, meta=meta, description=self.description,
+                                                     **extra)
         if self.kind == "in_set":
             return gxe.ExpectColumnValuesToBeInSet(
-                column=self.column, value_set=self.params["values"], meta=meta
+                column=self.column, value_set=self.params["values"], meta=meta, description=self.description,
+                **extra,
             )
         return gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=self.bad_rows_sql, description=self.description, meta=meta
