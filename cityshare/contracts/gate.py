@@ -7,7 +7,9 @@ measured and stored but stop nothing. Only accepted rows are written where dbt r
 
 Hot path: one GX run over the raw Parquet for the batch rules; then every row rule's verdict is
 computed once, in one DuckDB pass, into a boolean flag per rule; GX evaluates the suite over those
-flags and the same flags select the quarantined and accepted rows. The GX validation results are
+flags and the same flags select the quarantined and accepted rows. Not-null and in-set rules run as GX's
+own column expectations (``mostly`` = 1 − quarantineThreshold) on a copy of their column made in that
+same pass, so Data Docs show the rule on its column with sample unexpected values. The GX validation results are
 kept as JSON so Data Docs can be rendered later, off the hot path (``data_docs.py``).
 
 The flags live in the DuckDB connection GX validates on (``gx_runner.session_connection``), so GX
@@ -22,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityshare.contracts.gx_runner import RuleResult, run_suite, session_connection
+from cityshare.contracts.gx_runner import RuleResult, run_suite, session_connection, settle
 from cityshare.contracts.model import Contract
-from cityshare.contracts.rules import GateContext, Rule, compile_rules, lit
+from cityshare.contracts.rules import GateContext, Rule, compile_rules, lit, q
 from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
 from cityshare.storage import is_remote_path, local_copy
@@ -164,21 +166,24 @@ def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list
 
 
 def _flag_select(rules: list[Rule]) -> str:
-    """One pass over the batch: a boolean per rule, true when the row fails it."""
+    """One pass over the batch: a boolean per rule, true when the row fails it, and a copy of each column a
+    native GX expectation checks (GX counts and samples it there; the flag still drives the quarantine)."""
     cols = []
     for i, rule in enumerate(rules):
         if rule.predicate is not None:
             expr = f"coalesce({rule.predicate}, false)"
         else:  # a contract `sql` rule: the rows its query selects
             expr = f"_source_row IN (SELECT _source_row FROM ({rule.bad_rows_sql.format(batch='batch')}))"
-        cols.append(f"{expr} AS f{i}")
+        cols.append(f"{expr} AS _f{i}")
+    cols += [q(c) for c in dict.fromkeys(str(r.column) for r in rules if r.native)]
     return f"SELECT _source_row, {', '.join(cols)} FROM batch"
 
 
 def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],
                    relation: str, outcome: GateOutcome) -> None:
     pending = [r for r in row_rules if r.skip_reason is None]
-    flags = {r.name: f"f{i}" for i, r in enumerate(pending)}
+    flags = {r.name: f"_f{i}" for i, r in enumerate(pending)}
+    by_name = {r.name: r for r in pending}
     with session_connection() as con:
         try:
             started = time.perf_counter()
@@ -187,13 +192,17 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
                 con.execute(f"CREATE OR REPLACE TEMP TABLE flags AS {_flag_select(pending)}")
             else:
                 con.execute("CREATE OR REPLACE TEMP TABLE flags AS SELECT _source_row FROM batch")
+            settle(con)
             flag_ms = (time.perf_counter() - started) * 1000
+            counted = {name: flag for name, flag in flags.items() if not by_name[name].native}
             results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
-                                                            flags=flags, name="row")
+                                                            flags=counted, name="row",
+                                                            mostly=1.0 - contract.quarantine_threshold)
             _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)
         finally:
             con.execute("DROP TABLE IF EXISTS flags")
             con.execute("DROP VIEW IF EXISTS batch")
+            settle(con)
 
 
 def _decide_rows(con: Any, contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],

@@ -20,6 +20,7 @@ import datetime as dt
 import itertools
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from typing import Any
 
 from cityshare.contracts.rules import Rule, q
 
+log = logging.getLogger("cityshare.gate")
 _counter = itertools.count()
 _lock = threading.RLock()  # one DuckDB connection per process: runs take turns
 
@@ -85,6 +87,22 @@ def _exception(info: Any) -> str | None:
         if found:
             return found
     return None
+
+
+def user_error(rule: str, raw: str | None) -> str | None:
+    """What a user reads when a rule could not run: no SQL, no driver text (that goes to the debug log).
+
+    A column the rule reads that is not in the batch is named; an error caused by an earlier failed
+    query in the same transaction says so; anything else points at the log.
+    """
+    if raw is None:
+        return None
+    log.debug("rule %s could not run: %s", rule, raw)
+    if column := re.search(r'Referenced column "([^"]+)" not found', raw):
+        return f"字段 {column.group(1)} 不在批次中 (column {column.group(1)} is not in the batch)"
+    if "aborted" in raw.lower() and "transaction" in raw.lower():
+        return "未评估：同一批次中先前的规则查询失败 (not evaluated: an earlier rule's query failed)"
+    return "规则查询在此批次上失败，详见调试日志 (the rule's query failed on this batch; see the debug log)"
 
 
 class _DuckDBDialect(str):
@@ -177,17 +195,31 @@ def session_connection() -> Iterator[Any]:
                 session.con = None
 
 
+def settle(con: Any) -> None:
+    """Commit what the gate just created or dropped on GX's connection.
+
+    The DuckDB connection is shared with SQLAlchemy, which leaves a transaction open; GX reflecting a
+    table's columns (column expectations) checks out and returns a pooled connection, and that return
+    rolls the open transaction back — temp tables and views created inside it would vanish mid-run.
+    """
+    con.commit()
+
+
 def run_rules(rules: list[Rule], relation_sql: str, row_count: int) -> list[RuleResult]:
     """Validate ``relation_sql`` (a SELECT) against ``rules``; one GX validation run."""
     return run_suite(rules, relation_sql, row_count)[0]
 
 
 def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[str, str] | None = None,
-              name: str = "cityshare", described_as: str | None = None) -> tuple[list[RuleResult], dict[str, Any] | None]:
+              name: str = "cityshare", described_as: str | None = None,
+              mostly: float | None = None) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
     With ``flags`` (rule name → boolean column of ``relation_sql``) a rule is evaluated as "rows whose
-    flag is set": the gate computes every row rule's flag in one DuckDB pass and GX counts them.
+    flag is set": the gate computes every row rule's flag in one DuckDB pass and GX counts them. Rules
+    not in ``flags`` run as their own expectation — native column expectations (``Rule.native``) with
+    ``mostly`` for row-level rules, on the columns ``relation_sql`` carries; their results (SUMMARY) hold
+    up to 20 unexpected values and their counts, which Data Docs show under the rule.
     ``relation_sql`` may use temp objects of ``session_connection()`` (held by the caller);
     ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds).
     """
@@ -198,8 +230,8 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     validation_json: dict[str, Any] | None = None
     if pending:
         started = time.perf_counter()
-        expectations = [r.flag_expectation(flags[r.name]) if flags and r.name in flags else r.expectation()
-                        for r in pending]
+        expectations = [r.flag_expectation(flags[r.name]) if flags and r.name in flags
+                        else r.expectation(mostly if r.level == "row" else None) for r in pending]
         outcome = _validate(expectations, relation_sql, name, described_as or relation_sql)
         elapsed = (time.perf_counter() - started) * 1000
         validation_json = outcome.to_json_dict()
@@ -229,11 +261,13 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
         session = _session()
         view = q(f"cityshare_{name}_{run}")
         con.execute(f"CREATE TEMP VIEW {view} AS {relation_sql}")
+        settle(con)
         try:
             outcome = Validator(batch_definition=_batch_definition(session, name, view),
                                 result_format="SUMMARY").validate_expectation_suite(suite)
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
+            settle(con)
     run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
     outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,
                         validation_time=run_id.run_time, batch_parameters=None)
@@ -245,7 +279,7 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
 def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResult:
     """Translate one GX expectation result into a quality-history row."""
     info = res.result or {}
-    error = _exception(res.exception_info)
+    error = user_error(rule.name, _exception(res.exception_info))
     success = bool(res.success)
     failed = info.get("unexpected_count")
     evaluated = info.get("element_count") or row_count
@@ -258,6 +292,8 @@ def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResu
         failed = int(info.get("observed_value") or 0)
     if rule.kind == "retyped":  # failing values only count once above the tolerated share
         failed = int(info.get("observed_value") or 0)
+    if rule.native:  # GX's success honours `mostly`; the gate's verdict is per row (quarantine any failure)
+        success = not failed
     success = success and error is None
     return RuleResult(
         rule=rule.name, level=rule.level, dimension=rule.dimension, dimension_zh=rule.dimension_zh,

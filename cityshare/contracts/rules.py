@@ -127,11 +127,25 @@ class Rule:
                     f"{lit(' 个字符，超过契约上限 ' + str(self.params['max']) + ' 个字符')})")
         return lit(self.description)
 
-    def expectation(self) -> Any:
-        """The Great Expectations 1.x expectation for this rule (GX imported lazily)."""
+    @property
+    def native(self) -> bool:
+        """A row rule GX evaluates with its own column expectation (not null, in set), so Data Docs show the
+        rule on its column with sample unexpected values and row numbers instead of a precomputed flag."""
+        if self.predicate is None or self.column is None or self.level not in ("row", "warn"):
+            return False
+        return self.kind == "not_null" or (self.kind == "in_set"
+                                           and all(isinstance(v, str) for v in self.params["values"]))
+
+    def expectation(self, mostly: float | None = None) -> Any:
+        """The Great Expectations 1.x expectation for this rule (GX imported lazily).
+
+        ``mostly`` (column expectations only): the share of rows that must pass for GX to call the batch
+        successful — the gate passes ``1 − quarantineThreshold``; the quarantine still takes every failing row.
+        """
         import great_expectations.expectations as gxe
 
         meta = {"rule": self.name}
+        extra = {"mostly": mostly} if mostly is not None and self.native else {}
         if self.kind == "column_exists":
             return gxe.ExpectColumnToExist(column=self.column, meta=meta)
         if self.kind in ("row_count_min", "volume"):
@@ -143,10 +157,12 @@ class Rule:
                 column_set=self.params["expected"], exact_match=True, meta=meta
             )
         if self.kind == "not_null":
-            return gxe.ExpectColumnValuesToNotBeNull(column=self.column, meta=meta)
+            return gxe.ExpectColumnValuesToNotBeNull(column=self.column, meta=meta, description=self.description,
+                                                     **extra)
         if self.kind == "in_set":
             return gxe.ExpectColumnValuesToBeInSet(
-                column=self.column, value_set=self.params["values"], meta=meta
+                column=self.column, value_set=self.params["values"], meta=meta, description=self.description,
+                **extra,
             )
         return gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=self.bad_rows_sql, description=self.description, meta=meta
@@ -434,9 +450,9 @@ def freshness_rule(contract: Contract, ctx: GateContext) -> Rule | None:
     """
     sla = _sla(contract)
     latency = sla.get("latency") or sla.get("freshness")
-    if not latency or not latency.get("element"):
+    column = freshness_element(contract)
+    if column is None:
         return None
-    column = str(latency["element"]).split(",")[0].strip().split(".")[-1]
     if column not in {p.name for p in contract.properties}:
         raise ContractError(contract.path, "slaProperties.latency.element", f"no column {column!r}")
     cycle = _days(sla.get("frequency")) or _CYCLE_DAYS.get(contract.update_cycle, 1.0)
@@ -444,9 +460,20 @@ def freshness_rule(contract: Contract, ctx: GateContext) -> Rule | None:
     oldest_ok = dt.datetime.combine(ctx.load_date + dt.timedelta(days=1), dt.time()) - dt.timedelta(days=allowed)
     sql = (f"SELECT * FROM (SELECT max(try_cast({q(column)} AS TIMESTAMP)) AS newest FROM {{batch}}) "
            f"WHERE newest IS NULL OR newest < TIMESTAMP {lit(oldest_ok.isoformat(sep=' '))}")
+    absent = ctx.columns is not None and column not in ctx.columns  # column_present:<column> says so
     return Rule(f"freshness:{column}", "batch", "timeliness",
                 f"数据不新鲜：{column} 最新值须不早于 {oldest_ok:%Y-%m-%d %H:%M}（更新周期 {cycle:g} 天 + 时延 "
-                f"{_days(latency):g} 天）", column, "freshness", {"oldest_ok": oldest_ok.isoformat()}, gx_query(sql))
+                f"{_days(latency):g} 天）", column, "freshness", {"oldest_ok": oldest_ok.isoformat()}, gx_query(sql),
+                skip_reason=f"字段 {column} 未到达，无法判断时效，见 column_present:{column}" if absent else None)
+
+
+def freshness_element(contract: Contract) -> str | None:
+    """The column the SLA ``latency`` (or ``freshness``) element names, if any."""
+    sla = _sla(contract)
+    latency = sla.get("latency") or sla.get("freshness")
+    if not latency or not latency.get("element"):
+        return None
+    return str(latency["element"]).split(",")[0].strip().split(".")[-1]
 
 
 def volume_bounds(history: list[int], args: dict[str, Any]) -> tuple[float, float, float] | None:
@@ -511,14 +538,21 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
     as a warning). A column is retyped when more than ``retypedShare`` of its non-null values no
     longer cast to the contract's logical type (single bad values are left to the row rules).
     """
-    rules = [
-        Rule(f"column_present:{p.name}", "batch", "conformity", f"缺少字段 {p.name}（{p.business_name}）",
-             p.name, "column_exists")
-        for p in contract.properties
-    ]
+    expected = [p.name for p in contract.properties]
+    arrived = [c for c in ctx.columns if c not in META_COLUMNS] if ctx is not None and ctx.columns is not None else []
+    missing = [p for p in contract.properties if arrived and p.name not in arrived]
+    unexpected = [c for c in arrived if c not in expected]
+    fresh = freshness_element(contract)
+    rules = []
+    for p in contract.properties:
+        role = "，时效性 SLA 字段 freshness element" if p.name == fresh else ""
+        hint = ""
+        if p in missing and (similar := similar_column(p, unexpected, sole=len(missing) == 1)):
+            hint = f"；到达的相近字段 similar column arrived: {similar}"
+        rules.append(Rule(f"column_present:{p.name}", "batch", "conformity",
+                          f"缺少字段 {p.name}（{p.business_name}{role}）{hint}", p.name, "column_exists"))
     if ctx is None:
         return rules
-    expected = [p.name for p in contract.properties]
     if ctx.columns is not None:
         extra = [c for c in ctx.columns if c not in expected and c not in META_COLUMNS]
         tolerate = str(contract.custom.get("extraColumns", "block")).lower() == "tolerate"
@@ -541,6 +575,22 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
                           f"字段 {p.name}（{p.business_name}）类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
                           p.name, "retyped", {"share": share, "cast": cast}, gx_query(sql)))
     return rules
+
+
+def similar_column(prop: Property, arrived: list[str], sole: bool = False) -> str | None:
+    """The arrived column most like a missing contract field (by name or business name, difflib).
+
+    With ``sole`` (one field missing, so one rename is likely) the only unexpected column is named even
+    when it shares little text (上报人电话 → 联系电话).
+    """
+    import difflib
+
+    scored = [(max(difflib.SequenceMatcher(None, want, col).ratio() for want in (prop.name, prop.business_name)
+                   if want), col) for col in arrived]
+    best = max(scored, default=None)
+    if best and best[0] >= 0.5:
+        return best[1]
+    return arrived[0] if sole and len(arrived) == 1 else None
 
 
 def _unique_rule(key: list[str], order_column: str | None, description: str) -> Rule:

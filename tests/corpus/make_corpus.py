@@ -203,6 +203,14 @@ def main() -> None:
     gbk = reports.encode("gb18030")
     put("gbk_auto_cut_mid_character.csv", gbk[: gbk.rindex("号".encode("gb18030")) + 1])
     put("gbk_auto_mixed_with_utf8_row.csv", gbk + ",".join(report(21, 违建地址="江北区观音桥街道")).encode() + b"\n")
+    # issue #23: a missing or renamed column names the contract field and the most similar column that arrived
+    def renamed(**names: str) -> list[str]:
+        return [names.get(h, h) for h in HEADER]
+
+    put("renamed_freshness_element.csv", text(good(), header=renamed(上报时间="报告时间")))
+    put("renamed_column_typo.csv", text(good(), header=renamed(案件编号="案件编码")))
+    put("renamed_two_timestamp_columns.csv", text(good(), header=renamed(上报时间="报告时间", 结案时间="办结时间")))
+    put("renamed_column_contract_name_typo.csv", text(good(), header=renamed(上报人电话="reporter_phon")))
     # the 住建委 bridge sensor feed (JSON lines)
     lines = feed()
     put("jsonl_good.jsonl", "\n".join(lines) + "\n")

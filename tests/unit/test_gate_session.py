@@ -36,12 +36,17 @@ def test_consecutive_batches_of_the_same_load_are_judged_on_their_own_rows(setti
     assert _temp_objects() == set()
 
 
-def test_a_rule_that_cannot_run_blocks_and_the_next_batch_is_unaffected(settings, tmp_path):
+def test_a_rule_that_cannot_run_blocks_and_the_next_batch_is_unaffected(settings, tmp_path, caplog):
     broken = _contract(tmp_path, table_quality=[{"type": "sql", "name": "no_such_column",
                                                  "query": "SELECT * FROM ${table} WHERE colour = 'red'"}])
-    outcome, results = _gate(settings, broken, _rows())
+    with caplog.at_level("DEBUG", logger="cityshare.gate"):
+        outcome, results = _gate(settings, broken, _rows())
     assert outcome.status == "blocked" and results["no_such_column"].verdict == "error"
-    assert "could not run" in outcome.reason
+    # one clean line naming rule and column; the driver's text and the SQL only in the debug log
+    assert "[no_such_column: batch of" in outcome.reason and "column colour is not in the batch" in outcome.reason
+    assert "\n" not in outcome.reason
+    assert not any(t in outcome.reason for t in ("SELECT", "Binder", "[SQL", "duckdb", "transaction"))
+    assert any("Binder Error" in r.getMessage() and "no_such_column" in r.getMessage() for r in caplog.records)
     assert _temp_objects() == set()
 
     contract = _contract(tmp_path, ROW_CASES["amount_range"][0])

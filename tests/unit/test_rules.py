@@ -238,7 +238,35 @@ def test_validation_results_are_kept_for_data_docs(settings, tmp_path):
     stored = settings.data_dir / "quality" / "validations" / "test__things" / "20261125-test.json"
     doc = json.loads(stored.read_text(encoding="utf-8"))
     assert set(doc["validations"]) == {"batch", "row"}
-    assert not doc["validations"]["row"]["success"] and doc["validations"]["batch"]["success"]
+    assert doc["validations"]["batch"]["success"]
+
+
+def _row_expectations(settings) -> dict[str, dict]:
+    stored = settings.data_dir / "quality" / "validations" / "test__things" / "20261125-test.json"
+    doc = json.loads(stored.read_text(encoding="utf-8"))
+    return {r["expectation_config"]["meta"]["rule"]: r for r in doc["validations"]["row"]["results"]}
+
+
+def test_not_null_and_in_set_rules_are_native_gx_expectations_with_sample_values(settings, tmp_path):
+    """Data Docs show the rule on its column with the offending values, not "flag = 1" (issue #23);
+    `mostly` is the contract's quarantine threshold, while the quarantine still takes every failing row."""
+    contract = _contract(tmp_path, ROW_CASES["kind_valid"][0], custom={"quarantineThreshold": 0.3})
+    outcome, results = _gate(settings, contract, _rows(**{"1": {"kind": "Z"}, "3": {"kind": "Q"}, "4": {"item_id": None}}))
+    assert (outcome.status, outcome.rows_quarantined) == ("accepted", 3)
+    assert results["kind_valid"].verdict == "quarantined" and results["kind_valid"].failed == 2
+    assert results["item_id_required"].verdict == "quarantined" and results["item_id_required"].failed == 1
+    docs = _row_expectations(settings)
+    in_set, not_null = docs["kind_valid"], docs["item_id_required"]
+    assert in_set["expectation_config"]["type"] == "expect_column_values_to_be_in_set"
+    kwargs = in_set["expectation_config"]["kwargs"]
+    assert (kwargs["column"], kwargs["value_set"], kwargs["mostly"]) == ("kind", ["A", "B"], 0.7)
+    assert sorted(in_set["result"]["partial_unexpected_list"]) == ["Q", "Z"] and in_set["success"]
+    assert not_null["expectation_config"]["type"] == "expect_column_values_to_not_be_null"
+    assert not_null["result"]["unexpected_count"] == 1
+    assert docs["item_id_part_unique"]["expectation_config"]["type"] == "unexpected_rows_expectation"  # still a flag
+    # above the threshold the expectation itself fails, and the gate blocks
+    outcome, _ = _gate(settings, contract, _rows(**{str(i): {"kind": "Z"} for i in (1, 2, 3, 4)}))
+    assert outcome.status == "blocked" and not _row_expectations(settings)["kind_valid"]["success"]
 
 
 @pytest.mark.parametrize(("declared", "limit"), [

@@ -57,7 +57,7 @@ def _evaluate(contract, types: dict[str, str]) -> int:
     row = [r for r in rules if r.level != "batch" and r.skip_reason is None and r.kind != "extra_columns"
            and (r.predicate is not None or r.bad_rows_sql)]
     flagged = con.execute(f"SELECT count(*) FROM ({_flag_select(row)}) WHERE "
-                          f"{' OR '.join(f'f{i}' for i in range(len(row))) or 'false'}").fetchone()[0]
+                          f"{' OR '.join(f'_f{i}' for i in range(len(row))) or 'false'}").fetchone()[0]
     for rule in rules:
         if rule.level == "batch" and rule.bad_rows_sql and rule.skip_reason is None:
             con.execute(f"SELECT count(*) FROM ({rule.bad_rows_sql.format(batch='batch')})").fetchone()
