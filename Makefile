@@ -35,7 +35,7 @@ airflow: setup
 test: setup lint
 	$(VENV)/bin/pytest -q -m "not distributed and not slow"
 
-# The 10k-example identifier property tests (≈ 45 s).
+# Slow tier: the 10k-example identifier property tests (≈ 45 s) and the 300-contract catalogue (≈ 2 min).
 test-slow: setup
 	$(VENV)/bin/pytest -q -m slow
 
