@@ -1,4 +1,4 @@
-"""``cityshare`` command line: one subcommand per pipeline step (see DESIGN.md, Interfaces).
+"""``cityshare`` command line: one subcommand per pipeline step (docs/architecture.md).
 
 Exit codes: 0 ok; 1 a gate or audit blocked data; 2 bad usage or bad input. Errors print one clear
 line naming the file/row/field and rule — never a traceback for bad input.

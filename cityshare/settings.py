@@ -112,7 +112,7 @@ def get_settings() -> Settings:
         # Credentials only from the environment (or the instance role when empty), never from a file.
         s3_access_key_id=os.environ.get("CITYSHARE_S3_ACCESS_KEY_ID", ""),
         s3_secret_access_key=os.environ.get("CITYSHARE_S3_SECRET_ACCESS_KEY", ""),
-        rate_per_token=int(os.environ.get("CITYSHARE_RATE_PER_TOKEN", "600")),
+        rate_per_token=int(os.environ.get("CITYSHARE_RATE_PER_TOKEN") or 600),  # requests/min (a limit, not a secret)
         rate_per_address=int(os.environ.get("CITYSHARE_RATE_PER_ADDRESS", "1200")),
         load_date_tolerance_days=int(os.environ.get("CITYSHARE_LOAD_DATE_TOLERANCE_DAYS", "1")),
     )
