@@ -185,13 +185,14 @@ def test_the_ui_lists_the_dags_with_department_tags(airflow):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page()
-            page.goto(f"{airflow['running'].url}/", wait_until="networkidle")
-            if page.locator("input[name='username']").count():
-                page.fill("input[name='username']", "admin")
-                page.fill("input[name='password']", airflow["password"])
-                page.locator("button[type='submit']").click()
-            page.goto(f"{airflow['running'].url}/dags?tags=cgj", wait_until="networkidle")
-            page.wait_for_selector(f"text={DAG}", timeout=60_000)
+            page.goto(f"{airflow['running'].url}/dags?tags=cgj")
+            page.get_by_text("Sign into Airflow").wait_for(timeout=60_000)  # the simple auth manager's login page
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill(airflow["password"])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "login" not in url, timeout=60_000)
+            page.goto(f"{airflow['running'].url}/dags?tags=cgj")
+            page.get_by_text(DAG).first.wait_for(timeout=60_000)
             text = page.inner_text("body")
             Path(airflow["settings"].data_dir / "airflow_dags.png").parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(airflow["settings"].data_dir / "airflow_dags.png"))
