@@ -7,8 +7,10 @@ is parsed (:mod:`.integrity`: ``encoding_invalid``), and a file cut off in trans
 ``file_truncated`` naming the line.
 customProperties: ``delimiter`` (``,`` default, ``\\t``, or ``auto`` to sniff the header line),
 ``headerRow`` (1-based line of the header; lines above it — a title — are skipped). Headers map to
-contract columns by ``name``, ``businessName`` or ``sourceField``. The file is streamed by Arrow's CSV
-reader in 8 MB blocks: memory stays bounded.
+contract columns by ``name``, ``businessName`` or ``sourceField``. A UTF-8 file is read by DuckDB's CSV
+reader straight into the raw batch (``Extract.native``, :func:`cityshare.lake.land_delivery`); any other
+file, or one DuckDB's strict reader refuses, is streamed by Arrow's CSV reader in 8 MB blocks (the tolerant
+path): both yield the same text. Memory stays bounded either way.
 """
 
 from __future__ import annotations

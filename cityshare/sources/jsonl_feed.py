@@ -11,6 +11,8 @@ flattened from nested records by each property's ``sourceField`` (dotted path). 
 file must decode in full (``encoding_invalid``) and must not end in a partial record; a record cut off
 anywhere (the parser runs out of input at the end of its line) blocks the batch as ``file_truncated``
 naming file and line. A line that is other bad JSON fails the extract naming file and line (exit 2).
+UTF-8 feeds are read by DuckDB's JSON reader straight into the raw batch when it can reproduce the text
+exactly (:func:`_native`); otherwise records are parsed one by one in Python (the tolerant path).
 """
 
 from __future__ import annotations
