@@ -161,8 +161,9 @@ def _ours_stages(meter: StageMeter, days: list[dt.date], settings: Any, prefix: 
                 except CityShareError:
                     counts["failed_sources"] += 1
                     continue
+                elapsed = time.perf_counter() - started
                 landed.append(item)
-                timer.add(_format(get_contract(key, settings)), time.perf_counter() - started, item["rows"])
+                timer.add(_format(get_contract(key, settings)), elapsed, item["rows"])
                 readers[item["reader"]] = readers.get(item["reader"], 0) + 1
     counts.update(land_by_format=timer.by_format, readers=readers)
     if land_only:
