@@ -183,6 +183,8 @@ def land_native(contract: Contract, load_date: dt.date, extract: Extract, settin
         loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         columns = ", ".join(f'{expr} AS "{name}"' for name, expr in scan.columns.items())
         with staged_dir(settings, final) as tmp:
+            # the read runs inside DuckDB's COPY: a kill there leaves this temp folder, which the rerun sweeps
+            crash_point("land.mid_extract")
             rows = _native_sql(
                 con,
                 f"""COPY (SELECT *, {_metadata_sql(list(scan.columns))}
