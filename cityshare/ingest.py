@@ -17,7 +17,7 @@ from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
-from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land
+from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land_delivery
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path
@@ -54,15 +54,17 @@ def land_batch(key: str, load_date: dt.date, settings: Settings | None = None) -
     require_token_key(settings)  # fail closed before touching a department's data
     contract = get_contract(key, settings)
     try:
-        landed = land(contract, load_date, extract(contract, load_date, settings), settings)
+        landed = land_delivery(contract, load_date, extract(contract, load_date, settings), settings)
     except FileRejected as exc:
         load_id = reject_file(contract, load_date, exc, settings)
         log.error("GATE BLOCKED %s %s batch %s: %s", key, load_date, load_id, exc)
         raise GateBlocked(f"gate blocked {key} {load_date} batch {load_id}: {exc}") from None
-    log.info("landed %s %s: batch %s, %d rows%s", key, load_date, landed.load_id, landed.rows,
+    log.info("landed %s %s: batch %s, %d rows by the %s reader%s%s", key, load_date, landed.load_id, landed.rows,
+             landed.reader, f" ({landed.reader_reason})" if landed.reader_reason else "",
              " (same content as an earlier run: reused)" if landed.reused else "")
     return {"dataset": key, "load_date": load_date.isoformat(), "load_id": landed.load_id,
-            "rows": landed.rows, "source": landed.source_uri, "reused": landed.reused}
+            "rows": landed.rows, "source": landed.source_uri, "reused": landed.reused,
+            "reader": landed.reader, "reader_reason": landed.reader_reason}
 
 
 def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | None = None) -> dict[str, Any]:

@@ -17,13 +17,14 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.faults import crash_point
 from cityshare.settings import Settings
-from cityshare.sources import Extract
+from cityshare.sources import Extract, load_id_for
 from cityshare.storage import LakePath, is_remote_path, lake_root, staged_dir
 
 META_COLUMNS = ("_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date")
@@ -48,6 +49,8 @@ class LandedBatch:
     rows: int
     source_uri: str
     reused: bool  # True when this exact content had already been landed (idempotent re-run)
+    reader: str = "tolerant"  # "native" (DuckDB read it straight to Parquet) or "tolerant" (the connector's batches)
+    reader_reason: str = ""  # why the tolerant reader ran, when the source offered a native scan or none
 
 
 def batch_dir(settings: Settings, zone: str, contract: Contract, load_date: dt.date, load_id: str) -> LakePath:
@@ -73,6 +76,17 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _metadata_sql(business: list[str]) -> str:
+    """The load metadata columns after ``_source_row``; parameters: load id, loaded at, source, load date.
+
+    ``_row_hash`` is md5 over the business columns' text in landed order, joined by the unit separator
+    (chr 31), a null written ``\\N``; both readers land through it, so their hashes agree.
+    """
+    row_text = ", ".join(f"coalesce(\"{c}\", '\\N')" for c in business) or "''"
+    return (f"? AS _load_id, ?::TIMESTAMP AS _loaded_at, ? AS _source, "
+            f"md5(concat_ws(chr(31), {row_text})) AS _row_hash, ?::DATE AS _load_date")
 
 
 def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Settings) -> LandedBatch:
@@ -114,11 +128,8 @@ def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Set
             else:
                 source = f"read_parquet('{tmp_file}')"
             business = con.sql(f"SELECT * EXCLUDE (_source_row) FROM {source} LIMIT 0").columns
-            row_text = ", ".join(f"coalesce(\"{c}\", '\\N')" for c in business) or "''"
             con.execute(
-                f"""COPY (SELECT *, ? AS _load_id, ?::TIMESTAMP AS _loaded_at, ? AS _source,
-                          md5(concat_ws(chr(31), {row_text})) AS _row_hash, ?::DATE AS _load_date
-                        FROM {source} ORDER BY _source_row)
+                f"""COPY (SELECT *, {_metadata_sql(business)} FROM {source} ORDER BY _source_row)
                     TO '{tmp / "part-0.parquet"}' (FORMAT parquet)""",
                 [load_id, loaded_at, extract.source_uri, load_date],
             )
@@ -128,6 +139,76 @@ def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Set
                            extract.source_uri, reused=False)
     finally:
         tmp_file.unlink(missing_ok=True)
+
+
+class NativeFailed(Exception):
+    """The native scan could not land this delivery exactly; the tolerant reader takes over."""
+
+
+def land_delivery(contract: Contract, load_date: dt.date, extract: Extract, settings: Settings) -> LandedBatch:
+    """Land an extract by its native scan when it has one (DuckDB reads the file straight into the batch,
+    hashing and stamping rows in the same statement), else — or if that scan rejects the file — through
+    :func:`land`. The batch says which reader ran and why. Both give the same rows, ``_source_row`` and
+    ``_row_hash`` (tests/unit/test_native_landing.py), so the batch and its load id do not depend on it."""
+    if extract.native is None:
+        return replace(land(contract, load_date, extract, settings), reader_reason=extract.native_reason)
+    try:
+        return land_native(contract, load_date, extract, settings)
+    except NativeFailed as exc:
+        reason = f"native reader rejected the file: {exc}"
+    return replace(land(contract, load_date, extract, settings), reader_reason=reason)
+
+
+def land_native(contract: Contract, load_date: dt.date, extract: Extract, settings: Settings) -> LandedBatch:
+    """One DuckDB ``COPY`` from the source file(s) to the batch's Parquet; NativeFailed if DuckDB rejects it.
+
+    Rows keep the file's order (DuckDB preserves insertion order), so ``row_number() OVER ()`` numbers
+    them as the tolerant reader does. The fingerprint is the file digests, known before the read, so a
+    re-run of the same content is recognised without reading it.
+    """
+    import duckdb
+
+    scan = extract.native
+    assert scan is not None
+    load_id = load_id_for(load_date, extract.fingerprint)
+    final = batch_dir(settings, "raw", contract, load_date, load_id)
+    staging = settings.lake_dir / "raw" / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(staging)})
+    try:
+        if final.exists():  # the count comes from the source, as the tolerant path's does: the gate judges the batch
+            rows = _native_sql(con, f"SELECT count(*) FROM {scan.relation}", scan.params)
+            return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", rows,
+                               extract.source_uri, reused=True, reader="native")
+        loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        columns = ", ".join(f'{expr} AS "{name}"' for name, expr in scan.columns.items())
+        with staged_dir(settings, final) as tmp:
+            # the read runs inside DuckDB's COPY: a kill there leaves this temp folder, which the rerun sweeps
+            crash_point("land.mid_extract")
+            rows = _native_sql(
+                con,
+                f"""COPY (SELECT *, {_metadata_sql(list(scan.columns))}
+                          FROM (SELECT {columns}, row_number() OVER () AS _source_row FROM {scan.relation}))
+                    TO '{tmp / "part-0.parquet"}' (FORMAT parquet)""",
+                [load_id, loaded_at, extract.source_uri, load_date, *scan.params],  # in placeholder order
+            )
+            if not rows:  # an empty delivery lands with the contract's columns, as the tolerant path writes it
+                raise NativeFailed("no rows: an empty delivery lands with the contract's columns")
+            crash_point("land.before_commit")
+    finally:
+        con.close()
+    return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", rows, extract.source_uri,
+                       reused=False, reader="native")
+
+
+def _native_sql(con: Any, sql: str, params: list[Any]) -> int:
+    """Run a native statement and return its one number; DuckDB's refusal becomes NativeFailed."""
+    import duckdb
+
+    try:
+        return int(con.execute(sql, params).fetchone()[0])
+    except duckdb.Error as exc:
+        raise NativeFailed(str(exc).strip().splitlines()[0][:300]) from None
 
 
 def write_parquet_atomic(con: object, query: str, final: LakePath, settings: Settings | None = None) -> None:

@@ -43,13 +43,34 @@ SERVER_KINDS = {
 }
 
 
+@dataclass(frozen=True)
+class NativeScan:
+    """How DuckDB can read a delivery itself (the native fast path, :func:`cityshare.lake.land_delivery`).
+
+    ``relation`` is a DuckDB table function call with ``?`` placeholders bound to ``params``; ``columns``
+    maps each landed business column, in landed order, to a SQL expression over it giving the very text
+    the tolerant path (``Extract.batches``) yields. An expression may call ``error()`` for a value it
+    cannot reproduce exactly: the scan then fails and the delivery lands through the tolerant path.
+    """
+
+    relation: str
+    params: list[Any]
+    columns: dict[str, str]
+
+
 @dataclass
 class Extract:
-    """A running extract: iterate ``batches``; afterwards ``fingerprint`` identifies the content."""
+    """A running extract: iterate ``batches``; afterwards ``fingerprint`` identifies the content.
+
+    File connectors check integrity when the extract is opened, so ``fingerprint`` is known before any
+    parsing; they also offer ``native`` (or say in ``native_reason`` why not) for the fast path.
+    """
 
     source_uri: str
     batches: Iterator[pa.RecordBatch]
     fingerprint_parts: list[str] = field(default_factory=list)
+    native: NativeScan | None = None
+    native_reason: str = "no native reader for this source kind"
 
     @property
     def fingerprint(self) -> str:

@@ -7,8 +7,10 @@ is parsed (:mod:`.integrity`: ``encoding_invalid``), and a file cut off in trans
 ``file_truncated`` naming the line.
 customProperties: ``delimiter`` (``,`` default, ``\\t``, or ``auto`` to sniff the header line),
 ``headerRow`` (1-based line of the header; lines above it — a title — are skipped). Headers map to
-contract columns by ``name``, ``businessName`` or ``sourceField``. The file is streamed by Arrow's CSV
-reader in 8 MB blocks: memory stays bounded.
+contract columns by ``name``, ``businessName`` or ``sourceField``. A UTF-8 file is read by DuckDB's CSV
+reader straight into the raw batch (``Extract.native``, :func:`cityshare.lake.land_delivery`); any other
+file, or one DuckDB's strict reader refuses, is streamed by Arrow's CSV reader in 8 MB blocks (the tolerant
+path): both yield the same text. Memory stays bounded either way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,7 +26,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract, expand
 from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract
+from cityshare.sources import Extract, NativeScan
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
 
 _BLOCK = 8 << 20
@@ -57,7 +60,10 @@ def extract_csv(contract: Contract, load_date: dt.date, settings: Settings) -> E
     text = check_text(path, str(contract.server_option("encoding") or "UTF-8"))  # before any parsing
     extract = Extract(source_uri=str(path), batches=iter(()))
     extract.fingerprint_parts.append(text.digest)
-    extract.batches = _read(contract, text)
+    layout = _layout(contract, text)
+    extract.batches = _read(layout, text)
+    scan = _native(layout, text)
+    extract.native, extract.native_reason = (scan, "") if isinstance(scan, NativeScan) else (None, scan)
     return extract
 
 
@@ -70,9 +76,17 @@ def _delimiter(option: str | None, header: str) -> str:
     return option.encode().decode("unicode_escape") if option.startswith("\\") else option
 
 
-def _read(contract: Contract, text: TextFile) -> Iterator[pa.RecordBatch]:
-    import pyarrow.csv as pacsv
+@dataclass(frozen=True)
+class _Layout:
+    """Where a delivered CSV's rows start and how its fields are named and separated."""
 
+    header_row: int
+    delimiter: str
+    names: list[str]  # contract column names for the file's headers, in file order
+
+
+def _layout(contract: Contract, text: TextFile) -> _Layout:
+    """Read the header line and check the file's shape before any row is parsed (both readers share it)."""
     path, codec = text.path, text.codec
     header_row = int(contract.server_option("headerRow", 1))
     with path.open(encoding=codec, newline="") as fh:
@@ -92,20 +106,52 @@ def _read(contract: Contract, text: TextFile) -> Iterator[pa.RecordBatch]:
     for p in contract.properties:
         if p.custom.get("sourceField"):
             mapping[str(p.custom["sourceField"])] = p.name
-    names = [mapping.get(h, h) for h in headers]
+    return _Layout(header_row, delimiter, [mapping.get(h, h) for h in headers])
+
+
+def _read(layout: _Layout, text: TextFile) -> Iterator[pa.RecordBatch]:
+    """The tolerant reader: Arrow's CSV reader in 8 MB blocks; a failure is diagnosed by line."""
+    import pyarrow.csv as pacsv
+
+    path, codec, names = text.path, text.codec, layout.names
     read_opts = pacsv.ReadOptions(
-        column_names=names, skip_rows=header_row, block_size=_BLOCK,
+        column_names=names, skip_rows=layout.header_row, block_size=_BLOCK,
         encoding="utf8" if codec == "utf-8-sig" else codec,
     )
-    parse = pacsv.ParseOptions(delimiter=delimiter)
+    parse = pacsv.ParseOptions(delimiter=layout.delimiter)
     convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
     try:
         reader = pacsv.open_csv(path, read_options=read_opts, parse_options=parse, convert_options=convert)
         yield from reader
     except pa.ArrowInvalid as exc:
-        _raise_fault(text, delimiter, header_row, len(headers))
+        _raise_fault(text, layout.delimiter, layout.header_row, len(names))
         reason = str(exc).splitlines()[0][:300]
-        raise SourceError(f"{path}: cannot parse CSV (delimiter {delimiter!r}, {codec}): {reason}") from None
+        raise SourceError(f"{path}: cannot parse CSV (delimiter {layout.delimiter!r}, {codec}): {reason}") from None
+
+
+def _native(layout: _Layout, text: TextFile) -> NativeScan | str:
+    """DuckDB's strict CSV reader set up to yield exactly what :func:`_read` yields, or why it cannot.
+
+    Same rules as Arrow's: the header line(s) skipped and the contract names given, every field text,
+    the same null spellings (Arrow's defaults, quoted ones too), RFC 4180 quotes, blank lines skipped; a
+    ragged row fails the scan (strict mode), and the tolerant reader then names its line.
+    """
+    import pyarrow.csv as pacsv
+
+    if text.codec != "utf-8-sig":
+        return f"encoding {text.codec}: DuckDB's CSV reader is used for UTF-8 files only"
+    if text.lines <= layout.header_row:
+        return "no rows after the header"
+    options = {
+        "header": "false", "skip": "?", "auto_detect": "false", "delim": "?", "quote": "'\"'", "escape": "'\"'",
+        "columns": "?", "nullstr": "?", "allow_quoted_nulls": "true", "strict_mode": "true",
+        "null_padding": "false", "max_line_size": str(_BLOCK),
+        "encoding": "'utf-8'",
+    }
+    relation = "read_csv(?, " + ", ".join(f"{k} = {v}" for k, v in options.items()) + ")"
+    params = [str(text.path), layout.header_row, layout.delimiter, {n: "VARCHAR" for n in layout.names},
+              pacsv.ConvertOptions().null_values]
+    return NativeScan(relation, params, {n: '"' + n.replace('"', '""') + '"' for n in layout.names})
 
 
 def _raise_fault(text: TextFile, delimiter: str, header_row: int, width: int) -> None:

@@ -52,3 +52,20 @@ def test_incremental_harness_times_the_next_day_build_from_the_same_state(tmp_pa
     assert len(result["next_day_build_s"]) == 2 and result["median_s"] > 0
     # the next day builds less than the whole project: what the next day's batches reach
     assert 0 < result["share_of_full_build"] < 1
+
+
+def test_land_bench_times_both_readers_on_the_same_deliveries(tmp_path: Path) -> None:
+    out = tmp_path / "land"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "land_bench.py"), "--rows", "2e3", "--reps", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    for fmt in ("csv", "jsonl"):
+        entry = report["formats"][fmt]
+        # CityShare took the native reader, and both sides landed every row of the delivery
+        assert entry["ours"]["reader"] == "native", entry["ours"]
+        assert entry["ours"]["rows"] == entry["baseline"]["rows"] == 2000
+        assert entry["ratio"] > 0 and entry["ours"]["peak_rss_mb"] > 0
+    assert "| csv |" in out.with_suffix(".md").read_text(encoding="utf-8")
