@@ -241,7 +241,8 @@ def directory_export(
     try:
         text, encoding = export(load_entries(), format, base_url)
     except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # one line, whatever the terminal width
         raise typer.Exit(2) from None
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
