@@ -167,8 +167,13 @@ def test_a_backfill_twice_gives_the_same_batches(airflow):
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         new = _wait(lambda b=before: set(backfills()) - b or None, "the backfill", 120, running)
         _wait(lambda n=new: all(backfills()[i]["completed_at"] for i in n), "the backfill to finish", 600, running)
-        runs = {r["logical_date"][:10]: r["state"] for r in _runs(api)
-                if first.isoformat() <= r["logical_date"][:10] <= last.isoformat()}
+
+        def in_range() -> dict[str, str] | None:  # the range's runs once each reached a final state
+            states = {r["logical_date"][:10]: r["state"] for r in _runs(api)
+                      if first.isoformat() <= r["logical_date"][:10] <= last.isoformat()}
+            return states if len(states) == 3 and set(states.values()) <= {"success", "failed"} else None
+
+        runs = _wait(in_range, "the backfilled runs to finish", 300, running)
         assert runs == {(first + dt.timedelta(days=i)).isoformat(): "success" for i in range(3)}, runs
         rounds.append(_load_ids(settings))
     api.send("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": True})
