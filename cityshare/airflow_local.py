@@ -4,7 +4,8 @@ Everything Airflow needs is derived from the CityShare settings at call time and
 variables (never baked into a generated ``airflow.cfg``), so a moved or copied data folder keeps working
 and a shell gets the same view with ``eval "$(cityshare airflow env)"``:
 
-- ``AIRFLOW_HOME`` = ``<data>/airflow``; metadata in ``<data>/airflow/airflow.db`` (SQLite);
+- ``AIRFLOW_HOME`` = ``<data>/airflow``; metadata in ``<data>/airflow/airflow.db`` (SQLite, with a long busy
+  timeout so concurrent components and CLI calls queue for its single writer);
 - the DAGs folder is the project's ``dags/``; no example DAGs; LocalExecutor (the executor that runs on
   the embedded SQLite database) with a small parallelism for a 2-core machine;
 - the api-server (REST API v2 and the UI) on 127.0.0.1 and a free port; the scheduler and triggerer serve
@@ -33,6 +34,7 @@ from cityshare.settings import Settings
 
 ADMIN = "admin"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+SQLITE_BUSY_TIMEOUT_S = 120
 
 
 def free_port() -> int:
@@ -74,7 +76,9 @@ def local_env(settings: Settings, port: int | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # SQLite has one writer: a CLI call (``airflow backfill create``) waits for the scheduler's write
+        # transaction instead of failing with "database is locked" after sqlite3's default 5 s.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout={SQLITE_BUSY_TIMEOUT_S}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(settings)),
