@@ -18,8 +18,9 @@ POINTS = (
     "gate.mid_gate",           # accepted/quarantine files written, the decision not yet committed
     "gate.mid_commit",         # inside the warehouse transaction that records the decision
     "dbt.mid_build",           # during dbt build (use @seconds)
+    "publish.before_commit",   # version snapshots written and fsynced, the swap not yet committed
     "publish.mid_swap",        # inside the transaction that swaps tables into ``shared``
-    "publish.before_snapshots",  # swap committed, version snapshots not yet moved into place
+    "publish.before_pointers",  # swap committed, the served-version pointers not yet moved
     "export.mid_stream",       # an export half sent
 )
 

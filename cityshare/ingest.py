@@ -20,7 +20,7 @@ from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land_delivery
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
-from cityshare.storage import is_remote_path
+from cityshare.storage import is_remote_path, stored_path
 from cityshare.warehouse import connect, insert_rows, next_batch_seq, refresh_raw_view, transaction
 
 log = logging.getLogger("cityshare.ingest")
@@ -137,9 +137,8 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, co
         con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
         con.execute(
             "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, str(batch.path),
-             str(outcome.accepted_path) if outcome.accepted_path else None,
-             str(outcome.quarantine_path) if outcome.quarantine_path else None,
+            [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, stored_path(settings, batch.path),
+             stored_path(settings, outcome.accepted_path), stored_path(settings, outcome.quarantine_path),
              outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
              outcome.reason, now, next_batch_seq(con)],
         )
@@ -157,10 +156,10 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, co
         insert_rows(con, "meta.quality_results",
                     [[outcome.dataset, batch.load_id, "gate", r.rule, r.level, r.column, r.dimension, r.dimension_zh,
                       r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results])
-        docs = {level: str(page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
+        docs = {level: stored_path(settings, page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
                 for level, v in outcome.validations.items() if v}
         record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)
-        refresh_raw_view(con, contract)
+        refresh_raw_view(con, contract, settings)
 
 
 def ingest(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:

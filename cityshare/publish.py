@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cityshare import snapshots
 from cityshare.contracts.gx_runner import RuleResult, run_rules
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.contracts.rules import compile_rules, lit
@@ -21,6 +21,7 @@ from cityshare.errors import AuditFailed
 from cityshare.faults import crash_point
 from cityshare.lake import write_parquet_atomic
 from cityshare.settings import Settings, get_settings
+from cityshare.storage import stored_path
 from cityshare.warehouse import connect, insert_rows, table_schema, transaction
 
 log = logging.getLogger("cityshare.publish")
@@ -156,46 +157,56 @@ def _record_audit(audited: list[Audited], settings: Settings) -> None:
             record(con, "audit", item.contract.key, item.content_hash[:12], item.results, now)
 
 
-def _highest_snapshot(settings: Settings, name: str) -> int:
-    """The highest ``version=N`` snapshot folder of a table on the exports volume (0 if none)."""
-    folder = settings.exports_dir / "shared" / name
-    numbers = [int(p.name.split("=", 1)[1]) for p in folder.glob("version=*") if p.name.split("=", 1)[1].isdigit()]
-    return max(numbers, default=0)
+def _next_version(settings: Settings, name: str, last: int, content_hash: str) -> int:
+    """A changed table's version number, never one used before: one more than the larger of the last published
+    version and the highest folder on the exports volume (which outlives a lost or restored warehouse) —
+    except a folder above the last published version holding these very rows, left by a publish that died
+    before its commit: it is reused."""
+    top = snapshots.highest(settings, name)
+    if top > last:
+        found = snapshots.versions(settings, name).get(top)
+        record = snapshots.sidecar(found) if found else None
+        if record and record.get("content_hash") == content_hash:
+            return top
+    return max(last, top) + 1
 
 
 def publish(audited: list[Audited], settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Swap every audited table into ``shared`` in one transaction; snapshot changed versions."""
+    """Publish every audited table: snapshot folders first (fsynced), then one transaction swapping the tables
+    into ``shared`` and recording the versions, then the pointers the share service reads (cityshare.snapshots).
+    A crash at any step leaves the previous versions served; a rerun completes the publish."""
     settings = settings or get_settings()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     report: list[dict[str, Any]] = []
-    moves: list[tuple[Path, Path]] = []
-    with connect(settings) as con, transaction(con):
+    with connect(settings) as con:
+        plans: list[tuple[Audited, int, bool, Path]] = []
         for item in audited:
             name = item.contract.model_name
             last = con.execute(
-                "SELECT version, content_hash, snapshot_path FROM meta.publications WHERE table_name = ? "
+                "SELECT version, content_hash FROM meta.publications WHERE table_name = ? "
                 "ORDER BY version DESC LIMIT 1", [name]
             ).fetchone()
             changed = last is None or last[1] != item.content_hash
-            # never reuse a number: the snapshots on disk outlive a lost or restored warehouse (issue 32 #4)
-            version = max(last[0] if last else 0, _highest_snapshot(settings, name)) + 1 if changed else last[0]
-            con.execute(f'CREATE OR REPLACE TABLE shared."{name}" AS SELECT * FROM read_parquet({lit(item.staged)})')
-            crash_point("publish.mid_swap")
-            if changed:
-                snapshot = settings.exports_dir / "shared" / name / f"version={version}" / f"{name}.parquet"
-                con.execute(
-                    "INSERT INTO meta.publications VALUES (?, ?, ?, ?, ?, ?)",
-                    [name, version, item.rows, item.content_hash, str(snapshot), now],
-                )
-                moves.append((item.staged, snapshot))
-            elif not Path(last[2]).exists():  # a crash after the commit lost the snapshot: write it now
-                moves.append((item.staged, Path(last[2])))
-            report.append({"table": f"shared.{name}", "rows": item.rows, "version": version,
-                           "changed": changed, "sharing_type": item.contract.sharing_type})
-    crash_point("publish.before_snapshots")
-    for staged, snapshot in moves:  # after the commit: a snapshot exists only for a published version
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, snapshot)
+            version = _next_version(settings, name, last[0] if last else 0, item.content_hash) if changed else last[0]
+            # written before the commit (an unchanged version whose folder was lost is written again)
+            snapshot = snapshots.write_version(settings, name, version, item.staged, {
+                "rows": item.rows, "content_hash": item.content_hash, "published_at": now})
+            plans.append((item, version, changed, snapshot))
+        crash_point("publish.before_commit")
+        with transaction(con):
+            for item, version, changed, snapshot in plans:
+                name = item.contract.model_name
+                con.execute(f'CREATE OR REPLACE TABLE shared."{name}" AS SELECT * FROM read_parquet({lit(item.staged)})')
+                crash_point("publish.mid_swap")
+                if changed:
+                    con.execute("INSERT INTO meta.publications VALUES (?, ?, ?, ?, ?, ?)",
+                                [name, version, item.rows, item.content_hash, stored_path(settings, snapshot), now])
+                report.append({"table": f"shared.{name}", "rows": item.rows, "version": version,
+                               "changed": changed, "sharing_type": item.contract.sharing_type})
+    crash_point("publish.before_pointers")
+    for item, version, _changed, _snapshot in plans:  # the pointer swap: only now does the service see them
+        if snapshots.pointer(settings, item.contract.model_name) != version:
+            snapshots.set_pointer(settings, item.contract.model_name, version)
     for item in audited:
         item.staged.unlink(missing_ok=True)
     for r in report:

@@ -172,3 +172,25 @@ def staged_dir(settings: Settings, final: LakePath) -> Iterator[Path]:
             put_file(settings, file, final / file.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stored_path(settings: Settings, path: Any) -> str | None:
+    """A location as the ``meta`` tables keep it: relative to the data dir when it lies under it (so the
+    data dir can be moved or restored elsewhere, docs/recovery.md), else as given (object storage, a file
+    outside the data dir)."""
+    if path is None:
+        return None
+    text = str(path)
+    if is_remote_path(text):
+        return text
+    try:
+        return Path(text).relative_to(settings.data_dir).as_posix()
+    except ValueError:
+        return text
+
+
+def resolved_path(settings: Settings, stored: str | None) -> str | None:
+    """The readable location of a path kept by :func:`stored_path` (relative ones under today's data dir)."""
+    if not stored or is_remote_path(stored) or Path(stored).is_absolute():
+        return stored
+    return str(settings.data_dir / stored)

@@ -213,8 +213,8 @@ def _refresh_raw_views(settings: Settings, con: Any = None) -> dict[str, str]:
 
     contracts = load_contracts(settings, kind="source")
     with (nullcontext(con) if con is not None else connect(settings)) as con, transaction(con):
-        for contract in stale_raw_views(con, contracts):
-            refresh_raw_view(con, contract)
+        for contract in stale_raw_views(con, contracts, settings):
+            refresh_raw_view(con, contract, settings)
     return {c.key: c.raw_table for c in contracts}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings
-from cityshare.storage import register_lake
+from cityshare.storage import register_lake, resolved_path
 
 LOCK_WAIT_SECONDS = 120
 
@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS meta.watermarks (
 CREATE TABLE IF NOT EXISTS meta.raw_view_batches (raw_table VARCHAR, load_id VARCHAR);
 CREATE TABLE IF NOT EXISTS meta.batch_contents (
     dataset VARCHAR, load_id VARCHAR, content_hash VARCHAR, PRIMARY KEY (dataset, load_id));
+CREATE TABLE IF NOT EXISTS meta.batch_actions (
+    dataset VARCHAR, load_id VARCHAR, action VARCHAR, reason VARCHAR, actor VARCHAR, acted_at TIMESTAMP, seq BIGINT);
 CREATE TABLE IF NOT EXISTS meta.publish_status (
     table_name VARCHAR PRIMARY KEY, status VARCHAR, reason VARCHAR, checked_at TIMESTAMP);
 """
@@ -80,18 +82,44 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[Any]:
         register_lake(con, settings)  # raw views may read s3:// batches (cityshare/storage.py)
         if not read_only:
             con.execute(DDL)
-            migrate(con)
+            migrate(con, settings)
         yield con
     finally:
         con.close()
 
 
-def migrate(con: Any) -> None:
+# Paths in ``meta`` are kept relative to the data dir (cityshare.storage.stored_path). Absolute ones written by an
+# earlier release are cut at the data dir, or — from a data dir since moved — at the fixed lake/exports layout.
+_PATH_COLUMNS = {"batches": ("raw_path", "accepted_path", "quarantine_path"), "publications": ("snapshot_path",),
+                 "quality_history": ("data_docs_url",)}
+_LAYOUT = r"^/.*/((?:lake/(?:raw|accepted|quarantine)|exports/shared)/[^/]+/.+)$"
+
+
+def _relative_sql(column: str) -> str:
+    """SQL for ``column`` made relative to the data dir (parameter: the data dir with a trailing slash)."""
+    return (f"CASE WHEN starts_with({column}, $prefix) THEN substr({column}, length($prefix) + 1) "
+            f"WHEN regexp_matches({column}, '{_LAYOUT}') THEN regexp_extract({column}, '{_LAYOUT}', 1) "
+            f"ELSE {column} END")
+
+
+def migrate(con: Any, settings: Settings | None = None) -> None:
     """Bring a warehouse written by an earlier release up to the current ``meta`` tables, in place.
 
     ``meta.batches.seq``: added if missing, and every batch without one numbered after the highest
     existing sequence in its old ``gated_at`` order, so the batches current before stay current.
+    Absolute lake and snapshot paths become relative to the data dir. Running it again changes nothing.
     """
+    if settings is not None:
+        params = {"prefix": str(settings.data_dir).rstrip("/") + "/"}
+        for table, columns in _PATH_COLUMNS.items():
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND table_name = ?",
+                               [table]).fetchone()[0]:
+                continue
+            stale = " OR ".join(f"{c} IS DISTINCT FROM {_relative_sql(c)}" for c in columns)
+            if con.execute(f"SELECT count(*) FROM meta.{table} WHERE {stale}", params).fetchone()[0]:
+                sets = ", ".join(f"{c} = {_relative_sql(c)}" for c in columns)
+                with transaction(con):
+                    con.execute(f"UPDATE meta.{table} SET {sets} WHERE {stale}", params)
     has_seq = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'meta' "
                           "AND table_name = 'batches' AND column_name = 'seq'").fetchone()[0]
     if not has_seq:
@@ -148,7 +176,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def refresh_raw_view(con: Any, contract: Contract) -> None:
+def refresh_raw_view(con: Any, contract: Contract, settings: Settings) -> None:
     """Point ``raw.<dept>__<dataset>`` at the latest accepted batch of every load date.
 
     With nothing accepted yet the view is empty but typed, so dbt still builds (and the audit then
@@ -157,7 +185,7 @@ def refresh_raw_view(con: Any, contract: Contract) -> None:
     batches = con.execute(
         f"SELECT load_id, accepted_path FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date", [contract.key]
     ).fetchall()
-    paths = [path for _, path in batches]
+    paths = [resolved_path(settings, path) for _, path in batches]
     view = f'raw."{contract.raw_table}"'
     if paths:
         files = ", ".join(_sql_str(p) for p in paths)
@@ -179,8 +207,9 @@ def refresh_raw_view(con: Any, contract: Contract) -> None:
         insert_rows(con, "meta.raw_view_batches", [[contract.raw_table, load_id] for load_id, _ in batches])
 
 
-def stale_raw_views(con: Any, contracts: list[Contract]) -> list[Contract]:
-    """The contracts whose raw view is missing, empty or not reading exactly their latest accepted batches.
+def stale_raw_views(con: Any, contracts: list[Contract], settings: Settings) -> list[Contract]:
+    """The contracts whose raw view is missing, empty or not reading exactly their latest accepted batches —
+    or reading them at another place (a data dir moved or restored elsewhere).
 
     Each gate refreshes its dataset's view (cityshare.ingest), so before a build most are current, and creating
     one again would re-read the footer of every Parquet file it reads. Three queries for all contracts.
@@ -190,8 +219,11 @@ def stale_raw_views(con: Any, contracts: list[Contract]) -> list[Contract]:
         """SELECT b.raw_table, list(b.load_id) FROM meta.raw_view_batches AS b
            SEMI JOIN duckdb_views() AS v ON v.schema_name = 'raw' AND v.view_name = b.raw_table
            GROUP BY b.raw_table""").fetchall())
+    first = dict(con.execute(f"SELECT dataset, min(accepted_path) FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall())
+    sql = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE schema_name = 'raw'").fetchall())
     return [c for c in contracts
-            if not accepted.get(c.key) or sorted(accepted[c.key]) != sorted(held.get(c.raw_table) or [])]
+            if not accepted.get(c.key) or sorted(accepted[c.key]) != sorted(held.get(c.raw_table) or [])
+            or _sql_str(resolved_path(settings, first[c.key]) or "") not in sql.get(c.raw_table, "")]
 
 
 def table_schema(con: Any, table: str) -> str | None:

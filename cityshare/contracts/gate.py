@@ -106,7 +106,7 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
 
         with connect(settings, read_only=True) as con:
             history = recent_volumes(con, contract.key, batch.load_id, batch.load_date) if needs_history else []
-            paths = {ref: accepted_paths(con, ref) for ref in references}
+            paths = {ref: accepted_paths(con, ref, settings) for ref in references}
     if columns is None:
         columns = pq.read_schema(batch.path).names
     return GateContext(batch.load_date, history, paths, list(columns))

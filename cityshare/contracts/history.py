@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from cityshare.contracts.gx_runner import RuleResult
+from cityshare.settings import Settings
+from cityshare.storage import resolved_path
 from cityshare.warehouse import insert_rows
 
 DDL = """
@@ -60,7 +62,7 @@ def recent_volumes(con: Any, dataset: str, load_id: str, before: dt.date, limit:
     return [int(r[0]) for r in rows]
 
 
-def accepted_paths(con: Any, dataset: str) -> list[str]:
+def accepted_paths(con: Any, dataset: str, settings: Settings) -> list[str]:
     """The accepted Parquet files of a dataset (what its raw view shows): reference data for a gate."""
     rows = con.execute(
         """SELECT accepted_path FROM meta.batches WHERE dataset = ? AND status = 'accepted'
@@ -69,4 +71,4 @@ def accepted_paths(con: Any, dataset: str) -> list[str]:
            ORDER BY load_date""",
         [dataset],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [resolved_path(settings, r[0]) or "" for r in rows]

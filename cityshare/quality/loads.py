@@ -17,6 +17,7 @@ from cityshare.errors import CityShareError
 from cityshare.quality import history
 from cityshare.quality.history import Period
 from cityshare.settings import Settings
+from cityshare.storage import resolved_path
 
 MAX_PAGE_SIZE = 500
 HIDDEN_COLUMNS = ("_load_id", "_loaded_at", "_source", "_row_hash", "_load_date", "batch", "load_date")
@@ -103,7 +104,7 @@ def quarantine_rows(settings: Settings, dataset: str, load_id: str, *, raw_allow
     if not found:
         raise NotFound(f"no batch {load_id} of {dataset} in meta.batches")
     batch = found[0]
-    path = batch["quarantine_path"]
+    path = resolved_path(settings, batch["quarantine_path"])
     if not path or not Path(path).exists():
         raise NotFound(f"batch {load_id} of {dataset} has no quarantined rows")
     try:

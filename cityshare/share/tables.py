@@ -1,7 +1,8 @@
 """Published tables as the service sees them: contract facts plus the latest Parquet snapshot.
 
-Rows are served from the snapshot under ``exports/shared/<table>/version=N/`` that publish writes
-after its commit, so the service never takes the warehouse lock that Airflow's builds hold.
+Rows are served from the snapshot under ``exports/shared/<table>/version=N/`` that publish writes (the
+version the table's pointer names, moved after the publishing commit), so the service never takes the
+warehouse lock that Airflow's builds hold.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from cityshare.settings import Settings
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_VERSION = re.compile(r"^version=(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,10 @@ _lock = threading.Lock()
 
 
 def latest_snapshot(settings: Settings, name: str) -> tuple[int | None, Path | None]:
-    base = settings.exports_dir / "shared" / name
-    best: tuple[int | None, Path | None] = (None, None)
-    if not base.is_dir():
-        return best
-    for child in base.iterdir():
-        m = _VERSION.match(child.name)
-        file = child / f"{name}.parquet"
-        if m and file.is_file() and (best[0] is None or int(m.group(1)) > best[0]):
-            best = (int(m.group(1)), file)
-    return best
+    """The published version the service serves: the table's pointer (cityshare.snapshots)."""
+    from cityshare.snapshots import current
+
+    return current(settings, name)
 
 
 def _fingerprint(settings: Settings) -> tuple[Any, ...]:

@@ -126,6 +126,7 @@ def state(settings: Settings) -> dict[str, object]:
     finally:
         con.close()
     out["publications"] = [p[:4] for p in pubs]
-    out["snapshots"] = {p[0]: (Path(p[4]).exists() and duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{p[4]}')")
-                               .fetchone()[0]) for p in pubs}
+    files = {p[0]: settings.data_dir / p[4] for p in pubs}  # kept relative to the data dir (movable)
+    out["snapshots"] = {t: (f.exists() and duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{f}')")
+                            .fetchone()[0]) for t, f in files.items()}
     return out

@@ -174,8 +174,9 @@ def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_pat
     assert days[1] in dates
 
 
-def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed():
-    """Each gate refreshes its view; a build refreshes the rest: missing, empty, or behind meta.batches."""
+def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(settings):
+    """Each gate refreshes its view; a build refreshes the rest: missing, empty, behind meta.batches, or reading
+    the batches at another place (a moved data dir)."""
     from types import SimpleNamespace
 
     from cityshare.warehouse import stale_raw_views
@@ -185,7 +186,8 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
     contracts = [occupancy, readings, alerts]
 
     def view_reads(contract, *load_ids):  # what refresh_raw_view leaves: the view and its batch rows
-        con.execute(f"CREATE OR REPLACE VIEW raw.{contract.raw_table} AS SELECT 1 AS x")
+        files = ", ".join(f"'/lake/{load_id}.parquet'" for load_id in load_ids)
+        con.execute(f"CREATE OR REPLACE VIEW raw.{contract.raw_table} AS SELECT [{files}] AS x")
         con.execute("DELETE FROM meta.raw_view_batches WHERE raw_table = ?", [contract.raw_table])
         for load_id in load_ids:
             con.execute("INSERT INTO meta.raw_view_batches VALUES (?, ?)", [contract.raw_table, load_id])
@@ -197,13 +199,19 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
         view_reads(occupancy, "a1")
         con.execute("INSERT INTO meta.raw_view_batches VALUES (?, 'b1')", [readings.raw_table])  # rows, but no view
         # current: left alone; no view: refreshed; no accepted batch yet: refreshed (an empty typed view is cheap)
-        assert stale_raw_views(con, contracts) == [readings, alerts]
+        assert stale_raw_views(con, contracts, settings) == [readings, alerts]
 
         view_reads(readings, "b1")
         _batch(con, occupancy.key, "2026-11-02", "a2", 5)  # a new day accepted, its view not refreshed yet
-        assert stale_raw_views(con, contracts) == [occupancy, alerts]
+        assert stale_raw_views(con, contracts, settings) == [occupancy, alerts]
 
         view_reads(occupancy, "a1", "a2")
         con.execute("UPDATE meta.batches SET gated_at = now() - INTERVAL 1 DAY WHERE load_id = 'b1'")
         _batch(con, readings.key, "2026-11-01", "b1-again", 8)  # the same load date gated again replaces b1
-        assert stale_raw_views(con, contracts) == [readings, alerts]
+        assert stale_raw_views(con, contracts, settings) == [readings, alerts]
+
+        view_reads(readings, "b1-again")
+        assert stale_raw_views(con, contracts, settings) == [alerts]
+        # the data dir moved: the same batches, now read from elsewhere — the views reading the old place are stale
+        con.execute("UPDATE meta.batches SET accepted_path = 'lake/' || load_id || '.parquet'")
+        assert stale_raw_views(con, contracts, settings) == [occupancy, readings, alerts]

@@ -16,7 +16,7 @@ from test_directory_support import DAYS
 run = functools.partial(run_all, days=(DAYS[0],))  # one load day keeps every kill-and-rerun short
 
 INGEST_POINTS = ["land.mid_extract", "land.before_commit", "gate.mid_gate", "gate.mid_commit"]
-BUILD_POINTS = ["dbt.mid_build@2", "publish.mid_swap", "publish.before_snapshots"]
+BUILD_POINTS = ["dbt.mid_build@2", "publish.before_commit", "publish.mid_swap", "publish.before_pointers"]
 SURVIVED: list[str] = []
 ATTEMPTED: list[str] = []
 ORPHANS: dict[str, int] = {}

@@ -198,7 +198,7 @@ def warehouse(tmp_path_factory):
     with connect(settings) as con:
         for contract in load_contracts(settings, kind="source"):
             if contract.raw_table not in ("cgj__city_cases", "scjgj__business_registry"):
-                refresh_raw_view(con, contract)
+                refresh_raw_view(con, contract, settings)
     render_dbt_files(settings, out=project / "models" / "_generated")
 
     with pytest.MonkeyPatch.context() as mp:

@@ -73,7 +73,7 @@ def test_blocked_batch_changes_nothing_downstream(settings, monkeypatch):
         c for c in real(*a, **k) if c.model_name in PUBLISHED])
     with connect(settings) as con:  # sources without a delivery yet: empty, typed raw views
         for contract in load_contracts(settings, kind="source"):
-            refresh_raw_view(con, contract)
+            refresh_raw_view(con, contract, settings)
     _registry(settings)
     _write(settings, [_row(i, **({"涉事商户统一社会信用代码": SHOP} if i == 1 else {})) for i in range(1, 11)])
     assert ingest("cgj/city_cases", DAY)["status"] == "accepted"
