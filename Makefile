@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
 DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose
-.PHONY: setup system-deps demo airflow test test-fast test-slow test-distributed bench lint clean
+.PHONY: setup system-deps demo airflow test test-fast test-slow test-faults test-distributed bench lint clean
 
 setup: $(STAMP) system-deps
 
@@ -38,6 +38,11 @@ test: setup lint
 # Slow tier: the 10k-example identifier property tests (≈ 45 s) and the 300-contract catalogue (≈ 2 min).
 test-slow: setup
 	$(VENV)/bin/pytest -q -m slow
+
+# Fault injection and recovery (issue 32): crashes at every crash point, a full disk, a read-only volume, a held
+# lock, SIGTERM, a lost warehouse, backup/restore, a moved data dir (≈ 10 min on 2 cores; also in `make test`).
+test-faults: setup
+	$(VENV)/bin/pytest -q -m faults
 
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not e2e"

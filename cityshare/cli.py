@@ -1,7 +1,9 @@
 """``cityshare`` command line: one subcommand per pipeline step (docs/architecture.md).
 
-Exit codes: 0 ok; 1 a gate or audit blocked data; 2 bad usage or bad input. Errors print one clear
-line naming the file/row/field and rule — never a traceback for bad input.
+Exit codes: 0 ok; 1 a gate or audit blocked data; 2 bad usage or bad input; 3 the machine, not the data
+(disk full, read-only volume, a held lock, out of memory, state needing an operator); 143 stopped on SIGTERM
+at a safe point. Errors print one clear line naming the file/row/field and rule, or what to do — never a
+traceback for bad input.
 """
 
 from __future__ import annotations
@@ -53,21 +55,34 @@ err = Console(stderr=True)
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn CityShare's own errors into one red line and the documented exit code."""
+    """Turn CityShare's own errors, and infrastructure faults (a full disk, a read-only volume, a held lock, no
+    memory), into one red line and the documented exit code (module docstring)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from cityshare.contracts.model import ContractError
-        from cityshare.errors import CityShareError
+        from cityshare.errors import CityShareError, infrastructure_error
 
         try:
             return fn(*args, **kwargs)
         except (CityShareError, ContractError) as exc:
-            err.print("[bold red]error:[/] ", end="")
-            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # rule names look like markup
+            _error_line(str(exc))
             raise typer.Exit(getattr(exc, "exit_code", 2)) from None
+        except Exception as exc:  # MemoryError and OSError included
+            from cityshare.settings import get_settings
+
+            infra = infrastructure_error(exc, get_settings().data_dir)
+            if infra is None:
+                raise
+            _error_line(str(infra))
+            raise typer.Exit(infra.exit_code) from None
 
     return wrapper
+
+
+def _error_line(message: str) -> None:
+    err.print("[bold red]error:[/] ", end="")
+    err.print(message, markup=False, highlight=False, soft_wrap=True)  # rule names look like markup
 
 
 def _date(value: str | None) -> dt.date:
@@ -131,8 +146,21 @@ def build(
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="rebuild every model (incremental ones from every batch), not only what new batches reach"),
 ) -> None:
-    """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``."""
-    from cityshare.errors import AuditFailed
+    """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``.
+
+    SIGTERM (a service manager's stop) ends the dbt step at once — it writes only the internal layers — and waits
+    for a publish under way to finish; either way the command says where it stopped and exits 143."""
+    import signal
+
+    stop = {"phase": "dbt", "asked": False}
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        stop["asked"] = True
+        if stop["phase"] == "dbt":
+            raise KeyboardInterrupt  # dbt cancels its queries on this, and nothing is published
+
+    signal.signal(signal.SIGTERM, on_term)
+    from cityshare.errors import AuditFailed, Stopped
     from cityshare.keys import require_token_key
     from cityshare.publish import audit_and_publish
     from cityshare.settings import get_settings
@@ -140,15 +168,144 @@ def build(
     require_token_key(get_settings())
     from cityshare.transform import build as dbt_build
 
-    with console.status("dbt build…"):
-        built = dbt_build(full_refresh=full_refresh)
+    try:
+        with console.status("dbt build…"):
+            built = dbt_build(full_refresh=full_refresh)
+    except (Exception, KeyboardInterrupt):
+        if stop["asked"]:
+            raise Stopped("stopped on SIGTERM 已停止 during the dbt build, a safe point: nothing was published and the "
+                          "shared tables are unchanged; run `cityshare build` to build again") from None
+        raise
+    stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
     scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
     console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes")
     outcome = audit_and_publish(not_built=built["failed"])
     _table("已发布 published", outcome["published"])
+    if stop["asked"]:
+        raise Stopped("stopped on SIGTERM 已停止 after the publish completed (a safe point): every table listed above "
+                      "is published")
     if outcome["blocked"]:  # the others are published; these keep their previous version
         raise AuditFailed("not published 未发布 (previous version kept): " + "; ".join(
             f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))
+
+
+batches_app = typer.Typer(help="批次: retract a batch from the layers, or restore it", no_args_is_help=True)
+app.add_typer(batches_app, name="batches")
+
+
+@batches_app.command("retract")
+@friendly
+def batches_retract(
+    load_id: Annotated[str, typer.Argument(help="the batch's load id (YYYYMMDD-…)")],
+    reason: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+    dataset: Annotated[str | None, typer.Option(help="<department>/<dataset>, if the load id is in several")] = None,
+) -> None:
+    """Hide an accepted batch from the layers (audited, reversible); the next `cityshare build` republishes."""
+    from cityshare.batches import change
+    from cityshare.settings import get_settings
+
+    console.print_json(json.dumps(change(get_settings(), "retract", load_id, reason, dataset), ensure_ascii=False))
+
+
+@batches_app.command("restore")
+@friendly
+def batches_restore(
+    load_id: Annotated[str, typer.Argument(help="the retracted batch's load id")],
+    reason: Annotated[str, typer.Option(help="why (kept in the audit log)")] = "",
+    dataset: Annotated[str | None, typer.Option(help="<department>/<dataset>, if the load id is in several")] = None,
+) -> None:
+    """Make a retracted batch accepted again; the next `cityshare build` republishes."""
+    from cityshare.batches import change
+    from cityshare.settings import get_settings
+
+    console.print_json(json.dumps(change(get_settings(), "restore", load_id, reason, dataset), ensure_ascii=False))
+
+
+@batches_app.command("actions")
+@friendly
+def batches_actions(limit: Annotated[int, typer.Option(help="actions, newest first")] = 50) -> None:
+    """List retractions and restores (who, when, why)."""
+    from cityshare.batches import actions
+    from cityshare.settings import get_settings
+
+    _table("批次操作 batch actions", actions(get_settings(), limit))
+
+
+@app.command()
+@friendly
+def check(
+    no_repair: Annotated[bool, typer.Option("--no-repair", help="only report")] = False,
+) -> None:
+    """Compare published versions with the snapshot files; repair what a crash left, name what it cannot (exit 3)."""
+    from cityshare.recovery import check as run
+    from cityshare.settings import get_settings
+
+    _state_report(run(get_settings(), repair=not no_repair))
+
+
+def _state_report(result: dict[str, Any]) -> None:
+    """Print repairs and notes; unrepaired problems raise (exit 3, docs/recovery.md)."""
+    from cityshare.errors import InfrastructureError
+
+    for line in result.get("repaired", []):
+        console.print(f"[green]repaired 已修复[/] {line}", highlight=False)
+    for line in result.get("notes", []):
+        err.print(f"[yellow]note 注意[/] {line}", highlight=False)
+    if result.get("problems"):
+        raise InfrastructureError(" | ".join(result["problems"]))
+    if not result.get("repaired"):
+        console.print("ok: every published version has its snapshot and is the one served")
+
+
+@app.command()
+@friendly
+def backup(
+    dest: Annotated[Path, typer.Argument(help="a new (or empty) folder outside the data dir")],
+    include_secrets: Annotated[bool, typer.Option("--include-secrets", help="also copy the key files (store the "
+                                                  "backup as securely as the keys)")] = False,
+    lake: Annotated[bool, typer.Option("--lake", help="also copy the lake (immutable batches; else back it up "
+                                       "with rsync)")] = False,
+) -> None:
+    """Back up the warehouse, access/audit database, audit anchors, snapshots and key metadata (while running)."""
+    from cityshare.recovery import backup as run
+    from cityshare.settings import get_settings
+
+    with console.status("backing up 备份中…"):
+        result = run(get_settings(), dest, include_secrets, lake)
+    console.print_json(json.dumps(result, ensure_ascii=False))
+
+
+@app.command()
+@friendly
+def restore(
+    src: Annotated[Path, typer.Argument(help="a folder written by `cityshare backup`")],
+    force: Annotated[bool, typer.Option("--force", help="replace an existing warehouse (kept beside it)")] = False,
+) -> None:
+    """Restore a backup into the data dir (CITYSHARE_DATA_DIR, which may be another place), then check it."""
+    from cityshare.recovery import restore as run
+    from cityshare.settings import get_settings
+
+    result = run(get_settings(), src, force)
+    console.print(f"restored {result['restored']} into {result['into']}", highlight=False)
+    _state_report(result)
+
+
+@app.command()
+@friendly
+def recover(
+    force: Annotated[bool, typer.Option("--force", help="set an existing warehouse aside and rebuild it")] = False,
+) -> None:
+    """Rebuild the warehouse from the lake (journaled verdicts and sequences) and the snapshots; build; publish."""
+    from cityshare.keys import require_token_key
+    from cityshare.recovery import recover as run
+    from cityshare.settings import get_settings
+
+    require_token_key(get_settings())
+    with console.status("recovering 恢复中…"):
+        result = run(get_settings(), force)
+    console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("repaired", "problems")},
+                                  ensure_ascii=False, default=str))
+    _state_report(result)
 
 
 @contracts_app.command("lint")
@@ -312,8 +469,30 @@ def serve(
     from cityshare.share.app import serve as run
 
     require_token_key(get_settings())
+    _startup_check(get_settings())
     console.print(f"portal: http://{host}:{port}/")
     run(host, port)
+
+
+def _startup_check(settings: Any) -> None:
+    """Before serving: the served versions must be the published ones (cityshare.recovery.check). A warehouse
+    busy with a build is not waited for: the pointers the service reads move only after a commit."""
+    import duckdb
+
+    from cityshare.recovery import check as run
+    from cityshare.warehouse import connect
+
+    if not settings.warehouse_path.exists():
+        return
+    try:
+        with connect(settings, read_only=True, wait=5) as con:
+            result = run(settings, con=con)
+    except duckdb.IOException as exc:  # a held lock: skipped; serving stays consistent (pointers follow commits)
+        if "lock" not in str(exc).lower():
+            raise
+        err.print("[yellow]note 注意[/] the warehouse is busy (a build is running): startup check skipped")
+        return
+    _state_report(result)
 
 
 @app.command()

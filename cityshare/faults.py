@@ -8,6 +8,7 @@ production: one environment lookup per call.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -30,7 +31,18 @@ def _kill() -> None:
 
 
 def crash_point(name: str) -> None:
-    """Die here if ``CITYSHARE_CRASH_AT`` names this point (testing only)."""
+    """Die here if ``CITYSHARE_CRASH_AT`` names this point; fail here if ``CITYSHARE_FAIL_AT`` does (testing only).
+
+    ``CITYSHARE_FAIL_AT=<point>=<ENOSPC|EROFS|EACCES|ENOMEM>`` raises the OSError a full disk, a read-only volume or
+    a missing permission would raise there (ENOMEM: MemoryError), to test the one-line exit-3 reports."""
+    failing = os.environ.get("CITYSHARE_FAIL_AT")
+    if failing:
+        point, _, code = failing.partition("=")
+        if point == name:
+            if code == "ENOMEM":
+                raise MemoryError
+            number = getattr(errno, code)
+            raise OSError(number, os.strerror(number), f"<{name}>")
     wanted = os.environ.get("CITYSHARE_CRASH_AT")
     if not wanted:
         return

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cityshare import journal
 from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
 from cityshare.contracts.history import record as record_history
@@ -133,33 +134,48 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, co
     """
     contract = contract or get_contract(outcome.dataset, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with connect(settings) as con, transaction(con):
-        con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
-        con.execute(
-            "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, stored_path(settings, batch.path),
-             stored_path(settings, outcome.accepted_path), stored_path(settings, outcome.quarantine_path),
-             outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, outcome.status,
-             outcome.reason, now, next_batch_seq(con)],
-        )
-        con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
-        if outcome.accepted_path and outcome.rows_accepted:
-            # what the batch holds, whatever its path: a daily snapshot repeating the last one changes no model,
-            # so a build need not run for it (cityshare.build_state.source_fingerprints)
-            content = con.execute(content_hash_sql("read_parquet(?)"), [str(outcome.accepted_path)]).fetchone()[0]
-            con.execute("INSERT INTO meta.batch_contents VALUES (?, ?, ?)", [outcome.dataset, batch.load_id, content])
-        crash_point("gate.mid_commit")
-        con.execute(
-            "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
-            [outcome.dataset, batch.load_id],
-        )
-        insert_rows(con, "meta.quality_results",
-                    [[outcome.dataset, batch.load_id, "gate", r.rule, r.level, r.column, r.dimension, r.dimension_zh,
-                      r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results])
-        docs = {level: stored_path(settings, page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
-                for level, v in outcome.validations.items() if v}
-        record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)
-        refresh_raw_view(con, contract, settings)
+    with connect(settings) as con:
+        with transaction(con):
+            _record_decision(con, outcome, batch, settings, contract, now)
+        journal.write(con, settings, outcome.dataset, batch.load_id)  # after the commit (cityshare.journal)
+
+
+def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, settings: Settings, contract: Contract,
+                     now: dt.datetime) -> None:
+    """The rows of one gate decision, inside the caller's transaction."""
+    before = con.execute("SELECT status FROM meta.batches WHERE dataset = ? AND load_id = ?",
+                         [outcome.dataset, batch.load_id]).fetchone()
+    status = outcome.status
+    if before and before[0] == "retracted" and status == "accepted":  # a rerun of the same delivery
+        status = "retracted"
+        log.warning("batch %s of %s was retracted and stays so: `cityshare batches restore %s` brings it back",
+                    batch.load_id, outcome.dataset, batch.load_id)
+    con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
+    con.execute(
+        "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, stored_path(settings, batch.path),
+         stored_path(settings, outcome.accepted_path), stored_path(settings, outcome.quarantine_path),
+         outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, status,
+         outcome.reason, now, next_batch_seq(con)],
+    )
+    con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
+    if outcome.accepted_path and outcome.rows_accepted:
+        # what the batch holds, whatever its path: a daily snapshot repeating the last one changes no model,
+        # so a build need not run for it (cityshare.build_state.source_fingerprints)
+        content = con.execute(content_hash_sql("read_parquet(?)"), [str(outcome.accepted_path)]).fetchone()[0]
+        con.execute("INSERT INTO meta.batch_contents VALUES (?, ?, ?)", [outcome.dataset, batch.load_id, content])
+    crash_point("gate.mid_commit")
+    con.execute(
+        "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
+        [outcome.dataset, batch.load_id],
+    )
+    insert_rows(con, "meta.quality_results",
+                [[outcome.dataset, batch.load_id, "gate", r.rule, r.level, r.column, r.dimension, r.dimension_zh,
+                  r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results])
+    docs = {level: stored_path(settings, page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
+            for level, v in outcome.validations.items() if v}
+    record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)
+    refresh_raw_view(con, contract, settings)
 
 
 def ingest(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:

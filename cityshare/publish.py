@@ -41,6 +41,16 @@ def _order(contract: Contract) -> str:
     return ", ".join(f'"{k}"' for k in contract.primary_key) or "ALL"
 
 
+def content_digest(con: Any, parquet: Path, contract: Contract) -> tuple[int, str]:
+    """Rows and content hash of a published table's Parquet file (in key order): what ``meta.publications`` keeps,
+    so a rebuilt table with the same rows keeps its version."""
+    rows, digest = con.execute(
+        f"SELECT count(*), coalesce(md5(string_agg(md5(CAST(t AS VARCHAR)), '' ORDER BY {_order(contract)})), '')"
+        f" FROM read_parquet({lit(parquet)}) t"
+    ).fetchone()
+    return int(rows), str(digest)
+
+
 def audit_each(settings: Settings | None = None,
                not_built: dict[str, str] | None = None) -> tuple[list[Audited], dict[str, list[str]], dict[str, list[str]]]:
     """Stage each built table as Parquet and run its published contract on it, one table at a time.
@@ -74,10 +84,7 @@ def audit_each(settings: Settings | None = None,
             write_parquet_atomic(
                 con, f'SELECT * FROM {schema}."{contract.model_name}" ORDER BY {_order(contract)}', staged
             )
-            rows, digest = con.execute(
-                f"SELECT count(*), coalesce(md5(string_agg(md5(CAST(t AS VARCHAR)), '' ORDER BY {_order(contract)})), '')"
-                f" FROM read_parquet({lit(staged)}) t"
-            ).fetchone()
+            rows, digest = content_digest(con, staged, contract)
             audited.append(Audited(contract, schema, staged, rows, digest, []))
     for item in audited:
         item.results = run_rules(compile_rules(item.contract, order_column=None),

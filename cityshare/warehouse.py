@@ -6,6 +6,7 @@ connection here is short-lived and retried while another process holds the lock.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,12 +65,15 @@ CREATE TABLE IF NOT EXISTS meta.publish_status (
 
 
 @contextmanager
-def connect(settings: Settings, read_only: bool = False) -> Iterator[Any]:
-    """A DuckDB connection to the warehouse, waiting while another process holds the write lock."""
+def connect(settings: Settings, read_only: bool = False, wait: float | None = None) -> Iterator[Any]:
+    """A DuckDB connection to the warehouse, waiting while another process holds the lock: ``wait`` seconds, by
+    default ``CITYSHARE_LOCK_WAIT_SECONDS`` (120)."""
     import duckdb
 
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    if wait is None:
+        wait = float(os.environ.get("CITYSHARE_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
+    deadline = time.monotonic() + wait
     while True:
         try:
             con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)

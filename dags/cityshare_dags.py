@@ -26,8 +26,9 @@ DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_ca
 
 
 def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
-    """Run a package function; a gate/audit verdict is final, so no retry; no delivery skips the task."""
-    from cityshare.errors import AuditFailed, GateBlocked, NoDelivery
+    """Run a package function; a gate/audit verdict is final, so no retry; no delivery skips the task; a full disk,
+    read-only volume, held lock or lack of memory fails the try with one line saying what to do (retried)."""
+    from cityshare.errors import AuditFailed, GateBlocked, NoDelivery, infrastructure_error
 
     try:
         return fn(*args)
@@ -35,6 +36,11 @@ def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
         raise AirflowFailException(str(exc)) from exc
     except NoDelivery as exc:  # nothing to load is an outcome, not an error: skipped, never retried
         raise AirflowSkipException(str(exc)) from exc
+    except Exception as exc:
+        infra = infrastructure_error(exc)
+        if infra is None:
+            raise
+        raise infra from None
 
 
 def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
@@ -100,13 +106,13 @@ if _wanted("build_and_publish"):
         def dbt_build() -> dict:
             from cityshare.transform import build
 
-            return build()
+            return _blocked_fails_fast(build)
 
         @task(outlets=[*(Asset(uri) for uri in shared_asset_uris()), Asset(ANY_SHARED_TABLE)])
         def audit_and_publish(built: dict) -> dict:
             from cityshare.publish import audit_and_publish as run
 
-            return run(not_built=built["failed"])
+            return _blocked_fails_fast(lambda: run(not_built=built["failed"]))
 
         @task
         def all_published(outcome: dict) -> int:
