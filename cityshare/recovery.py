@@ -5,8 +5,8 @@
   snapshot, an unpublished folder) and names what it cannot repair. ``serve`` runs it on start.
 - ``backup`` copies what the lake cannot give back — the warehouse (under DuckDB's shared lock, so no writer
   commits while it is copied), the access and audit database (SQLite's online backup API), the audit
-  anchors, the snapshots and the key metadata (fingerprints; the secret files only when asked) — with a
-  manifest of checksums; ``restore`` checks the manifest and puts the files back.
+  anchors, the snapshots, the last build's dbt artifacts and the key metadata (fingerprints; the secret
+  files only when asked) — with a manifest of checksums; ``restore`` checks the manifest and puts the files back.
 - ``recover`` rebuilds a lost warehouse from the lake: the journaled batch decisions with their verdicts
   and sequences (cityshare.journal), a new gate run for landed batches the journal lacks, the published
   versions from the snapshot folders, then a full build whose unchanged tables keep their versions.
@@ -197,6 +197,9 @@ def backup(settings: Settings, dest: Path, include_secrets: bool = False, includ
             _sqlite_copy(store.db_path(settings), work / "access" / store.db_path(settings).name)
         _copy_tree(settings.audit_anchor_dir, work / settings.audit_anchor_dir.name)
         _copy_tree(settings.exports_dir / "shared", work / "exports" / "shared")
+        for artifact in sorted(settings.dbt_target_dir.glob("*.json")):  # the last build's manifest: lineage checks
+            (work / "dbt_target").mkdir(exist_ok=True)
+            shutil.copy2(artifact, work / "dbt_target" / artifact.name)
         if include_secrets:
             _copy_tree(settings.data_dir / "keys", work / "keys")
         if include_lake:
@@ -251,6 +254,7 @@ def restore(settings: Settings, src: Path, force: bool = False) -> dict[str, Any
     _copy_tree(src / settings.audit_anchor_dir.name, settings.audit_anchor_dir)
     _copy_tree(src / "exports" / "shared", settings.exports_dir / "shared", skip_existing=True)  # versions never rewritten
     _copy_tree(src / "lake", settings.lake_dir, skip_existing=True)  # batches are immutable
+    _copy_tree(src / "dbt_target", settings.dbt_target_dir)
     notes = []
     if (src / "keys").is_dir():
         _copy_tree(src / "keys", keys_dir(settings), skip_existing=not force)
