@@ -13,6 +13,8 @@ from reliability_support import half_written, orphans, settings_for, state, worl
 from reliability_support import run as run_all
 from test_directory_support import DAYS
 
+pytestmark = pytest.mark.faults
+
 run = functools.partial(run_all, days=(DAYS[0],))  # one load day keeps every kill-and-rerun short
 
 INGEST_POINTS = ["land.mid_extract", "land.before_commit", "gate.mid_gate", "gate.mid_commit"]

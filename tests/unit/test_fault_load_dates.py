@@ -11,12 +11,15 @@ import datetime as dt
 import shutil
 
 import duckdb
+import pytest
 from reliability_support import world
 from test_directory_support import DAYS
 from typer.testing import CliRunner
 
 from cityshare.cli import app
 from cityshare.quality.workcal import today_beijing
+
+pytestmark = pytest.mark.faults
 
 KEY = "scjgj/business_registry"
 

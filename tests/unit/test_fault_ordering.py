@@ -11,6 +11,7 @@ import datetime as dt
 import types
 
 import duckdb
+import pytest
 from reliability_support import world
 from test_directory_support import DAYS
 
@@ -18,6 +19,8 @@ import cityshare.ingest
 import cityshare.lake
 from cityshare.ingest import ingest
 from cityshare.warehouse import LATEST_ACCEPTED, connect
+
+pytestmark = pytest.mark.faults
 
 KEY, RAW = "scjgj/business_registry", "scjgj__business_registry"
 

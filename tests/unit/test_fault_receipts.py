@@ -25,6 +25,8 @@ from cityshare.share.app import create_app
 from cityshare.share.sample_world import build_world
 from cityshare.share.tokens import issue
 
+pytestmark = pytest.mark.faults
+
 TABLE = "base_legal_entity"
 # (format, extra query): whole table (the Parquet one is the snapshot file itself) and a filtered
 # projection well below the 65,536-row batch (one encoder chunk, the case the issue hit)

@@ -11,10 +11,13 @@ import hashlib
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from cityshare.contracts.model import get_contract
 from cityshare.publish import Audited, publish
 from cityshare.share.sample_world import build_world
+
+pytestmark = pytest.mark.faults
 
 TABLE = "base_legal_entity"
 
