@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cityshare.contracts.data_docs import build_data_docs
@@ -36,7 +34,7 @@ def test_history_rows_carry_rate_threshold_verdict_duration_and_docs_link(settin
     assert history["volume_anomaly"][6] == "skipped"  # not enough history yet
     assert history["freshness:reported_at"][6] == "passed" and history["freshness:reported_at"][9] == "时效性"
 
-    docs = {Path(r[8]) for r in history.values() if r[8]}
+    docs = {settings.data_dir / r[8] for r in history.values() if r[8]}  # kept relative to the data dir (movable)
     assert len(docs) == 2 and not any(p.exists() for p in docs)  # rendered later, off the hot path
     pages = build_data_docs("cgj/city_cases", result["load_id"], settings)
     assert set(pages) == docs
