@@ -103,8 +103,8 @@ def infrastructure_error(exc: BaseException, where: object = None) -> Infrastruc
             return InfrastructureError(f"read-only file system 只读文件系统{target}: remount the data volume read-write "
                                        f"(mount | grep{place or ' <data dir>'}) and rerun the same command")
         if code in _NO_ACCESS:
-            return InfrastructureError(f"permission denied 无写入权限{target}: the data dir must be writable by the user "
-                                       f"running cityshare (ls -ld{place}); fix the owner or mode and rerun")
+            return InfrastructureError(f"permission denied 无访问权限{target}: the user running cityshare must be able to "
+                                       f"read and write it (ls -ld{place}); fix the owner or mode and rerun")
         if isinstance(e, MemoryError) or "out of memory" in text or type(e).__name__ == "OutOfMemoryException":
             return InfrastructureError("out of memory 内存不足: stop other jobs on this machine or give it more memory, "
                                        "then rerun the same command; nothing half-written was published")

@@ -86,7 +86,8 @@ def test_a_batch_lands_and_gates_into_s3_and_duckdb_reads_it_back(s3_settings):
 
     assert (outcome.status, outcome.rows, outcome.rows_accepted, outcome.rows_quarantined) == ("accepted", 21, 20, 1)
     batch = f"load_date=2026-11-25/batch={landed.load_id}/part-0.parquet"
-    assert _keys(client) == [f"lake/{zone}/cgj/city_cases/{batch}" for zone in ("accepted", "quarantine", "raw")]
+    assert _keys(client) == [f"lake/_journal/cgj__city_cases/{landed.load_id}.json",  # the decision (cityshare.journal)
+                             *(f"lake/{zone}/cgj/city_cases/{batch}" for zone in ("accepted", "quarantine", "raw"))]
     # nothing of the lake is left on local disk (only the empty scratch space)
     assert not [p for p in settings.lake_dir.rglob("*.parquet")]
 
