@@ -35,12 +35,14 @@ airflow: setup
 test: setup lint
 	$(VENV)/bin/pytest -q -m "not distributed and not slow"
 
-# Slow tier: the 10k-example identifier property tests (≈ 45 s) and the 300-contract catalogue (≈ 2 min).
+# Slow tier: the 10k-example identifier property tests (≈ 45 s), the 300-contract catalogue (≈ 2 min) and the
+# recovery fault tests (≈ 7 min).
 test-slow: setup
 	$(VENV)/bin/pytest -q -m slow
 
 # Fault injection and recovery (issue 32): crashes at every crash point, a full disk, a read-only volume, a held
-# lock, SIGTERM, a lost warehouse, backup/restore, a moved data dir (≈ 10 min on 2 cores; also in `make test`).
+# lock, SIGTERM, a lost warehouse, backup/restore, a moved data dir (≈ 15 min on 2 cores). The crash, receipt,
+# clock and load-date tests also run in `make test`; the recovery ones (slow) in `make test-slow`.
 test-faults: setup
 	$(VENV)/bin/pytest -q -m faults
 

@@ -21,7 +21,7 @@ import pytest
 from reliability_support import half_written, run, settings_for, state, world
 from test_directory_support import DAYS
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]  # ≈ 7 min of builds: `make test-faults` / `make test-slow`
 CLI = str(Path(sys.executable).parent / "cityshare")
 TABLE = "base_legal_entity"
 
