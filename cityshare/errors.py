@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 
 class CityShareError(Exception):
@@ -109,7 +110,8 @@ def infrastructure_error(exc: BaseException, where: object = None) -> Infrastruc
             return InfrastructureError("out of memory 内存不足: stop other jobs on this machine or give it more memory, "
                                        "then rerun the same command; nothing half-written was published")
         if ("could not set lock" in text or "conflicting lock" in text or "database is locked" in text):
-            holder = str(e).split("Conflicting lock is held in", 1)[-1].split(".", 1)[0].strip() if "held in" in str(e) else ""
+            held = re.search(r"held in (.+? \(PID \d+\))", str(e))
+            holder = held.group(1) if held else ""
             return InfrastructureError("the warehouse is locked by another process 仓库被占用"
                                        f"{' (' + holder + ')' if holder else ''}: wait for that build or task to "
                                        "finish (or stop it) and rerun the same command")
