@@ -42,17 +42,33 @@ _cache: dict[Path, tuple[tuple[Any, ...], dict[str, SharedTable]]] = {}
 _lock = threading.Lock()
 
 
-def latest_snapshot(settings: Settings, name: str) -> tuple[int | None, Path | None]:
+def snapshots(settings: Settings, name: str) -> dict[int, Path]:
+    """Every published version of a table and its immutable Parquet snapshot, oldest first."""
     base = settings.exports_dir / "shared" / name
-    best: tuple[int | None, Path | None] = (None, None)
-    if not base.is_dir():
-        return best
-    for child in base.iterdir():
-        m = _VERSION.match(child.name)
-        file = child / f"{name}.parquet"
-        if m and file.is_file() and (best[0] is None or int(m.group(1)) > best[0]):
-            best = (int(m.group(1)), file)
-    return best
+    found: dict[int, Path] = {}
+    if base.is_dir():
+        for child in base.iterdir():
+            m = _VERSION.match(child.name)
+            if m and (child / f"{name}.parquet").is_file():
+                found[int(m.group(1))] = child / f"{name}.parquet"
+    return dict(sorted(found.items()))
+
+
+def latest_snapshot(settings: Settings, name: str) -> tuple[int | None, Path | None]:
+    found = snapshots(settings, name)
+    return max(found.items()) if found else (None, None)
+
+
+def pinned(settings: Settings, table: SharedTable, version: int) -> SharedTable | None:
+    """The table as it was published in ``version`` (its own snapshot and columns), None if no such version."""
+    import dataclasses
+
+    if version == table.version:
+        return table
+    snapshot = snapshots(settings, table.name).get(version)
+    if snapshot is None:
+        return None
+    return dataclasses.replace(table, version=version, snapshot=snapshot, columns=_schema(snapshot))
 
 
 def _fingerprint(settings: Settings) -> tuple[Any, ...]:
