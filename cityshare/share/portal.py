@@ -100,10 +100,16 @@ def build_router(settings: Settings) -> APIRouter:
         pages = max(1, -(-len(hits) // PAGE_SIZE))
         page_no = min(page_no, pages)
         shown = hits[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]
-        return page(request, "directory.html", entries=shown, hits=len(hits), all_count=len(entries),
+        return page(request, "directory.html", entries=shown, hits=len(hits), segmented=_segmented(q), all_count=len(entries),
                     facets=service.facets(settings), counts=_facet_counts(hits), form=form, page_no=page_no,
                     pages=pages, link=lambda **change: "/?" + urlencode({k: v for k, v in {**form, **change}.items()
                                                                          if v}))
+
+    def _segmented(q: str | None) -> list[str]:
+        """The query as the search reads it (terms, long Chinese ones cut into words), shown under the box."""
+        from cityshare.share.search import terms, words
+
+        return [" + ".join(words(t)) if len(t) >= 3 and not t.isascii() and len(words(t)) > 1 else t for t in terms(q)]
 
     def _facet_counts(hits: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
         """Counts of the hits by the portal's facets: provider slug, class, 共享类型, 更新周期, layer."""

@@ -39,10 +39,20 @@ def directory(settings: Settings) -> tuple[list[dict[str, Any]], list[Indexed]]:
         if hit and hit[0] == stamp:
             return hit[1], hit[2]
     entries = load_entries(settings)
-    docs = index(entries)
+    docs = index(entries, _short_names(settings))
     with _dir_lock:
         _dir_cache[path] = (stamp, entries, docs)
     return entries, docs
+
+
+def _short_names(settings: Settings) -> dict[str, str]:
+    """Departments' short names (城管局, 南坪街道): what a clerk types when looking for a provider's data."""
+    from cityshare.departments import catalog_departments
+
+    try:
+        return {slug: d.get("short_name") or "" for slug, d in catalog_departments(settings.catalog_dir).items()}
+    except FileNotFoundError:
+        return {}
 
 
 def find_entries(settings: Settings, q: str | None = None, **filters: Any) -> list[dict[str, Any]]:
