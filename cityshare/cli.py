@@ -40,6 +40,15 @@ airflow_app = typer.Typer(help="The embedded Airflow 3: scheduler, dag-processor
 app.add_typer(airflow_app, name="airflow")
 
 
+# Every list, status and report command takes --json: one JSON document on stdout for scripts, no table.
+JsonOut = Annotated[bool, typer.Option("--json", help="print one JSON document (for scripts) instead of a table")]
+
+
+def _json(value: Any) -> None:
+    """Plain stdout, never wrapped or cut at the terminal's width."""
+    typer.echo(json.dumps(value, ensure_ascii=False, default=str, indent=2))
+
+
 @app.callback()
 def _owner_only() -> None:
     """Every file the platform writes (data, keys, logs; Airflow's too, a child process) is the owner's only."""
@@ -291,10 +300,14 @@ def report_quality(
     out: Annotated[Path | None, typer.Option(help="HTML file (default: data/reports/quality_<start>_<end>.html)")] = None,
     start: Annotated[str | None, typer.Option(help="period start (YYYY-MM-DD); default: 28 days before --end")] = None,
     end: Annotated[str | None, typer.Option(help="period end (YYYY-MM-DD); default: today")] = None,
+    as_json: JsonOut = False,
 ) -> None:
     """数据质量与时效考核报告: a self-contained HTML file (scorecards, timeliness, loads, evaluation, charts)."""
     from cityshare.quality.report import write_report
 
+    if as_json:
+        _json({"path": str(write_report(out, _day("--start", start), _day("--end", end)))})
+        return
     with console.status("rendering quality report…"):
         path = write_report(out, _day("--start", start), _day("--end", end))
     console.print(f"wrote {path}")
@@ -380,22 +393,25 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id (tk_…)
 
 @token_app.command("list")
 @friendly
-def token_list() -> None:
+def token_list(as_json: JsonOut = False) -> None:
     """List tokens (ids, departments, roles, expiry — never the tokens)."""
     from cityshare.settings import get_settings
     from cityshare.share.tokens import list_tokens
 
-    _table("令牌 tokens", list_tokens(get_settings()))
+    _table("令牌 tokens", list_tokens(get_settings()), as_json)
 
 
 @audit_app.command("verify")
 @friendly
-def audit_verify() -> None:
+def audit_verify(as_json: JsonOut = False) -> None:
     """Recompute the keyed audit chain and check its signed anchors; exit 1 naming the first bad record."""
     from cityshare.settings import get_settings
     from cityshare.share.audit import verify
 
     result = verify(get_settings())
+    if as_json:
+        _json(result)
+        raise typer.Exit(0 if result["ok"] else 1)
     if not result["ok"]:
         err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: ", end="")
         err.print(result["reason"], markup=False, highlight=False)
@@ -418,13 +434,14 @@ def audit_anchor() -> None:
 
 @audit_app.command("show")
 @friendly
-def audit_show(limit: Annotated[int, typer.Option(help="records, newest first")] = 20) -> None:
+def audit_show(limit: Annotated[int, typer.Option(help="records, newest first")] = 20, as_json: JsonOut = False) -> None:
     """Show the latest audit records."""
     from cityshare.settings import get_settings
     from cityshare.share.audit import entries
 
     _table("审计日志 audit", [{k: r[k] for k in ("seq", "at", "department", "user_name", "action", "target", "status",
-                                                  "rows", "grant_id")} for r in entries(get_settings(), limit)])
+                                                  "rows", "grant_id")} for r in entries(get_settings(), limit)],
+           as_json)
 
 
 @receipt_app.command("verify")
@@ -434,6 +451,7 @@ def receipt_verify(
     receipt: Annotated[Path, typer.Argument(help="its receipt JSON (/api/receipts/<id>)", exists=True, dir_okay=False)],
     public_key: Annotated[Path | None, typer.Option(help="platform public key PEM (/api/keys/receipt); "
                                                          "default: this installation's key")] = None,
+    as_json: JsonOut = False,
 ) -> None:
     """Check the receipt's Ed25519 signature and that the file's SHA-256 and size match it."""
     from cityshare.settings import get_settings
@@ -442,6 +460,9 @@ def receipt_verify(
     pem = public_key.read_text(encoding="utf-8") if public_key else receipts.public_key_pem(get_settings())
     result = receipts.verify(receipt, file, pem)
     r = result["receipt"]
+    if as_json:
+        _json(result)
+        raise typer.Exit(0 if result["ok"] else 1)
     if not result["ok"]:
         for problem in result["problems"]:
             err.print(f"[bold red]invalid:[/] {problem}")
@@ -453,14 +474,14 @@ def receipt_verify(
 
 @access_app.command("overdue")
 @friendly
-def access_overdue() -> None:
+def access_overdue(as_json: JsonOut = False) -> None:
     """List requests past their 10-working-day deadline and escalate them to governance."""
     from cityshare.settings import get_settings
     from cityshare.share.grants import sweep_overdue
 
     rows = sweep_overdue(get_settings())
     _table("超期申请 overdue", [{k: r[k] for k in ("id", "table_name", "provider", "department", "deadline",
-                                                  "overdue_days")} for r in rows])
+                                                  "overdue_days")} for r in rows], as_json)
 
 
 @access_app.command("revoke-grant")
@@ -476,13 +497,19 @@ def access_revoke_grant(grant_id: Annotated[str, typer.Argument(help="grant id (
     console.print(f"revoked {grant_id}")
 
 
-def _table(title: str, rows: list[dict[str, Any]]) -> None:
+def _table(title: str, rows: list[dict[str, Any]], as_json: bool = False) -> None:
+    """Rows as a table whose cells fold rather than cut (ids stay whole at 80 columns), or as JSON."""
+    if as_json:
+        _json(rows)
+        return
     if not rows:
         console.print(f"{title}: (none)")
         return
     table = Table(title=title)
     for col in rows[0]:
-        table.add_column(str(col))
+        whole = col == "id" or str(col).endswith("_id")  # ids are copied into other commands: never cut them
+        width = max(len(str(r[col])) for r in rows) if whole else None
+        table.add_column(str(col), overflow="fold", no_wrap=whole, min_width=width)
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
