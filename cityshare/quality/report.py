@@ -80,10 +80,13 @@ def render_html(settings: Settings, period: Period, *, offline: bool, as_of: dt.
                 data: dict[str, Any] | None = None) -> str:
     """The report page: ``offline`` for the standalone file (no links), else the portal dashboard."""
     data = data or collect(settings, period, as_of)
+    from cityshare.departments import registry
+
     generated = to_beijing(dt.datetime.now(dt.UTC))
+    names = {slug: d.get("short_name") or d["name"] for slug, d in registry(settings).items()}  # slugs never shown
     return _environment().get_template("quality.html").render(
         data=data, charts=chart_svgs(data), offline=offline, generated_at=generated,
-        dimensions=scorecards.DIMENSIONS, indicators=evaluation.INDICATORS)
+        dimensions=scorecards.DIMENSIONS, indicators=evaluation.INDICATORS, dept_names=names)
 
 
 def write_report(out: Path | None = None, start: dt.date | None = None, end: dt.date | None = None,
