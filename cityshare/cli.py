@@ -11,7 +11,8 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,6 +62,17 @@ console = Console()
 err = Console(stderr=True)
 
 
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr (stdout stays clean for JSON); yields ``step(name)`` to advance it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
+
+
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn CityShare's own errors into one red line and the documented exit code."""
 
@@ -104,13 +116,15 @@ def simulate(
     """Generate Chongqing department data: 城管局 case files and the 市场监管局 registry API."""
     from cityshare.settings import get_settings
     from cityshare.simulate import simulate as run
+    from cityshare.simulate import steps
     from cityshare.simulate.api import serve_forever
 
     settings = get_settings()
     first = _date(start) if start else dt.date.today() - dt.timedelta(days=days)
     only = [d.strip() for d in departments.split(",") if d.strip()] if departments else None
-    summary = run(settings, days=days, start=first, scale=scale, defect_rate=defect_rate, seed=seed,
-                  departments=only, file_defects=file_defects)
+    with _progress("simulate 模拟", steps(only)) as step:
+        summary = run(settings, days=days, start=first, scale=scale, defect_rate=defect_rate, seed=seed,
+                      departments=only, file_defects=file_defects, progress=step)
     console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
     if serve_api:
         console.print(f"市场监管局 API on http://127.0.0.1:{settings.sim_api_port} (Ctrl-C to stop)")
@@ -149,11 +163,13 @@ def build(
     require_token_key(get_settings())
     from cityshare.transform import build as dbt_build
 
-    with console.status("dbt build…"):
+    with _progress("build 加工", 2) as step:
         built = dbt_build(full_refresh=full_refresh)
+        step("dbt build done")
+        outcome = audit_and_publish(not_built=built["failed"])
+        step("audit + publish done")
     scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
     console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes")
-    outcome = audit_and_publish(not_built=built["failed"])
     _table("已发布 published", outcome["published"])
     if outcome["blocked"]:  # the others are published; these keep their previous version
         raise AuditFailed("not published 未发布 (previous version kept): " + "; ".join(
