@@ -56,8 +56,11 @@ def lineage_svg(graph: dict[str, Any]) -> str:
     for nid, n in nodes.items():
         x, y = pos[nid]
         fill = {"source": "#fff1c2", "shared": "#d4f4dd"}.get(n.get("kind", ""), "#e8eef6")
-        parts.append(f'<rect x="{x}" y="{y}" width="200" height="36" rx="4" fill="{fill}" stroke="#888"/>'
-                     f'<text x="{x + 8}" y="{y + 23}" font-size="12">{html.escape(str(n.get("label", nid))[:26])}</text>')
+        label = str(n.get("label", nid))
+        shown = label if len(label) <= 16 else label[:15] + "…"  # the whole label on hover and in the detail page
+        parts.append(f'<g><title>{html.escape(label)}</title>'
+                     f'<rect x="{x}" y="{y}" width="200" height="36" rx="4" fill="{fill}" stroke="#888"/>'
+                     f'<text x="{x + 8}" y="{y + 23}" font-size="12">{html.escape(shown)}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
 
