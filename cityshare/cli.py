@@ -113,7 +113,8 @@ def simulate(
     departments: Annotated[str | None, typer.Option(help="only these extra departments (slugs: zjw,jtj,…)")] = None,
     file_defects: Annotated[bool, typer.Option(help="also inject batch-blocking file defects")] = False,
 ) -> None:
-    """Generate Chongqing department data: 城管局 case files and the 市场监管局 registry API."""
+    """Generate the Chongqing departments' simulated deliveries (部门数据) — files, APIs and databases for
+    every simulated source in contracts/, from 城管局 cases to the 市场监管局 registry (--departments narrows)."""
     from cityshare.settings import get_settings
     from cityshare.simulate import simulate as run
     from cityshare.simulate import steps
