@@ -60,7 +60,7 @@ def audit_each(settings: Settings | None = None,
         for c in shared if key is None else [c for c in shared if c.key == key]:
             blocked.setdefault(f"shared.{c.model_name}", []).extend(messages)
     for c in shared:  # this build's dbt run failed on the model or skipped it behind a failed upstream model
-        if c.model_name in (not_built or {}):
+        if not_built and c.model_name in not_built:
             blocked.setdefault(f"shared.{c.model_name}", []).append(f"{c.model_name}: dbt {not_built[c.model_name]}")
     audited: list[Audited] = []
     with connect(settings) as con:
