@@ -13,8 +13,9 @@ import random
 from typing import Any
 
 from cityshare.simulate import people
-from cityshare.simulate._framework import Output, SimContext, csv_bytes, is_workday, write_file, write_xlsx
+from cityshare.simulate._framework import Output, SimContext, csv_bytes, write_file, write_xlsx
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round
+from cityshare.workcal import is_workday
 
 NANPING, LIJIA = "500108003", "500112019"
 STREETS: dict[str, dict[str, Any]] = {
