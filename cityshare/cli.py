@@ -155,8 +155,8 @@ def build(
 @friendly
 def contracts_lint() -> None:
     """Validate every contract against the ODCS JSON Schema and the sharing rules."""
-    from cityshare.contracts.lint import lint_all, lint_warnings
     from cityshare.contracts.model import load_contract
+    from cityshare.lint import lint_all, lint_warnings
 
     problems = 0
     for path, errors in lint_all().items():

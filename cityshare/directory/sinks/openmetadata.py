@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from cityshare.directory.builder import load_entries
-from cityshare.directory.lineage import load_lineage
+from cityshare.lineage import load_lineage
 from cityshare.settings import Settings, get_settings
 
 _DUCKDB_TYPES = [("VARCHAR", "STRING"), ("BIGINT", "BIGINT"), ("HUGEINT", "BIGINT"), ("INTEGER", "INT"),

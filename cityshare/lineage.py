@@ -29,7 +29,7 @@ from cityshare.contracts.model import Contract
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import insert_rows
 
-log = logging.getLogger("cityshare.directory.lineage")
+log = logging.getLogger("cityshare.lineage")
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS directory;
