@@ -6,9 +6,11 @@ and descriptions, departments as teams owning their tables, a 共享类型 class
 classification tagging tables and columns, a glossary of directory terms (catalog/glossary.yml),
 table + column lineage (AddLineageRequest), and meta.quality_results as test cases + results.
 
-``dry_run(dir)`` writes one JSON file per request; ``push(url, token)`` sends them with the
-``OpenMetadata`` client. No OpenMetadata server runs on the development machines, so the live push
-is untested here; the payloads are tested by parsing every dry-run file back with its model.
+``dry_run(dir)`` writes one JSON file per request. ``run_workflow(url, token)`` publishes them the way
+OpenMetadata's users ingest: openmetadata-ingestion's ``MetadataWorkflow`` runs the custom source
+``openmetadata_source.CityShareSource`` into the framework's ``metadata-rest`` sink; ``write_workflow``
+writes the same workflow as YAML for ``metadata ingest -c``. Tested against a stand-in server
+(tests/unit/openmetadata_double.py), never against a live OpenMetadata.
 """
 
 from __future__ import annotations
@@ -313,40 +315,63 @@ def dry_run(out_dir: Path, settings: Settings | None = None) -> list[Path]:
     return written
 
 
-def push(url: str, token: str, settings: Settings | None = None) -> dict[str, int]:
-    """Send every request to a live OpenMetadata server (untested here: no server can run locally)."""
-    from metadata.generated.schema.entity.data.table import Table
-    from metadata.generated.schema.entity.services.connections.metadata.openMetadataConnection import (
-        AuthProvider,
-        OpenMetadataConnection,
-    )
-    from metadata.generated.schema.entity.teams.team import Team
-    from metadata.generated.schema.security.client.openMetadataJWTClientConfig import OpenMetadataJWTClientConfig
-    from metadata.generated.schema.type.entityReference import EntityReference
-    from metadata.ingestion.ometa.ometa_api import OpenMetadata
+TOKEN_VARIABLE = "CITYSHARE_OPENMETADATA_TOKEN"
+
+
+def workflow_config(url: str, token: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The ``metadata ingest`` workflow: CityShare's custom source → the framework's metadata-rest sink.
+
+    ``token`` may be ``${CITYSHARE_OPENMETADATA_TOKEN}``: ``metadata ingest`` expands environment
+    variables in the file, so a written YAML holds no secret.
+    """
+    settings = settings or get_settings()
+    service = _config(settings)["service"]
+    return {
+        "source": {
+            "type": "customDatabase",
+            "serviceName": service["name"],
+            "serviceConnection": {"config": {
+                "type": "CustomDatabase", "sourcePythonClass": service["sourcePythonClass"],
+                "connectionOptions": {"cityshareHome": str(settings.project_root),
+                                      "cityshareDataDir": str(settings.data_dir)}}},
+            "sourceConfig": {"config": {"type": "DatabaseMetadata"}},
+        },
+        "sink": {"type": "metadata-rest", "config": {}},
+        "workflowConfig": {
+            "loggerLevel": "WARN",
+            "openMetadataServerConfig": {"hostPort": url, "authProvider": "openmetadata",
+                                         "securityConfig": {"jwtToken": token}},
+        },
+    }
+
+
+def write_workflow(path: Path, url: str, settings: Settings | None = None) -> Path:
+    """Write the workflow YAML a data engineer runs with ``metadata ingest -c PATH`` (token from env)."""
+    doc = workflow_config(url, "${" + TOKEN_VARIABLE + "}", settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ("# CityShare → OpenMetadata: openmetadata-ingestion MetadataWorkflow with the CityShare custom source.\n"
+              f"# Run: {TOKEN_VARIABLE}=<ingestion-bot JWT> metadata ingest -c {path}\n")
+    path.write_text(header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_workflow(url: str, token: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Run openmetadata-ingestion's ``MetadataWorkflow`` in-process; one-line error if any step failed."""
+    from metadata.workflow.metadata import MetadataWorkflow
 
     from cityshare.errors import CityShareError
 
-    client = OpenMetadata(OpenMetadataConnection(hostPort=url, authProvider=AuthProvider.openmetadata,
-                                                 securityConfig=OpenMetadataJWTClientConfig(jwtToken=token)))
-    entity_classes = {"table": Table, "team": Team}
-
-    def ref(entity_type: str, fqn: str) -> Any:
-        found = client.get_by_name(entity=entity_classes[entity_type], fqn=fqn)
-        if found is None:
-            raise CityShareError(f"OpenMetadata {url}: {entity_type} {fqn!r} not found after creating it")
-        return EntityReference(id=found.id, type=entity_type, fullyQualifiedName=fqn)
-
-    counts: dict[str, int] = {}
-    for req in build_requests(settings, ref=ref):
-        if req.kind == "AddLineageRequest":
-            client.add_lineage(req.model, return_lineage=False)
-        elif req.kind == "CreateTestCaseResult":
-            client.add_test_case_results(req.model, req.target)
-        else:
-            client.create_or_update(req.model)
-        counts[req.kind] = counts.get(req.kind, 0) + 1
-    return counts
+    try:
+        workflow = MetadataWorkflow.create(workflow_config(url, token, settings))
+    except Exception as exc:  # the client refuses an unreachable/mismatched server before any request
+        raise CityShareError(f"OpenMetadata {url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    workflow.execute()
+    source, sink = workflow.source.get_status(), workflow.steps[0].get_status()
+    failures = [f"{f.name}: {f.error}" for f in [*source.failures, *sink.failures]]
+    if failures:
+        raise CityShareError(f"OpenMetadata {url}: {len(failures)} failure(s), first: {failures[0]}".splitlines()[0])
+    return {"source_records": len(source.records), "sink_records": len(sink.records),
+            "warnings": len(source.warnings) + len(sink.warnings)}
 
 
 def models() -> dict[str, type]:
@@ -383,4 +408,4 @@ def push_if_configured(settings: Settings | None = None) -> dict[str, Any]:
         from cityshare.errors import CityShareError
 
         raise CityShareError("CITYSHARE_OPENMETADATA_URL is set but CITYSHARE_OPENMETADATA_TOKEN is not")
-    return {"pushed": push(url, token, settings)}
+    return {"pushed": run_workflow(url, token, settings)}
