@@ -144,8 +144,9 @@ def _now_ms() -> int:
 class Server:
     """Create-or-update semantics and reference checks of the OpenMetadata entity API."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, version: str | None = None) -> None:
         self.token = token
+        self.version = version or get_client_version().rsplit(".", 1)[0]  # 2.0.7.0 → server 2.0.7
         self.state = State()
 
     # -- entities ------------------------------------------------------------------------------
@@ -293,7 +294,7 @@ class Server:
             raise ApiError(404, f"HTTP 404 Not Found {path}")
         route = path.removeprefix("/api/v1/")
         if method == "GET" and route == "system/version":
-            return 200, {"version": get_client_version().rsplit(".", 1)[0], "revision": "double",
+            return 200, {"version": self.version, "revision": "double",
                          "timestamp": _now_ms()}
         if headers.get("Authorization") != f"Bearer {self.token}":
             raise ApiError(401, "Not authorized; User's Email is not present")
@@ -371,8 +372,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
 class RunningDouble:
     """``with RunningDouble(token) as om:`` → ``om.url`` (``http://127.0.0.1:PORT/api``), ``om.server``."""
 
-    def __init__(self, token: str) -> None:
-        self.server = Server(token)
+    def __init__(self, token: str, version: str | None = None) -> None:
+        self.server = Server(token, version)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.server))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

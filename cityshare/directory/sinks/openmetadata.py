@@ -65,6 +65,7 @@ class Request:
 
     model: Any
     target: str = ""  # test case FQN for CreateTestCaseResult
+    flush: bool = False  # no request: everything sent so far must be committed before going on
 
     @property
     def kind(self) -> str:
@@ -217,6 +218,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
     for schema in sorted({t.split(".")[0] for t in tables}):
         yield Request(CreateDatabaseSchemaRequest(name=schema, database=f"{service}.{database}",
                                                   description=f"{schema} 层"))
+    known: set[str] = set()  # tables actually sent: lineage and test cases may only point at these
     for table in tables:
         schema, name = table.split(".")
         entry = by_table.get(table)
@@ -235,8 +237,9 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
                 dataLength=item.get("数据长度") or None,
                 description=item.get("信息项名称") or None,
                 tags=[tag(f"{pii_cls}.{pii[0]}")] if pii else None))
-        if not om_cols:
+        if not om_cols:  # in the lineage graph but not in the warehouse (e.g. an ephemeral model)
             continue
+        known.add(table)
         tags = [tag(f"{pii_cls}.{p}") for p in sorted(table_pii)]
         owners = None
         if entry:
@@ -249,8 +252,8 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
             databaseSchema=f"{service}.{database}.{schema}", columns=om_cols, tags=tags or None,
             owners=owners))
 
-    # -- lineage -----------------------------------------------------------------------------------
-    known = set(tables)
+    # -- lineage (references by id: the tables must be committed, so the workflow's sink flushes) --
+    yield Request(None, flush=True)
     for (src, tgt), pairs in sorted(graph.edges.items()):
         if src not in known or tgt not in known:
             continue
@@ -305,7 +308,7 @@ def dry_run(out_dir: Path, settings: Settings | None = None) -> list[Path]:
     for old in out_dir.glob("*.json"):
         old.unlink()
     written = []
-    for n, req in enumerate(build_requests(settings), start=1):
+    for n, req in enumerate((r for r in build_requests(settings) if not r.flush), start=1):
         method, path = ENDPOINTS[req.kind]
         doc = {"model": req.kind, "method": method, "path": path.replace("{fqn}", req.target),
                "body": json.loads(req.model.model_dump_json(exclude_none=True))}

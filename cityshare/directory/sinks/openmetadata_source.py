@@ -30,10 +30,6 @@ from metadata.ingestion.ometa.ometa_api import OpenMetadata
 
 from cityshare.settings import Settings, get_settings
 
-# the request kinds after which the sink must have committed everything buffered (bulk PUTs), because
-# the next requests reference those entities by id (owners, lineage edges, test cases' entity links)
-_FLUSH_BEFORE = {"CreateTableRequest", "AddLineageRequest", "CreateTestDefinitionRequest"}
-
 
 class CityShareSource(Source):
     """Yields the directory as OpenMetadata requests; references resolve against the server."""
@@ -80,7 +76,6 @@ class CityShareSource(Source):
         from cityshare.directory.sinks.openmetadata import build_requests
 
         classifications: dict[str, Any] = {}
-        flushed: set[str] = set()
         requests = build_requests(self.settings, ref=self._ref)
         while True:
             try:
@@ -90,10 +85,9 @@ class CityShareSource(Source):
             except LookupError as exc:  # a reference the server does not know: the run fails, saying which
                 yield Either(left=StackTraceError(name="CityShare reference", error=str(exc)))
                 return
-            if req.kind in _FLUSH_BEFORE and req.kind not in flushed:
-                flushed.add(req.kind)
-                yield Either(right=Barrier(reason=f"cityshare: before {req.kind}"))
-            if req.kind == "CreateClassificationRequest":  # sent with its tags (the sink's tag record)
+            if req.flush:  # the sink commits its bulk buffer before the next request is even built
+                yield Either(right=Barrier(reason="cityshare: tables before lineage and test cases"))
+            elif req.kind == "CreateClassificationRequest":  # sent with its tags (the sink's tag record)
                 classifications[req.model.name.root] = req.model
             elif req.kind == "CreateTagRequest":
                 yield Either(right=OMetaTagAndClassification(
