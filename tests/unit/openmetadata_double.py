@@ -12,6 +12,8 @@ REST endpoints that workflow calls, the way the server answers them:
   entity gets a UUID id kept across updates, a fullyQualifiedName built like the server's (``fqn.build``
   quoting) and a version bumped by 0.1 only when something changed; the stored entity is validated
   with the entity model (``Table``, ``Tag``…);
+- custom properties: ``GET /api/v1/metadata/types/name/<type>``, ``PUT /api/v1/metadata/types/<id>``;
+  a table's ``extension`` may only hold declared properties of the declared value type (400);
 - ``GET /api/v1/<collection>/name/<fqn>`` and ``/<id>``; lineage ``PUT /api/v1/lineage``, ``GET
   …/getLineageEdge/<from>/<to>``, ``GET /api/v1/lineage/<type>/name/<fqn>``; test case results
   ``POST``/``GET /api/v1/dataQuality/testCases/testCaseResults/<fqn>`` (one result per timestamp,
@@ -55,10 +57,12 @@ from metadata.generated.schema.entity.data.glossaryTerm import GlossaryTerm
 from metadata.generated.schema.entity.data.table import Table
 from metadata.generated.schema.entity.services.databaseService import DatabaseService
 from metadata.generated.schema.entity.teams.team import Team
+from metadata.generated.schema.entity.type import Type
 from metadata.generated.schema.tests.basic import TestCaseResult
 from metadata.generated.schema.tests.testCase import TestCase
 from metadata.generated.schema.tests.testDefinition import TestDefinition
 from metadata.generated.schema.tests.testSuite import TestSuite
+from metadata.generated.schema.type.customProperty import CustomProperty
 from metadata.utils import fqn as om_fqn
 from pydantic import BaseModel, ValidationError
 
@@ -113,6 +117,7 @@ class State:
     content: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # what the last PUT said
     lineage: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (from id, to id) → edge
     results: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)  # test case fqn → ts → result
+    types: dict[str, dict[str, Any]] = field(default_factory=dict)  # metadata type name → Type
     requests: list[tuple[str, str]] = field(default_factory=list)
     unknown: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -148,6 +153,12 @@ class Server:
         self.token = token
         self.version = version or get_client_version().rsplit(".", 1)[0]  # 2.0.7.0 → server 2.0.7
         self.state = State()
+        # the type system the server ships: entity types (custom properties attach here) and field types
+        for name, category in (("table", "entity"), ("string", "field"), ("integer", "field")):
+            self.state.types[name] = Type(id=str(uuid.uuid4()), name=name, fullyQualifiedName=name,
+                                          description=f"{name} type", category=category, version=0.1,
+                                          customProperties=[] if category == "entity" else None).model_dump(
+                mode="json", exclude_none=True)
 
     # -- entities ------------------------------------------------------------------------------
     def put(self, collection: str, body: Any) -> tuple[int, dict[str, Any]]:
@@ -176,6 +187,8 @@ class Server:
             entity["owners"] = [self._owner(o) for o in doc["owners"]]
         for tag in doc.get("tags", []):
             self._tag_exists(tag["tagFQN"])
+        if "extension" in doc:
+            self._check_extension(kind.type, doc["extension"])
         if kind.type == "table":
             for column in entity["columns"]:
                 column["fullyQualifiedName"] = f"{full}.{om_fqn.quote_name(column['name'])}"
@@ -200,6 +213,36 @@ class Server:
         items[full] = stored
         self.state.content[(collection, full)] = content
         return (200 if old else 201), stored
+
+    def _check_extension(self, entity_type: str, extension: dict[str, Any]) -> None:
+        """Custom property values: each must be a property of the entity type, of its value type."""
+        declared = {p["name"]: p for p in self.state.types.get(entity_type, {}).get("customProperties") or []}
+        for key, value in extension.items():
+            if key not in declared:
+                raise ApiError(400, f"Unknown custom field {key}")
+            value_type = declared[key]["propertyType"]["name"]
+            if value_type == "string" and not isinstance(value, str):
+                raise ApiError(400, f"Custom field {key} has invalid JSON: expected string")
+
+    def put_custom_property(self, type_id: str, body: Any) -> dict[str, Any]:
+        target = next((t for t in self.state.types.values() if t["id"] == type_id), None)
+        if target is None:
+            raise ApiError(404, f"type instance for {type_id} not found")
+        try:
+            prop = CustomProperty.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        value_type = next((t for t in self.state.types.values() if t["id"] == str(prop.propertyType.root.id.root)), None)
+        if value_type is None or value_type["category"] != "field":
+            raise ApiError(404, f"type instance for {prop.propertyType.root.id.root} not found")
+        doc = json.loads(prop.model_dump_json(exclude_none=True))
+        doc["propertyType"] |= {"name": value_type["name"], "fullyQualifiedName": value_type["name"], "type": "type"}
+        props = [p for p in target["customProperties"] if p["name"] != doc["name"]]
+        if doc not in target["customProperties"]:
+            target["version"] = round(target["version"] + 0.1, 1)
+        target["customProperties"] = [*props, doc]
+        Type.model_validate(target)
+        return target
 
     def _owner(self, ref: dict[str, Any]) -> dict[str, Any]:
         found = self.state.by_id(ref["id"])
@@ -298,6 +341,13 @@ class Server:
                          "timestamp": _now_ms()}
         if headers.get("Authorization") != f"Bearer {self.token}":
             raise ApiError(401, "Not authorized; User's Email is not present")
+        if route.startswith("metadata/types/name/") and method == "GET":
+            name = unquote(route.removeprefix("metadata/types/name/"))
+            if name not in self.state.types:
+                raise ApiError(404, f"type instance for {name} not found")
+            return 200, self.state.types[name]
+        if route.startswith("metadata/types/") and method == "PUT":
+            return 200, self.put_custom_property(route.removeprefix("metadata/types/"), body)
         if route == "lineage" and method == "PUT":
             self.add_lineage(body)
             return 200, None

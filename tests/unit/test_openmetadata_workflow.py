@@ -99,9 +99,15 @@ def test_tables_columns_owners_and_tags_are_there(published, built):
     assert {t.tagFQN.root for t in cols["reporter_token"].tags} == {"个人信息.令牌"}
     raw = client.get_by_name(entity=Table, fqn="cityshare.warehouse.raw.cgj__city_cases")
     assert {t.tagFQN.root for t in {c.name.root: c for c in raw.columns}["reporter_phone"].tags} == {"个人信息.明文"}
-    # every directory entry's table is in OpenMetadata, under its schema
+    # every directory entry's table is in OpenMetadata, with its 编制指南 fields as custom properties
     for entry in load_entries(built):
-        assert client.get_by_name(entity=Table, fqn=f"cityshare.warehouse.{entry['table']}") is not None, entry["table"]
+        found = client.get_by_name(entity=Table, fqn=f"cityshare.warehouse.{entry['table']}", fields=["extension"])
+        assert found is not None, entry["table"]
+        assert found.extension.root["resourceCode"] == entry["信息资源代码"]
+        assert found.extension.root["sharingType"] == entry["共享属性"]["共享类型"]
+    declared = {p["name"]: p for p in client.get_entity_custom_properties(Table)}
+    assert declared["resourceCode"]["displayName"] == "信息资源代码"
+    assert declared["resourceCode"]["propertyType"]["name"] == "string"
     assert om.server.state.unknown == []
 
 

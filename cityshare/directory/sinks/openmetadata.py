@@ -54,7 +54,29 @@ ENDPOINTS = {
     "CreateTestDefinitionRequest": ("PUT", "/v1/dataQuality/testDefinitions"),
     "CreateTestCaseRequest": ("PUT", "/v1/dataQuality/testCases"),
     "CreateTestCaseResult": ("POST", "/v1/dataQuality/testCases/testCaseResults/{fqn}"),
+    "CreateCustomPropertyRequest": ("PUT", "/v1/metadata/types/{fqn}"),  # the id of the type named there
 }
+# 共享数据资源目录 fields as custom properties of OpenMetadata tables: name, 中文 display name, entry path
+CATALOG_PROPERTIES = [
+    ("resourceCode", "信息资源代码", ("信息资源代码",)), ("resourceCategory", "信息资源分类", ("信息资源分类",)),
+    ("catalogView", "目录视图", ("目录视图",)), ("provider", "信息资源提供方", ("信息资源提供方",)),
+    ("providerCode", "提供方代码", ("提供方代码",)), ("updateCycle", "更新周期", ("更新周期",)),
+    ("sharingType", "共享类型", ("共享属性", "共享类型")), ("sharingCondition", "共享条件", ("共享属性", "共享条件")),
+    ("sharingMethod", "共享方式", ("共享属性", "共享方式")), ("openType", "开放类型", ("开放属性", "开放类型")),
+    ("releaseDate", "发布日期", ("发布日期",)), ("contractVersion", "契约版本", ("契约版本",)),
+]
+
+
+def catalog_extension(entry: dict[str, Any]) -> dict[str, str]:
+    """The entry's 编制指南 fields as a table's custom property values (empty ones left out)."""
+    out = {}
+    for name, _, path in CATALOG_PROPERTIES:
+        value: Any = entry
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            out[name] = str(value)
+    return out
 
 Ref = Callable[[str, str], Any]  # (entity type, fully qualified name) → EntityReference
 
@@ -136,6 +158,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
     """
     from metadata.generated.schema.api.classification.createClassification import CreateClassificationRequest
     from metadata.generated.schema.api.classification.createTag import CreateTagRequest
+    from metadata.generated.schema.api.data.createCustomProperty import CreateCustomPropertyRequest
     from metadata.generated.schema.api.data.createDatabase import CreateDatabaseRequest
     from metadata.generated.schema.api.data.createDatabaseSchema import CreateDatabaseSchemaRequest
     from metadata.generated.schema.api.data.createGlossary import CreateGlossaryRequest
@@ -164,6 +187,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
         TestCaseParameterDefinition,
         TestPlatform,
     )
+    from metadata.generated.schema.type.customProperty import PropertyType
     from metadata.generated.schema.type.entityLineage import ColumnLineage, EntitiesEdge, LineageDetails, Source
     from metadata.generated.schema.type.tagLabel import LabelType, State, TagLabel, TagSource
 
@@ -211,6 +235,12 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
         yield Request(CreateGlossaryTermRequest(glossary=gname, parent=parent, name=term["name"],
                                                 description=term["description"]))
 
+    # -- the directory's fields as custom properties of tables (before any table carries them) -------
+    string_type = ref("type", "string")
+    for name, display, _ in CATALOG_PROPERTIES:
+        yield Request(CreateCustomPropertyRequest(name=name, displayName=display, description=f"共享数据资源目录：{display}",
+                                                  propertyType=PropertyType(string_type)), target="table")
+
     # -- schemas and tables --------------------------------------------------------------------------
     by_table = {e["table"]: e for e in entries}
     tables = sorted(set(columns) | set(by_table) | {n for n in graph.nodes})
@@ -250,7 +280,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
         yield Request(CreateTableRequest(
             name=name, displayName=entry["信息资源名称"] if entry else None, description=description,
             databaseSchema=f"{service}.{database}.{schema}", columns=om_cols, tags=tags or None,
-            owners=owners))
+            owners=owners, extension=catalog_extension(entry) if entry else None))
 
     # -- lineage (references by id: the tables must be committed, so the workflow's sink flushes) --
     yield Request(None, flush=True)
@@ -381,6 +411,7 @@ def models() -> dict[str, type]:
     """Request model name → class, to parse dry-run files back (tests, tooling)."""
     from metadata.generated.schema.api.classification.createClassification import CreateClassificationRequest
     from metadata.generated.schema.api.classification.createTag import CreateTagRequest
+    from metadata.generated.schema.api.data.createCustomProperty import CreateCustomPropertyRequest
     from metadata.generated.schema.api.data.createDatabase import CreateDatabaseRequest
     from metadata.generated.schema.api.data.createDatabaseSchema import CreateDatabaseSchemaRequest
     from metadata.generated.schema.api.data.createGlossary import CreateGlossaryRequest
@@ -396,7 +427,7 @@ def models() -> dict[str, type]:
     classes = [CreateDatabaseServiceRequest, CreateDatabaseRequest, CreateDatabaseSchemaRequest, CreateTableRequest,
                CreateTeamRequest, CreateClassificationRequest, CreateTagRequest, CreateGlossaryRequest,
                CreateGlossaryTermRequest, AddLineageRequest, CreateTestDefinitionRequest, CreateTestCaseRequest,
-               CreateTestCaseResult]
+               CreateTestCaseResult, CreateCustomPropertyRequest]
     return {c.__name__: c for c in classes}
 
 

@@ -24,6 +24,7 @@ from metadata.generated.schema.type.entityReference import EntityReference
 from metadata.ingestion.api.models import Either
 from metadata.ingestion.api.steps import InvalidSourceException, Source
 from metadata.ingestion.models.barrier import Barrier
+from metadata.ingestion.models.custom_properties import CustomPropertyDataTypes, OMetaCustomProperties
 from metadata.ingestion.models.ometa_classification import OMetaTagAndClassification
 from metadata.ingestion.models.tests_data import OMetaTestCaseResultsSample
 from metadata.ingestion.ometa.ometa_api import OpenMetadata
@@ -66,6 +67,8 @@ class CityShareSource(Source):
         """No resources held."""
 
     def _ref(self, entity_type: str, fqn: str) -> Any:
+        if entity_type == "type":  # a custom property's type, e.g. "string"
+            return self.metadata.get_property_type_ref(CustomPropertyDataTypes(fqn)).root
         entity = {"table": Table, "team": Team}[entity_type]
         found = self.metadata.get_by_name(entity=entity, fqn=fqn)
         if found is None:
@@ -92,6 +95,8 @@ class CityShareSource(Source):
             elif req.kind == "CreateTagRequest":
                 yield Either(right=OMetaTagAndClassification(
                     classification_request=classifications[req.model.classification.root], tag_request=req.model))
+            elif req.kind == "CreateCustomPropertyRequest":
+                yield Either(right=OMetaCustomProperties(entity_type=Table, createCustomPropertyRequest=req.model))
             elif req.kind == "CreateTestCaseResult":
                 yield Either(right=OMetaTestCaseResultsSample(
                     test_case_results=TestCaseResult.model_validate(req.model.model_dump(exclude_none=True)),
