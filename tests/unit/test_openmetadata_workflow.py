@@ -68,14 +68,22 @@ def _snapshot(server) -> dict[str, tuple[str, float]]:
 
 @pytest.fixture(scope="module")
 def published(built):
-    """Two runs of the workflow against one stand-in server: (double, snapshot after run 1, after run 2)."""
+    """Two runs against one stand-in server: the CLI, then the directory DAG's task function.
+
+    Yields (double, snapshot after run 1, (lineage edges, test results) after run 1).
+    """
+    from cityshare.directory.sinks.openmetadata import push_if_configured
+
     with RunningDouble(TOKEN) as om:
         first = _publish(built, om.url)
         assert first.exit_code == 0, first.output
         after_first = _snapshot(om.server)
         edges_first, results_first = len(om.server.state.lineage), sum(map(len, om.server.state.results.values()))
-        second = _publish(built, om.url)
-        assert second.exit_code == 0, second.output
+        with pytest.MonkeyPatch.context() as mp:  # what the compose stack sets for the Airflow workers
+            mp.setenv("CITYSHARE_OPENMETADATA_URL", om.url)
+            mp.setenv("CITYSHARE_OPENMETADATA_TOKEN", TOKEN)
+            second = push_if_configured(built)
+        assert second["pushed"]["sink_records"] > 0
         yield om, after_first, (edges_first, results_first)
 
 
@@ -172,6 +180,18 @@ def test_second_run_changes_nothing(published):
     assert _snapshot(om.server) == after_first  # same ids, no version bump
     assert len(om.server.state.lineage) == edges
     assert sum(map(len, om.server.state.results.values())) == results
+
+
+def test_the_dag_task_skips_without_a_server_and_refuses_a_url_without_token(built, monkeypatch):
+    from cityshare.directory.sinks.openmetadata import push_if_configured
+    from cityshare.errors import CityShareError
+
+    monkeypatch.delenv("CITYSHARE_OPENMETADATA_URL", raising=False)
+    assert "skipped" in push_if_configured(built)
+    monkeypatch.setenv("CITYSHARE_OPENMETADATA_URL", "http://127.0.0.1:9/api")
+    monkeypatch.delenv("CITYSHARE_OPENMETADATA_TOKEN", raising=False)
+    with pytest.raises(CityShareError, match="CITYSHARE_OPENMETADATA_TOKEN"):
+        push_if_configured(built)
 
 
 def test_wrong_token_and_other_server_version_are_one_line_errors(built):
