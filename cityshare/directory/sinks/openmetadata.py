@@ -3,8 +3,9 @@
 Built with openmetadata-ingestion 2.0.7's own request models (imported inside functions: they take
 5–10 s): a CustomDatabase service, the warehouse database and its schemas, tables with column types
 and descriptions, departments as teams owning their tables, a 共享类型 classification and a 个人信息
-classification tagging tables and columns, a glossary of directory terms (catalog/glossary.yml),
-table + column lineage (AddLineageRequest), and meta.quality_results as test cases + results.
+classification tagging tables and columns, a glossary of directory terms (catalog/glossary.yml), the
+编制指南 fields as table custom properties, table + column lineage (AddLineageRequest), and
+meta.quality_results as test cases + results.
 
 ``dry_run(dir)`` writes one JSON file per request. ``run_workflow(url, token)`` publishes them the way
 OpenMetadata's users ingest: openmetadata-ingestion's ``MetadataWorkflow`` runs the custom source
@@ -398,9 +399,14 @@ def run_workflow(url: str, token: str, settings: Settings | None = None) -> dict
         workflow = MetadataWorkflow.create(workflow_config(url, token, settings))
     except Exception as exc:  # the client refuses an unreachable/mismatched server before any request
         raise CityShareError(f"OpenMetadata {url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    workflow.execute()
+    try:
+        workflow.execute()
+    except Exception as exc:  # the framework re-raises what its steps did not handle
+        raise CityShareError(f"OpenMetadata {url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     source, sink = workflow.source.get_status(), workflow.steps[0].get_status()
-    failures = [f"{f.name}: {f.error}" for f in [*source.failures, *sink.failures]]
+    # the sink's and our source's own messages first; "Unhandled" is the framework's wrapper of them
+    failures = sorted((f"{f.name}: {f.error}" for f in [*sink.failures, *source.failures]),
+                      key=lambda text: text.startswith("Unhandled"))
     if failures:
         raise CityShareError(f"OpenMetadata {url}: {len(failures)} failure(s), first: {failures[0]}".splitlines()[0])
     return {"source_records": len(source.records), "sink_records": len(sink.records),
