@@ -39,6 +39,7 @@ class CityShareSource(Source):
         super().__init__()
         self.config = config
         self.metadata = metadata
+        assert config.serviceConnection is not None  # create() checked it
         self.service_connection = config.serviceConnection.root.config
         options = (self.service_connection.connectionOptions.root
                    if self.service_connection.connectionOptions else {})
@@ -51,7 +52,8 @@ class CityShareSource(Source):
     @classmethod
     def create(cls, config_dict: dict, metadata: OpenMetadata, pipeline_name: str | None = None) -> CityShareSource:
         config = WorkflowSource.model_validate(config_dict)
-        if not config.serviceConnection or config.serviceConnection.root.config.type.value != "CustomDatabase":
+        connection = config.serviceConnection.root.config if config.serviceConnection else None
+        if connection is None or connection.type is None or connection.type.value != "CustomDatabase":
             raise InvalidSourceException(f"CityShareSource needs a CustomDatabase serviceConnection, got {config_dict}")
         return cls(config, metadata)
 
@@ -86,20 +88,20 @@ class CityShareSource(Source):
             except StopIteration:
                 return
             except LookupError as exc:  # a reference the server does not know: the run fails, saying which
-                yield Either(left=StackTraceError(name="CityShare reference", error=str(exc)))
+                yield Either(left=StackTraceError(name="CityShare reference", error=str(exc)), right=None)
                 return
             if req.flush:  # the sink commits its bulk buffer before the next request is even built
-                yield Either(right=Barrier(reason="cityshare: tables before lineage and test cases"))
+                yield Either(left=None, right=Barrier(reason="cityshare: tables before lineage and test cases"))
             elif req.kind == "CreateClassificationRequest":  # sent with its tags (the sink's tag record)
                 classifications[req.model.name.root] = req.model
             elif req.kind == "CreateTagRequest":
-                yield Either(right=OMetaTagAndClassification(
+                yield Either(left=None, right=OMetaTagAndClassification(
                     classification_request=classifications[req.model.classification.root], tag_request=req.model))
             elif req.kind == "CreateCustomPropertyRequest":
-                yield Either(right=OMetaCustomProperties(entity_type=Table, createCustomPropertyRequest=req.model))
+                yield Either(left=None, right=OMetaCustomProperties(entity_type=Table, createCustomPropertyRequest=req.model))
             elif req.kind == "CreateTestCaseResult":
-                yield Either(right=OMetaTestCaseResultsSample(
+                yield Either(left=None, right=OMetaTestCaseResultsSample(
                     test_case_results=TestCaseResult.model_validate(req.model.model_dump(exclude_none=True)),
                     test_case_name=req.target))
             else:
-                yield Either(right=req.model)
+                yield Either(left=None, right=req.model)
