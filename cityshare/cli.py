@@ -181,8 +181,8 @@ def build(
 @friendly
 def contracts_lint() -> None:
     """Validate every contract against the ODCS JSON Schema and the sharing rules."""
-    from cityshare.contracts.lint import lint_all, lint_warnings
     from cityshare.contracts.model import load_contract
+    from cityshare.lint import lint_all, lint_warnings
 
     problems = 0
     for path, errors in lint_all().items():
@@ -285,22 +285,28 @@ def directory_publish(
         "--openmetadata", help="OpenMetadata server URL, e.g. http://localhost:8585/api")] = None,
     token: Annotated[str | None, typer.Option(help="OpenMetadata bot JWT (or CITYSHARE_OPENMETADATA_TOKEN)")] = None,
     dry_run: Annotated[Path | None, typer.Option("--dry-run", help="write one JSON file per request here instead")] = None,
+    workflow_file: Annotated[Path | None, typer.Option(
+        "--workflow-file", help="write the `metadata ingest -c` workflow YAML here instead (token read from env)")] = None,
 ) -> None:
-    """Push the directory, lineage and quality results to OpenMetadata (or write the requests)."""
+    """Publish the directory, lineage and quality results to OpenMetadata via its ingestion workflow."""
     import os
 
     from cityshare.directory.sinks import openmetadata as om
 
+    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
     if dry_run:
         files = om.dry_run(dry_run)
         console.print(f"wrote {len(files)} request(s) to {dry_run}")
         return
-    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
-    token = token or os.environ.get("CITYSHARE_OPENMETADATA_TOKEN")
+    if workflow_file:
+        path = om.write_workflow(workflow_file, url or "http://localhost:8585/api")
+        console.print(f"wrote {path}; run: {om.TOKEN_VARIABLE}=<bot JWT> metadata ingest -c {path}")
+        return
+    token = token or os.environ.get(om.TOKEN_VARIABLE)
     if not url or not token:
-        err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR)")
+        err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR / --workflow-file F)")
         raise typer.Exit(2)
-    console.print_json(json.dumps(om.push(url, token), ensure_ascii=False))
+    console.print_json(json.dumps(om.run_workflow(url, token), ensure_ascii=False))
 
 
 def _day(option: str, value: str | None) -> dt.date | None:

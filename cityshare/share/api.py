@@ -119,7 +119,7 @@ def build_router(settings: Settings) -> APIRouter:
         service.entry(settings, code)
         graph = service.lineage(settings, code)
         if graph is None:
-            raise ShareError(501, "血缘模块（cityshare.directory.lineage）尚不可用")
+            raise ShareError(501, "血缘模块（cityshare.lineage）尚不可用")
         return graph
 
     @router.get("/entry/quality", tags=["目录"], summary="资源最近一次质量检查结果")

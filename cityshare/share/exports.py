@@ -29,6 +29,7 @@ from starlette.responses import StreamingResponse
 
 from cityshare.faults import crash_point
 from cityshare.share.rows import Query, cursor
+from cityshare.spreadsheet import defuse_formulas
 
 BATCH_ROWS = 65_536
 FILE_CHUNK = 1 << 20
@@ -208,32 +209,6 @@ def xlsx_cell(value: Any) -> Any:
 
 
 # A text cell starting with one of these is run as a formula by spreadsheets (CSV/XLSX injection).
-FORMULA_LEAD = "=+-@\t\r"
-
-
-def defuse_cell(value: Any) -> Any:
-    """One cell for a CSV/XLSX export: text starting with = + - @ TAB CR gets a leading ``'``."""
-    return "'" + value if isinstance(value, str) and value[:1] and value[0] in FORMULA_LEAD else value
-
-
-def defuse_formulas(batch: Any) -> Any:
-    """Prefix ``'`` to text cells starting with = + - @ TAB CR: a spreadsheet opening the CSV must
-    show them as text, never run them as formulas (CSV injection, ``=cmd|' /C calc'!A0``)."""
-    import re
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = []
-    lead = "^[" + re.escape(FORMULA_LEAD) + "]"
-    for column in batch.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            risky = pc.fill_null(pc.match_substring_regex(column, lead), False)
-            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
-
-
 def _finite(row: dict[str, Any]) -> bool:
     return all(not isinstance(v, float) or (v == v and v not in {float("inf"), float("-inf")}) for v in row.values())
 

@@ -139,12 +139,12 @@ def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def lineage(settings: Settings, code: str) -> dict[str, Any] | None:
-    """The lineage graph from cityshare.directory.lineage, or None when that module is absent.
+    """The lineage graph from cityshare.lineage, or None when that module is absent.
 
     A resource without recorded lineage (UnknownResource) is a 404 naming the code.
     """
     try:
-        from cityshare.directory.lineage import lineage_graph
+        from cityshare.lineage import lineage_graph
     except ImportError:
         return None
     try:

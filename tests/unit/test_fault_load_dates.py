@@ -16,7 +16,7 @@ from test_directory_support import DAYS
 from typer.testing import CliRunner
 
 from cityshare.cli import app
-from cityshare.quality.workcal import today_beijing
+from cityshare.workcal import today_beijing
 
 KEY = "scjgj/business_registry"
 
