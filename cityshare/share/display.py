@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from cityshare.settings import Settings
-from cityshare.share.store import CHINA
+from cityshare.workcal import to_beijing
 
 STATUS_ZH = {"pending": "待审批", "approved": "已批准", "refused": "不予批准", "open": "待办理", "fixed": "已更正",
              "rejected": "不予更正"}
@@ -76,8 +76,7 @@ def beijing(value: Any, seconds: bool = True) -> str:
         except ValueError:
             return value
     if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return aware.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        return to_beijing(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
     return str(value)
 
 

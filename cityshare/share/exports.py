@@ -29,7 +29,7 @@ from starlette.responses import StreamingResponse
 
 from cityshare.faults import crash_point
 from cityshare.share.rows import Query, cursor
-from cityshare.spreadsheet import defuse_formulas
+from cityshare.spreadsheet import defuse_cell, defuse_formulas
 
 BATCH_ROWS = 65_536
 FILE_CHUNK = 1 << 20
@@ -200,9 +200,9 @@ def xlsx_cell(value: Any) -> Any:
     if isinstance(value, str):
         return defuse_cell(ILLEGAL_CHARACTERS_RE.sub("", value))
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        from cityshare.share.store import CHINA
+        from cityshare.workcal import to_beijing
 
-        return value.astimezone(CHINA).replace(tzinfo=None)
+        return to_beijing(value)
     if value is None or isinstance(value, (bool, int, float, decimal.Decimal, dt.date, dt.time)):
         return value
     return defuse_cell(ILLEGAL_CHARACTERS_RE.sub("", json.dumps(value, ensure_ascii=False, default=_json_default)))
