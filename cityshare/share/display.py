@@ -86,7 +86,7 @@ def install(env: Any, settings: Settings) -> None:
         "dept": lambda slug: department(settings, slug),
         "dept_full": lambda slug: department(settings, slug, full=True),
         "table_title": lambda name: table_title(settings, name),
-        "columns_zh": lambda columns, table=None: column_names(settings, table, columns),
+        "columns_zh": lambda columns, table=None: column_names(settings, table, columns),  # type: ignore[misc]
         "bjtime": beijing,
         "status_zh": lambda s: STATUS_ZH.get(s, s),
         "stage_zh": lambda s: STAGE_ZH.get(s, s),

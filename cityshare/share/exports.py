@@ -17,6 +17,7 @@ immutable), and hashing runs in a worker thread (hashlib releases the GIL) while
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -58,7 +59,7 @@ class Tally:
     complete: bool = False  # every byte produced
     sent: int = 0  # bytes the server took from us (handed to the connection)
 
-    def take(self, chunk: bytes) -> bytes:
+    def take(self, chunk: builtins.bytes) -> builtins.bytes:  # ``bytes`` is also a field here
         self.sha.update(chunk)
         self.bytes += len(chunk)
         return chunk
@@ -234,6 +235,7 @@ def _snapshot_chunks(query: Query, tally: Tally) -> Iterator[bytes]:
     import pyarrow.parquet as pq
 
     path = query.table.snapshot
+    assert path is not None  # only a whole-snapshot query comes here (whole_snapshot)
     rows = pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as handle:
         while chunk := handle.read(FILE_CHUNK):
@@ -378,7 +380,7 @@ class DeliveryResponse(StreamingResponse):
         end = object()
         while not gone.is_set():
             chunk = await anyio.to_thread.run_sync(next, self.delivery.chunks, end)
-            if chunk is end:
+            if not isinstance(chunk, bytes):  # the end marker
                 break
             view = memoryview(chunk)
             for start in range(0, len(view), SEND_PIECE):

@@ -138,7 +138,7 @@ def build_router(settings: Settings) -> APIRouter:
                 table = service.table(settings, name)
             except ShareError as exc:
                 denied = exc.message
-        if table and caller.ok:
+        if name and table and caller.ok:
             try:
                 sample = service.read_rows(settings, caller, name, action="sample", limit=10)
             except ShareError as exc:
