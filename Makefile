@@ -61,6 +61,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cityshare contracts lint
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf data dbt_project/target dbt_project/models/_generated

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cityshare.settings import Settings
 
@@ -111,6 +113,44 @@ def shell_exports(settings: Settings, port: int | None = None) -> str:
     env = local_env(settings, port)
     env["PATH"] = f"{Path(sys.executable).parent}:$PATH"
     return "\n".join(f"export {k}={shlex.quote(v) if k != 'PATH' else v}" for k, v in env.items())
+
+
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+) map_index=(-?\d+)")
+
+
+def task_log_path(settings: Settings, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> Path:
+    """Where the api-server looks for a task try's log (Airflow 3's default ``log_filename_template``)."""
+    path = settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    if map_index >= 0:
+        path = path / f"map_index={map_index}"
+    return path / f"attempt={try_number}.log"
+
+
+def file_task_logs(settings: Settings, dag_id: str, run_id: str, tries: list[list[Any]], lines: list[str]) -> None:
+    """File each task's lines of a ``dag.test`` run under its task log path, so the UI shows them.
+
+    ``dag.test`` runs every task in one process and writes no task log files; its output marks each task's
+    start and end. A task that ran more than once in the run keeps only its last try's lines.
+    """
+    sections: dict[tuple[str, int], list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        if start := _TASK_START.search(line):
+            current = sections.setdefault((start[1], int(start[2])), [])
+            current.clear()
+        if current is not None:
+            current.append(line)
+        if _TASK_END.search(line):
+            current = None
+    for task_id, map_index, try_number in tries:
+        section = sections.get((task_id, int(map_index)))
+        if not section or not try_number:
+            continue
+        path = task_log_path(settings, dag_id, run_id, task_id, int(map_index), int(try_number))
+        if not path.exists():  # never replace a log a real worker wrote
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(section), encoding="utf-8")
 
 
 def airflow_bin() -> str:

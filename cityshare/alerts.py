@@ -76,8 +76,8 @@ def check_deliveries(day: dt.date, settings: Settings | None = None) -> list[dic
     on a working day when its newest accepted load date is more than one day behind."""
     from cityshare.contracts.model import load_contracts
     from cityshare.freshness import CYCLE_DAYS
-    from cityshare.quality.workcal import is_workday
     from cityshare.warehouse import connect
+    from cityshare.workcal import is_workday
 
     settings = settings or get_settings()
     if not is_workday(day):

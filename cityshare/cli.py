@@ -13,7 +13,8 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +43,15 @@ airflow_app = typer.Typer(help="The embedded Airflow 3: scheduler, dag-processor
 app.add_typer(airflow_app, name="airflow")
 
 
+# Every list, status and report command takes --json: one JSON document on stdout for scripts, no table.
+JsonOut = Annotated[bool, typer.Option("--json", help="print one JSON document (for scripts) instead of a table")]
+
+
+def _json(value: Any) -> None:
+    """Plain stdout, never wrapped or cut at the terminal's width."""
+    typer.echo(json.dumps(value, ensure_ascii=False, default=str, indent=2))
+
+
 @app.callback()
 def _owner_only() -> None:
     """Every file the platform writes (data, keys, logs; Airflow's too, a child process) is the owner's only."""
@@ -52,6 +62,17 @@ keys_app = typer.Typer(help="密钥: create the city-held token key", no_args_is
 app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr (stdout stays clean for JSON); yields ``step(name)`` to advance it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,16 +128,19 @@ def simulate(
     departments: Annotated[str | None, typer.Option(help="only these extra departments (slugs: zjw,jtj,…)")] = None,
     file_defects: Annotated[bool, typer.Option(help="also inject batch-blocking file defects")] = False,
 ) -> None:
-    """Generate Chongqing department data: 城管局 case files and the 市场监管局 registry API."""
+    """Generate the Chongqing departments' simulated deliveries (部门数据) — files, APIs and databases for
+    every simulated source in contracts/, from 城管局 cases to the 市场监管局 registry (--departments narrows)."""
     from cityshare.settings import get_settings
     from cityshare.simulate import simulate as run
+    from cityshare.simulate import steps
     from cityshare.simulate.api import serve_forever
 
     settings = get_settings()
     first = _date(start) if start else dt.date.today() - dt.timedelta(days=days)
     only = [d.strip() for d in departments.split(",") if d.strip()] if departments else None
-    summary = run(settings, days=days, start=first, scale=scale, defect_rate=defect_rate, seed=seed,
-                  departments=only, file_defects=file_defects)
+    with _progress("simulate 模拟", steps(only)) as step:
+        summary = run(settings, days=days, start=first, scale=scale, defect_rate=defect_rate, seed=seed,
+                      departments=only, file_defects=file_defects, progress=step)
     console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
     if serve_api:
         console.print(f"市场监管局 API on http://127.0.0.1:{settings.sim_api_port} (Ctrl-C to stop)")
@@ -169,17 +193,19 @@ def build(
     from cityshare.transform import build as dbt_build
 
     try:
-        with console.status("dbt build…"):
+        with _progress("build 加工", 2) as step:
             built = dbt_build(full_refresh=full_refresh)
+            step("dbt build done")
+            stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
+            outcome = audit_and_publish(not_built=built["failed"])
+            step("audit + publish done")
     except (Exception, KeyboardInterrupt):
-        if stop["asked"]:
+        if stop["asked"] and stop["phase"] == "dbt":
             raise Stopped("stopped on SIGTERM 已停止 during the dbt build, a safe point: nothing was published and the "
                           "shared tables are unchanged; run `cityshare build` to build again") from None
         raise
-    stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
     scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
     console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes")
-    outcome = audit_and_publish(not_built=built["failed"])
     _table("已发布 published", outcome["published"])
     if stop["asked"]:
         raise Stopped("stopped on SIGTERM 已停止 after the publish completed (a safe point): every table listed above "
@@ -312,8 +338,8 @@ def recover(
 @friendly
 def contracts_lint() -> None:
     """Validate every contract against the ODCS JSON Schema and the sharing rules."""
-    from cityshare.contracts.lint import lint_all, lint_warnings
     from cityshare.contracts.model import load_contract
+    from cityshare.lint import lint_all, lint_warnings
 
     problems = 0
     for path, errors in lint_all().items():
@@ -416,22 +442,28 @@ def directory_publish(
         "--openmetadata", help="OpenMetadata server URL, e.g. http://localhost:8585/api")] = None,
     token: Annotated[str | None, typer.Option(help="OpenMetadata bot JWT (or CITYSHARE_OPENMETADATA_TOKEN)")] = None,
     dry_run: Annotated[Path | None, typer.Option("--dry-run", help="write one JSON file per request here instead")] = None,
+    workflow_file: Annotated[Path | None, typer.Option(
+        "--workflow-file", help="write the `metadata ingest -c` workflow YAML here instead (token read from env)")] = None,
 ) -> None:
-    """Push the directory, lineage and quality results to OpenMetadata (or write the requests)."""
+    """Publish the directory, lineage and quality results to OpenMetadata via its ingestion workflow."""
     import os
 
     from cityshare.directory.sinks import openmetadata as om
 
+    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
     if dry_run:
         files = om.dry_run(dry_run)
         console.print(f"wrote {len(files)} request(s) to {dry_run}")
         return
-    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
-    token = token or os.environ.get("CITYSHARE_OPENMETADATA_TOKEN")
+    if workflow_file:
+        path = om.write_workflow(workflow_file, url or "http://localhost:8585/api")
+        console.print(f"wrote {path}; run: {om.TOKEN_VARIABLE}=<bot JWT> metadata ingest -c {path}")
+        return
+    token = token or os.environ.get(om.TOKEN_VARIABLE)
     if not url or not token:
-        err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR)")
+        err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR / --workflow-file F)")
         raise typer.Exit(2)
-    console.print_json(json.dumps(om.push(url, token), ensure_ascii=False))
+    console.print_json(json.dumps(om.run_workflow(url, token), ensure_ascii=False))
 
 
 def _day(option: str, value: str | None) -> dt.date | None:
@@ -448,10 +480,14 @@ def report_quality(
     out: Annotated[Path | None, typer.Option(help="HTML file (default: data/reports/quality_<start>_<end>.html)")] = None,
     start: Annotated[str | None, typer.Option(help="period start (YYYY-MM-DD); default: 28 days before --end")] = None,
     end: Annotated[str | None, typer.Option(help="period end (YYYY-MM-DD); default: today")] = None,
+    as_json: JsonOut = False,
 ) -> None:
     """数据质量与时效考核报告: a self-contained HTML file (scorecards, timeliness, loads, evaluation, charts)."""
     from cityshare.quality.report import write_report
 
+    if as_json:
+        _json({"path": str(write_report(out, _day("--start", start), _day("--end", end)))})
+        return
     with console.status("rendering quality report…"):
         path = write_report(out, _day("--start", start), _day("--end", end))
     console.print(f"wrote {path}")
@@ -559,22 +595,25 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id (tk_…)
 
 @token_app.command("list")
 @friendly
-def token_list() -> None:
+def token_list(as_json: JsonOut = False) -> None:
     """List tokens (ids, departments, roles, expiry — never the tokens)."""
     from cityshare.settings import get_settings
     from cityshare.share.tokens import list_tokens
 
-    _table("令牌 tokens", list_tokens(get_settings()))
+    _table("令牌 tokens", list_tokens(get_settings()), as_json)
 
 
 @audit_app.command("verify")
 @friendly
-def audit_verify() -> None:
+def audit_verify(as_json: JsonOut = False) -> None:
     """Recompute the keyed audit chain and check its signed anchors; exit 1 naming the first bad record."""
     from cityshare.settings import get_settings
     from cityshare.share.audit import verify
 
     result = verify(get_settings())
+    if as_json:
+        _json(result)
+        raise typer.Exit(0 if result["ok"] else 1)
     if not result["ok"]:
         err.print(f"[bold red]audit chain broken[/] at record {result['bad_seq']}: ", end="")
         err.print(result["reason"], markup=False, highlight=False)
@@ -597,13 +636,14 @@ def audit_anchor() -> None:
 
 @audit_app.command("show")
 @friendly
-def audit_show(limit: Annotated[int, typer.Option(help="records, newest first")] = 20) -> None:
+def audit_show(limit: Annotated[int, typer.Option(help="records, newest first")] = 20, as_json: JsonOut = False) -> None:
     """Show the latest audit records."""
     from cityshare.settings import get_settings
     from cityshare.share.audit import entries
 
     _table("审计日志 audit", [{k: r[k] for k in ("seq", "at", "department", "user_name", "action", "target", "status",
-                                                  "rows", "grant_id")} for r in entries(get_settings(), limit)])
+                                                  "rows", "grant_id")} for r in entries(get_settings(), limit)],
+           as_json)
 
 
 @receipt_app.command("verify")
@@ -613,6 +653,7 @@ def receipt_verify(
     receipt: Annotated[Path, typer.Argument(help="its receipt JSON (/api/receipts/<id>)", exists=True, dir_okay=False)],
     public_key: Annotated[Path | None, typer.Option(help="platform public key PEM (/api/keys/receipt); "
                                                          "default: this installation's key")] = None,
+    as_json: JsonOut = False,
 ) -> None:
     """Check the receipt's Ed25519 signature and that the file's SHA-256 and size match it."""
     from cityshare.settings import get_settings
@@ -621,6 +662,9 @@ def receipt_verify(
     pem = public_key.read_text(encoding="utf-8") if public_key else receipts.public_key_pem(get_settings())
     result = receipts.verify(receipt, file, pem)
     r = result["receipt"]
+    if as_json:
+        _json(result)
+        raise typer.Exit(0 if result["ok"] else 1)
     if not result["ok"]:
         for problem in result["problems"]:
             err.print(f"[bold red]invalid:[/] {problem}")
@@ -632,14 +676,14 @@ def receipt_verify(
 
 @access_app.command("overdue")
 @friendly
-def access_overdue() -> None:
+def access_overdue(as_json: JsonOut = False) -> None:
     """List requests past their 10-working-day deadline and escalate them to governance."""
     from cityshare.settings import get_settings
     from cityshare.share.grants import sweep_overdue
 
     rows = sweep_overdue(get_settings())
     _table("超期申请 overdue", [{k: r[k] for k in ("id", "table_name", "provider", "department", "deadline",
-                                                  "overdue_days")} for r in rows])
+                                                  "overdue_days")} for r in rows], as_json)
 
 
 @access_app.command("revoke-grant")
@@ -655,13 +699,19 @@ def access_revoke_grant(grant_id: Annotated[str, typer.Argument(help="grant id (
     console.print(f"revoked {grant_id}")
 
 
-def _table(title: str, rows: list[dict[str, Any]]) -> None:
+def _table(title: str, rows: list[dict[str, Any]], as_json: bool = False) -> None:
+    """Rows as a table whose cells fold rather than cut (ids stay whole at 80 columns), or as JSON."""
+    if as_json:
+        _json(rows)
+        return
     if not rows:
         console.print(f"{title}: (none)")
         return
     table = Table(title=title)
     for col in rows[0]:
-        table.add_column(str(col))
+        whole = col == "id" or str(col).endswith("_id")  # ids are copied into other commands: never cut them
+        width = max(len(str(r[col])) for r in rows) if whole else None
+        table.add_column(str(col), overflow="fold", no_wrap=whole, min_width=width)
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)

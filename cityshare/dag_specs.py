@@ -101,7 +101,8 @@ def dag_doc(contract: Contract) -> str:
     where = server.get("path") or server.get("url") or server.get("host") or ""
     rules = [(q.get("name", ""), q.get("description", "")) for p in contract.properties for q in p.quality]
     rules += [(q.get("name", ""), q.get("description", "")) for q in contract.table_quality()]
-    team = contract.raw.get("team") if isinstance(contract.raw.get("team"), dict) else {}
+    team = contract.raw.get("team")
+    team = team if isinstance(team, dict) else {}
     lines = [
         f"### {contract.name}",
         "",

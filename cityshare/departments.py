@@ -28,7 +28,8 @@ def catalog_departments(catalog_dir: Path) -> dict[str, dict[str, str]]:
 
 def declared_department(contract: Contract) -> dict[str, str] | None:
     """The department a contract declares itself (``team.description`` + ``providerCode``), if it does."""
-    team = contract.raw.get("team") if isinstance(contract.raw.get("team"), dict) else {}
+    team = contract.raw.get("team")
+    team = team if isinstance(team, dict) else {}
     name = str(team.get("description") or "").strip()
     code = str(contract.custom.get("providerCode") or "").strip()
     if not (name and code):

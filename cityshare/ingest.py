@@ -33,7 +33,7 @@ def check_load_date(load_date: dt.date, settings: Settings) -> None:
     Registries keep the latest row per key by load date: one batch dated in the future would outrank
     every real delivery until that day, so it must never land.
     """
-    from cityshare.quality.workcal import today_beijing
+    from cityshare.workcal import today_beijing
 
     today = today_beijing()
     latest = today + dt.timedelta(days=settings.load_date_tolerance_days)

@@ -73,8 +73,11 @@ def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
              on_result: Callable[[DagRun], None] | None = None) -> list[DagRun]:
     """Run DAGs in order through Airflow's ``dag.test`` in one subprocess (``dags/run_dags.py``).
 
-    Each run's log (task logs included) is captured separately, so a caller can show why it failed.
+    Each run's log (task logs included) is captured separately, so a caller can show why it failed, and
+    each task's part is filed where the Airflow UI reads task logs.
     """
+    from cityshare.airflow_local import file_task_logs
+
     settings = settings or get_settings()
     from cityshare.keys import require_token_key
 
@@ -98,6 +101,8 @@ def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
                 continue
             run = DagRun(event["dag_id"], event["date"], event["state"] == "success", "".join(lines),
                          float(event["seconds"]))
+            if event.get("run_id"):
+                file_task_logs(settings, run.dag_id, event["run_id"], event["tries"], lines)
             runs.append(run)
             if on_result:
                 on_result(run)

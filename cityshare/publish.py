@@ -60,7 +60,7 @@ def audit_each(settings: Settings | None = None,
     sources' first delivery (not audited, not a failure). One table's failure never holds back the others."""
     settings = settings or get_settings()
     staging = settings.exports_dir / ".staging"
-    from cityshare.directory.policy import check_policy_by_contract, current_lineage
+    from cityshare.policy import check_policy_by_contract, current_lineage
 
     contracts = load_contracts(settings)  # once: the policy check and the audit read the same contracts
     graph = current_lineage(settings, contracts)
@@ -71,7 +71,7 @@ def audit_each(settings: Settings | None = None,
         for c in shared if key is None else [c for c in shared if c.key == key]:
             blocked.setdefault(f"shared.{c.model_name}", []).extend(messages)
     for c in shared:  # this build's dbt run failed on the model or skipped it behind a failed upstream model
-        if c.model_name in (not_built or {}):
+        if not_built and c.model_name in not_built:
             blocked.setdefault(f"shared.{c.model_name}", []).append(f"{c.model_name}: dbt {not_built[c.model_name]}")
     audited: list[Audited] = []
     with connect(settings) as con:
@@ -106,7 +106,7 @@ def waiting_tables(settings: Settings, contracts: list[Contract], graph: Any) ->
     today): model name → its sources. Not a failure: they are published with the first delivery."""
     if graph is None:
         return {}
-    from cityshare.directory.policy import upstream_sources
+    from cityshare.policy import upstream_sources
 
     with connect(settings) as con:
         delivered = {r[0] for r in con.execute("SELECT DISTINCT dataset FROM meta.batches WHERE status = 'accepted'").fetchall()}

@@ -76,7 +76,8 @@ def standardizations(prop: Property) -> list[str]:
     declared = prop.custom.get("standardize") or []
     out = [declared] if isinstance(declared, str) else list(declared)
     for rule in prop.quality:
-        args = rule.get("arguments") if isinstance(rule.get("arguments"), dict) else {}
+        args = rule.get("arguments")
+        args = args if isinstance(args, dict) else {}
         seed = args.get("referenceSeed")
         if seed == "chongqing_areas" and args.get("includeLegacyCodes"):
             out.append("area_code")  # 县改区: 500228 梁平县 → 500155 梁平区

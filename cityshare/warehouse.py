@@ -10,11 +10,13 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cityshare.contracts.model import Contract
 from cityshare.settings import Settings
 from cityshare.storage import register_lake, resolved_path
+
+if TYPE_CHECKING:  # a contract is only read here (its raw table and columns): the warehouse is below contracts
+    from cityshare.contracts.model import Contract
 
 LOCK_WAIT_SECONDS = 120
 

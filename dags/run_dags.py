@@ -2,7 +2,8 @@
 
 Wiring only (like the DAG file): reads a JSON plan ``[[dag_id, "YYYY-MM-DD"], ...]`` on stdin and runs
 each DAG run in order through Airflow, printing ``@@cityshare-run <json>`` markers so the caller can
-split the log per run. One process pays Airflow's start-up (≈8 s) once instead of once per run.
+split the log per run (and per task: ``cityshare.airflow_local.file_task_logs``). One process pays
+Airflow's start-up (≈8 s) once instead of once per run.
 Listed in .airflowignore: it defines no DAG.
 """
 
@@ -27,14 +28,18 @@ def main() -> int:
         print(f"@@cityshare-run {json.dumps({'dag_id': dag_id, 'date': day, 'event': 'start'})}", flush=True)
         start = time.monotonic()
         logical = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+        run_id, tries = None, []
         try:
-            state = str(bag.dags[dag_id].test(logical_date=logical).state)
+            run = bag.dags[dag_id].test(logical_date=logical)
+            state, run_id = str(run.state), run.run_id
+            tries = [[ti.task_id, ti.map_index, ti.try_number] for ti in run.get_task_instances()]
         except Exception as exc:  # reported to the caller as a failed run, with its reason
             print(f"run error: {type(exc).__name__}: {exc}", flush=True)
             state = "failed"
         failed += state != "success"
-        result = {"dag_id": dag_id, "date": day, "event": "end", "state": state,
-                  "seconds": round(time.monotonic() - start, 1)}
+        # run id and task tries let the caller file each task's log where the Airflow UI reads it
+        result = {"dag_id": dag_id, "date": day, "event": "end", "state": state, "run_id": run_id,
+                  "tries": tries, "seconds": round(time.monotonic() - start, 1)}
         print(f"@@cityshare-run {json.dumps(result)}", flush=True)
     return 1 if failed else 0
 

@@ -44,7 +44,7 @@ def _context(settings: Settings) -> Any:
     root = settings.data_dir / "quality" / "gx"
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
-    if SITE not in (context.get_config().data_docs_sites or {}):
+    if SITE not in (getattr(context.get_config(), "data_docs_sites", None) or {}):  # a DataContextConfig
         context.add_data_docs_site(SITE, {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir(settings))},

@@ -67,7 +67,7 @@ def load_doc(path: Path | str) -> dict[str, Any]:
 
 
 def _custom(items: Any) -> dict[str, Any]:
-    return {c.get("property"): c.get("value") for c in items or [] if isinstance(c, dict)}
+    return {str(c.get("property")): c.get("value") for c in items or [] if isinstance(c, dict)}
 
 
 def _props(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -100,8 +100,8 @@ def _bound_change(old: Any, new: Any, lower: bool) -> bool | None:
     if new is None:
         return False
     a, b = _number(old), _number(new)
-    if a is None or b is None:
-        a, b = str(old), str(new)  # ISO dates compare as text; relative bounds (loadDate±N) by text
+    if a is None or b is None:  # ISO dates compare as text; relative bounds (loadDate±N) by text
+        return (str(new) > str(old)) if lower else (str(new) < str(old))
     return (b > a) if lower else (b < a)
 
 
@@ -149,11 +149,9 @@ def _one_rule(where: str, a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
                 (f" widened (added {', '.join(added)})" if added else "")
             out.append(Change(where, msg, bool(removed)))
         elif key == "minimum":
-            tighter = _bound_change(old, new, True)
-            out.append(Change(where, f"minimum {old!r} → {new!r}", tighter is not False))
+            out.append(Change(where, f"minimum {old!r} → {new!r}", _bound_change(old, new, True) is not False))
         elif key == "maximum":
-            tighter = _bound_change(old, new, False)
-            out.append(Change(where, f"maximum {old!r} → {new!r}", tighter is not False))
+            out.append(Change(where, f"maximum {old!r} → {new!r}", _bound_change(old, new, False) is not False))
         elif key in ("window", "minHistory"):
             out.append(Change(where, f"{key} {old!r} → {new!r}", False))
         elif key in ("k", "maxRatio") and _number(new) is not None and _number(old) is not None:
@@ -209,7 +207,8 @@ def _settings_changes(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
             continue
         msg = f"{key} {old!r} → {new!r}"
         if key in ("quarantineThreshold", "retypedShare"):
-            breaking = _number(new) is not None and _number(old) is not None and _number(new) < _number(old)
+            n_old, n_new = _number(old), _number(new)
+            breaking = n_new is not None and n_old is not None and n_new < n_old
             breaking = breaking or (old is None and key == "quarantineThreshold" and (_number(new) or 0) < 0.05)
         elif key == "extraColumns":
             breaking = str(new).lower() != "tolerate" and str(old).lower() == "tolerate"
@@ -231,8 +230,8 @@ def _sla_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         if a.get(key) == b.get(key):
             continue
         va, vb = (a.get(key) or {}).get("value"), (b.get(key) or {}).get("value")
-        stricter = key not in a or (key in b and _number(vb) is not None and _number(va) is not None
-                                    and _number(vb) < _number(va))
+        n_a, n_b = _number(va), _number(vb)
+        stricter = key not in a or (key in b and n_b is not None and n_a is not None and n_b < n_a)
         if key in a and key in b and a[key].get("unit") != b[key].get("unit"):
             stricter = True  # different units: assume stricter rather than guess
         out.append(Change(f"slaProperties.{key}", f"{key} {va!r} → {vb!r}" if key in a and key in b else

@@ -331,7 +331,7 @@ _TYPE_ZH = {"integer": "整数", "number": "数值", "date": "日期", "timestam
 # Formula injection (CSV/XLSX 公式注入): a text cell a spreadsheet would run — it starts with = @ TAB CR, or
 # with + / - followed by something that is not a plain signed number ("+86 138…" and "-5" are data,
 # "+cmd|…" and "-1+cmd|…" are not). Detection only: every CSV export escapes all of = + - @ TAB CR
-# (cityshare.share.exports.FORMULA_LEAD). Contract customProperty ``formulaInjection``: ``warning``
+# (cityshare.spreadsheet.FORMULA_LEAD). Contract customProperty ``formulaInjection``: ``warning``
 # (default — recorded, stops nothing), ``error`` (quarantine the row) or ``off``.
 _FORMULA = r"^(?:[=@\t\r]|[+-](?:[^0-9.\s]|[0-9.]*[-+*/^&|(!]))"
 _CONSTRAINED = ("pattern", "validValues", "checkDigit", "referenceSeed", "referenceDataset")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
-from cityshare.directory.classification import Classification, classify
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
 
@@ -209,8 +209,8 @@ def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
 
     All in one transaction: an invalid entry leaves the previous directory in place.
     """
-    from cityshare.directory.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
     from cityshare.directory.versions import record_versions
+    from cityshare.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
 
     settings = settings or get_settings()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -258,8 +258,8 @@ def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], grap
 def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:
     """数据时效 (is the data current, per cityshare.freshness) on every entry; 发布状态 on published tables:
     a table whose audit or build failed keeps its previous version, and says why."""
-    from cityshare.directory.policy import upstream_sources
     from cityshare.freshness import late_inputs, source_freshness
+    from cityshare.policy import upstream_sources
 
     sources = source_freshness(con, contracts)
     status = {row[0]: row[1:] for row in con.execute(

@@ -79,7 +79,7 @@ def csv_row(e: dict[str, Any]) -> list[str]:
 
 def to_csv(entries: list[dict[str, Any]]) -> str:
     """The CSV text (with a leading BOM: write it as UTF-8 and Excel shows Chinese correctly)."""
-    from cityshare.share.exports import defuse_cell
+    from cityshare.spreadsheet import defuse_cell
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")

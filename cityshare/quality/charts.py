@@ -73,23 +73,29 @@ def radar(departments: list[dict[str, Any]], size: int = 360) -> dict[str, Any]:
              for lvl in (20, 40, 60, 80, 100) for i in range(n + 1)]
     spokes = [{"x": 0, "y": 0, "x2": point(i, 100)[0], "y2": point(i, 100)[1]} for i in range(n)]
     labels = [{"x": point(i, 118)[0], "y": point(i, 118)[1], "label": d} for i, d in enumerate(DIMENSIONS)]
-    series = []
+    series, missing = [], []
     for d in departments:
         if d["overall"] is None:
             continue
+        run = 0  # a dimension without data has no point: the outline breaks there instead of dipping to 0
         for i in range(n + 1):
             dim = DIMENSIONS[i % n]
             x_val = d["dimensions"][dim]["X"]
-            r = x_val if x_val is not None else 0.0
-            x, y = point(i % n, r)
-            series.append({"部门": d["department_name"], "维度": dim, "i": i, "x": x, "y": y,
-                           "得分": "无数据" if x_val is None else f"{x_val:.1f}"})
+            if x_val is None:
+                run += 1
+                continue
+            x, y = point(i % n, x_val)
+            series.append({"部门": d["department_name"], "段": f"{d['department_name']}/{run}", "维度": dim, "i": i,
+                           "x": x, "y": y, "得分": f"{x_val:.1f}"})
+        missing += [f"{d['department_name']}·{dim}" for dim in DIMENSIONS if d["dimensions"][dim]["X"] is None]
+    note = ("无评估数据的维度不画点，轮廓在该处断开：" + "、".join(missing[:6]) + ("等" if len(missing) > 6 else "")
+            if missing else "各部门六个维度均有评估数据")
     scale = {"domain": [-135, 135], "nice": False}
     axis_x = {"field": "x", "type": "quantitative", "scale": scale, "axis": None}
     axis_y = {"field": "y", "type": "quantitative", "scale": scale, "axis": None}
     grey = "#c8c8c8"
     return {
-        "title": {"text": "GB/T 36344 六维度雷达图（X = A/B，%）", "subtitle": "无评估数据的维度按 0 绘制"},
+        "title": {"text": "GB/T 36344 六维度雷达图（X = A/B，%）", "subtitle": note},
         "width": size, "height": size,
         "layer": [
             {"data": {"values": rings}, "mark": {"type": "line", "color": grey, "strokeWidth": 0.8},
@@ -100,7 +106,9 @@ def radar(departments: list[dict[str, Any]], size: int = 360) -> dict[str, Any]:
             {"data": {"values": labels}, "mark": {"type": "text", "fontSize": 12, "fontWeight": "bold"},
              "encoding": {"x": axis_x, "y": axis_y, "text": {"field": "label"}}},
             {"data": {"values": series}, "mark": {"type": "line", "strokeWidth": 2, "point": True},
-             "encoding": {"x": axis_x, "y": axis_y, "color": {"field": "部门", "type": "nominal", "title": "部门"},
+             "encoding": {"x": axis_x, "y": axis_y, "detail": {"field": "段"},
+                          "color": {"field": "部门", "type": "nominal", "title": "部门",
+                                    "legend": {"orient": "bottom", "columns": 3, "symbolLimit": 0}},
                           "order": {"field": "i", "type": "quantitative"},
                           "tooltip": [{"field": "部门"}, {"field": "维度"}, {"field": "得分"}]}},
         ],

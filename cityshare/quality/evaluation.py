@@ -28,8 +28,8 @@ from typing import Any
 from cityshare.quality import history
 from cityshare.quality.history import Period
 from cityshare.quality.scorecards import grade
-from cityshare.quality.workcal import to_beijing
 from cityshare.settings import Settings
+from cityshare.workcal import to_beijing
 
 INDICATORS = ("处置率", "按期处置率", "结案率", "按期结案率", "返工率")
 WEIGHTS = {"处置率": 20, "按期处置率": 30, "结案率": 20, "按期结案率": 30}

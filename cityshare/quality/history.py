@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.errors import CityShareError
-from cityshare.quality.workcal import to_beijing, today_beijing
 from cityshare.settings import Settings
+from cityshare.workcal import to_beijing, today_beijing
 
 DEFAULT_PERIOD_DAYS = 28
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)  # evaluable dates (a guard against typos)

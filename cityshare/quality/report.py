@@ -12,8 +12,8 @@ from typing import Any
 
 from cityshare.quality import charts, evaluation, loads, scorecards, timeliness
 from cityshare.quality.history import Period, default_period
-from cityshare.quality.workcal import to_beijing
 from cityshare.settings import Settings, get_settings
+from cityshare.workcal import to_beijing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "share" / "templates"
 
@@ -80,10 +80,13 @@ def render_html(settings: Settings, period: Period, *, offline: bool, as_of: dt.
                 data: dict[str, Any] | None = None) -> str:
     """The report page: ``offline`` for the standalone file (no links), else the portal dashboard."""
     data = data or collect(settings, period, as_of)
+    from cityshare.departments import registry
+
     generated = to_beijing(dt.datetime.now(dt.UTC))
+    names = {slug: d.get("short_name") or d["name"] for slug, d in registry(settings).items()}  # slugs never shown
     return _environment().get_template("quality.html").render(
         data=data, charts=chart_svgs(data), offline=offline, generated_at=generated,
-        dimensions=scorecards.DIMENSIONS, indicators=evaluation.INDICATORS)
+        dimensions=scorecards.DIMENSIONS, indicators=evaluation.INDICATORS, dept_names=names)
 
 
 def write_report(out: Path | None = None, start: dt.date | None = None, end: dt.date | None = None,
@@ -103,7 +106,7 @@ def write_report(out: Path | None = None, start: dt.date | None = None, end: dt.
 def weekly_report(logical_date: str | None, settings: Settings | None = None) -> str:
     """The ``quality_report`` DAG task: the previous ISO week (Mon–Sun) before the run's logical date
     (today in Beijing for a run without one, e.g. triggered by hand)."""
-    from cityshare.quality.workcal import today_beijing
+    from cityshare.workcal import today_beijing
 
     day = dt.date.fromisoformat(logical_date[:10]) if logical_date else today_beijing()
     end = day - dt.timedelta(days=day.weekday() + 1)

@@ -27,8 +27,8 @@ from typing import Any
 
 from cityshare.quality import history, timeliness
 from cityshare.quality.history import Period
-from cityshare.quality.workcal import to_beijing
 from cityshare.settings import Settings
+from cityshare.workcal import to_beijing
 
 DIMENSIONS = ("规范性", "完整性", "准确性", "一致性", "时效性", "可访问性")
 # Project weights (sum 100): completeness, accuracy and timeliness weigh most for sharing.

@@ -29,8 +29,8 @@ from typing import Any
 
 from cityshare.quality import history
 from cityshare.quality.history import Period
-from cityshare.quality.workcal import holiday_name, is_workday, next_workday, to_beijing
 from cityshare.settings import Settings
+from cityshare.workcal import holiday_name, is_workday, next_workday, to_beijing
 
 GRACE_WORKDAYS = {"每日": 1, "每周": 1, "每月": 5, "每季度": 10, "每半年": 10, "每年": 15}
 COUNTED = ("按时", "迟到", "阻断", "缺失")

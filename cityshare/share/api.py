@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -119,7 +119,7 @@ def build_router(settings: Settings) -> APIRouter:
         service.entry(settings, code)
         graph = service.lineage(settings, code)
         if graph is None:
-            raise ShareError(501, "血缘模块（cityshare.directory.lineage）尚不可用")
+            raise ShareError(501, "血缘模块（cityshare.lineage）尚不可用")
         return graph
 
     @router.get("/entry/quality", tags=["目录"], summary="资源最近一次质量检查结果")
@@ -150,19 +150,30 @@ def build_router(settings: Settings) -> APIRouter:
              filters: Annotated[list[str], Query(alias="filter", max_length=20, description=FILTER_HELP)] = [],  # noqa: B006
              sort: Annotated[str | None, Query(max_length=500, description="逗号分隔，-字段 表示降序")] = None,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-             offset: Annotated[int, Query(ge=0, le=10**12)] = 0) -> dict[str, Any]:
+             offset: Annotated[int, Query(ge=0, le=10**12)] = 0,
+             version: Annotated[int | None, Query(ge=1, le=10**9, description="发布版本（默认最新）")] = None
+             ) -> dict[str, Any]:
         return service.read_rows(settings, who, name, columns=columns, filters=filters, sort=sort, limit=limit,
-                                 offset=offset)
+                                 offset=offset, version=version)
 
-    @router.get("/tables/{name}/export", tags=["数据"], summary="导出共享表（CSV、JSON Lines、Parquet、Arrow IPC）",
+    @router.get("/tables/{name}/export", tags=["数据"],
+                summary="导出共享表（CSV、XLSX、JSON Lines、Parquet、Arrow IPC；支持 Range 续传与 ETag）",
                 response_class=StreamingResponse)
-    def export(who: Who, name: Annotated[str, Path(max_length=64)],
+    def export(who: Who, request: Request, name: Annotated[str, Path(max_length=64)],
                format: Annotated[str, Query(max_length=10, description=", ".join(FORMATS))] = "parquet",
+               header: Annotated[str, Query(max_length=10, description="CSV/XLSX 表头：zh 信息项名称，name 字段名")
+                                 ] = "name",
+               version: Annotated[int | None, Query(ge=1, le=10**9, description="发布版本（默认最新）")] = None,
                columns: Annotated[str | None, Query(max_length=2000)] = None,
                filters: Annotated[list[str], Query(alias="filter", max_length=20)] = [],  # noqa: B006
-               sort: Annotated[str | None, Query(max_length=500)] = None) -> StreamingResponse:
-        body, headers = service.export(settings, who, name, format, columns=columns, filters=filters, sort=sort)
-        return DeliveryResponse(body, media_type=FORMATS[format][0], headers=headers)
+               sort: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+        plan = service.export(settings, who, name, format, header=header, version=version, columns=columns,
+                              filters=filters, sort=sort, if_none_match=request.headers.get("if-none-match"),
+                              range_header=request.headers.get("range"), if_range=request.headers.get("if-range"))
+        if plan.delivery is None:
+            return Response(status_code=plan.status, headers=plan.headers)
+        return DeliveryResponse(plan.delivery, media_type=FORMATS[format][0], headers=plan.headers,
+                                status_code=plan.status)
 
     @router.get("/deliveries", tags=["交付"], summary="本部门的导出交付记录")
     def deliveries(who: Who) -> list[dict[str, Any]]:

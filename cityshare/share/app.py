@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Any:
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
-    from cityshare.share import api, portal, routes_directory, routes_quality, service
+    from cityshare.share import api, display, portal, routes_directory, routes_quality, service
     from cityshare.share.api import same_origin
     from cityshare.share.auth import ShareError, caller_from
     from cityshare.share.guard import Guard
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Any:
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
     app.state.settings = settings  # routers mounted without a settings argument read it from here
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    display.install(templates.env, settings)
 
     @app.exception_handler(ShareError)
     def share_error(request: Request, exc: ShareError) -> Any:

@@ -91,7 +91,7 @@ def anchor(settings: Settings) -> dict[str, Any]:
     """Sign the committed head (record count and hash) and append it to the anchors file."""
     with store.connect(settings) as con:
         last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    payload = {"kind": "cityshare-audit-anchor", "records": last["seq"] if last else 0,
+    payload: dict[str, Any] = {"kind": "cityshare-audit-anchor", "records": last["seq"] if last else 0,
                "head": last["hash"] if last else GENESIS, "at": store.now().isoformat()}
     doc = receipts.sign(settings, payload)
     line = json.dumps({"checkpoint": doc["receipt"], "signature": doc["signature"]}, ensure_ascii=False)
@@ -125,7 +125,7 @@ def anchors(settings: Settings) -> list[dict[str, Any]]:
 def entries(settings: Settings, limit: int = 100, action: str | None = None,
             target: str | None = None) -> list[dict[str, Any]]:
     """The latest records, newest first (optionally one action / one target)."""
-    sql, params = "SELECT * FROM audit_log WHERE 1 = 1", []
+    sql, params = "SELECT * FROM audit_log WHERE 1 = 1", list[Any]()
     if action:
         sql, params = sql + " AND action = ?", [*params, action]
     if target:

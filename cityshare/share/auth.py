@@ -107,16 +107,20 @@ def entitle(settings: Settings, ident: Identity, name: str, provider: str, shari
         return Access(basis="治理监督")
     if sharing_type == "无条件共享":
         return Access(basis="无条件共享")
+    from cityshare.share.display import department, table_title
+
+    title = table_title(settings, name)  # messages reach clerks in the portal: names, not slugs
     if sharing_type == "不予共享":
-        raise ShareError(403, f"{name} 为不予共享资源，仅提供方 {provider} 可读取")
+        raise ShareError(403, f"{title} 为不予共享资源，仅提供方{department(settings, provider)}可读取")
     if sharing_type != "有条件共享":
-        raise ShareError(403, f"{name} 的共享类型 {sharing_type!r} 未知，拒绝读取")
+        raise ShareError(403, f"{title} 的共享类型 {sharing_type!r} 未知，拒绝读取")
     grant, dead = active_grant(settings, ident.department, name, today)
     if grant is None:
         if dead is not None:
             state = f"已于 {dead['revoked_at'][:10]} 撤销" if dead["revoked_at"] else f"有效期至 {dead['valid_until']}，已过期"
-            raise ShareError(403, f"{name} 为有条件共享资源：授权 {dead['id']} {state}，请重新申请")
-        raise ShareError(403, f"{name} 为有条件共享资源：{ident.department} 尚无有效授权，请先提交共享申请")
+            raise ShareError(403, f"{title} 为有条件共享资源：授权 {dead['id']} {state}，请重新申请")
+        raise ShareError(403, f"{title} 为有条件共享资源：{department(settings, ident.department)}尚无有效授权，"
+                              "请先提交共享申请")
     columns = json.loads(grant["columns"]) or None
     return Access(basis=f"授权 {grant['id']}", grant_id=grant["id"], columns=set(columns) if columns else None,
                   row_filter=json.loads(grant["row_filter"]))

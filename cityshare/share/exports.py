@@ -1,9 +1,14 @@
-"""Streamed exports (CSV, JSON lines, Parquet, Arrow IPC) that hash what they send.
+"""Streamed exports (CSV, XLSX, JSON lines, Parquet, Arrow IPC) that hash what they send.
 
 Record batches flow from DuckDB straight into the format writer and out to the socket; nothing is
 materialized whole. The running SHA-256, byte count and row count feed the signed delivery receipt,
 which ``DeliveryResponse`` signs only after the last byte was handed to the server and the client is
 still connected; a transfer cut short is audited as aborted with the bytes sent (issue 32 #1).
+
+For people who open exports in Excel: CSV starts with a UTF-8 BOM (without it a zh-CN Windows Excel
+shows mojibake) and CSV/XLSX may carry the Chinese item names (信息项名称) as headers. A ``Range``
+request is served from the finished export spooled to a temporary file, so its total size is known
+and the receipt still describes the whole file (the client's resumed copy must hash to it).
 
 Two things keep exports fast (bench/share_bench.py): a Parquet export of a whole table — every column,
 no filter, sort or paging — sends the published snapshot's own bytes (it *is* that table version,
@@ -12,6 +17,7 @@ immutable), and hashing runs in a worker thread (hashlib releases the GIL) while
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -24,12 +30,19 @@ from starlette.responses import StreamingResponse
 
 from cityshare.faults import crash_point
 from cityshare.share.rows import Query, cursor
+from cityshare.spreadsheet import defuse_cell, defuse_formulas
 
 BATCH_ROWS = 65_536
 FILE_CHUNK = 1 << 20
 SEND_PIECE = 1 << 16  # bytes per ASGI send: the server's flow control sees the client's pace
+BOM = b"\xef\xbb\xbf"
+XLSX_MAX_ROWS = 1_048_575  # one sheet holds 1,048,576 rows, the header included
+# Formats whose bytes are a pure function of the query and the snapshot: strong ETag, Range served.
+# openpyxl stamps creation times into the workbook, so XLSX gets a weak ETag and no Range.
+BYTE_STABLE = frozenset({"csv", "jsonl", "parquet", "arrow"})
 FORMATS: dict[str, tuple[str, str]] = {  # format → (media type, file extension)
     "csv": ("text/csv; charset=utf-8", "csv"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
     "jsonl": ("application/x-ndjson", "jsonl"),
     "parquet": ("application/vnd.apache.parquet", "parquet"),
     "arrow": ("application/vnd.apache.arrow.stream", "arrows"),
@@ -46,7 +59,7 @@ class Tally:
     complete: bool = False  # every byte produced
     sent: int = 0  # bytes the server took from us (handed to the connection)
 
-    def take(self, chunk: bytes) -> bytes:
+    def take(self, chunk: builtins.bytes) -> builtins.bytes:  # ``bytes`` is also a field here
         self.sha.update(chunk)
         self.bytes += len(chunk)
         return chunk
@@ -114,21 +127,26 @@ def _json_default(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _encode(reader: Any, fmt: str, tally: Tally) -> Iterator[bytes]:
+def _encode(reader: Any, fmt: str, tally: Tally, headers: list[str] | None = None) -> Iterator[bytes]:
     import pyarrow as pa
 
     if fmt == "csv":
         import pyarrow.csv as pcsv
 
+        names = headers or reader.schema.names
         sink, first = pa.BufferOutputStream(), True
+        yield BOM
         for batch in _batches(reader, tally):
             sink = pa.BufferOutputStream()
-            pcsv.write_csv(defuse_formulas(batch), sink, pcsv.WriteOptions(include_header=first))
+            pcsv.write_csv(defuse_formulas(batch).rename_columns(names), sink, pcsv.WriteOptions(include_header=first))
             first = False
             yield sink.getvalue().to_pybytes()
         if first:  # no rows: still send the header
-            pcsv.write_csv(reader.schema.empty_table(), sink, pcsv.WriteOptions(include_header=True))
+            empty = pa.schema([pa.field(n, f.type) for n, f in zip(names, reader.schema, strict=True)]).empty_table()
+            pcsv.write_csv(empty, sink, pcsv.WriteOptions(include_header=True))
             yield sink.getvalue().to_pybytes()
+    elif fmt == "xlsx":
+        yield from _xlsx(reader, tally, headers or reader.schema.names)
     elif fmt == "jsonl":
         for batch in _batches(reader, tally):
             lines = (json.dumps(r, ensure_ascii=False, default=_json_default, allow_nan=False)
@@ -153,33 +171,45 @@ def _encode(reader: Any, fmt: str, tally: Tally) -> Iterator[bytes]:
         raise ValueError(fmt)
 
 
+def _xlsx(reader: Any, tally: Tally, headers: list[str]) -> Iterator[bytes]:
+    """One sheet (数据) written row by row by openpyxl's write-only workbook, then sent from a temp file."""
+    import tempfile
+
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("数据")
+    sheet.append(headers)
+    for batch in _batches(reader, tally):
+        for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+            sheet.append([xlsx_cell(v) for v in row])
+    with tempfile.TemporaryFile() as handle:
+        book.save(handle)
+        handle.seek(0)
+        while chunk := handle.read(FILE_CHUNK):
+            yield chunk
+
+
+def xlsx_cell(value: Any) -> Any:
+    """A value Excel can hold: formulas defused, Beijing wall time for aware timestamps, control
+    characters (illegal in the sheet's XML) dropped, anything exotic as its text."""
+    import datetime as dt
+    import decimal
+
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, str):
+        return defuse_cell(ILLEGAL_CHARACTERS_RE.sub("", value))
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        from cityshare.workcal import to_beijing
+
+        return to_beijing(value)
+    if value is None or isinstance(value, (bool, int, float, decimal.Decimal, dt.date, dt.time)):
+        return value
+    return defuse_cell(ILLEGAL_CHARACTERS_RE.sub("", json.dumps(value, ensure_ascii=False, default=_json_default)))
+
+
 # A text cell starting with one of these is run as a formula by spreadsheets (CSV/XLSX injection).
-FORMULA_LEAD = "=+-@\t\r"
-
-
-def defuse_cell(value: Any) -> Any:
-    """One cell for a CSV/XLSX export: text starting with = + - @ TAB CR gets a leading ``'``."""
-    return "'" + value if isinstance(value, str) and value[:1] and value[0] in FORMULA_LEAD else value
-
-
-def defuse_formulas(batch: Any) -> Any:
-    """Prefix ``'`` to text cells starting with = + - @ TAB CR: a spreadsheet opening the CSV must
-    show them as text, never run them as formulas (CSV injection, ``=cmd|' /C calc'!A0``)."""
-    import re
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = []
-    lead = "^[" + re.escape(FORMULA_LEAD) + "]"
-    for column in batch.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            risky = pc.fill_null(pc.match_substring_regex(column, lead), False)
-            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
-
-
 def _finite(row: dict[str, Any]) -> bool:
     return all(not isinstance(v, float) or (v == v and v not in {float("inf"), float("-inf")}) for v in row.values())
 
@@ -205,6 +235,7 @@ def _snapshot_chunks(query: Query, tally: Tally) -> Iterator[bytes]:
     import pyarrow.parquet as pq
 
     path = query.table.snapshot
+    assert path is not None  # only a whole-snapshot query comes here (whole_snapshot)
     rows = pq.ParquetFile(path).metadata.num_rows
     with open(path, "rb") as handle:
         while chunk := handle.read(FILE_CHUNK):
@@ -212,8 +243,10 @@ def _snapshot_chunks(query: Query, tally: Tally) -> Iterator[bytes]:
     tally.rows = rows  # counted as delivered only once the last byte is out
 
 
-def stream(query: Query, fmt: str, tally: Tally) -> Iterator[bytes]:
+def stream(query: Query, fmt: str, tally: Tally, headers: list[str] | None = None) -> Iterator[bytes]:
     """Yield the export's bytes, hashed and counted into ``tally``; ``tally.complete`` once all were produced.
+
+    ``headers`` replaces the column names in a CSV/XLSX header row (the Chinese item names).
 
     Producing bytes is not delivering them: ``DeliveryResponse`` decides that, after the last byte.
     """
@@ -224,7 +257,7 @@ def stream(query: Query, fmt: str, tally: Tally) -> Iterator[bytes]:
             chunks = _snapshot_chunks(query, tally)
         else:
             sql, params = query.sql
-            chunks = _encode(cur.sql(sql, params=params).to_arrow_reader(BATCH_ROWS), fmt, tally)
+            chunks = _encode(cur.sql(sql, params=params).to_arrow_reader(BATCH_ROWS), fmt, tally, headers)
         for chunk in chunks:
             if chunk:
                 yield hasher.take(chunk)
@@ -234,6 +267,53 @@ def stream(query: Query, fmt: str, tally: Tally) -> Iterator[bytes]:
     finally:
         hasher.close()
         cur.close()
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range of a ``Range: bytes=a-b`` / ``a-`` / ``-n`` header, clipped to ``size``.
+
+    None when there is no usable single range (the whole file is sent); ``(size, size)`` when the
+    range starts past the end (416). Multiple ranges are answered with the whole file, as RFC 9110 allows.
+    """
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if not first:  # the last n bytes
+            n = int(last)
+            return None if n <= 0 else ((max(size - n, 0), size - 1) if size else (size, size))
+        start, end = int(first), (min(int(last), size - 1) if last else size - 1)
+    except ValueError:
+        return None
+    if start >= size:
+        return (size, size)
+    return (start, end) if start <= end else None
+
+
+def spool(chunks: Iterator[bytes]) -> tuple[Any, int]:
+    """Run an export to its end into a temporary file (hashing it on the way); the file and its size."""
+    import tempfile
+
+    handle = tempfile.TemporaryFile()  # noqa: SIM115  (handed on to window(), which closes it)
+    try:
+        for chunk in chunks:
+            handle.write(chunk)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, handle.tell()
+
+
+def window(handle: Any, start: int, end: int) -> Iterator[bytes]:
+    """Bytes ``start``..``end`` (inclusive) of a spooled export; the file is closed when done or abandoned."""
+    try:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0 and (chunk := handle.read(min(FILE_CHUNK, left))):
+            left -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
 
 
 @dataclass
@@ -257,8 +337,8 @@ class DeliveryResponse(StreamingResponse):
     runs ``on_abort`` with the bytes sent. Either way the producer is closed explicitly, not by GC.
     """
 
-    def __init__(self, delivery: Delivery, media_type: str, headers: dict[str, str]) -> None:
-        super().__init__(iter(()), media_type=media_type, headers=headers)
+    def __init__(self, delivery: Delivery, media_type: str, headers: dict[str, str], status_code: int = 200) -> None:
+        super().__init__(iter(()), media_type=media_type, headers=headers, status_code=status_code)
         self.delivery = delivery
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -300,7 +380,7 @@ class DeliveryResponse(StreamingResponse):
         end = object()
         while not gone.is_set():
             chunk = await anyio.to_thread.run_sync(next, self.delivery.chunks, end)
-            if chunk is end:
+            if not isinstance(chunk, bytes):  # the end marker
                 break
             view = memoryview(chunk)
             for start in range(0, len(view), SEND_PIECE):

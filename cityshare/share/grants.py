@@ -18,9 +18,11 @@ from cityshare.share.auth import ShareError
 from cityshare.share.rows import QueryError, grant_filters
 from cityshare.share.tables import SharedTable
 from cityshare.share.tokens import Identity
-from cityshare.share.workdays import CORRECTION_DEADLINE_WORKDAYS, REQUEST_DEADLINE_WORKDAYS, add_workdays
+from cityshare.workcal import next_workday
 
 MAX_PERIOD_DAYS = 366
+REQUEST_DEADLINE_WORKDAYS = 10  # 《政务数据共享条例》: the provider answers within 10 working days
+CORRECTION_DEADLINE_WORKDAYS = 5  # 数据纠错: provider's reply window (project default, unverified)
 
 
 def _id(prefix: str) -> str:
@@ -66,7 +68,7 @@ def submit_request(settings: Settings, who: Identity, table: SharedTable, purpos
            "user_name": who.user, "purpose": purpose, "columns": json.dumps(list(dict.fromkeys(columns))),
            "row_filter": json.dumps(row_filter, ensure_ascii=False), "period_days": period_days,
            "status": "pending", "submitted_at": store.now().isoformat(),
-           "deadline": add_workdays(today, REQUEST_DEADLINE_WORKDAYS).isoformat(),
+           "deadline": next_workday(today, REQUEST_DEADLINE_WORKDAYS).isoformat(),
            "decided_at": None, "decided_by": None, "reason": None, "grant_id": None, "escalated_at": None}
     with store.connect(settings, write=True) as con:
         con.execute(f"INSERT INTO access_requests ({', '.join(req)}) VALUES ({', '.join('?' * len(req))})",
@@ -198,7 +200,7 @@ def submit_correction(settings: Settings, who: Identity, table: SharedTable, row
             "user_name": who.user, "row_key": row_key, "column_name": column, "current_value": (current_value or "")[:500],
             "proposed_value": (proposed_value or "")[:500], "description": description,
             "created_at": store.now().isoformat(),
-            "deadline": add_workdays(today, CORRECTION_DEADLINE_WORKDAYS).isoformat(), "status": "open",
+            "deadline": next_workday(today, CORRECTION_DEADLINE_WORKDAYS).isoformat(), "status": "open",
             "resolved_at": None, "resolved_by": None, "resolution": None}
     with store.connect(settings, write=True) as con:
         con.execute(f"INSERT INTO corrections ({', '.join(case)}) VALUES ({', '.join('?' * len(case))})",

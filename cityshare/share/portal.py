@@ -5,27 +5,31 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from cityshare.settings import Settings
-from cityshare.share import audit, grants, service, sessions
+from cityshare.share import audit, display, grants, service, sessions
 from cityshare.share.auth import Caller, ShareError, caller_from, require
 from cityshare.share.exports import FORMATS
 from cityshare.share.sessions import COOKIE
 from cityshare.share.tokens import resolve
 
 TEMPLATES = Path(__file__).parent / "templates"
+PAGE_SIZE = 20  # directory entries per portal page
 # Every state-changing form echoes its session's CSRF token in this field (templates: name="csrf").
 CsrfField = Annotated[str, Form(max_length=100)]
 
 
 def page_context(caller: Caller) -> dict[str, Any]:
     """What every portal page needs: who is signed in and the CSRF token its forms carry."""
-    return {"me": caller.identity if caller.ok else None, "csrf": caller.session.csrf if caller.session else ""}
+    from cityshare.share.store import today
+
+    return {"me": caller.identity if caller.ok else None, "csrf": caller.session.csrf if caller.session else "",
+            "today": today().isoformat()}
 
 
 def lineage_svg(graph: dict[str, Any]) -> str:
@@ -52,8 +56,11 @@ def lineage_svg(graph: dict[str, Any]) -> str:
     for nid, n in nodes.items():
         x, y = pos[nid]
         fill = {"source": "#fff1c2", "shared": "#d4f4dd"}.get(n.get("kind", ""), "#e8eef6")
-        parts.append(f'<rect x="{x}" y="{y}" width="200" height="36" rx="4" fill="{fill}" stroke="#888"/>'
-                     f'<text x="{x + 8}" y="{y + 23}" font-size="12">{html.escape(str(n.get("label", nid))[:26])}</text>')
+        label = str(n.get("label", nid))
+        shown = label if len(label) <= 16 else label[:15] + "…"  # the whole label on hover and in the detail page
+        parts.append(f'<g><title>{html.escape(label)}</title>'
+                     f'<rect x="{x}" y="{y}" width="200" height="36" rx="4" fill="{fill}" stroke="#888"/>'
+                     f'<text x="{x + 8}" y="{y + 23}" font-size="12">{html.escape(shown)}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -61,6 +68,7 @@ def lineage_svg(graph: dict[str, Any]) -> str:
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    display.install(templates.env, settings)
 
     def who(request: Request) -> Caller:
         return caller_from(settings, None, request.cookies.get(COOKIE))
@@ -83,13 +91,41 @@ def build_router(settings: Settings) -> APIRouter:
              classification: Annotated[str | None, Query(max_length=20)] = None,
              provider: Annotated[str | None, Query(max_length=64)] = None,
              sharing_type: Annotated[str | None, Query(max_length=20)] = None,
-             update_cycle: Annotated[str | None, Query(max_length=20)] = None) -> HTMLResponse:
+             update_cycle: Annotated[str | None, Query(max_length=20)] = None,
+             kind: Annotated[str | None, Query(pattern="^(source|shared)?$")] = None,
+             page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1) -> HTMLResponse:
         entries, _ = service.directory(settings)
+        form = {"q": q or "", "classification": classification or "", "provider": provider or "",
+                "sharing_type": sharing_type or "", "update_cycle": update_cycle or "", "kind": kind or ""}
         hits = service.find_entries(settings, q, classification=classification or None, provider=provider or None,
-                                    sharing_type=sharing_type or None, update_cycle=update_cycle or None)
-        return page(request, "directory.html", entries=hits, all_count=len(entries), facets=service.facets(settings),
-                    form={"q": q or "", "classification": classification or "", "provider": provider or "",
-                          "sharing_type": sharing_type or "", "update_cycle": update_cycle or ""})
+                                    sharing_type=sharing_type or None, update_cycle=update_cycle or None,
+                                    kind=kind or None)
+        pages = max(1, -(-len(hits) // PAGE_SIZE))
+        page_no = min(page_no, pages)
+        shown = hits[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]
+        return page(request, "directory.html", entries=shown, hits=len(hits), segmented=_segmented(q), all_count=len(entries),
+                    facets=service.facets(settings), counts=_facet_counts(hits), form=form, page_no=page_no,
+                    pages=pages, link=lambda **change: "/?" + urlencode({k: v for k, v in {**form, **change}.items()
+                                                                         if v}))
+
+    def _segmented(q: str | None) -> list[str]:
+        """The query as the search reads it (terms, long Chinese ones cut into words), shown under the box."""
+        from cityshare.share.search import terms, words
+
+        return [" + ".join(words(t)) if len(t) >= 3 and not t.isascii() and len(words(t)) > 1 else t for t in terms(q)]
+
+    def _facet_counts(hits: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+        """Counts of the hits by the portal's facets: provider slug, class, 共享类型, 更新周期, layer."""
+        from collections import Counter
+
+        def count(values: Any) -> dict[str, int]:
+            return dict(Counter(v for v in values if v).most_common())
+
+        return {"provider": count(e.get("department") for e in hits),
+                "classification": count(str(e.get("信息资源分类") or "")[:1] for e in hits),
+                "sharing_type": count((e.get("共享属性") or {}).get("共享类型") for e in hits),
+                "update_cycle": count(e.get("更新周期") for e in hits),
+                "kind": count(e.get("kind") for e in hits)}
 
     @router.get("/entry", response_class=HTMLResponse)
     def entry_page(request: Request, code: Annotated[str, Query(max_length=60)]) -> HTMLResponse:
@@ -102,7 +138,7 @@ def build_router(settings: Settings) -> APIRouter:
                 table = service.table(settings, name)
             except ShareError as exc:
                 denied = exc.message
-        if table and caller.ok:
+        if name and table and caller.ok:
             try:
                 sample = service.read_rows(settings, caller, name, action="sample", limit=10)
             except ShareError as exc:
@@ -121,9 +157,14 @@ def build_router(settings: Settings) -> APIRouter:
             svg, lineage_note = None, exc.message
         except Exception as exc:  # lineage is another module's work: never let it break the entry page
             svg, lineage_note = None, f"血缘暂不可用：{type(exc).__name__}"
+        related = [r for c in e.get("关联资源代码") or [] for r in _entries_by_code(c)]
         return page(request, "entry.html", e=e, table=table, sample=sample, denied=denied, quality=quality,
                     quality_note=quality_note, svg=svg, lineage_note=lineage_note, formats=list(FORMATS),
-                    code_q=quote(code, safe=""))
+                    code_q=quote(code, safe=""), related=related,
+                    provider_full=display.department(settings, e.get("department"), full=True))
+
+    def _entries_by_code(code: str) -> list[dict[str, Any]]:
+        return [x for x in service.directory(settings)[0] if x["信息资源代码"] == code]
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, error: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
@@ -176,13 +217,30 @@ def build_router(settings: Settings) -> APIRouter:
         return back("/approvals")
 
     @router.get("/grants", response_class=HTMLResponse)
-    def my_grants(request: Request, submitted: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
+    def my_grants(request: Request, submitted: Annotated[str | None, Query(max_length=40)] = None,
+                  revoked: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
         caller = who(request)
         ident = require(caller)
         reqs = [r for r in grants.list_requests(settings, ident) if r["department"] == ident.department]
-        mine = [g for g in grants.list_grants(settings, ident) if g["department"] == ident.department]
-        return page(request, "grants.html", requests=reqs, grants=mine, submitted=submitted,
-                    deliveries=service.deliveries(settings, caller))
+        every = grants.list_grants(settings, ident)
+        mine = [g for g in every if g["department"] == ident.department]
+        # the provider's view: grants this department gave (governance oversees them all)
+        given = [g for g in every if g["provider"] == ident.department or
+                 (ident.role == "governance" and g["department"] != ident.department)]
+        return page(request, "grants.html", requests=reqs, grants=mine, given=given, submitted=submitted, revoked=revoked,
+                    can_revoke=ident.role in {"approver", "governance"}, deliveries=service.deliveries(settings, caller),
+                    entry_codes=_entry_codes())
+
+    def _entry_codes() -> dict[str, str]:
+        """Published table name → its directory entry's code (grants link to the entry page, not raw JSON)."""
+        return {service.table_of_entry(e) or "": e["信息资源代码"] for e in service.directory(settings)[0]}
+
+    @router.post("/portal/grants/{grant_id}/revoke")
+    def revoke(request: Request, grant_id: str, csrf: CsrfField = "") -> Any:
+        ident = require(posted(request, csrf), "approver", "governance")
+        if not grants.revoke_grant(settings, ident, grant_id[:40]):
+            raise ShareError(404, f"没有可撤销的授权 {grant_id[:40]}")
+        return back("/grants?revoked=" + quote(grant_id[:40], safe=""))
 
     @router.get("/corrections", response_class=HTMLResponse)
     def corrections(request: Request) -> HTMLResponse:

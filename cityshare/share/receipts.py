@@ -57,6 +57,17 @@ def key_id(public_pem: str) -> str:
     return hashlib.sha256(public_pem.strip().encode()).hexdigest()[:16]
 
 
+def _trusted_key(public_pem: str) -> Any:
+    """The trusted Ed25519 public key; any other key type is refused (ValueError), never half-checked."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    key = serialization.load_pem_public_key(public_pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("the trusted key is not an Ed25519 public key")
+    return key
+
+
 def _canonical(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
@@ -73,10 +84,9 @@ def sign(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
 def signature_ok(doc: dict[str, Any], trusted_public_pem: str) -> bool:
     """Whether a signed document (``sign``'s output) was signed by the trusted key, unchanged."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
 
     try:
-        serialization.load_pem_public_key(trusted_public_pem.encode()).verify(
+        _trusted_key(trusted_public_pem).verify(
             base64.b64decode(doc["signature"], validate=True), _canonical(doc["receipt"]))
     except (InvalidSignature, KeyError, TypeError, ValueError):
         return False
@@ -95,7 +105,6 @@ def file_digest(path: Path) -> tuple[str, int]:
 def verify(receipt_file: Path, data_file: Path, trusted_public_pem: str) -> dict[str, Any]:
     """Check signature (against the trusted key, not the embedded one), sha256, size; list problems."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
 
     try:
         doc = json.loads(receipt_file.read_text(encoding="utf-8"))
@@ -103,7 +112,10 @@ def verify(receipt_file: Path, data_file: Path, trusted_public_pem: str) -> dict
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CityShareError(f"{receipt_file}: not a CityShare receipt ({exc})") from None
     problems: list[str] = []
-    public = serialization.load_pem_public_key(trusted_public_pem.encode())
+    try:
+        public = _trusted_key(trusted_public_pem)
+    except ValueError as exc:
+        raise CityShareError(f"trusted key: {exc}") from None
     try:
         public.verify(signature, _canonical(payload))
     except InvalidSignature:

@@ -25,7 +25,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _graph(code: str, settings: Settings) -> dict[str, Any]:
-    from cityshare.directory.lineage import UnknownResource, lineage_graph
+    from cityshare.lineage import UnknownResource, lineage_graph
 
     try:
         return lineage_graph(code, settings)

@@ -6,16 +6,18 @@ import json
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cityshare.settings import Settings
 from cityshare.share import audit, receipts, store
 from cityshare.share.auth import Access, Caller, ShareError, authorize_read, entitle, require
-from cityshare.share.exports import FORMATS, Delivery, Tally, stream
+from cityshare.share.exports import BYTE_STABLE, FORMATS, XLSX_MAX_ROWS, Delivery, Tally, parse_range, spool, stream, window
 from cityshare.share.rows import Query, QueryError, build_query, fetch, grant_filters
 from cityshare.share.search import Indexed, index, search
-from cityshare.share.tables import NAME, SharedTable, shared_tables
+from cityshare.share.tables import NAME, SharedTable, pinned, shared_tables, snapshots
 
 _dir_cache: dict[Path, tuple[tuple[int, int], list[dict[str, Any]], list[Indexed]]] = {}
 _dir_lock = threading.Lock()
@@ -37,10 +39,20 @@ def directory(settings: Settings) -> tuple[list[dict[str, Any]], list[Indexed]]:
         if hit and hit[0] == stamp:
             return hit[1], hit[2]
     entries = load_entries(settings)
-    docs = index(entries)
+    docs = index(entries, _short_names(settings))
     with _dir_lock:
         _dir_cache[path] = (stamp, entries, docs)
     return entries, docs
+
+
+def _short_names(settings: Settings) -> dict[str, str]:
+    """Departments' short names (城管局, 南坪街道): what a clerk types when looking for a provider's data."""
+    from cityshare.departments import catalog_departments
+
+    try:
+        return {slug: d.get("short_name") or "" for slug, d in catalog_departments(settings.catalog_dir).items()}
+    except FileNotFoundError:
+        return {}
 
 
 def find_entries(settings: Settings, q: str | None = None, **filters: Any) -> list[dict[str, Any]]:
@@ -127,12 +139,12 @@ def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def lineage(settings: Settings, code: str) -> dict[str, Any] | None:
-    """The lineage graph from cityshare.directory.lineage, or None when that module is absent.
+    """The lineage graph from cityshare.lineage, or None when that module is absent.
 
     A resource without recorded lineage (UnknownResource) is a 404 naming the code.
     """
     try:
-        from cityshare.directory.lineage import lineage_graph
+        from cityshare.lineage import lineage_graph
     except ImportError:
         return None
     try:
@@ -144,21 +156,28 @@ def lineage(settings: Settings, code: str) -> dict[str, Any] | None:
 
 
 # -- reads ------------------------------------------------------------------------------------------
-def table(settings: Settings, name: str) -> SharedTable:
+def table(settings: Settings, name: str, version: int | None = None) -> SharedTable:
+    """A published table, latest version unless ``version`` pins an earlier one (``?version=N``)."""
     tables = shared_tables(settings)
     if not NAME.match(name or "") or name not in tables:
         raise ShareError(404, f"没有共享数据表 {str(name)[:60]!r}")
     if not tables[name].published:
         raise ShareError(404, f"{name} 尚未发布")
-    return tables[name]
+    if version is None:
+        return tables[name]
+    t = pinned(settings, tables[name], version)
+    if t is None:
+        have = "、".join(map(str, snapshots(settings, name)))
+        raise ShareError(404, f"version: {name} 没有第 {version} 版（已发布版本：{have}）")
+    return t
 
 
-def authorize(settings: Settings, caller: Caller, name: str, action: str, detail: dict[str, Any] | None = None
-              ) -> tuple[SharedTable, Access]:
+def authorize(settings: Settings, caller: Caller, name: str, action: str, detail: dict[str, Any] | None = None,
+              version: int | None = None) -> tuple[SharedTable, Access]:
     """Identify, look up and authorize; every refusal is appended to the audit chain before raising."""
     try:
         ident = require(caller)
-        t = table(settings, name)
+        t = table(settings, name, version)
         return t, authorize_read(settings, ident, t)
     except ShareError as exc:
         refused(settings, caller, action, str(name)[:80], exc, detail)
@@ -223,8 +242,9 @@ def _printable(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v not in (None, [], "")}
 
 
-def read_rows(settings: Settings, caller: Caller, name: str, action: str = "read", **params: Any) -> dict[str, Any]:
-    t, access = authorize(settings, caller, name, action, _printable(params))
+def read_rows(settings: Settings, caller: Caller, name: str, action: str = "read", version: int | None = None,
+              **params: Any) -> dict[str, Any]:
+    t, access = authorize(settings, caller, name, action, _printable({**params, "version": version}), version)
     query = _query(settings, caller, t, access, action, params)
     result = fetch(query)
     audit.record(settings, caller.identity, action, t.name, rows=result["returned"], grant_id=access.grant_id,
@@ -234,33 +254,109 @@ def read_rows(settings: Settings, caller: Caller, name: str, action: str = "read
     return result
 
 
-def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: Any
-           ) -> tuple[Delivery, dict[str, str]]:
+HEADER_MODES = {"zh": "信息项名称（中文）", "name": "字段名"}
+
+
+@dataclass
+class ExportPlan:
+    """What the export route answers: 200 / 206 with a delivery to stream, or 304 / 416 with headers only."""
+
+    status: int
+    headers: dict[str, str]
+    delivery: Delivery | None = None
+
+
+def item_headers(t: SharedTable, columns: list[str]) -> list[str]:
+    """The Chinese item names of ``columns`` for a header row; a name two columns share gets its column."""
+    names = [t.business_names.get(c) or c for c in columns]
+    return [f"{n}（{c}）" if names.count(n) > 1 else n for n, c in zip(names, columns, strict=True)]
+
+
+def _etag(t: SharedTable, fmt: str, header: str, query: Query) -> str:
+    """Names these exact bytes: the table version's immutable snapshot and every query choice (grant
+    restrictions included). Weak for XLSX, whose workbook carries its creation time."""
+    import hashlib
+
+    st = t.snapshot.stat() if t.snapshot else None
+    key = json.dumps([t.name, t.version, st and (st.st_size, st.st_mtime_ns), fmt, header, query.columns,
+                      [f.as_dict() for f in query.filters], query.sort], default=str, ensure_ascii=False)
+    tag = f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'
+    return tag if fmt in BYTE_STABLE else f"W/{tag}"
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2): ``*`` or any listed tag equal once ``W/`` is dropped."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def export(settings: Settings, caller: Caller, name: str, fmt: str, *, header: str = "name",
+           version: int | None = None, if_none_match: str | None = None, range_header: str | None = None,
+           if_range: str | None = None, **params: Any) -> ExportPlan:
     """An export to stream (``exports.DeliveryResponse``) and its headers; the signed receipt and the
-    delivery row are stored only for a transfer that completed, an aborted one is audited as such."""
-    if fmt not in FORMATS:
-        audit.record(settings, caller.identity, "export", str(name)[:80], status=400, detail={"format": str(fmt)[:20]})
-        raise ShareError(400, f"format: 可选 {', '.join(FORMATS)}")
-    t, access = authorize(settings, caller, name, "export", {"format": fmt, **_printable(params)})
+    delivery row are stored only for a transfer that completed, an aborted one is audited as such.
+
+    ``header`` = ``zh`` puts the Chinese item names in a CSV/XLSX header row; ``version`` pins a
+    published version (latest by default). An ``If-None-Match`` naming the current ETag is answered
+    304 once the caller is authorized; a single ``Range`` on a byte-stable format is answered 206.
+    """
+    if fmt not in FORMATS or header not in HEADER_MODES:
+        audit.record(settings, caller.identity, "export", str(name)[:80], status=400,
+                     detail={"format": str(fmt)[:20], "header": str(header)[:20]})
+        raise ShareError(400, f"format: 可选 {', '.join(FORMATS)}" if fmt not in FORMATS
+                         else f"header: 可选 {', '.join(HEADER_MODES)}")
+    asked = {**_printable(params), **({"header": header} if header != "name" else {}),
+             **({"version": version} if version is not None else {})}
+    t, access = authorize(settings, caller, name, "export", {"format": fmt, **asked}, version)
     query = _query(settings, caller, t, access, "export", {**params, "limit": None})
     ident = caller.identity
     assert ident is not None
+    etag = _etag(t, fmt, header, query)
+    base = {"ETag": etag, "Accept-Ranges": "bytes" if fmt in BYTE_STABLE else "none",
+            "Cache-Control": "private, no-cache"}
+    if _matches(if_none_match, etag):
+        audit.record(settings, ident, "export", t.name, status=304, grant_id=access.grant_id,
+                     detail={"format": fmt, "outcome": "not-modified", "version": t.version, **asked})
+        return ExportPlan(304, base)
+    if fmt == "xlsx":
+        _fits_a_sheet(query)
+    labels = item_headers(t, query.columns) if header == "zh" and fmt in {"csv", "xlsx"} else None
     delivery_id = f"DLV-{store.now():%Y%m%d}-{secrets.token_hex(4)}"
     filename = f"{t.name}-v{t.version}.{FORMATS[fmt][1]}"
-    asked = _printable(params)
+    title_name = f"{t.title}-v{t.version}.{FORMATS[fmt][1]}"
+    tally = Tally()
+    chunks, status, span = stream(query, fmt, tally, labels), 200, None
+    wanted = range_header if fmt in BYTE_STABLE and (not if_range or if_range.strip() == etag) else None
+    if wanted and wanted.startswith("bytes="):
+        handle, size = spool(chunks)
+        span = parse_range(wanted, size)
+        if span == (size, size):
+            handle.close()
+            audit.record(settings, ident, "export", t.name, status=416, grant_id=access.grant_id,
+                         detail={"format": fmt, "range": wanted[:60], "size": size, **asked})
+            return ExportPlan(416, {**base, "Content-Range": f"bytes */{size}"})
+        start, end = span or (0, size - 1)
+        chunks, status = window(handle, start, end), 206 if span else 200
+        base = {**base, "Content-Length": str(end - start + 1),
+                **({"Content-Range": f"bytes {start}-{end}/{size}"} if span else {})}
 
     def done(tally: Tally) -> None:
         payload = {"delivery_id": delivery_id, "platform": "CityShare", "table": f"shared.{t.name}",
-                   "version": t.version, "format": fmt, "filename": filename, "columns": query.columns,
-                   "query": asked, "row_filter": access.row_filter, "rows": tally.rows, "bytes": tally.bytes,
-                   "sha256": tally.sha.hexdigest(), "department": ident.department, "user": ident.user,
-                   "token_id": ident.token_id, "grant_id": access.grant_id, "basis": access.basis,
-                   "issued_at": store.now().isoformat()}
+                   "version": t.version, "format": fmt, "filename": filename, "header": header,
+                   "columns": query.columns, "query": asked, "row_filter": access.row_filter, "rows": tally.rows,
+                   "bytes": tally.bytes, "sha256": tally.sha.hexdigest(), "department": ident.department,
+                   "user": ident.user, "token_id": ident.token_id, "grant_id": access.grant_id,
+                   "basis": access.basis, "issued_at": store.now().isoformat()}
+        if span:  # bytes and sha256 describe the whole file; this transfer carried the range
+            payload["range"] = {"start": span[0], "end": span[1]}
         receipt = receipts.sign(settings, payload)
         with store.connect(settings, write=True) as con:
             rec = audit.append(con, ident, "export", t.name, rows=tally.rows, grant_id=access.grant_id,
                                detail={"delivery": delivery_id, "format": fmt, "sha256": payload["sha256"],
-                                       "version": t.version, **asked}, settings=settings)
+                                       "version": t.version, **asked, **({"range": list(span)} if span else {})},
+                               settings=settings)
             receipt["audit"] = {"seq": rec["seq"], "hash": rec["hash"]}
             con.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [delivery_id, t.name, t.version, fmt, ident.department, ident.user, access.grant_id,
@@ -273,10 +369,25 @@ def export(settings: Settings, caller: Caller, name: str, fmt: str, **params: An
                      detail={"delivery": delivery_id, "outcome": "aborted", "bytes_sent": tally.sent,
                              "format": fmt, "version": t.version, **asked})
 
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
-               "X-CityShare-Delivery": delivery_id, "Link": f'</api/receipts/{delivery_id}>; rel="receipt"'}
-    tally = Tally()
-    return Delivery(stream(query, fmt, tally), tally, done, aborted), headers
+    headers = {**base, "Content-Disposition": f"attachment; filename=\"{filename}\"; "
+                                              f"filename*=UTF-8''{quote(title_name, safe='')}",
+               "X-CityShare-Delivery": delivery_id, "X-CityShare-Version": str(t.version),
+               "Link": f'</api/receipts/{delivery_id}>; rel="receipt"'}
+    return ExportPlan(status, headers, Delivery(chunks, tally, done, aborted))
+
+
+def _fits_a_sheet(query: Query) -> None:
+    """XLSX holds at most 1,048,575 data rows in a sheet: say so before streaming, not after."""
+    from cityshare.share.rows import cursor
+
+    cur = cursor()
+    try:
+        rows = cur.execute(*query.count_sql).fetchone()[0]
+    finally:
+        cur.close()
+    if rows > XLSX_MAX_ROWS:
+        raise ShareError(400, f"format: xlsx 一张工作表最多 {XLSX_MAX_ROWS:,} 行，本次 {rows:,} 行；"
+                              "请加筛选条件，或改用 csv / parquet")
 
 
 def deliveries(settings: Settings, caller: Caller, limit: int = 50) -> list[dict[str, Any]]:

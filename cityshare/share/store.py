@@ -16,13 +16,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from cityshare.keys import owner_only_dir
 from cityshare.settings import Settings
 from cityshare.warehouse import transaction
-
-CHINA = ZoneInfo("Asia/Shanghai")
+from cityshare.workcal import now_beijing
 
 DDL = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -70,7 +68,7 @@ def db_path(settings: Settings) -> Path:
 
 def now() -> dt.datetime:
     """Wall-clock time in China (deadlines and grants are counted on Chinese dates)."""
-    return dt.datetime.now(CHINA).replace(microsecond=0)
+    return now_beijing()
 
 
 def today() -> dt.date:

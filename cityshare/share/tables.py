@@ -42,11 +42,34 @@ _cache: dict[Path, tuple[tuple[Any, ...], dict[str, SharedTable]]] = {}
 _lock = threading.Lock()
 
 
+def snapshots(settings: Settings, name: str) -> dict[int, Path]:
+    """Every published version of a table and its immutable Parquet snapshot, oldest first: the folders up to
+    the served one (a higher folder belongs to a publish that never committed, cityshare.snapshots)."""
+    from cityshare.snapshots import current, versions
+
+    served, _ = current(settings, name)
+    if served is None:
+        return {}
+    return {v: folder / f"{name}.parquet" for v, folder in sorted(versions(settings, name).items()) if v <= served}
+
+
 def latest_snapshot(settings: Settings, name: str) -> tuple[int | None, Path | None]:
     """The published version the service serves: the table's pointer (cityshare.snapshots)."""
     from cityshare.snapshots import current
 
     return current(settings, name)
+
+
+def pinned(settings: Settings, table: SharedTable, version: int) -> SharedTable | None:
+    """The table as it was published in ``version`` (its own snapshot and columns), None if no such version."""
+    import dataclasses
+
+    if version == table.version:
+        return table
+    snapshot = snapshots(settings, table.name).get(version)
+    if snapshot is None:
+        return None
+    return dataclasses.replace(table, version=version, snapshot=snapshot, columns=_schema(snapshot))
 
 
 def _fingerprint(settings: Settings) -> tuple[Any, ...]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,16 @@ def simulated_sources() -> frozenset[str]:
     return frozenset({"cgj/city_cases", "scjgj/business_registry", *(name for name, _ in DEPARTMENT_SOURCES)})
 
 
+def _selected(departments: Iterable[str] | None) -> list[tuple[str, Any]]:
+    chosen = None if departments is None else set(departments)
+    return [(name, run) for name, run in DEPARTMENT_SOURCES if chosen is None or name.split("/")[0] in chosen]
+
+
+def steps(departments: Iterable[str] | None = None) -> int:
+    """How many times ``simulate`` reports progress: the registry, the cases, each selected source."""
+    return 2 + len(_selected(departments))
+
+
 def simulate(
     settings: Settings,
     days: int = 3,
@@ -69,6 +79,7 @@ def simulate(
     seed: int = 7,
     departments: Iterable[str] | None = None,
     file_defects: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate ``days`` days from ``start`` (default: today minus ``days``, so the last day is yesterday).
 
@@ -77,8 +88,10 @@ def simulate(
     ``files`` written, ``removed_files``, ``rows`` per dataset per day and ``defects`` per dataset
     per kind. ``departments`` limits the *additional* departments' sources (slugs; the 城管局 cases and
     the 市场监管局 registry are always written); ``file_defects`` also injects whole-file defects that
-    block a batch (a renamed column). Raises ValueError for out-of-range arguments.
+    block a batch (a renamed column). Raises ValueError for out-of-range arguments. ``progress`` is
+    called with each finished step's name (``steps(departments)`` of them), for a progress bar.
     """
+    step = progress or (lambda _name: None)
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if not scale > 0:
@@ -95,11 +108,16 @@ def simulate(
     cases_rng = random.Random(master.getrandbits(64))
 
     registry = simulate_registry(geo, day_list, scale, defect_rate, registry_rng)
+    step("scjgj/business_registry")
     cases = simulate_cases(geo, day_list, scale, defect_rate, cases_rng, registry.open_shops)
+    step("cgj/city_cases")
 
     ctx = SimContext(settings, geo, day_list, scale, defect_rate, seed, file_defects,
                      registry_versions=registry.versions)
-    outputs = [run(ctx) for name, run in DEPARTMENT_SOURCES if departments is None or name.split("/")[0] in departments]
+    outputs = []
+    for name, run in _selected(departments):
+        outputs.append(run(ctx))
+        step(name)
 
     reg_path = registry_path(settings)
     write_atomic(reg_path, registry.to_jsonl())

@@ -67,16 +67,6 @@ class Output:
     defects: Counter[str] = field(default_factory=Counter)
 
 
-def is_workday(day: dt.date) -> bool:
-    """Chinese working day (holidays and 调休 make-up days), weekday rule outside the calendar's years."""
-    try:
-        import chinese_calendar
-
-        return bool(chinese_calendar.is_workday(day))
-    except (ImportError, NotImplementedError):
-        return day.weekday() < 5
-
-
 def centre(street_code: str) -> tuple[float, float]:
     return STREET_CENTRES.get(street_code, DEFAULT_CENTRE)
 

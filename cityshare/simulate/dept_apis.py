@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from typing import Any
 
 from cityshare.identifiers import USCC_ALPHABET, complete_uscc
 from cityshare.simulate._framework import Output, SimContext, jsonl_bytes, near
@@ -37,7 +38,7 @@ def _uscc(rng: random.Random, area_code: str) -> str:
 def kitchen_alerts(ctx: SimContext) -> Output:
     out = Output("scjgj/kitchen_alerts", "api")
     rng = ctx.rng(out.dataset)
-    restaurants = {}
+    restaurants: dict[str, dict[str, str]] = {}
     for v in ctx.registry_versions:  # the registry's restaurants, by street, so the alerts join to it
         if v.get("industry") == "餐饮" and v.get("status") == "存续":
             restaurants.setdefault(v["street_code"], {})[v["uscc"]] = v["entity_name"]
@@ -54,7 +55,7 @@ def kitchen_alerts(ctx: SimContext) -> Output:
     for day in ctx.days:
         factor = 1.3 if day.weekday() >= 5 else 1.0
         n = scaled_count(rng, 0.8 * len(kitchens) * factor, ctx.scale, 0.2)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for _ in range(n):
             k = rng.choice(kitchens)
             hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
@@ -87,7 +88,7 @@ def parking_lots(ctx: SimContext) -> Output:
     out = Output("jtj/parking_lots", "api")
     rng = ctx.rng(out.dataset)
     first = ctx.days[0]
-    lots = []
+    lots: list[dict[str, Any]] = []
     n_initial = max(5, round(300 * ctx.scale))
     for i in range(n_initial + scaled_count(rng, len(ctx.days) * 0.3, ctx.scale, 0.2, minimum=0)):
         street = ctx.geo.pick_street(rng)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from typing import Any
 
 from cityshare.simulate._framework import CHONGQING_BBOX, Output, SimContext, jsonl_bytes, near, write_file, write_xlsx
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round
@@ -35,7 +36,7 @@ def street_lamp_faults(ctx: SimContext) -> Output:
     for day in ctx.days:
         rain = rng.random() < 0.3  # rainy nights bring more faults
         n = scaled_count(rng, DAILY_FAULTS * (1.6 if rain else 1.0), ctx.scale, 0.2)
-        rows = []
+        rows: list[list[Any]] = []
         for seq in range(1, n + 1):
             street = ctx.geo.pick_street(rng)
             road = rng.choice(street.roads)
@@ -85,8 +86,8 @@ def muck_truck_gps(ctx: SimContext) -> Output:
         weekend = day.weekday() >= 5
         active = rng.sample(fleet, min(len(fleet), scaled_count(rng, DAILY_TRUCKS * (0.8 if weekend else 1.0),
                                                                ctx.scale, 0.1)))
-        today: list[dict[str, object]] = []
-        late: list[dict[str, object]] = []
+        today: list[dict[str, Any]] = []
+        late: list[dict[str, Any]] = []
         for plate, truck_id, street in active:
             site = f"GD{street[-3:]}{rng.randint(1, 40):03d}"
             start = rng.choice((rng.randint(0, 3600), rng.randint(20 * 3600, 21 * 3600)))  # night shifts

@@ -13,8 +13,9 @@ import random
 from typing import Any
 
 from cityshare.simulate import people
-from cityshare.simulate._framework import Output, SimContext, csv_bytes, is_workday, write_file, write_xlsx
+from cityshare.simulate._framework import Output, SimContext, csv_bytes, write_file, write_xlsx
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round
+from cityshare.workcal import is_workday
 
 NANPING, LIJIA = "500108003", "500112019"
 STREETS: dict[str, dict[str, Any]] = {
@@ -202,7 +203,7 @@ def installation_applications(ctx: SimContext) -> Output:
             utility, provider = rng.choice(UTILITIES)
             street = ctx.geo.pick_street(rng)
             applicant = rng.choice(shops) if shops else {"entity_name": "重庆某某公司", "uscc": ""}
-            app = {"id": f"LHBZ{day:%Y%m%d}{seq:04d}", "utility": utility, "provider": provider,
+            app: dict[str, Any] = {"id": f"LHBZ{day:%Y%m%d}{seq:04d}", "utility": utility, "provider": provider,
                    "applicant": applicant["entity_name"], "uscc": applicant["uscc"], "area": street.area_code,
                    "street": street.code, "address": ctx.geo.address(rng, street),
                    "applied_at": fmt_ts(at(day, rng.randint(9 * 3600, 17 * 3600))), "stage": 0}
@@ -212,7 +213,7 @@ def installation_applications(ctx: SimContext) -> Output:
             for app in list(open_apps):
                 if app in moved or rng.random() > 0.45:
                     continue
-                previous = app.get(STAGES[app["stage"] - 1]) if app["stage"] else app["applied_at"]
+                previous = str(app[STAGES[app["stage"] - 1]] if app["stage"] else app["applied_at"])
                 hours = rng.uniform(2, 40) if app["stage"] < 3 else rng.uniform(24, 120)
                 when = max(dt.datetime.fromisoformat(previous) + dt.timedelta(hours=hours), at(day, 9 * 3600))
                 app[STAGES[app["stage"]]] = fmt_ts(min(when, at(day, 18 * 3600)))

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.identifiers import USCC_ALPHABET, complete_uscc
-from cityshare.simulate._framework import Output, SimContext, csv_bytes, is_workday, near, write_file
+from cityshare.simulate._framework import Output, SimContext, csv_bytes, near, write_file
 from cityshare.simulate._util import at, fmt_ts, scaled_count, stochastic_round
+from cityshare.workcal import is_workday
 
 PERMIT_COLUMNS = ("XKZBH", "XMMC", "JSDW", "JSDW_TYDM", "SGDW", "QXDM", "JDDM", "XMDZ", "JZMJ", "HTJE",
                   "FZRQ", "ZT", "GXSJ")

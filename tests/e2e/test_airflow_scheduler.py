@@ -5,6 +5,7 @@ checked through the REST API v2 with the generated login, as the UI shows it.
 - the scheduled run succeeds, its gate task's log holds the gate's summary line, durations are positive;
 - a run whose delivery is empty fails at the gate with the rule in its log, and the alert names it;
 - ``airflow backfill create`` over three days, twice: the same load ids, no new batch the second time;
+- a run made as the demo makes it (``dag.test`` in one process) shows in the API/UI with its task logs;
 - the UI in Chromium lists the DAGs with the department tags.
 """
 
@@ -180,6 +181,21 @@ def test_a_backfill_twice_gives_the_same_batches(airflow):
     backfilled = [row for row in rounds[0] if first <= row[0] <= last]
     assert len(backfilled) == 3 and {row[2] for row in backfilled} == {"accepted"}
     assert rounds[1] == rounds[0]  # the second backfill reused every batch: same load ids, nothing new
+
+
+def test_a_demo_style_run_shows_its_task_logs(airflow):
+    from cityshare.orchestrate import run_dag
+
+    api, settings = airflow["api"], airflow["settings"]
+    day = airflow["today"] - dt.timedelta(days=2)  # a delivery no other test of this module runs
+    run = run_dag(DAG, day, settings)
+    assert run.ok, run.output[-2000:]
+    mine = [r for r in _runs(api) if r["logical_date"][:10] == day.isoformat() and r["run_type"] == "manual"]
+    assert len(mine) == 1 and mine[0]["state"] == "success"
+    tis = api.get(f"/api/v2/dags/{DAG}/dagRuns/{mine[0]['dag_run_id']}/taskInstances")["task_instances"]
+    assert all(t["duration"] and t["duration"] > 0 for t in tis)
+    gate_log = _log(api, mine[0]["dag_run_id"], "gate")
+    assert "gate accepted cgj/city_cases" in gate_log and "starting task_id=land" not in gate_log
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")

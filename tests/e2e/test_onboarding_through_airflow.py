@@ -90,7 +90,7 @@ def city(tmp_path_factory):
 def test_onboarding_is_two_contract_files(city):
     assert city["added"] == {Path("contracts/yjglj/shelter_volunteers.odcs.yaml"),
                              Path("contracts/shared/emergency_volunteers.odcs.yaml")}
-    from cityshare.contracts.lint import lint_all
+    from cityshare.lint import lint_all
 
     assert {str(p): e for p, e in lint_all(city["settings"]).items() if e} == {}
 

@@ -68,6 +68,17 @@ def test_every_platform_service_is_defined_with_a_health_check(config):
         "http://openmetadata-server:8585")
 
 
+def test_openmetadata_server_is_the_release_of_the_locked_client(config):
+    """openmetadata-ingestion refuses a server of another major.minor; compose runs the client's release."""
+    from importlib.metadata import version
+
+    client = ".".join(version("openmetadata-ingestion").split(".")[:3])  # 2.0.7.0 → 2.0.7
+    for name in ("openmetadata-server", "openmetadata-migrate"):
+        image = config["services"][name]["image"]
+        assert image.rsplit(":", 1)[1] == client, f"{name} runs {image}, the locked client is {client}"
+    assert _env_example()["OPENMETADATA_VERSION"] == client
+
+
 def test_published_ports_bind_loopback_only(config):
     published = []
     for name, svc in config["services"].items():

@@ -10,7 +10,10 @@ import duckdb
 import pytest
 import yaml
 
-from cityshare.contracts.lint import (
+from cityshare.contracts.model import ContractError, load_contract, load_contracts
+from cityshare.contracts.rules import compile_rules, id_number_valid_sql, uscc_valid_sql
+from cityshare.identifiers import id_check_digit, is_valid_id_number, is_valid_uscc, uscc_check_char
+from cityshare.lint import (
     fast_validator,
     lint_all,
     lint_file,
@@ -18,9 +21,6 @@ from cityshare.contracts.lint import (
     odcs_validator,
     schema_errors,
 )
-from cityshare.contracts.model import ContractError, load_contract, load_contracts
-from cityshare.contracts.rules import compile_rules, id_number_valid_sql, uscc_valid_sql
-from cityshare.identifiers import id_check_digit, is_valid_id_number, is_valid_uscc, uscc_check_char
 
 
 def test_every_contract_is_valid_odcs_and_follows_sharing_rules(settings):

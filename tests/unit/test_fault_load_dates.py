@@ -17,7 +17,7 @@ from test_directory_support import DAYS
 from typer.testing import CliRunner
 
 from cityshare.cli import app
-from cityshare.quality.workcal import today_beijing
+from cityshare.workcal import today_beijing
 
 pytestmark = pytest.mark.faults
 

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 from test_directory_support import built_home, clone_built
 
+from cityshare import lineage as lineage_mod
 from cityshare.contracts.model import load_contracts
-from cityshare.directory import lineage as lineage_mod
-from cityshare.directory.lineage import (
+from cityshare.lineage import (
     cache_path,
     column_pairs,
     compute_lineage,

@@ -6,7 +6,7 @@ import pytest
 from test_directory_support import built_home
 
 from cityshare.directory.builder import load_entries
-from cityshare.directory.lineage import UnknownResource, lineage_graph
+from cityshare.lineage import UnknownResource, lineage_graph
 from cityshare.warehouse import connect
 
 

@@ -101,7 +101,7 @@ def project(tmp_path, monkeypatch):
 
 
 def test_new_contract_lints_and_its_dag_appears(project, tmp_path):
-    from cityshare.contracts.lint import lint_file
+    from cityshare.lint import lint_file
 
     assert lint_file(project.contracts_dir / "slj" / "river_levels.odcs.yaml", project) == []
     os.environ.setdefault("AIRFLOW_HOME", str(tmp_path / "airflow"))

@@ -1,7 +1,7 @@
 """OpenMetadata dry run: every written request parses back with openmetadata-ingestion's own model.
 
-No OpenMetadata server can run here, so the live push (`--openmetadata URL --token T`) is untested;
-this checks the payloads it would send.
+The same requests the workflow's custom source yields (test_openmetadata_workflow.py runs that
+workflow against a stand-in server); here every payload is checked offline against its model.
 """
 
 from __future__ import annotations

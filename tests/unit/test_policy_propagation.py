@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_directory_support import built_home, clone_built
 
-from cityshare.directory.policy import check_policy
 from cityshare.errors import AuditFailed
+from cityshare.policy import check_policy
 from cityshare.publish import audit
 from cityshare.warehouse import connect
 

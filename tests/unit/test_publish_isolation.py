@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from test_directory_support import built_home, clone_built
 
-from cityshare.contracts.lint import lint_file
 from cityshare.directory.builder import build_directory
 from cityshare.errors import AuditFailed
+from cityshare.lint import lint_file
 from cityshare.publish import audit, audit_and_publish
 from cityshare.warehouse import connect
 

@@ -224,6 +224,7 @@ ROUTES = {
     ("GET", "/api/audit"): SIGNED_IN, ("GET", "/api/audit/verify"): SIGNED_IN,
     ("POST", "/portal/requests"): SIGNED_IN, ("GET", "/approvals"): SIGNED_IN,
     ("POST", "/portal/requests/{request_id}/decision"): SIGNED_IN, ("GET", "/grants"): SIGNED_IN,
+    ("POST", "/portal/grants/{grant_id}/revoke"): SIGNED_IN,
     ("POST", "/portal/corrections/{case_id}/resolve"): SIGNED_IN, ("GET", "/governance"): SIGNED_IN,
     ("GET", "/api/tables/{name}/rows"): ROWS, ("GET", "/api/tables/{name}/export"): ROWS,
     ("GET", "/entry"): ROWS, ("GET", "/api/quality/quarantine/{dataset:path}/{load_id}"): ROWS,

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from cityshare.share.app import create_app
 from cityshare.share.sample_world import build_world
 from cityshare.share.tokens import issue
-from cityshare.share.workdays import add_workdays, is_workday, workdays_between
+from cityshare.workcal import is_workday, next_workday, workdays_between
 
 OPEN, COND = "base_legal_entity", "theme_city_cases__case"
 
@@ -177,7 +177,7 @@ def test_working_day_deadline_crosses_national_day_and_makeup_saturday():
     assert is_workday(dt.date(2026, 10, 10))  # 调休上班的星期六
     assert not is_workday(dt.date(2026, 10, 11))
     # received Mon 28 Sep: 29, 30 Sep, (1–7 Oct holiday), 8, 9, 10 (Sat, make-up), 12, 13, 14, 15, 16 Oct
-    assert add_workdays(dt.date(2026, 9, 28), 10) == dt.date(2026, 10, 16)
+    assert next_workday(dt.date(2026, 9, 28), 10) == dt.date(2026, 10, 16)
     assert workdays_between(dt.date(2026, 9, 28), dt.date(2026, 10, 16)) == 10
     # an ordinary fortnight: two calendar weeks
-    assert add_workdays(dt.date(2026, 11, 2), 10) == dt.date(2026, 11, 16)
+    assert next_workday(dt.date(2026, 11, 2), 10) == dt.date(2026, 11, 16)

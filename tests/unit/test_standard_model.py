@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cityshare.contracts.lint import lint_file, lint_warnings
 from cityshare.contracts.model import get_contract, load_contract
+from cityshare.lint import lint_file, lint_warnings
 from cityshare.settings import get_settings
 from cityshare.standard_model import render_standard_model, standardizations
 from cityshare.transform import derived_models, hand_written_models

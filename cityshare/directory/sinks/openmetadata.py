@@ -3,12 +3,15 @@
 Built with openmetadata-ingestion 2.0.7's own request models (imported inside functions: they take
 5–10 s): a CustomDatabase service, the warehouse database and its schemas, tables with column types
 and descriptions, departments as teams owning their tables, a 共享类型 classification and a 个人信息
-classification tagging tables and columns, a glossary of directory terms (catalog/glossary.yml),
-table + column lineage (AddLineageRequest), and meta.quality_results as test cases + results.
+classification tagging tables and columns, a glossary of directory terms (catalog/glossary.yml), the
+编制指南 fields as table custom properties, table + column lineage (AddLineageRequest), and
+meta.quality_results as test cases + results.
 
-``dry_run(dir)`` writes one JSON file per request; ``push(url, token)`` sends them with the
-``OpenMetadata`` client. No OpenMetadata server runs on the development machines, so the live push
-is untested here; the payloads are tested by parsing every dry-run file back with its model.
+``dry_run(dir)`` writes one JSON file per request. ``run_workflow(url, token)`` publishes them the way
+OpenMetadata's users ingest: openmetadata-ingestion's ``MetadataWorkflow`` runs the custom source
+``openmetadata_source.CityShareSource`` into the framework's ``metadata-rest`` sink; ``write_workflow``
+writes the same workflow as YAML for ``metadata ingest -c``. Tested against a stand-in server
+(tests/unit/openmetadata_double.py), never against a live OpenMetadata.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import yaml
 
 from cityshare.directory.builder import load_entries
-from cityshare.directory.lineage import load_lineage
+from cityshare.lineage import load_lineage
 from cityshare.settings import Settings, get_settings
 
 _DUCKDB_TYPES = [("VARCHAR", "STRING"), ("BIGINT", "BIGINT"), ("HUGEINT", "BIGINT"), ("INTEGER", "INT"),
@@ -52,7 +55,29 @@ ENDPOINTS = {
     "CreateTestDefinitionRequest": ("PUT", "/v1/dataQuality/testDefinitions"),
     "CreateTestCaseRequest": ("PUT", "/v1/dataQuality/testCases"),
     "CreateTestCaseResult": ("POST", "/v1/dataQuality/testCases/testCaseResults/{fqn}"),
+    "CreateCustomPropertyRequest": ("PUT", "/v1/metadata/types/{fqn}"),  # the id of the type named there
 }
+# 共享数据资源目录 fields as custom properties of OpenMetadata tables: name, 中文 display name, entry path
+CATALOG_PROPERTIES = [
+    ("resourceCode", "信息资源代码", ("信息资源代码",)), ("resourceCategory", "信息资源分类", ("信息资源分类",)),
+    ("catalogView", "目录视图", ("目录视图",)), ("provider", "信息资源提供方", ("信息资源提供方",)),
+    ("providerCode", "提供方代码", ("提供方代码",)), ("updateCycle", "更新周期", ("更新周期",)),
+    ("sharingType", "共享类型", ("共享属性", "共享类型")), ("sharingCondition", "共享条件", ("共享属性", "共享条件")),
+    ("sharingMethod", "共享方式", ("共享属性", "共享方式")), ("openType", "开放类型", ("开放属性", "开放类型")),
+    ("releaseDate", "发布日期", ("发布日期",)), ("contractVersion", "契约版本", ("契约版本",)),
+]
+
+
+def catalog_extension(entry: dict[str, Any]) -> dict[str, str]:
+    """The entry's 编制指南 fields as a table's custom property values (empty ones left out)."""
+    out = {}
+    for name, _, path in CATALOG_PROPERTIES:
+        value: Any = entry
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            out[name] = str(value)
+    return out
 
 Ref = Callable[[str, str], Any]  # (entity type, fully qualified name) → EntityReference
 
@@ -63,6 +88,7 @@ class Request:
 
     model: Any
     target: str = ""  # test case FQN for CreateTestCaseResult
+    flush: bool = False  # no request: everything sent so far must be committed before going on
 
     @property
     def kind(self) -> str:
@@ -133,6 +159,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
     """
     from metadata.generated.schema.api.classification.createClassification import CreateClassificationRequest
     from metadata.generated.schema.api.classification.createTag import CreateTagRequest
+    from metadata.generated.schema.api.data.createCustomProperty import CreateCustomPropertyRequest
     from metadata.generated.schema.api.data.createDatabase import CreateDatabaseRequest
     from metadata.generated.schema.api.data.createDatabaseSchema import CreateDatabaseSchemaRequest
     from metadata.generated.schema.api.data.createGlossary import CreateGlossaryRequest
@@ -161,6 +188,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
         TestCaseParameterDefinition,
         TestPlatform,
     )
+    from metadata.generated.schema.type.customProperty import PropertyType
     from metadata.generated.schema.type.entityLineage import ColumnLineage, EntitiesEdge, LineageDetails, Source
     from metadata.generated.schema.type.tagLabel import LabelType, State, TagLabel, TagSource
 
@@ -208,6 +236,12 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
         yield Request(CreateGlossaryTermRequest(glossary=gname, parent=parent, name=term["name"],
                                                 description=term["description"]))
 
+    # -- the directory's fields as custom properties of tables (before any table carries them) -------
+    string_type = ref("type", "string")
+    for name, display, _ in CATALOG_PROPERTIES:
+        yield Request(CreateCustomPropertyRequest(name=name, displayName=display, description=f"共享数据资源目录：{display}",
+                                                  propertyType=PropertyType(string_type)), target="table")
+
     # -- schemas and tables --------------------------------------------------------------------------
     by_table = {e["table"]: e for e in entries}
     tables = sorted(set(columns) | set(by_table) | {n for n in graph.nodes})
@@ -215,6 +249,7 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
     for schema in sorted({t.split(".")[0] for t in tables}):
         yield Request(CreateDatabaseSchemaRequest(name=schema, database=f"{service}.{database}",
                                                   description=f"{schema} 层"))
+    known: set[str] = set()  # tables actually sent: lineage and test cases may only point at these
     for table in tables:
         schema, name = table.split(".")
         entry = by_table.get(table)
@@ -233,8 +268,9 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
                 dataLength=item.get("数据长度") or None,
                 description=item.get("信息项名称") or None,
                 tags=[tag(f"{pii_cls}.{pii[0]}")] if pii else None))
-        if not om_cols:
+        if not om_cols:  # in the lineage graph but not in the warehouse (e.g. an ephemeral model)
             continue
+        known.add(table)
         tags = [tag(f"{pii_cls}.{p}") for p in sorted(table_pii)]
         owners = None
         if entry:
@@ -245,10 +281,10 @@ def build_requests(settings: Settings | None = None, ref: Ref = placeholder_ref)
         yield Request(CreateTableRequest(
             name=name, displayName=entry["信息资源名称"] if entry else None, description=description,
             databaseSchema=f"{service}.{database}.{schema}", columns=om_cols, tags=tags or None,
-            owners=owners))
+            owners=owners, extension=catalog_extension(entry) if entry else None))
 
-    # -- lineage -----------------------------------------------------------------------------------
-    known = set(tables)
+    # -- lineage (references by id: the tables must be committed, so the workflow's sink flushes) --
+    yield Request(None, flush=True)
     for (src, tgt), pairs in sorted(graph.edges.items()):
         if src not in known or tgt not in known:
             continue
@@ -303,7 +339,7 @@ def dry_run(out_dir: Path, settings: Settings | None = None) -> list[Path]:
     for old in out_dir.glob("*.json"):
         old.unlink()
     written = []
-    for n, req in enumerate(build_requests(settings), start=1):
+    for n, req in enumerate((r for r in build_requests(settings) if not r.flush), start=1):
         method, path = ENDPOINTS[req.kind]
         doc = {"model": req.kind, "method": method, "path": path.replace("{fqn}", req.target),
                "body": json.loads(req.model.model_dump_json(exclude_none=True))}
@@ -313,46 +349,75 @@ def dry_run(out_dir: Path, settings: Settings | None = None) -> list[Path]:
     return written
 
 
-def push(url: str, token: str, settings: Settings | None = None) -> dict[str, int]:
-    """Send every request to a live OpenMetadata server (untested here: no server can run locally)."""
-    from metadata.generated.schema.entity.data.table import Table
-    from metadata.generated.schema.entity.services.connections.metadata.openMetadataConnection import (
-        AuthProvider,
-        OpenMetadataConnection,
-    )
-    from metadata.generated.schema.entity.teams.team import Team
-    from metadata.generated.schema.security.client.openMetadataJWTClientConfig import OpenMetadataJWTClientConfig
-    from metadata.generated.schema.type.entityReference import EntityReference
-    from metadata.ingestion.ometa.ometa_api import OpenMetadata
+TOKEN_VARIABLE = "CITYSHARE_OPENMETADATA_TOKEN"
+
+
+def workflow_config(url: str, token: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The ``metadata ingest`` workflow: CityShare's custom source → the framework's metadata-rest sink.
+
+    ``token`` may be ``${CITYSHARE_OPENMETADATA_TOKEN}``: ``metadata ingest`` expands environment
+    variables in the file, so a written YAML holds no secret.
+    """
+    settings = settings or get_settings()
+    service = _config(settings)["service"]
+    return {
+        "source": {
+            "type": "customDatabase",
+            "serviceName": service["name"],
+            "serviceConnection": {"config": {
+                "type": "CustomDatabase", "sourcePythonClass": service["sourcePythonClass"],
+                "connectionOptions": {"cityshareHome": str(settings.project_root),
+                                      "cityshareDataDir": str(settings.data_dir)}}},
+            "sourceConfig": {"config": {"type": "DatabaseMetadata"}},
+        },
+        "sink": {"type": "metadata-rest", "config": {}},
+        "workflowConfig": {
+            "loggerLevel": "WARN",
+            "openMetadataServerConfig": {"hostPort": url, "authProvider": "openmetadata",
+                                         "securityConfig": {"jwtToken": token}},
+        },
+    }
+
+
+def write_workflow(path: Path, url: str, settings: Settings | None = None) -> Path:
+    """Write the workflow YAML a data engineer runs with ``metadata ingest -c PATH`` (token from env)."""
+    doc = workflow_config(url, "${" + TOKEN_VARIABLE + "}", settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ("# CityShare → OpenMetadata: openmetadata-ingestion MetadataWorkflow with the CityShare custom source.\n"
+              f"# Run: {TOKEN_VARIABLE}=<ingestion-bot JWT> metadata ingest -c {path}\n")
+    path.write_text(header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_workflow(url: str, token: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Run openmetadata-ingestion's ``MetadataWorkflow`` in-process; one-line error if any step failed."""
+    from metadata.workflow.metadata import MetadataWorkflow
 
     from cityshare.errors import CityShareError
 
-    client = OpenMetadata(OpenMetadataConnection(hostPort=url, authProvider=AuthProvider.openmetadata,
-                                                 securityConfig=OpenMetadataJWTClientConfig(jwtToken=token)))
-    entity_classes = {"table": Table, "team": Team}
-
-    def ref(entity_type: str, fqn: str) -> Any:
-        found = client.get_by_name(entity=entity_classes[entity_type], fqn=fqn)
-        if found is None:
-            raise CityShareError(f"OpenMetadata {url}: {entity_type} {fqn!r} not found after creating it")
-        return EntityReference(id=found.id, type=entity_type, fullyQualifiedName=fqn)
-
-    counts: dict[str, int] = {}
-    for req in build_requests(settings, ref=ref):
-        if req.kind == "AddLineageRequest":
-            client.add_lineage(req.model, return_lineage=False)
-        elif req.kind == "CreateTestCaseResult":
-            client.add_test_case_results(req.model, req.target)
-        else:
-            client.create_or_update(req.model)
-        counts[req.kind] = counts.get(req.kind, 0) + 1
-    return counts
+    try:
+        workflow = MetadataWorkflow.create(workflow_config(url, token, settings))
+    except Exception as exc:  # the client refuses an unreachable/mismatched server before any request
+        raise CityShareError(f"OpenMetadata {url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    try:
+        workflow.execute()
+    except Exception as exc:  # the framework re-raises what its steps did not handle
+        raise CityShareError(f"OpenMetadata {url}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    source, sink = workflow.source.get_status(), workflow.steps[0].get_status()
+    # the sink's and our source's own messages first; "Unhandled" is the framework's wrapper of them
+    failures = sorted((f"{f.name}: {f.error}" for f in [*sink.failures, *source.failures]),
+                      key=lambda text: text.startswith("Unhandled"))
+    if failures:
+        raise CityShareError(f"OpenMetadata {url}: {len(failures)} failure(s), first: {failures[0]}".splitlines()[0])
+    return {"source_records": len(source.records), "sink_records": len(sink.records),
+            "warnings": len(source.warnings) + len(sink.warnings)}
 
 
 def models() -> dict[str, type]:
     """Request model name → class, to parse dry-run files back (tests, tooling)."""
     from metadata.generated.schema.api.classification.createClassification import CreateClassificationRequest
     from metadata.generated.schema.api.classification.createTag import CreateTagRequest
+    from metadata.generated.schema.api.data.createCustomProperty import CreateCustomPropertyRequest
     from metadata.generated.schema.api.data.createDatabase import CreateDatabaseRequest
     from metadata.generated.schema.api.data.createDatabaseSchema import CreateDatabaseSchemaRequest
     from metadata.generated.schema.api.data.createGlossary import CreateGlossaryRequest
@@ -368,7 +433,7 @@ def models() -> dict[str, type]:
     classes = [CreateDatabaseServiceRequest, CreateDatabaseRequest, CreateDatabaseSchemaRequest, CreateTableRequest,
                CreateTeamRequest, CreateClassificationRequest, CreateTagRequest, CreateGlossaryRequest,
                CreateGlossaryTermRequest, AddLineageRequest, CreateTestDefinitionRequest, CreateTestCaseRequest,
-               CreateTestCaseResult]
+               CreateTestCaseResult, CreateCustomPropertyRequest]
     return {c.__name__: c for c in classes}
 
 
@@ -383,4 +448,4 @@ def push_if_configured(settings: Settings | None = None) -> dict[str, Any]:
         from cityshare.errors import CityShareError
 
         raise CityShareError("CITYSHARE_OPENMETADATA_URL is set but CITYSHARE_OPENMETADATA_TOKEN is not")
-    return {"pushed": push(url, token, settings)}
+    return {"pushed": run_workflow(url, token, settings)}

@@ -1,7 +1,8 @@
-"""The working calendar (工作日历): national holidays and make-up workdays (调休) via chinese-calendar.
+"""The working calendar (工作日历) and Beijing time: the one owner of both.
 
-Kept here rather than shared with the portal's grant deadlines so the quality rules can evolve alone.
-Years chinese-calendar does not know yet fall back to Monday–Friday (logged once per year).
+National holidays and make-up workdays (调休) come from chinese-calendar; years it does not know yet fall
+back to Monday–Friday (logged once per year). Timeliness (quality), grant and correction deadlines
+(share), delivery alerts and the simulator all count working days here, so they never disagree.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 import logging
 from functools import cache
 
-log = logging.getLogger("cityshare.quality.workcal")
+log = logging.getLogger("cityshare.workcal")
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))  # China has no DST: UTC+8 all year
 
@@ -56,6 +57,13 @@ def next_workday(day: dt.date, n: int = 1) -> dt.date:
     return day
 
 
+def workdays_between(start: dt.date, end: dt.date) -> int:
+    """Working days in (start, end]; negative when end is before start."""
+    if end < start:
+        return -workdays_between(end, start)
+    return sum(1 for i in range(1, (end - start).days + 1) if is_workday(start + dt.timedelta(days=i)))
+
+
 def workdays(start: dt.date, end: dt.date) -> list[dt.date]:
     """Working days in [start, end]."""
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)
@@ -71,3 +79,8 @@ def to_beijing(ts: dt.datetime) -> dt.datetime:
 
 def today_beijing() -> dt.date:
     return dt.datetime.now(BEIJING).date()
+
+
+def now_beijing() -> dt.datetime:
+    """Beijing wall-clock time to the second (what the portal and the request log show)."""
+    return dt.datetime.now(BEIJING).replace(microsecond=0)

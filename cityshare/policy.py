@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.contracts.model import Contract, load_contracts
-from cityshare.directory.lineage import Lineage, cache_path, compute_lineage, load_manifest, warehouse_schema
+from cityshare.lineage import Lineage, cache_path, compute_lineage, load_manifest, warehouse_schema
 from cityshare.settings import Settings, get_settings
 
 RESTRICTIVENESS = {"无条件共享": 0, "有条件共享": 1, "不予共享": 2}

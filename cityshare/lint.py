@@ -97,7 +97,7 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
     if str(c.get("classification", "")).count("/") != 2:
         err("customProperties.classification", "must be 类/项/目, e.g. 3/01/001")
     else:
-        from cityshare.directory.classification import classify
+        from cityshare.classification import classify
 
         try:
             classify(contract, settings.catalog_dir)

@@ -29,7 +29,7 @@ from cityshare.contracts.model import Contract
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import insert_rows
 
-log = logging.getLogger("cityshare.directory.lineage")
+log = logging.getLogger("cityshare.lineage")
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS directory;
@@ -174,7 +174,7 @@ def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, 
                     validate_qualify_columns=False)
     scope = build_scope(query)
     out: dict[str, list[tuple[str, str]]] = {}
-    for select in query.selects:
+    for select in query.selects:  # type: ignore[attr-defined]  # a parsed SELECT (sqlglot types it as Expression)
         col = select.alias_or_name
         root = lineage(col, query, schema=schema or None, dialect="duckdb", scope=scope, copy=False,
                        trim_selects=False)
@@ -188,7 +188,7 @@ def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, 
     return out
 
 
-def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tuple[str, ...], tuple[str, ...]],
+def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tuple[str, str, str], tuple[str, str, str]],
                   schema: dict[str, Any]) -> dict[str, Any]:
     """The warehouse columns of the relations a model reads: its parents (an ephemeral parent is
     inlined as a CTE, so its own parents count) and itself (an incremental run reads ``{{ this }}``).
@@ -208,7 +208,8 @@ def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tupl
             relations.append(parent.get("relation_name"))
     out: dict[str, Any] = {}
     for relation in relations:
-        key = index.get(tuple(_relation(relation or "").split(".")))
+        parts = _relation(relation or "").split(".")
+        key = index.get((parts[0], parts[1], parts[2])) if len(parts) == 3 else None
         if key is not None:
             catalog, db, table = key
             out.setdefault(catalog, {}).setdefault(db, {})[table] = schema[catalog][db][table]
@@ -292,7 +293,7 @@ def compute_lineage(
     def add(unique_id: str, item: dict[str, Any]) -> None:
         kind = {"source": "source", "seed": "seed"}.get(item["resource_type"], "model")
         schema_name = item.get("schema", "")
-        name = item.get("name") if kind == "source" else item.get("alias") or item.get("name")
+        name = str(item.get("name") if kind == "source" else item.get("alias") or item.get("name"))
         node_id = f"{schema_name}.{name}"
         contract = by_raw.get(name) if kind == "source" else None
         label = f"{contract.name}（{node_id}）" if contract else node_id

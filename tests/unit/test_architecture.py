@@ -1,0 +1,33 @@
+"""The package's layers (docs/architecture.md): data flows one way and no module imports a layer above it.
+
+``lint-imports`` checks the layers contract in pyproject.toml; this test also makes sure every top-level
+module of ``cityshare`` is placed in a layer, so a new module cannot silently escape the contract.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _layers() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    [contract] = [c for c in config["contracts"] if c["type"] == "layers"]
+    return [name.strip() for layer in contract["layers"] for name in layer.split("|")]
+
+
+def test_every_top_level_module_has_a_layer():
+    package = ROOT / "cityshare"
+    modules = {f"cityshare.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
+    modules |= {f"cityshare.{p.parent.name}" for p in package.glob("*/__init__.py")}
+    assert modules - set(_layers()) == set(), "place new modules in a layer in pyproject.toml [tool.importlinter]"
+
+
+def test_no_module_imports_a_layer_above_it():
+    done = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]

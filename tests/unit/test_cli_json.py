@@ -1,0 +1,47 @@
+"""List, status and report commands speak JSON for scripts (``--json``), and their tables never cut an id
+at an 80-column terminal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cityshare.cli import app
+from cityshare.share import audit
+from cityshare.share.sample_world import build_world
+from cityshare.share.tokens import issue
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    settings = build_world(tmp_path_factory.mktemp("cli"), token_key="k" * 43)
+    ids = [issue(settings, dept, f"user_{dept}", role)[0] for dept, role in
+           (("jd_nanping", "consumer"), ("cgj", "approver"), ("cyzx", "governance"))]
+    audit.record(settings, None, "login", None)
+    return ids, {"CITYSHARE_HOME": str(settings.project_root), "CITYSHARE_DATA_DIR": str(settings.data_dir),
+                 "CITYSHARE_TOKEN_KEY": "k" * 43, "COLUMNS": "80"}
+
+
+def _run(env, *args: str):
+    result = CliRunner().invoke(app, list(args), env=env[1])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_token_list_json_names_every_token_and_the_table_keeps_ids_whole(env):
+    ids, _ = env
+    rows = json.loads(_run(env, "token", "list", "--json"))
+    assert sorted(r["id"] for r in rows) == sorted(ids)
+    assert {r["department"] for r in rows} == {"jd_nanping", "cgj", "cyzx"}
+    table = _run(env, "token", "list")
+    assert all(i in table for i in ids) and "…" not in table
+
+
+def test_audit_and_overdue_speak_json(env):
+    records = json.loads(_run(env, "audit", "show", "--json", "--limit", "5"))
+    assert records and records[0]["action"] == "login" and {"seq", "at", "status"} <= set(records[0])
+    status = json.loads(_run(env, "audit", "verify", "--json"))
+    assert status["ok"] is True and status["records"] >= 1
+    assert json.loads(_run(env, "access", "overdue", "--json")) == []

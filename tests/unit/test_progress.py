@@ -1,0 +1,31 @@
+"""Long CLI steps show a progress bar: simulate reports each finished source, and the CLI bar reaches its total."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from typer.testing import CliRunner
+
+
+def test_simulate_reports_every_step_it_announces(settings):
+    from cityshare.simulate import simulate, steps
+    from cityshare.simulate.sources import DEPARTMENT_SOURCES
+
+    seen: list[str] = []
+    simulate(settings, days=1, start=dt.date(2026, 11, 2), scale=0.05, departments=["zjw"], progress=seen.append)
+    zjw = [name for name, _ in DEPARTMENT_SOURCES if name.startswith("zjw/")]
+    assert zjw and len(seen) == steps(["zjw"]) == 2 + len(zjw)
+    assert seen == ["scjgj/business_registry", "cgj/city_cases", *zjw]
+
+
+def test_the_cli_bar_goes_to_stderr_and_completes(settings, tmp_path):
+    from cityshare.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--days", "1", "--start", "2026-11-02", "--scale", "0.05",
+                                      "--departments", "zjw"], env={"CITYSHARE_DATA_DIR": str(settings.data_dir)})
+    assert result.exit_code == 0, result.output
+    from cityshare.simulate import steps
+
+    total = steps(["zjw"])
+    assert "simulate 模拟" in result.stderr and f"{total}/{total}" in result.stderr
+    assert result.stdout.lstrip().startswith("{")  # the summary stays parseable
