@@ -155,17 +155,19 @@ def build(
 @friendly
 def contracts_lint() -> None:
     """Validate every contract against the ODCS JSON Schema and the sharing rules."""
+    from cityshare.contracts.compiled import catalogue
     from cityshare.contracts.lint import lint_all, lint_warnings
-    from cityshare.contracts.model import load_contract
 
     problems = 0
-    for path, errors in lint_all().items():
+    results = lint_all()
+    contracts = {c.path: c for c in catalogue().contracts}  # parsed by lint_all: no YAML read again
+    for path, errors in results.items():
         for e in errors:
             err.print(f"[red]{path}[/]: {e.field_path}: {e.message}", highlight=False)
         problems += len(errors)
         if not errors:
             console.print(f"[green]ok[/] {path}")
-            for w in lint_warnings(load_contract(path)):
+            for w in lint_warnings(contracts[path]):
                 err.print(f"[yellow]warning 告警[/] {path}: {w.field_path}: {w.message}", highlight=False)
     if problems:
         raise typer.Exit(2)
@@ -176,11 +178,19 @@ def contracts_lint() -> None:
 def contracts_compile(
     out: Annotated[Path | None, typer.Option(help="also write each GX suite as JSON here")] = None,
 ) -> None:
-    """Render dbt sources/contracts from the ODCS contracts (and optionally the GX suites)."""
+    """Compile the contracts (the catalogue every process reads), render dbt sources/contracts from them
+    (and optionally the GX suites)."""
+    from cityshare.contracts.compiled import cache_file, catalogue
     from cityshare.contracts.model import load_contracts
     from cityshare.contracts.rules import compile_rules
+    from cityshare.settings import get_settings
     from cityshare.transform import render_dbt_files
 
+    compiled = catalogue(rebuild=True)
+    if error := compiled.first_error():
+        raise error
+    console.print(f"compiled {len(compiled.contracts)} contracts ({compiled.content_hash[:12]}) → "
+                  f"{cache_file(get_settings())}", highlight=False)
     for path in render_dbt_files():
         console.print(f"wrote {path}")
     if out:

@@ -7,6 +7,7 @@ place where a column is declared.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -32,6 +33,9 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     settings = settings or get_settings()
     out = out or settings.dbt_project_dir / "models" / "_generated"
     out.mkdir(parents=True, exist_ok=True)
+    key = _render_key(settings)
+    if (done := _rendered(out, key)) is not None:
+        return done
     meta_cols = ["_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date"]
     sources = {
         "version": 2,
@@ -69,7 +73,42 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     for stale in [*out.rglob("*.sql"), *out.rglob("_derived.yml")]:  # a contract removed or overridden by SQL
         if stale not in files:
             stale.unlink()
+    (out / _RENDERED).write_text(json.dumps({"key": key, "files": [str(p.relative_to(out)) for p in files]}),
+                                 encoding="utf-8")
     return list(files)
+
+
+# Written last by render_dbt_files: what the files were rendered from and which they are. Rendering 3,000 sources
+# (YAML and SQL) costs seconds; a build whose contracts, hand-written models and rendering code are unchanged
+# skips it.
+_RENDERED = ".rendered.json"
+
+
+def _render_key(settings: Settings) -> str:
+    """The inputs of the rendered files: the compiled contracts' content hash, the hand-written models and the
+    rendering code."""
+    import hashlib
+
+    from cityshare.contracts.compiled import catalogue
+
+    digest = hashlib.sha256(catalogue(settings).content_hash.encode())
+    digest.update("\n".join(sorted(hand_written_models(settings))).encode())
+    package = Path(__file__).resolve().parent
+    for name in ("transform.py", "standard_model.py", "contracts/model.py"):
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _rendered(out: Path, key: str) -> list[Path] | None:
+    """The rendered files, if they were rendered from ``key`` and are all still there; else None."""
+    try:
+        done = json.loads((out / _RENDERED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(done, dict) or done.get("key") != key:
+        return None
+    files = [out / rel for rel in done.get("files", [])]
+    return files if files and all(p.exists() for p in files) else None
 
 
 def _yaml(doc: dict[str, Any]) -> str:
@@ -81,7 +120,11 @@ def _yaml(doc: dict[str, Any]) -> str:
 def hand_written_models(settings: Settings) -> set[str]:
     """Names of the models written by hand (every ``.sql`` under models/ outside ``_generated``)."""
     models = settings.dbt_project_dir / "models"
-    return {p.stem for p in models.rglob("*.sql") if "_generated" not in p.relative_to(models).parts}
+    names = set()
+    for _folder, dirs, files in os.walk(models):  # not into _generated: thousands of derived models at city scale
+        dirs[:] = [d for d in dirs if d != "_generated"]
+        names.update(f.removesuffix(".sql") for f in files if f.endswith(".sql"))
+    return names
 
 
 def derived_models(settings: Settings, out: Path) -> dict[Path, str]:

@@ -250,6 +250,11 @@ def load_contract(path: Path | str) -> Contract:
 
 
 def _parse_contract(path: Path, text: str) -> Contract:
+    return contract_from_raw(path, parse_raw(path, text))
+
+
+def parse_raw(path: Path, text: str) -> dict[str, Any]:
+    """The YAML document of a contract file (a mapping), or ContractError naming the line."""
     try:
         # libyaml's safe loader when present: the same documents, ~10x faster (contracts are re-read
         # by every task; the pure-Python parser was 12 % of a small pipeline run — bench/run.py profile)
@@ -260,6 +265,11 @@ def _parse_contract(path: Path, text: str) -> Contract:
         raise ContractError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
         raise ContractError(path, "(root)", "a contract must be a YAML mapping")
+    return raw
+
+
+def contract_from_raw(path: Path, raw: dict[str, Any]) -> Contract:
+    """A Contract from its parsed document (fresh from YAML or from the compiled catalogue)."""
     schema = raw.get("schema")
     if not isinstance(schema, list) or not schema or not isinstance(schema[0], dict):
         raise ContractError(path, "schema", "needs exactly one table object with properties")
@@ -273,9 +283,15 @@ def contract_paths(settings: Settings | None = None) -> list[Path]:
 
 
 def load_contracts(settings: Settings | None = None, kind: str | None = None) -> list[Contract]:
-    """All contracts (optionally only ``source`` or ``shared``), sorted by key."""
-    contracts = [load_contract(p) for p in contract_paths(settings)]
-    return [c for c in contracts if kind is None or c.kind == kind]
+    """All contracts (optionally only ``source`` or ``shared``), sorted by key; the first file that does not
+    parse raises its ContractError. Read from the compiled catalogue (cityshare.contracts.compiled): only
+    files changed since it was written are parsed."""
+    from cityshare.contracts.compiled import catalogue
+
+    compiled = catalogue(settings)
+    if error := compiled.first_error():
+        raise error
+    return [c for c in compiled.contracts if kind is None or c.kind == kind]
 
 
 def get_contract(key: str, settings: Settings | None = None) -> Contract:
