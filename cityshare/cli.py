@@ -143,7 +143,8 @@ def build(
     with console.status("dbt build…"):
         built = dbt_build(full_refresh=full_refresh)
     scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
-    console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes")
+    console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes; "
+                  f"{built['raw_views_refreshed']} raw views 原始视图 (re)created")
     outcome = audit_and_publish(not_built=built["failed"])
     _table("已发布 published", outcome["published"])
     if outcome["blocked"]:  # the others are published; these keep their previous version
@@ -227,13 +228,20 @@ def contracts_diff(
 
 @directory_app.command("build")
 @friendly
-def directory_build() -> None:
-    """Rebuild the directory from contracts, dbt artifacts and quality history."""
-    from cityshare.directory.builder import build_directory
+def directory_build(
+    full: bool = typer.Option(False, "--full", help="build every entry again, not only those whose inputs changed"),
+) -> None:
+    """Bring the directory up to date with the contracts, dbt artifacts and quality history (only entries whose
+    inputs changed are built again); lists the entries that changed."""
+    from cityshare.directory.builder import update_directory
 
-    entries = build_directory()
-    _table("共享数据资源目录", [{"信息资源代码": e["信息资源代码"], "信息资源名称": e["信息资源名称"],
-                              "共享类型": e["共享属性"]["共享类型"], "rows": e["rows"]} for e in entries])
+    done = update_directory(incremental=not full)
+    changed = set(done.changed)
+    _table("共享数据资源目录 变更条目 changed entries", [
+        {"信息资源代码": e["信息资源代码"], "信息资源名称": e["信息资源名称"], "共享类型": e["共享属性"]["共享类型"],
+         "rows": e["rows"], "条目版本": e["条目版本"]} for e in done.entries if e["信息资源代码"] in changed])
+    console.print(f"目录 directory: {len(done.entries)} 条目 entries, {done.rebuilt} 重新生成 rebuilt, "
+                  f"{len(changed)} 变更 changed", highlight=False)
 
 
 @directory_app.command("export")

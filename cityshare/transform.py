@@ -248,17 +248,19 @@ def _node_results(result: Any) -> list[Any]:
     return [r for r in result.result.results if r.node.resource_type != "operation"]
 
 
-def _refresh_raw_views(settings: Settings, con: Any = None) -> dict[str, str]:
+def _refresh_raw_views(settings: Settings, con: Any = None) -> tuple[dict[str, str], int]:
     """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
-    today never breaks the build of the others; views the gate already pointed at their batches are left as
-    they are. Returns contract key → raw table. Uses ``con`` when given (one warehouse open per build step)."""
+    today never breaks the build of the others; views already current (the gate pointed them at their batches,
+    or an earlier build created them) are left as they are. Returns contract key → raw table, and how many views
+    were (re)created. Uses ``con`` when given (one warehouse open per build step)."""
     from cityshare.warehouse import connect, refresh_raw_view, stale_raw_views, transaction
 
     contracts = load_contracts(settings, kind="source")
     with (nullcontext(con) if con is not None else connect(settings)) as con, transaction(con):
-        for contract in stale_raw_views(con, contracts):
+        stale = stale_raw_views(con, contracts)
+        for contract in stale:
             refresh_raw_view(con, contract)
-    return {c.key: c.raw_table for c in contracts}
+    return {c.key: c.raw_table for c in contracts}, len(stale)
 
 
 def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[str, Any]:
@@ -276,10 +278,10 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     settings = settings or get_settings()
     render_dbt_files(settings)  # the plan fingerprints the generated sources/contracts too
     with connect(settings) as con:
-        raw_tables = _refresh_raw_views(settings, con)
+        raw_tables, refreshed = _refresh_raw_views(settings, con)
         plan = build_state.plan(con, settings, raw_tables, full_refresh)
     summary = {"nodes": 0, "models": 0, "failed": {}, "selected": "all" if plan.full else list(plan.changed_sources),
-               "reason": plan.reason}
+               "reason": plan.reason, "raw_views_refreshed": refreshed}
     if plan.nothing_to_do:
         return summary
     crash_point("dbt.mid_build")
