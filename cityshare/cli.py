@@ -145,8 +145,11 @@ def build(
     scope = "全部 all" if built["selected"] == "all" else ", ".join(built["selected"]) or "无 none"
     console.print(f"加工 build: {built['reason']}; sources 源: {scope}; {built['models']} models, {built['nodes']} nodes; "
                   f"{built['raw_views_refreshed']} raw views 原始视图 (re)created")
-    outcome = audit_and_publish(not_built=built["failed"])
-    _table("已发布 published", outcome["published"])
+    outcome = audit_and_publish(not_built=built["failed"], nothing_built=built["nothing_built"])
+    if outcome.get("unchanged"):
+        console.print("已发布 published: unchanged since the last audit 自上次审核以来无变化")
+    else:
+        _table("已发布 published", outcome["published"])
     if outcome["blocked"]:  # the others are published; these keep their previous version
         raise AuditFailed("not published 未发布 (previous version kept): " + "; ".join(
             f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))

@@ -281,7 +281,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
         raw_tables, refreshed = _refresh_raw_views(settings, con)
         plan = build_state.plan(con, settings, raw_tables, full_refresh)
     summary = {"nodes": 0, "models": 0, "failed": {}, "selected": "all" if plan.full else list(plan.changed_sources),
-               "reason": plan.reason, "raw_views_refreshed": refreshed}
+               "reason": plan.reason, "raw_views_refreshed": refreshed, "nothing_built": plan.nothing_to_do}
     if plan.nothing_to_do:
         return summary
     crash_point("dbt.mid_build")

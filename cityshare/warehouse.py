@@ -153,7 +153,7 @@ def _raw_view_body(contract: Contract, paths: list[str]) -> str:
     if paths:
         files = ", ".join(_sql_str(p) for p in paths)
         return f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
-    cols = [f'CAST(NULL AS VARCHAR) AS "{p.name}"' for p in contract.properties]
+    cols = [f'CAST(NULL AS VARCHAR) AS "{name}"' for name in contract.column_names]
     cols += [
         "CAST(NULL AS VARCHAR) AS _load_id", "CAST(NULL AS TIMESTAMP) AS _loaded_at",
         "CAST(NULL AS VARCHAR) AS _source", "CAST(NULL AS BIGINT) AS _source_row",

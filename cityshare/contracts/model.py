@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,16 @@ class Contract:
 
     path: Path
     raw: dict[str, Any]
-    properties: list[Property] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The table's column names, without building every Property (cheap for thousands of contracts)."""
+        return [p["name"] for p in self.table.get("properties") or []]
+
+    @cached_property
+    def properties(self) -> list[Property]:
+        """The table's columns, built on first use (a city's catalogue has ≈ 30,000: most processes read few)."""
+        return [_property(p) for p in self.table.get("properties") or []]
 
     # -- identity -------------------------------------------------------------------------------
     @property
@@ -273,8 +282,7 @@ def contract_from_raw(path: Path, raw: dict[str, Any]) -> Contract:
     schema = raw.get("schema")
     if not isinstance(schema, list) or not schema or not isinstance(schema[0], dict):
         raise ContractError(path, "schema", "needs exactly one table object with properties")
-    props = schema[0].get("properties") or []
-    return Contract(path=path, raw=raw, properties=[_property(p) for p in props])
+    return Contract(path=path, raw=raw)
 
 
 def contract_paths(settings: Settings | None = None) -> list[Path]:

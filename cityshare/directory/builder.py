@@ -272,20 +272,17 @@ def update_directory(settings: Settings | None = None, incremental: bool = True)
     (the result is the same as a full build's, which ``incremental=False`` runs).
     """
     from cityshare.contracts.compiled import catalogue
-    from cityshare.directory.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
     from cityshare.directory.versions import record_versions
 
     settings = settings or get_settings()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     contracts = load_contracts(settings)
-    hashes = catalogue(settings).file_hashes
-    manifest = load_manifest(settings)
+    compiled = catalogue(settings)
     with connect(settings) as con, transaction(con):
         con.execute(DDL)
-        entries, rebuilt = _entries(con, contracts, settings, hashes, reuse=incremental)
+        entries, rebuilt = _entries(con, contracts, settings, compiled.file_hashes, reuse=incremental)
         codes = {e["contract_id"]: e["信息资源代码"] for e in entries}
-        graph = (compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings))
-                 if manifest else None)
+        graph = _lineage(con, settings, contracts, codes, compiled.content_hash, incremental)
         if graph is not None:
             _link_related(entries, contracts, graph)
         _mark_status(con, entries, contracts, graph)
@@ -302,6 +299,8 @@ def update_directory(settings: Settings | None = None, incremental: bool = True)
         insert_rows(con, "directory.entries", [[e["信息资源代码"], e["contract_id"], e["kind"], texts[e["信息资源代码"]], now]
                                                for e in write])
         if graph is not None:
+            from cityshare.directory.lineage import store_lineage
+
             store_lineage(con, graph, settings.directory_dir, unchanged_ok=incremental)
         fingerprint = hashlib.sha256("\n".join(texts.values()).encode()).hexdigest()
         exported = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'directory.json'").fetchone()
@@ -311,6 +310,37 @@ def update_directory(settings: Settings | None = None, incremental: bool = True)
         with connect(settings) as con:
             con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('directory.json', ?)", [fingerprint])
     return DirectoryBuild(entries, rebuilt, changed)
+
+
+def _lineage(con: Any, settings: Settings, contracts: list[Contract], codes: dict[str, str], contracts_hash: str,
+             reuse: bool) -> Any:
+    """The lineage graph (None before the first dbt build). Computed from the dbt manifest (tens of MB at city
+    scale) only when the manifest, the contracts or the resource codes changed since it was stored; else read
+    back from lineage.json (its inputs' hash is kept in ``directory.fingerprints`` with the stored graph)."""
+    from cityshare.directory.lineage import (
+        cache_path,
+        compute_lineage,
+        load_lineage,
+        load_manifest,
+        warehouse_schema,
+    )
+
+    manifest_path = settings.dbt_target_dir / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    st = manifest_path.stat()
+    code = (Path(__file__).resolve().parent / "lineage.py").read_bytes()
+    inputs = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, contracts_hash, sorted(codes.items()),
+                                        hashlib.sha256(code).hexdigest()]).encode()).hexdigest()
+    stored = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'lineage_inputs'").fetchone()
+    if reuse and stored and stored[0] == inputs and (settings.directory_dir / "lineage.json").exists():
+        return load_lineage(settings)
+    manifest = load_manifest(settings)
+    if not manifest:
+        return None
+    graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings))
+    con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('lineage_inputs', ?)", [inputs])
+    return graph
 
 
 def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:

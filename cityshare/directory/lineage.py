@@ -59,11 +59,26 @@ class Lineage:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
 
+    _adjacency: tuple[int, dict[str, list[str]], dict[str, list[str]]] | None = field(
+        default=None, repr=False, compare=False)
+
+    def _index(self) -> tuple[int, dict[str, list[str]], dict[str, list[str]]]:
+        """Parents and children of every node, built once (not a scan of every edge per step: a city's graph has
+        thousands of nodes, and the directory walks it from each of them). Edges are only ever added."""
+        if self._adjacency is None or self._adjacency[0] != len(self.edges):
+            up: dict[str, list[str]] = {}
+            down: dict[str, list[str]] = {}
+            for s, t in self.edges:
+                up.setdefault(t, []).append(s)
+                down.setdefault(s, []).append(t)
+            self._adjacency = (len(self.edges), up, down)
+        return self._adjacency
+
     def parents(self, node: str) -> list[str]:
-        return sorted(s for s, t in self.edges if t == node)
+        return sorted(self._index()[1].get(node, ()))
 
     def children(self, node: str) -> list[str]:
-        return sorted(t for s, t in self.edges if s == node)
+        return sorted(self._index()[2].get(node, ()))
 
     def ancestors(self, node: str) -> set[str]:
         return self._closure(node, self.parents)

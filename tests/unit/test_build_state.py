@@ -182,10 +182,7 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
 
     from cityshare.warehouse import raw_view_stamp, stale_raw_views
 
-    def column(name):
-        return SimpleNamespace(name=name)
-
-    occupancy, readings, alerts = (SimpleNamespace(key=k, raw_table=k.replace("/", "__"), properties=[column("x")])
+    occupancy, readings, alerts = (SimpleNamespace(key=k, raw_table=k.replace("/", "__"), column_names=["x"])
                                    for k in ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts"))
     contracts = [occupancy, readings, alerts]
 
@@ -217,7 +214,7 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
         _batch(con, readings.key, "2026-11-01", "b1-again", 8)  # the same load date gated again replaces b1
         assert stale_raw_views(con, contracts) == [readings]
 
-        alerts.properties = [column("x"), column("y")]  # its contract gained a column: the empty view lacks it
+        alerts.column_names = ["x", "y"]  # its contract gained a column: the empty view lacks it
         assert stale_raw_views(con, contracts) == [readings, alerts]
         con.execute(f"CREATE OR REPLACE VIEW raw.{occupancy.raw_table} AS SELECT 1 AS x")  # replaced by hand: no stamp
         assert stale_raw_views(con, contracts) == contracts
