@@ -150,7 +150,8 @@ def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_pat
                                "JOIN meta.batches USING (dataset, load_id)").fetchall()
     assert sorted(c[0] for c in contents) == sorted(RAW) and all(re.fullmatch("[0-9a-f]{32}", c[1]) for c in contents)
     assert build(settings) == {"nodes": 0, "models": 0, "failed": {}, "selected": [],
-                               "reason": "no new batches since the last build"}
+                               "reason": "no new batches since the last build", "raw_views_refreshed": 0,
+                               "nothing_built": True}
 
     gate_batch("jtj/parking_occupancy", days[1], land_batch("jtj/parking_occupancy", days[1], settings)["load_id"], settings)
     out = build(settings)

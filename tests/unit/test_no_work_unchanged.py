@@ -10,6 +10,7 @@ import pytest
 from test_directory_support import built_home, clone_built
 
 from cityshare.directory.builder import update_directory
+from cityshare.publish import audit_and_publish
 from cityshare.transform import build, render_dbt_files
 from cityshare.warehouse import connect
 
@@ -25,6 +26,11 @@ def _views(settings):
                            "ORDER BY view_name").fetchall()
 
 
+def _publications(settings):
+    with connect(settings, read_only=True) as con:
+        return con.execute("SELECT * FROM meta.publications ORDER BY ALL").fetchall()
+
+
 def _generated(settings):
     out = settings.dbt_project_dir / "models" / "_generated"
     return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
@@ -37,6 +43,19 @@ def test_a_no_op_build_creates_no_view_and_renders_nothing(home):
     assert done["reason"] == "no new batches since the last build" and done["nodes"] == 0
     assert done["raw_views_refreshed"] == 0
     assert _views(home) == views and _generated(home) == files
+
+    # the audit after a no-op build: once more the first time (no audit of these inputs on record yet), then its
+    # outcome stands — nothing staged or swapped again, and a table that was blocked stays reported as blocked
+    audited = audit_and_publish(home, nothing_built=True)
+    assert "unchanged" not in audited and audited["published"]
+    with connect(home) as con:
+        con.execute("UPDATE meta.publish_status SET status = 'blocked', reason = 'r' WHERE table_name = ?",
+                    [audited["published"][0]["table"]])
+    published = _publications(home)
+    again = audit_and_publish(home, nothing_built=True)
+    assert again["unchanged"] is True and again["blocked"] == {audited["published"][0]["table"]: ["r"]}
+    assert _publications(home) == published
+    assert "unchanged" not in audit_and_publish(home, nothing_built=False)  # not after a build that built something
 
     # the dbt files are rendered again when a contract changes (and only then)
     path = home.contracts_dir / "cgj" / "city_cases.odcs.yaml"
