@@ -170,7 +170,10 @@ def contracts_lint() -> None:
             err.print(f"[red]{path}[/]: {e.field_path}: {e.message}", highlight=False)
         problems += len(errors)
         if not errors:
-            console.print(f"[green]ok[/] {path}")
+            if console.is_terminal:
+                console.print(f"[green]ok[/] {path}")
+            else:  # the same line without rich's rendering (≈ 1 ms a line: seconds for a city's catalogue)
+                console.file.write(f"ok {path}\n")
             for w in lint_warnings(contracts[path]):
                 err.print(f"[yellow]warning 告警[/] {path}: {w.field_path}: {w.message}", highlight=False)
     if problems:
