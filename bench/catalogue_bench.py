@@ -3,13 +3,16 @@
 For each N (default 18, 300, 3000 source contracts; bench/catalogue.py generates them for synthetic street
 offices with real GB/T 2260 codes), in a fresh copy of the project, each step in its own process:
 
-- ``lint``: ``cityshare contracts lint`` over every contract;
+- ``lint``: ``cityshare contracts lint`` over every contract, the first process to read them (every YAML file
+  parsed, the compiled catalogue written);
+- ``lint_one_changed``: the lint again after one contract changed (the compiled catalogue re-parses that file);
 - ``dag_file``: the DAG file's module body (Airflow's SDK already imported) with no parsing context (what
   the dag-processor parses);
 - ``task_parse``: the same file in a task process (Airflow's parsing context names one ingestion DAG);
 - ``dag_sync``: ``airflow dags reserialize`` into a fresh metadata DB (peak RSS of that process);
 - ``first_build`` / ``noop_build``: ``cityshare build`` with no data, then again with nothing new;
-- ``directory``: ``cityshare directory build``;
+- ``directory`` / ``directory_noop``: ``cityshare directory build`` (every entry new), then again with nothing
+  changed (incremental: no entry rebuilt);
 - ``search_p99``: ``GET /api/directory?q=…`` p99 over 200 queries (the share service in-process).
 
 Writes ``bench/results/catalogue.md`` / ``.json`` with seconds, peak RSS and the growth exponent
@@ -91,8 +94,11 @@ def measure(n: int, work: Path) -> dict[str, Any]:
     cli = str(VENV_BIN / "cityshare")
     dag_file = str(home / "dags" / "cityshare_dags.py")
     out: dict[str, Any] = {"n": len(list((home / "contracts").glob("*/*.odcs.yaml"))) - len(
-        list((home / "contracts" / "shared").glob("*.odcs.yaml")))}
+        list((home / "contracts" / "shared").glob("*.odcs.yaml"))), "load_before": os.getloadavg()}
     out["lint"] = _run(["-c", TIMED, cli, "contracts", "lint"], env)
+    one = home / "contracts" / "cgj" / "city_cases.odcs.yaml"
+    one.write_text(one.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    out["lint_one_changed"] = _run(["-c", TIMED, cli, "contracts", "lint"], env)
     out["dag_file"] = _run(["-c", DAG_FILE, dag_file], env)
     task_env = {**env, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": "ingest__cgj__city_cases",
                 "_AIRFLOW_PARSING_CONTEXT_TASK_ID": "land"}
@@ -107,11 +113,14 @@ def measure(n: int, work: Path) -> dict[str, Any]:
     out["first_build"] = _run(["-c", TIMED, cli, "build"], env)
     out["noop_build"] = _run(["-c", TIMED, cli, "build"], env)
     out["directory"] = _run(["-c", TIMED, cli, "directory", "build"], env)
+    out["directory_noop"] = _run(["-c", TIMED, cli, "directory", "build"], env)
     out["search_p99"] = _run(["-c", SEARCH], env)
+    out["load_after"] = os.getloadavg()  # other work on the 2 cores slows every step: keep it with the figures
     return out
 
 
-STEPS = ("lint", "dag_file", "task_parse", "dag_sync", "first_build", "noop_build", "directory", "search_p99")
+STEPS = ("lint", "lint_one_changed", "dag_file", "task_parse", "dag_sync", "first_build", "noop_build", "directory",
+         "directory_noop", "search_p99")
 
 
 def render(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
@@ -121,14 +130,21 @@ def render(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
              "Seconds (peak RSS in MB) per step; the growth exponent is log(t₂/t₁)/log(N₂/N₁) between the last two "
              "sizes (1 = linear).", "", head, "|" + "---|" * (len(results) + 2)]
     for step in STEPS:
+        if any(step not in r for r in results):
+            continue
         cells = [f"{r[step]['seconds']:.3f} ({r[step]['peak_rss_mb']:.0f})" for r in results]
         a, b = results[-2:] if len(results) > 1 else (results[0], results[0])
         growth = (math.log(b[step]["seconds"] / a[step]["seconds"]) / math.log(b["n"] / a["n"])
                   if b["n"] != a["n"] and a[step]["seconds"] > 0 else float("nan"))
         lines.append(f"| {step} | " + " | ".join(cells) + f" | {growth:.2f} |")
     extra = [f"- N = {r['n']}: DAGs in the file {r['dag_file']['dags']}, in a task process {r['task_parse']['dags']}; "
-             f"largest search answer {r['search_p99']['max_kb']:.0f} KB" for r in results]
+             f"largest search answer {r['search_p99']['max_kb']:.0f} KB; load average (1/5/15 min) before "
+             f"{_load(r.get('load_before'))}, after {_load(r.get('load_after'))}" for r in results]
     return "\n".join([*lines, "", *extra, ""])
+
+
+def _load(value: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in value) if value else "?"
 
 
 def main() -> None:

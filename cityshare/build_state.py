@@ -30,6 +30,7 @@ from cityshare.warehouse import LATEST_ACCEPTED
 
 _PROJECT = "__project__"
 _MODELS = "__models__"
+AUDITED = "__audited__"  # kept here by cityshare.publish (the inputs of the last audit), not part of a build's state
 _SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
 _CODE = ("transform_udfs.py", "privacy.py", "transform.py", "build_state.py", "standard_model.py")
 
@@ -110,7 +111,7 @@ def _model_tables(settings: Settings) -> str | None:
 def plan(con: Any, settings: Settings, raw_tables: dict[str, str], full_refresh: bool = False) -> Plan:
     """Compare the warehouse's recorded state with now; say what to build and why."""
     now = {**source_fingerprints(con, raw_tables), _PROJECT: project_fingerprint(settings)}
-    before = dict(con.execute("SELECT item, fingerprint FROM meta.build_state").fetchall())
+    before = dict(con.execute("SELECT item, fingerprint FROM meta.build_state WHERE item <> ?", [AUDITED]).fetchall())
     if full_refresh:
         return Plan(True, True, (), "full refresh requested", now)
     if not before:

@@ -59,11 +59,26 @@ class Lineage:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
 
+    _adjacency: tuple[int, dict[str, list[str]], dict[str, list[str]]] | None = field(
+        default=None, repr=False, compare=False)
+
+    def _index(self) -> tuple[int, dict[str, list[str]], dict[str, list[str]]]:
+        """Parents and children of every node, built once (not a scan of every edge per step: a city's graph has
+        thousands of nodes, and the directory walks it from each of them). Edges are only ever added."""
+        if self._adjacency is None or self._adjacency[0] != len(self.edges):
+            up: dict[str, list[str]] = {}
+            down: dict[str, list[str]] = {}
+            for s, t in self.edges:
+                up.setdefault(t, []).append(s)
+                down.setdefault(s, []).append(t)
+            self._adjacency = (len(self.edges), up, down)
+        return self._adjacency
+
     def parents(self, node: str) -> list[str]:
-        return sorted(s for s, t in self.edges if t == node)
+        return sorted(self._index()[1].get(node, ()))
 
     def children(self, node: str) -> list[str]:
-        return sorted(t for s, t in self.edges if s == node)
+        return sorted(self._index()[2].get(node, ()))
 
     def ancestors(self, node: str) -> set[str]:
         return self._closure(node, self.parents)
@@ -337,9 +352,19 @@ def compute_lineage(
     return graph
 
 
-def store_lineage(con: Any, graph: Lineage, directory_dir: Path) -> None:
-    """Replace the stored lineage (inside the caller's transaction) and write lineage.json atomically."""
+def store_lineage(con: Any, graph: Lineage, directory_dir: Path, unchanged_ok: bool = False) -> None:
+    """Replace the stored lineage (inside the caller's transaction) and write lineage.json atomically.
+
+    ``unchanged_ok``: leave both as they are when they already hold this graph (its hash is kept in
+    ``directory.fingerprints``, created by the directory builder, with the tables: it always describes what
+    they hold)."""
     con.execute(DDL)
+    text = json.dumps(graph.to_json(), ensure_ascii=False, indent=1)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    path = directory_dir / "lineage.json"
+    stored = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'lineage'").fetchone()
+    if unchanged_ok and stored and stored[0] == digest and path.exists():
+        return
     for table in ("lineage_nodes", "lineage_edges", "column_lineage"):
         con.execute(f"DELETE FROM directory.{table}")
     insert_rows(con, "directory.lineage_nodes",
@@ -347,10 +372,10 @@ def store_lineage(con: Any, graph: Lineage, directory_dir: Path) -> None:
                  for n in graph.nodes.values()])
     insert_rows(con, "directory.lineage_edges", [[s, t, json.dumps(pairs)] for (s, t), pairs in graph.edges.items()])
     insert_rows(con, "directory.column_lineage", [[s, f, t, c] for (s, t), pairs in graph.edges.items() for f, c in pairs])
+    con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('lineage', ?)", [digest])
     directory_dir.mkdir(parents=True, exist_ok=True)
-    path = directory_dir / "lineage.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(graph.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 

@@ -13,7 +13,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from cityshare.contracts.model import Contract, ContractError, contract_paths, load_contract
+from cityshare.contracts.model import Contract, ContractError, load_contract
 from cityshare.settings import Settings, get_settings
 
 SHARING_TYPES = ("无条件共享", "有条件共享", "不予共享")
@@ -212,20 +212,30 @@ def lint_file(path: Path, settings: Settings | None = None) -> list[ContractErro
         contract = load_contract(path)
     except ContractError as exc:
         return [exc]
-    errors = schema_errors(path, contract.raw)
-    return errors + semantic_errors(contract, settings)
+    return contract_errors(contract, settings)
+
+
+def contract_errors(contract: Contract, settings: Settings) -> list[ContractError]:
+    """Every problem of one parsed contract: the ODCS JSON Schema, then the sharing rules."""
+    return schema_errors(contract.path, contract.raw) + semantic_errors(contract, settings)
 
 
 def lint_all(settings: Settings | None = None) -> dict[Path, list[ContractError]]:
-    """Every contract's problems, plus what only shows across files: an ``id`` used by two contracts."""
+    """Every contract's problems, plus what only shows across files: an ``id`` used by two contracts.
+
+    Reads the compiled catalogue, so only contracts changed since it was written are parsed again."""
+    from cityshare.contracts.compiled import catalogue
+
     settings = settings or get_settings()
-    results = {path: lint_file(path, settings) for path in contract_paths(settings)}
+    compiled = catalogue(settings)
+    by_path = {c.path: c for c in compiled.contracts}
+    results = {path: [compiled.errors[path]] if path in compiled.errors else contract_errors(by_path[path], settings)
+               for path in compiled.paths}
     owners: dict[str, Path] = {}
     for path in results:
-        try:
-            contract_id = str(load_contract(path).raw.get("id") or "")
-        except ContractError:
+        if path not in by_path:
             continue
+        contract_id = str(by_path[path].raw.get("id") or "")
         if contract_id in owners:
             results[path].append(ContractError(path, "id", f"{contract_id!r} is already the id of {owners[contract_id]}"))
         owners.setdefault(contract_id, path)

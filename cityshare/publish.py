@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare import snapshots
+from cityshare.build_state import AUDITED
 from cityshare.contracts.gx_runner import RuleResult, run_rules
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.contracts.rules import compile_rules, lit
@@ -128,12 +129,55 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     return passed
 
 
-def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str] | None = None) -> dict[str, Any]:
+_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/gx_runner.py",
+               "policy.py", "lineage.py", "snapshots.py")
+
+
+def audit_inputs(con: Any, settings: Settings) -> str:
+    """What an audit's outcome follows from: the layer tables (the build state recorded by the last successful
+    build: every source's batches and the project), the contracts (rules, sharing attributes) and the audit code."""
+    import hashlib
+
+    from cityshare.contracts.compiled import catalogue
+
+    digest = hashlib.sha256(catalogue(settings).content_hash.encode())
+    for item, fingerprint in con.execute("SELECT item, fingerprint FROM meta.build_state WHERE item <> ? ORDER BY item",
+                                         [AUDITED]).fetchall():
+        digest.update(f"{item}={fingerprint}\n".encode())
+    package = Path(__file__).resolve().parent
+    for name in _AUDIT_CODE:
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _previous_outcome(con: Any, inputs: str) -> dict[str, Any] | None:
+    """The outcome of the last audit, if it audited exactly these inputs (see audit_and_publish)."""
+    row = con.execute("SELECT fingerprint FROM meta.build_state WHERE item = ?", [AUDITED]).fetchone()
+    if not row or row[0] != inputs:
+        return None
+    outcome: dict[str, Any] = {"published": [], "blocked": {}, "waiting": {}, "unchanged": True}
+    for table, status, reason in con.execute("SELECT table_name, status, reason FROM meta.publish_status").fetchall():
+        if status == "blocked":
+            outcome["blocked"][table] = [reason]
+        elif status == "waiting":
+            outcome["waiting"][table] = reason.split(", ") if reason else []
+    return outcome
+
+
+def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str] | None = None,
+                      nothing_built: bool = False) -> dict[str, Any]:
     """Publish every table whose audit passed; a table that failed keeps its previous version.
 
-    Returns ``{"published": [...], "blocked": {table: reasons}}``; the outcome of each table is kept in
-    ``meta.publish_status`` for the directory and the quality report."""
+    Returns ``{"published": [...], "blocked": {table: reasons}, "waiting": {table: sources}}``; the outcome of each
+    table is kept in ``meta.publish_status`` for the directory and the quality report. ``nothing_built``: the
+    build before this changed no table (a no-op build); if the last audit saw these same tables, contracts and
+    audit code, its outcome stands (``"unchanged": True``) and nothing is staged, checked or swapped again."""
     settings = settings or get_settings()
+    with connect(settings) as con:
+        inputs = audit_inputs(con, settings)
+        previous = _previous_outcome(con, inputs) if nothing_built else None
+    if previous is not None:
+        return previous
     passed, blocked, waiting = audit_each(settings, not_built)
     report = publish(passed, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -143,6 +187,7 @@ def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str
     with connect(settings) as con, transaction(con):
         for row in rows:
             con.execute("INSERT OR REPLACE INTO meta.publish_status VALUES (?, ?, ?, ?)", row)
+        con.execute("INSERT OR REPLACE INTO meta.build_state VALUES (?, ?, ?)", [AUDITED, inputs, now])
     for table, reasons in blocked.items():
         log.error("not published %s (previous version kept): %s", table, "; ".join(reasons))
     for table, ups in waiting.items():

@@ -7,6 +7,7 @@ place where a column is declared.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -32,6 +33,9 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     settings = settings or get_settings()
     out = out or settings.dbt_project_dir / "models" / "_generated"
     out.mkdir(parents=True, exist_ok=True)
+    key = _render_key(settings)
+    if (done := _rendered(out, key)) is not None:
+        return done
     meta_cols = ["_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date"]
     sources = {
         "version": 2,
@@ -69,7 +73,42 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     for stale in [*out.rglob("*.sql"), *out.rglob("_derived.yml")]:  # a contract removed or overridden by SQL
         if stale not in files:
             stale.unlink()
+    (out / _RENDERED).write_text(json.dumps({"key": key, "files": [str(p.relative_to(out)) for p in files]}),
+                                 encoding="utf-8")
     return list(files)
+
+
+# Written last by render_dbt_files: what the files were rendered from and which they are. Rendering 3,000 sources
+# (YAML and SQL) costs seconds; a build whose contracts, hand-written models and rendering code are unchanged
+# skips it.
+_RENDERED = ".rendered.json"
+
+
+def _render_key(settings: Settings) -> str:
+    """The inputs of the rendered files: the compiled contracts' content hash, the hand-written models and the
+    rendering code."""
+    import hashlib
+
+    from cityshare.contracts.compiled import catalogue
+
+    digest = hashlib.sha256(catalogue(settings).content_hash.encode())
+    digest.update("\n".join(sorted(hand_written_models(settings))).encode())
+    package = Path(__file__).resolve().parent
+    for name in ("transform.py", "standard_model.py", "contracts/model.py"):
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _rendered(out: Path, key: str) -> list[Path] | None:
+    """The rendered files, if they were rendered from ``key`` and are all still there; else None."""
+    try:
+        done = json.loads((out / _RENDERED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(done, dict) or done.get("key") != key:
+        return None
+    files = [out / rel for rel in done.get("files", [])]
+    return files if files and all(p.exists() for p in files) else None
 
 
 def _yaml(doc: dict[str, Any]) -> str:
@@ -81,7 +120,11 @@ def _yaml(doc: dict[str, Any]) -> str:
 def hand_written_models(settings: Settings) -> set[str]:
     """Names of the models written by hand (every ``.sql`` under models/ outside ``_generated``)."""
     models = settings.dbt_project_dir / "models"
-    return {p.stem for p in models.rglob("*.sql") if "_generated" not in p.relative_to(models).parts}
+    names = set()
+    for _folder, dirs, files in os.walk(models):  # not into _generated: thousands of derived models at city scale
+        dirs[:] = [d for d in dirs if d != "_generated"]
+        names.update(f.removesuffix(".sql") for f in files if f.endswith(".sql"))
+    return names
 
 
 def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
@@ -205,17 +248,19 @@ def _node_results(result: Any) -> list[Any]:
     return [r for r in result.result.results if r.node.resource_type != "operation"]
 
 
-def _refresh_raw_views(settings: Settings, con: Any = None) -> dict[str, str]:
+def _refresh_raw_views(settings: Settings, con: Any = None) -> tuple[dict[str, str], int]:
     """Every source gets its raw view (empty but typed until a batch is accepted), so a contract added
-    today never breaks the build of the others; views the gate already pointed at their batches are left as
-    they are. Returns contract key → raw table. Uses ``con`` when given (one warehouse open per build step)."""
+    today never breaks the build of the others; views already current (the gate pointed them at their batches,
+    or an earlier build created them) are left as they are. Returns contract key → raw table, and how many views
+    were (re)created. Uses ``con`` when given (one warehouse open per build step)."""
     from cityshare.warehouse import connect, refresh_raw_view, stale_raw_views, transaction
 
     contracts = load_contracts(settings, kind="source")
     with (nullcontext(con) if con is not None else connect(settings)) as con, transaction(con):
-        for contract in stale_raw_views(con, contracts, settings):
+        stale = stale_raw_views(con, contracts, settings)
+        for contract in stale:
             refresh_raw_view(con, contract, settings)
-    return {c.key: c.raw_table for c in contracts}
+    return {c.key: c.raw_table for c in contracts}, len(stale)
 
 
 def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[str, Any]:
@@ -233,10 +278,10 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
     settings = settings or get_settings()
     render_dbt_files(settings)  # the plan fingerprints the generated sources/contracts too
     with connect(settings) as con:
-        raw_tables = _refresh_raw_views(settings, con)
+        raw_tables, refreshed = _refresh_raw_views(settings, con)
         plan = build_state.plan(con, settings, raw_tables, full_refresh)
     summary = {"nodes": 0, "models": 0, "failed": {}, "selected": "all" if plan.full else list(plan.changed_sources),
-               "reason": plan.reason}
+               "reason": plan.reason, "raw_views_refreshed": refreshed, "nothing_built": plan.nothing_to_do}
     if plan.nothing_to_do:
         return summary
     crash_point("dbt.mid_build")

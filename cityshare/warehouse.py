@@ -182,29 +182,41 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _raw_view_body(contract: Contract, paths: list[str]) -> str:
+    """The SELECT of a raw view reading ``paths`` (empty but typed when there are none)."""
+    if paths:
+        files = ", ".join(_sql_str(p) for p in paths)
+        return f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
+    cols = [f'CAST(NULL AS VARCHAR) AS "{name}"' for name in contract.column_names]
+    cols += [
+        "CAST(NULL AS VARCHAR) AS _load_id", "CAST(NULL AS TIMESTAMP) AS _loaded_at",
+        "CAST(NULL AS VARCHAR) AS _source", "CAST(NULL AS BIGINT) AS _source_row",
+        "CAST(NULL AS VARCHAR) AS _row_hash", "CAST(NULL AS DATE) AS _load_date",
+    ]
+    return f"SELECT {', '.join(cols)} WHERE false"
+
+
+def raw_view_stamp(contract: Contract, paths: list[str]) -> str:
+    """What a raw view's comment holds: the hash of the SELECT it was created with (see stale_raw_views)."""
+    import hashlib
+
+    return "cityshare:" + hashlib.md5(_raw_view_body(contract, paths).encode()).hexdigest()
+
+
 def refresh_raw_view(con: Any, contract: Contract, settings: Settings) -> None:
     """Point ``raw.<dept>__<dataset>`` at the latest accepted batch of every load date.
 
     With nothing accepted yet the view is empty but typed, so dbt still builds (and the audit then
-    refuses to publish an empty table).
+    refuses to publish an empty table). The view's comment is the hash of its SELECT, so a build can tell
+    a current view from one to create again without reading any Parquet file (stale_raw_views).
     """
     batches = con.execute(
         f"SELECT load_id, accepted_path FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date", [contract.key]
     ).fetchall()
-    paths = [resolved_path(settings, path) for _, path in batches]
     view = f'raw."{contract.raw_table}"'
-    if paths:
-        files = ", ".join(_sql_str(p) for p in paths)
-        body = f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
-    else:
-        cols = [f'CAST(NULL AS VARCHAR) AS "{p.name}"' for p in contract.properties]
-        cols += [
-            "CAST(NULL AS VARCHAR) AS _load_id", "CAST(NULL AS TIMESTAMP) AS _loaded_at",
-            "CAST(NULL AS VARCHAR) AS _source", "CAST(NULL AS BIGINT) AS _source_row",
-            "CAST(NULL AS VARCHAR) AS _row_hash", "CAST(NULL AS DATE) AS _load_date",
-        ]
-        body = f"SELECT {', '.join(cols)} WHERE false"
-    con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")
+    paths = [resolved_path(settings, path) or "" for _, path in batches]
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS {_raw_view_body(contract, paths)}")
+    con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(raw_view_stamp(contract, paths))}")
     # The view's batches as rows, written with the view (callers hold one transaction): the incremental models
     # compare them with the batches they processed (dbt_project/macros/incremental.sql) without scanning the
     # Parquet files' _load_id column four times per model.
@@ -214,22 +226,28 @@ def refresh_raw_view(con: Any, contract: Contract, settings: Settings) -> None:
 
 
 def stale_raw_views(con: Any, contracts: list[Contract], settings: Settings) -> list[Contract]:
-    """The contracts whose raw view is missing, empty or not reading exactly their latest accepted batches —
-    or reading them at another place (a data dir moved or restored elsewhere).
+    """The contracts whose raw view is missing or not exactly the view refresh_raw_view would create now
+    (other batches, other columns, or the same batches at another place: a data dir moved or restored).
 
     Each gate refreshes its dataset's view (cityshare.ingest), so before a build most are current, and creating
-    one again would re-read the footer of every Parquet file it reads. Three queries for all contracts.
+    one again would re-read the footer of every Parquet file it reads — and a no-op build of a city's thousands
+    of sources, most without a batch yet, would re-create thousands of empty views. A view is current when its
+    comment is the hash of the SELECT it would get now (its batches' files, or its contract's columns when it has
+    none) and its batches are on record in meta.raw_view_batches. Three queries for all contracts.
     """
-    accepted = dict(con.execute(f"SELECT dataset, list(load_id) FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall())
-    held = dict(con.execute(
-        """SELECT b.raw_table, list(b.load_id) FROM meta.raw_view_batches AS b
-           SEMI JOIN duckdb_views() AS v ON v.schema_name = 'raw' AND v.view_name = b.raw_table
-           GROUP BY b.raw_table""").fetchall())
-    first = dict(con.execute(f"SELECT dataset, min(accepted_path) FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall())
-    sql = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE schema_name = 'raw'").fetchall())
-    return [c for c in contracts
-            if not accepted.get(c.key) or sorted(accepted[c.key]) != sorted(held.get(c.raw_table) or [])
-            or _sql_str(resolved_path(settings, first[c.key]) or "") not in sql.get(c.raw_table, "")]
+    accepted = {dataset: (ids, paths) for dataset, ids, paths in con.execute(
+        f"SELECT dataset, list(load_id ORDER BY load_date), list(accepted_path ORDER BY load_date) "
+        f"FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall()}
+    stamps = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE schema_name = 'raw'").fetchall())
+    held = dict(con.execute("SELECT raw_table, list(load_id) FROM meta.raw_view_batches GROUP BY raw_table").fetchall())
+    stale = []
+    for c in contracts:
+        ids, stored = accepted.get(c.key, ([], []))
+        paths = [resolved_path(settings, p) or "" for p in stored]
+        if (stamps.get(c.raw_table) != raw_view_stamp(c, paths)
+                or sorted(ids) != sorted(held.get(c.raw_table) or [])):
+            stale.append(c)
+    return stale
 
 
 def table_schema(con: Any, table: str) -> str | None:

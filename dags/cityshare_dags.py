@@ -112,7 +112,7 @@ if _wanted("build_and_publish"):
         def audit_and_publish(built: dict) -> dict:
             from cityshare.publish import audit_and_publish as run
 
-            return _blocked_fails_fast(lambda: run(not_built=built["failed"]))
+            return _blocked_fails_fast(lambda: run(not_built=built["failed"], nothing_built=built.get("nothing_built", False)))
 
         @task
         def all_published(outcome: dict) -> int:

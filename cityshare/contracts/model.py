@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,16 @@ class Contract:
 
     path: Path
     raw: dict[str, Any]
-    properties: list[Property] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The table's column names, without building every Property (cheap for thousands of contracts)."""
+        return [p["name"] for p in self.table.get("properties") or []]
+
+    @cached_property
+    def properties(self) -> list[Property]:
+        """The table's columns, built on first use (a city's catalogue has ≈ 30,000: most processes read few)."""
+        return [_property(p) for p in self.table.get("properties") or []]
 
     # -- identity -------------------------------------------------------------------------------
     @property
@@ -250,6 +259,11 @@ def load_contract(path: Path | str) -> Contract:
 
 
 def _parse_contract(path: Path, text: str) -> Contract:
+    return contract_from_raw(path, parse_raw(path, text))
+
+
+def parse_raw(path: Path, text: str) -> dict[str, Any]:
+    """The YAML document of a contract file (a mapping), or ContractError naming the line."""
     try:
         # libyaml's safe loader when present: the same documents, ~10x faster (contracts are re-read
         # by every task; the pure-Python parser was 12 % of a small pipeline run — bench/run.py profile)
@@ -260,11 +274,15 @@ def _parse_contract(path: Path, text: str) -> Contract:
         raise ContractError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(raw, dict):
         raise ContractError(path, "(root)", "a contract must be a YAML mapping")
+    return raw
+
+
+def contract_from_raw(path: Path, raw: dict[str, Any]) -> Contract:
+    """A Contract from its parsed document (fresh from YAML or from the compiled catalogue)."""
     schema = raw.get("schema")
     if not isinstance(schema, list) or not schema or not isinstance(schema[0], dict):
         raise ContractError(path, "schema", "needs exactly one table object with properties")
-    props = schema[0].get("properties") or []
-    return Contract(path=path, raw=raw, properties=[_property(p) for p in props])
+    return Contract(path=path, raw=raw)
 
 
 def contract_paths(settings: Settings | None = None) -> list[Path]:
@@ -273,9 +291,15 @@ def contract_paths(settings: Settings | None = None) -> list[Path]:
 
 
 def load_contracts(settings: Settings | None = None, kind: str | None = None) -> list[Contract]:
-    """All contracts (optionally only ``source`` or ``shared``), sorted by key."""
-    contracts = [load_contract(p) for p in contract_paths(settings)]
-    return [c for c in contracts if kind is None or c.kind == kind]
+    """All contracts (optionally only ``source`` or ``shared``), sorted by key; the first file that does not
+    parse raises its ContractError. Read from the compiled catalogue (cityshare.contracts.compiled): only
+    files changed since it was written are parsed."""
+    from cityshare.contracts.compiled import catalogue
+
+    compiled = catalogue(settings)
+    if error := compiled.first_error():
+        raise error
+    return [c for c in compiled.contracts if kind is None or c.kind == kind]
 
 
 def get_contract(key: str, settings: Settings | None = None) -> Contract:

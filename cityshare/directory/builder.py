@@ -10,6 +10,7 @@ the dbt manifest gives the related resources (lineage.py).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ CREATE SCHEMA IF NOT EXISTS directory;
 CREATE TABLE IF NOT EXISTS directory.resource_codes (contract_id VARCHAR PRIMARY KEY, resource_code VARCHAR UNIQUE);
 CREATE TABLE IF NOT EXISTS directory.entries (resource_code VARCHAR PRIMARY KEY, contract_id VARCHAR,
     kind VARCHAR, entry JSON, built_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS directory.entry_inputs (contract_id VARCHAR PRIMARY KEY, inputs VARCHAR, entry JSON);
+CREATE TABLE IF NOT EXISTS directory.fingerprints (item VARCHAR PRIMARY KEY, fingerprint VARCHAR);
 """
 
 # Warehouse type → 编制指南 信息项 data type letter.
@@ -177,14 +180,50 @@ def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classific
     }
 
 
-def _entries(con: Any, contracts: list[Contract], settings: Settings) -> list[dict[str, Any]]:
-    """Classify, build and validate every entry; any problem raises DirectoryInvalid (nothing written)."""
+def _code_fingerprint(settings: Settings) -> str:
+    """What every entry is also made from: the entry code and the catalog (classification, departments)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in sorted([*here.glob("*.py"), *settings.catalog_dir.glob("*.yml")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _entry_inputs(contract: Contract, facts: Facts, file_hash: str, columns: dict[str, Any], code: str) -> str:
+    """Everything build_entry reads for one contract, hashed: its file, its department, its resource code and the
+    facts of its publication/batches and quality (a shared table's columns and lengths change only with a new
+    published version)."""
+    pub = (facts.publications.get(contract.model_name), columns.get(contract.model_name)) if contract.kind == "shared" \
+        else facts.batches.get(contract.key)
+    parts = [code, contract.key, file_hash, facts.departments.get(contract.department), facts.codes.get(contract.id),
+             pub, facts.quality.get(contract.key)]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _entries(con: Any, contracts: list[Contract], settings: Settings, file_hashes: dict[str, str],
+             reuse: bool = True) -> tuple[list[dict[str, Any]], int]:
+    """Classify, build and validate every entry; any problem raises DirectoryInvalid (nothing written).
+
+    An entry whose inputs (``_entry_inputs``) are those it was last built from is taken as it was built then
+    (``directory.entry_inputs``); only the others are built again (all of them without ``reuse``). Returns the
+    entries and how many were built."""
     from cityshare.directory.validate import DirectoryInvalid, entry_problems
 
     problems: list[str] = []
     entries = []
     facts = fetch_facts(con, settings)
+    built = {cid: (inputs, entry) for cid, inputs, entry in
+             con.execute("SELECT contract_id, inputs, entry FROM directory.entry_inputs").fetchall()} if reuse else {}
+    columns = dict(con.execute("SELECT table_name, list(column_name || ' ' || data_type ORDER BY ordinal_position) "
+                               "FROM information_schema.columns WHERE table_schema = 'shared' GROUP BY table_name").fetchall())
+    code = _code_fingerprint(settings)
+    rebuilt: list[list[Any]] = []
     for contract in contracts:
+        file_hash = file_hashes.get(f"{contract.path.parent.name}/{contract.path.name}", "")
+        previous = built.get(contract.id)
+        if previous is not None and previous[0] == _entry_inputs(contract, facts, file_hash, columns, code):
+            entries.append(json.loads(previous[1]))
+            continue
         where = str(contract.path.relative_to(settings.project_root)) if contract.path.is_relative_to(
             settings.project_root) else str(contract.path)
         try:
@@ -195,45 +234,114 @@ def _entries(con: Any, contracts: list[Contract], settings: Settings) -> list[di
         entry = build_entry(con, contract, settings, cls, facts)
         problems += entry_problems(entry, where)
         entries.append(entry)
+        # its inputs now: a new resource's code was assigned by build_entry
+        rebuilt.append([contract.id, _entry_inputs(contract, facts, file_hash, columns, code),
+                        json.dumps(entry, ensure_ascii=False)])
     codes = [e["信息资源代码"] for e in entries]
     dupes = sorted({c for c in codes if codes.count(c) > 1})
     if dupes:
         problems.append(f"directory.resource_codes: duplicate 信息资源代码 {', '.join(dupes)}")
     if problems:
         raise DirectoryInvalid(problems)
-    return entries
+    if rebuilt:  # inside the caller's transaction: kept only if the whole directory is written
+        con.execute("DELETE FROM directory.entry_inputs WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [[row[0] for row in rebuilt]])
+        insert_rows(con, "directory.entry_inputs", rebuilt)
+    return entries, len(rebuilt)
 
 
-def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Rebuild every entry, its versions and the lineage in the ``directory`` schema; write the JSON.
+@dataclass
+class DirectoryBuild:
+    """What a directory build did: every entry, and which of them changed (a new entry version)."""
 
-    All in one transaction: an invalid entry leaves the previous directory in place.
+    entries: list[dict[str, Any]]
+    rebuilt: int  # entries whose inputs changed (built again; the others were taken as built before)
+    changed: list[str]  # resource codes with a new entry version
+
+
+def build_directory(settings: Settings | None = None, incremental: bool = True) -> list[dict[str, Any]]:
+    """Every entry, its versions and the lineage in the ``directory`` schema; write the JSON (see update_directory)."""
+    return update_directory(settings, incremental).entries
+
+
+def update_directory(settings: Settings | None = None, incremental: bool = True) -> DirectoryBuild:
+    """Bring every entry, its versions and the lineage in the ``directory`` schema up to date; write the JSON.
+
+    All in one transaction: an invalid entry leaves the previous directory in place. ``incremental``: entries
+    whose inputs did not change are not built again, and unchanged rows, lineage and JSON are not rewritten
+    (the result is the same as a full build's, which ``incremental=False`` runs).
     """
+    from cityshare.contracts.compiled import catalogue
     from cityshare.directory.versions import record_versions
-    from cityshare.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
+    from cityshare.lineage import store_lineage
 
     settings = settings or get_settings()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     contracts = load_contracts(settings)
-    manifest = load_manifest(settings)
+    compiled = catalogue(settings)
     with connect(settings) as con, transaction(con):
         con.execute(DDL)
-        entries = _entries(con, contracts, settings)
+        entries, rebuilt = _entries(con, contracts, settings, compiled.file_hashes, reuse=incremental)
         codes = {e["contract_id"]: e["信息资源代码"] for e in entries}
-        graph = (compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings))
-                 if manifest else None)
+        graph = _lineage(con, settings, contracts, codes, compiled.content_hash, incremental)
         if graph is not None:
             _link_related(entries, contracts, graph)
         _mark_status(con, entries, contracts, graph)
-        record_versions(con, entries, now)
-        con.execute("DELETE FROM directory.entries")
-        insert_rows(con, "directory.entries",
-                    [[e["信息资源代码"], e["contract_id"], e["kind"], json.dumps(e, ensure_ascii=False), now]
-                     for e in entries])
+        changed = record_versions(con, entries, now)
+        texts = {e["信息资源代码"]: json.dumps(e, ensure_ascii=False) for e in entries}
+        stored = dict(con.execute("SELECT resource_code, entry::VARCHAR FROM directory.entries").fetchall()) \
+            if incremental else {}
+        gone = [code for code in stored if code not in texts]
+        write = [e for e in entries if stored.get(e["信息资源代码"]) != texts[e["信息资源代码"]]]
+        if not incremental:
+            con.execute("DELETE FROM directory.entries")
+        con.execute("DELETE FROM directory.entries WHERE resource_code IN (SELECT unnest(?::VARCHAR[]))",
+                    [gone + [e["信息资源代码"] for e in write]])
+        insert_rows(con, "directory.entries", [[e["信息资源代码"], e["contract_id"], e["kind"], texts[e["信息资源代码"]], now]
+                                               for e in write])
         if graph is not None:
-            store_lineage(con, graph, settings.directory_dir)
-    export_json(entries, settings.directory_dir / "directory.json")
-    return entries
+            from cityshare.lineage import store_lineage
+
+            store_lineage(con, graph, settings.directory_dir, unchanged_ok=incremental)
+        fingerprint = hashlib.sha256("\n".join(texts.values()).encode()).hexdigest()
+        exported = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'directory.json'").fetchone()
+    path = settings.directory_dir / "directory.json"
+    if not (incremental and exported and exported[0] == fingerprint and path.exists()):
+        export_json(entries, path)
+        with connect(settings) as con:
+            con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('directory.json', ?)", [fingerprint])
+    return DirectoryBuild(entries, rebuilt, changed)
+
+
+def _lineage(con: Any, settings: Settings, contracts: list[Contract], codes: dict[str, str], contracts_hash: str,
+             reuse: bool) -> Any:
+    """The lineage graph (None before the first dbt build). Computed from the dbt manifest (tens of MB at city
+    scale) only when the manifest, the contracts or the resource codes changed since it was stored; else read
+    back from lineage.json (its inputs' hash is kept in ``directory.fingerprints`` with the stored graph)."""
+    from cityshare.lineage import (
+        cache_path,
+        compute_lineage,
+        load_lineage,
+        load_manifest,
+        warehouse_schema,
+    )
+
+    manifest_path = settings.dbt_target_dir / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    st = manifest_path.stat()
+    code = (Path(__file__).resolve().parent / "lineage.py").read_bytes()
+    inputs = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, contracts_hash, sorted(codes.items()),
+                                        hashlib.sha256(code).hexdigest()]).encode()).hexdigest()
+    stored = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'lineage_inputs'").fetchone()
+    if reuse and stored and stored[0] == inputs and (settings.directory_dir / "lineage.json").exists():
+        return load_lineage(settings)
+    manifest = load_manifest(settings)
+    if not manifest:
+        return None
+    graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings))
+    con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('lineage_inputs', ?)", [inputs])
+    return graph
 
 
 def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:

@@ -77,17 +77,17 @@ def changelog_line(when: dt.datetime, version: int, changes: list[dict[str, Any]
     return f"{when:%Y-%m-%d %H:%M:%S} v{version} {what}（原因：{reason}）"
 
 
-def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -> int:
+def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -> list[str]:
     """Compare each entry with its latest version; store a new version where anything changed.
 
-    Sets ``条目版本`` and ``变更记录`` (the latest changelog line) on every entry; returns how many
-    new versions were written. Runs inside the caller's transaction.
+    Sets ``条目版本`` and ``变更记录`` (the latest changelog line) on every entry; returns the resource codes
+    that got a new version. Runs inside the caller's transaction.
     """
     con.execute(DDL)
     latest = {
-        code: (version, json.loads(entry), line)
+        code: (version, entry, line)
         for code, version, entry, line in con.execute(
-            "SELECT resource_code, entry_version, entry, changelog FROM directory.entry_versions "
+            "SELECT resource_code, entry_version, entry::VARCHAR, changelog FROM directory.entry_versions "
             "QUALIFY row_number() OVER (PARTITION BY resource_code ORDER BY entry_version DESC) = 1"
         ).fetchall()
     }
@@ -95,10 +95,13 @@ def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -
     for entry in entries:
         code = entry["信息资源代码"]
         previous = latest.get(code)
-        old_entry = previous[1] if previous else None
+        if previous:
+            entry["条目版本"], entry["变更记录"] = previous[0], previous[2]
+            if json.dumps(entry, ensure_ascii=False) == previous[1]:  # the same text: unchanged, no field diff needed
+                continue
+        old_entry = json.loads(previous[1]) if previous else None
         changes = diff(old_entry, entry) if old_entry is not None else []
         if previous and not changes:
-            entry["条目版本"], entry["变更记录"] = previous[0], previous[2]
             continue
         version = previous[0] + 1 if previous else 1
         reason = _reason(old_entry, entry)
@@ -108,7 +111,7 @@ def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -
                      json.dumps(changes, ensure_ascii=False, default=str), line, reason,
                      entry.get("契约版本"), entry.get("version"), now])
     insert_rows(con, "directory.entry_versions", rows)
-    return len(rows)
+    return [row[0] for row in rows]
 
 
 def entry_history(con: Any, resource_code: str) -> list[dict[str, Any]]:

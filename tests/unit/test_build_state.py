@@ -150,7 +150,8 @@ def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_pat
                                "JOIN meta.batches USING (dataset, load_id)").fetchall()
     assert sorted(c[0] for c in contents) == sorted(RAW) and all(re.fullmatch("[0-9a-f]{32}", c[1]) for c in contents)
     assert build(settings) == {"nodes": 0, "models": 0, "failed": {}, "selected": [],
-                               "reason": "no new batches since the last build"}
+                               "reason": "no new batches since the last build", "raw_views_refreshed": 0,
+                               "nothing_built": True}
 
     gate_batch("jtj/parking_occupancy", days[1], land_batch("jtj/parking_occupancy", days[1], settings)["load_id"], settings)
     out = build(settings)
@@ -175,19 +176,21 @@ def test_a_day_of_one_feed_rebuilds_only_its_downstream_models_and_tests(tmp_pat
 
 
 def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(settings):
-    """Each gate refreshes its view; a build refreshes the rest: missing, empty, behind meta.batches, or reading
-    the batches at another place (a moved data dir)."""
+    """Each gate refreshes its view; a build refreshes the rest: missing, behind meta.batches, an empty view
+    whose contract's columns changed, or reading the batches at another place (a moved data dir). An empty
+    view that is current is left alone (a no-op build of thousands of sources without a batch creates no view)."""
     from types import SimpleNamespace
 
-    from cityshare.warehouse import stale_raw_views
+    from cityshare.warehouse import raw_view_stamp, stale_raw_views
 
-    occupancy, readings, alerts = (SimpleNamespace(key=k, raw_table=k.replace("/", "__"))
+    occupancy, readings, alerts = (SimpleNamespace(key=k, raw_table=k.replace("/", "__"), column_names=["x"])
                                    for k in ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts"))
     contracts = [occupancy, readings, alerts]
 
-    def view_reads(contract, *load_ids):  # what refresh_raw_view leaves: the view and its batch rows
-        files = ", ".join(f"'/lake/{load_id}.parquet'" for load_id in load_ids)
-        con.execute(f"CREATE OR REPLACE VIEW raw.{contract.raw_table} AS SELECT [{files}] AS x")
+    def view_reads(contract, *load_ids):  # what refresh_raw_view leaves: the view, its stamp and its batch rows
+        con.execute(f"CREATE OR REPLACE VIEW raw.{contract.raw_table} AS SELECT 1 AS x")
+        stamp = raw_view_stamp(contract, [f"/lake/{i}.parquet" for i in load_ids])
+        con.execute(f"COMMENT ON VIEW raw.{contract.raw_table} IS '{stamp}'")
         con.execute("DELETE FROM meta.raw_view_batches WHERE raw_table = ?", [contract.raw_table])
         for load_id in load_ids:
             con.execute("INSERT INTO meta.raw_view_batches VALUES (?, ?)", [contract.raw_table, load_id])
@@ -198,20 +201,28 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
         _batch(con, readings.key, "2026-11-01", "b1", 10)
         view_reads(occupancy, "a1")
         con.execute("INSERT INTO meta.raw_view_batches VALUES (?, 'b1')", [readings.raw_table])  # rows, but no view
-        # current: left alone; no view: refreshed; no accepted batch yet: refreshed (an empty typed view is cheap)
+        # current: left alone; no view: refreshed (alerts has no accepted batch, and no empty view yet)
         assert stale_raw_views(con, contracts, settings) == [readings, alerts]
 
+        view_reads(alerts)  # its empty typed view
+        assert stale_raw_views(con, contracts, settings) == [readings]
         view_reads(readings, "b1")
         _batch(con, occupancy.key, "2026-11-02", "a2", 5)  # a new day accepted, its view not refreshed yet
-        assert stale_raw_views(con, contracts, settings) == [occupancy, alerts]
+        assert stale_raw_views(con, contracts, settings) == [occupancy]
 
         view_reads(occupancy, "a1", "a2")
         con.execute("UPDATE meta.batches SET gated_at = now() - INTERVAL 1 DAY WHERE load_id = 'b1'")
         _batch(con, readings.key, "2026-11-01", "b1-again", 8)  # the same load date gated again replaces b1
-        assert stale_raw_views(con, contracts, settings) == [readings, alerts]
+        assert stale_raw_views(con, contracts, settings) == [readings]
 
         view_reads(readings, "b1-again")
-        assert stale_raw_views(con, contracts, settings) == [alerts]
+        assert stale_raw_views(con, contracts, settings) == []
         # the data dir moved: the same batches, now read from elsewhere — the views reading the old place are stale
         con.execute("UPDATE meta.batches SET accepted_path = 'lake/' || load_id || '.parquet'")
-        assert stale_raw_views(con, contracts, settings) == [occupancy, readings, alerts]
+        assert stale_raw_views(con, contracts, settings) == [occupancy, readings]
+        con.execute("UPDATE meta.batches SET accepted_path = '/lake/' || load_id || '.parquet'")
+
+        alerts.column_names = ["x", "y"]  # its contract gained a column: the empty view lacks it
+        assert stale_raw_views(con, contracts, settings) == [alerts]
+        con.execute(f"CREATE OR REPLACE VIEW raw.{occupancy.raw_table} AS SELECT 1 AS x")  # replaced by hand: no stamp
+        assert stale_raw_views(con, contracts, settings) == [occupancy, alerts]
