@@ -330,7 +330,7 @@ def _lineage(con: Any, settings: Settings, contracts: list[Contract], codes: dic
     if not manifest_path.exists():
         return None
     st = manifest_path.stat()
-    code = (Path(__file__).resolve().parent / "lineage.py").read_bytes()
+    code = (Path(__file__).resolve().parents[1] / "lineage.py").read_bytes()  # cityshare/lineage.py
     inputs = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, contracts_hash, sorted(codes.items()),
                                         hashlib.sha256(code).hexdigest()]).encode()).hexdigest()
     stored = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'lineage_inputs'").fetchone()
