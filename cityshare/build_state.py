@@ -58,10 +58,12 @@ class Plan:
 def project_fingerprint(settings: Settings) -> str:
     """SHA-256 over the dbt project's files (models, macros, seeds, generated YAML), the Python code the
     models call, dbt's versions and a hash of the token key: any of them changes what a model holds."""
+    from cityshare.transform import RENDERED_STAMP
+
     digest = hashlib.sha256()
     root = settings.dbt_project_dir
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not _SKIP_DIRS & set(p.relative_to(root).parts)):
-        if path.name == ".user.yml":
+        if path.name in (".user.yml", RENDERED_STAMP):  # dbt's own, and what the generated files were rendered from
             continue
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     package = Path(__file__).resolve().parent

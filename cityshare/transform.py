@@ -73,7 +73,7 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
     for stale in [*out.rglob("*.sql"), *out.rglob("_derived.yml")]:  # a contract removed or overridden by SQL
         if stale not in files:
             stale.unlink()
-    (out / _RENDERED).write_text(json.dumps({"key": key, "files": [str(p.relative_to(out)) for p in files]}),
+    (out / RENDERED_STAMP).write_text(json.dumps({"key": key, "files": [str(p.relative_to(out)) for p in files]}),
                                  encoding="utf-8")
     return list(files)
 
@@ -81,7 +81,7 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
 # Written last by render_dbt_files: what the files were rendered from and which they are. Rendering 3,000 sources
 # (YAML and SQL) costs seconds; a build whose contracts, hand-written models and rendering code are unchanged
 # skips it.
-_RENDERED = ".rendered.json"
+RENDERED_STAMP = ".rendered.json"
 
 
 def _render_key(settings: Settings) -> str:
@@ -102,7 +102,7 @@ def _render_key(settings: Settings) -> str:
 def _rendered(out: Path, key: str) -> list[Path] | None:
     """The rendered files, if they were rendered from ``key`` and are all still there; else None."""
     try:
-        done = json.loads((out / _RENDERED).read_text(encoding="utf-8"))
+        done = json.loads((out / RENDERED_STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(done, dict) or done.get("key") != key:

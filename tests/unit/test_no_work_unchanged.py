@@ -44,6 +44,11 @@ def test_a_no_op_build_creates_no_view_and_renders_nothing(home):
     assert done["raw_views_refreshed"] == 0
     assert _views(home) == views and _generated(home) == files
 
+    # an edit that changes no generated file (a comment) is still a no-op, not a rebuild of everything
+    path = home.contracts_dir / "cgj" / "city_cases.odcs.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "# 注释 a comment\n", encoding="utf-8")
+    assert build(home)["reason"] == "no new batches since the last build"
+
     # the audit after a no-op build: once more the first time (no audit of these inputs on record yet), then its
     # outcome stands — nothing staged or swapped again, and a table that was blocked stays reported as blocked
     audited = audit_and_publish(home, nothing_built=True)
