@@ -67,6 +67,9 @@ def describe(result: RuleResult, rows: int) -> str:
         count = f"batch of {rows} rows"
     else:
         count = f"{result.failed} of {result.evaluated} rows"
+        if result.rows:  # where they are in the delivery: 源文件行号, a sample of up to 5
+            more = " …" if result.failed > min(len(result.rows), 5) else ""
+            count += f"; 源文件行号 source rows {', '.join(map(str, result.rows[:5]))}{more}"
     error = f" could not run: {result.error}" if result.error else ""
     return f"{result.description} [{result.rule}: {count}]{error}"
 
@@ -167,7 +170,8 @@ def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list
 
 def _flag_select(rules: list[Rule]) -> str:
     """One pass over the batch: a boolean per rule, true when the row fails it, and a copy of each column a
-    native GX expectation checks (GX counts and samples it there; the flag still drives the quarantine)."""
+    rule checks (``Rule.gx_columns``: GX's column expectations count and sample it there, flag-counted rules
+    show it beside the row number; the flag still drives the quarantine)."""
     cols = []
     for i, rule in enumerate(rules):
         if rule.predicate is not None:
@@ -175,7 +179,8 @@ def _flag_select(rules: list[Rule]) -> str:
         else:  # a contract `sql` rule: the rows its query selects
             expr = f"_source_row IN (SELECT _source_row FROM ({rule.bad_rows_sql.format(batch='batch')}))"
         cols.append(f"{expr} AS _f{i}")
-    cols += [q(c) for c in dict.fromkeys(str(r.column) for r in rules if r.native)]
+    copies = {name: sql for r in rules if r.column for name, sql in r.gx_columns.items()}
+    cols += [f"{sql} AS {q(name)}" for name, sql in copies.items()]
     return f"SELECT _source_row, {', '.join(cols)} FROM batch"
 
 
@@ -197,12 +202,29 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
             counted = {name: flag for name, flag in flags.items() if not by_name[name].native}
             results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
                                                             flags=counted, name="row",
-                                                            mostly=1.0 - contract.quarantine_threshold)
+                                                            mostly=1.0 - contract.quarantine_threshold,
+                                                            index_column="_source_row")
+            _count_duplicates(con, results, flags, by_name)
             _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)
         finally:
             con.execute("DROP TABLE IF EXISTS flags")
             con.execute("DROP VIEW IF EXISTS batch")
             settle(con)
+
+
+def _count_duplicates(con: Any, results: list[RuleResult], flags: dict[str, str], rules: dict[str, Rule]) -> None:
+    """A uniqueness rule counts the later copies it quarantines (重复率), while GX's unique expectation
+    counts every row of a duplicated key (shown in Data Docs): the quality history and the message keep the
+    gate's count and rows."""
+    unique = [r for r in results if r.kind == "unique" and r.rule in rules and rules[r.rule].native and not r.error]
+    if not unique:
+        return
+    counts = con.execute(f"SELECT {', '.join(f'count_if({flags[r.rule]})' for r in unique)} FROM flags").fetchone()
+    for r, failed in zip(unique, counts, strict=True):
+        r.failed, r.success = int(failed), not failed
+        r.verdict = "passed" if r.success else "failed"
+        r.rows = [row for (row,) in con.execute(
+            f"SELECT _source_row FROM flags WHERE {flags[r.rule]} ORDER BY _source_row LIMIT 20").fetchall()]
 
 
 def _decide_rows(con: Any, contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],

@@ -60,6 +60,7 @@ class RuleResult:
     threshold: float | None = None
     duration_ms: float = 0.0
     kind: str = ""
+    rows: list[int] = field(default_factory=list)  # source rows (_source_row) of sample failing values
 
     @property
     def x_rate(self) -> float | None:
@@ -212,7 +213,8 @@ def run_rules(rules: list[Rule], relation_sql: str, row_count: int) -> list[Rule
 
 def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[str, str] | None = None,
               name: str = "cityshare", described_as: str | None = None,
-              mostly: float | None = None) -> tuple[list[RuleResult], dict[str, Any] | None]:
+              mostly: float | None = None,
+              index_column: str | None = None) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
     With ``flags`` (rule name → boolean column of ``relation_sql``) a rule is evaluated as "rows whose
@@ -221,7 +223,9 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     ``mostly`` for row-level rules, on the columns ``relation_sql`` carries; their results (SUMMARY) hold
     up to 20 unexpected values and their counts, which Data Docs show under the rule.
     ``relation_sql`` may use temp objects of ``session_connection()`` (held by the caller);
-    ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds).
+    ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds);
+    ``index_column`` (the gate's ``_source_row``) makes column expectations report the source rows of their
+    sample unexpected values (``partial_unexpected_index_list``).
     """
     import time
 
@@ -231,8 +235,9 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     if pending:
         started = time.perf_counter()
         expectations = [r.flag_expectation(flags[r.name]) if flags and r.name in flags
-                        else r.expectation(mostly if r.level == "row" else None) for r in pending]
-        outcome = _validate(expectations, relation_sql, name, described_as or relation_sql)
+                        else r.expectation(mostly if r.level == "row" else None, copies=flags is not None)
+                        for r in pending]
+        outcome = _validate(expectations, relation_sql, name, described_as or relation_sql, index_column)
         elapsed = (time.perf_counter() - started) * 1000
         validation_json = outcome.to_json_dict()
         by_name = {r.name: r for r in pending}
@@ -243,7 +248,16 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     return sorted(results, key=lambda r: order[r.rule]), validation_json
 
 
-def _validate(expectations: list[Any], relation_sql: str, name: str, described_as: str) -> Any:
+def _result_format(index_column: str | None) -> Any:
+    """SUMMARY: counts, percentages and up to 20 sample unexpected values (and their rows, by ``index_column``)."""
+    if index_column is None:
+        return "SUMMARY"
+    return {"result_format": "SUMMARY", "unexpected_index_column_names": [index_column],
+            "partial_unexpected_count": 20, "return_unexpected_index_query": False}
+
+
+def _validate(expectations: list[Any], relation_sql: str, name: str, described_as: str,
+              index_column: str | None = None) -> Any:
     """Validate the expectations on ``relation_sql`` through the session's asset ``name``.
 
     The result carries what ``ValidationDefinition.run`` would add (validation id, run id, time), and
@@ -264,7 +278,7 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
         settle(con)
         try:
             outcome = Validator(batch_definition=_batch_definition(session, name, view),
-                                result_format="SUMMARY").validate_expectation_suite(suite)
+                                result_format=_result_format(index_column)).validate_expectation_suite(suite)
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
             settle(con)
@@ -274,6 +288,14 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
     if isinstance(outcome.meta.get("batch_spec"), dict):
         outcome.meta["batch_spec"]["query"] = described_as
     return outcome
+
+
+def sample_rows(result: dict[str, Any], index_column: str = "_source_row") -> list[int]:
+    """The source rows of the sample unexpected values in one stored GX expectation result (column
+    expectations: ``partial_unexpected_index_list``; the gate's flag-counted rules: their sample rows)."""
+    info = result.get("result") or {}
+    samples = info.get("partial_unexpected_index_list") or (info.get("details") or {}).get("unexpected_rows") or []
+    return sorted({int(s[index_column]) for s in samples if isinstance(s, dict) and s.get(index_column) is not None})
 
 
 def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResult:
@@ -300,4 +322,5 @@ def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResu
         column=rule.column, description=rule.description, evaluated=int(evaluated), failed=int(failed),
         success=success, error=error, verdict="error" if error else ("passed" if success else "failed"),
         rate_kind=rule.rate_kind, duration_ms=round(elapsed_ms, 1), kind=rule.kind,
+        rows=sample_rows({"result": info}) if failed else [],
     )
