@@ -198,13 +198,18 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
             else:
                 con.execute("CREATE OR REPLACE TEMP TABLE flags AS SELECT _source_row FROM batch")
             settle(con)
+            counts = dict(zip(flags, con.execute(
+                f"SELECT {', '.join(f'count_if({f})' for f in flags.values()) or '0'} FROM flags").fetchone(),
+                strict=False))
             flag_ms = (time.perf_counter() - started) * 1000
             counted = {name: flag for name, flag in flags.items() if not by_name[name].native}
+            # a clean batch has no unexpected value to sample: GX's BASIC results (counts) skip those queries
             results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
                                                             flags=counted, name="row",
                                                             mostly=1.0 - contract.quarantine_threshold,
-                                                            index_column="_source_row")
-            _count_duplicates(con, results, flags, by_name)
+                                                            index_column="_source_row",
+                                                            samples=any(counts.values()))
+            _count_duplicates(con, results, flags, by_name, counts)
             _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)
         finally:
             con.execute("DROP TABLE IF EXISTS flags")
@@ -212,19 +217,20 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
             settle(con)
 
 
-def _count_duplicates(con: Any, results: list[RuleResult], flags: dict[str, str], rules: dict[str, Rule]) -> None:
+def _count_duplicates(con: Any, results: list[RuleResult], flags: dict[str, str], rules: dict[str, Rule],
+                      counts: dict[str, int]) -> None:
     """A uniqueness rule counts the later copies it quarantines (重复率), while GX's unique expectation
     counts every row of a duplicated key (shown in Data Docs): the quality history and the message keep the
     gate's count and rows."""
-    unique = [r for r in results if r.kind == "unique" and r.rule in rules and rules[r.rule].native and not r.error]
-    if not unique:
-        return
-    counts = con.execute(f"SELECT {', '.join(f'count_if({flags[r.rule]})' for r in unique)} FROM flags").fetchone()
-    for r, failed in zip(unique, counts, strict=True):
-        r.failed, r.success = int(failed), not failed
+    for r in results:
+        if r.kind != "unique" or r.rule not in rules or not rules[r.rule].native or r.error:
+            continue
+        r.failed = int(counts[r.rule])
+        r.success = not r.failed
         r.verdict = "passed" if r.success else "failed"
         r.rows = [row for (row,) in con.execute(
-            f"SELECT _source_row FROM flags WHERE {flags[r.rule]} ORDER BY _source_row LIMIT 20").fetchall()]
+            f"SELECT _source_row FROM flags WHERE {flags[r.rule]} ORDER BY _source_row LIMIT 20").fetchall()] \
+            if r.failed else []
 
 
 def _decide_rows(con: Any, contract: Contract, batch: LandedBatch, settings: Settings, row_rules: list[Rule],

@@ -345,7 +345,9 @@ def test_oversize_cell_is_quarantined_with_column_limit_and_length(settings, tmp
     assert (outcome.status, outcome.rows_accepted, outcome.rows_quarantined) == ("accepted", 9, 1), outcome.reason
     assert (results["parent_max_length"].verdict, results["parent_max_length"].failed) == ("quarantined", 1)
     assert results["parent_max_length"].dimension_zh == "规范性" and results["kind_max_length"].verdict == "passed"
-    assert "上级（parent）长度不得超过 8 个字符 [parent_max_length: 1 of 10 rows]" in outcome.reason
+    assert "上级（parent）长度不得超过 8 个字符 [parent_max_length: 1 of 10 rows; 源文件行号 source rows 6]" in outcome.reason
+    sample = _row_expectations(settings)["parent_max_length"]["result"]["partial_unexpected_list"]
+    assert sample == ["长" * 200 + "…（共 350000 个字符）"]  # Data Docs show the start of a huge value, not 1 MB
     con = duckdb.connect()
     assert con.sql(f"SELECT item_id, _failed_rules, _failed_reasons FROM '{outcome.quarantine_path}'").fetchall() == [
         ("T0005", "parent_max_length", "上级（parent）长度 350000 个字符，超过契约上限 8 个字符")]
