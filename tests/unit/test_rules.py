@@ -175,6 +175,7 @@ def test_gx_result_of_each_row_rule_names_the_rule_its_bad_value_and_source_row(
     doc = _row_expectations(settings)[rule]
     assert doc["expectation_config"]["type"] == GX_TYPES[rule]
     result, (column, value) = doc["result"], next(iter(breaking.items()))
+    assert results[rule].rows == [4]  # the row the gate's reason names (for a duplicate: the later copy)
     if GX_TYPES[rule] == "unexpected_rows_with_samples_expectation":
         assert result["observed_value"] == 1
         assert result["details"]["unexpected_rows"] == [{"_source_row": 4, column: value}]
