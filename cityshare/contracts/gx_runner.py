@@ -215,7 +215,8 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
               name: str = "cityshare", described_as: str | None = None,
               mostly: float | None = None,
               index_column: str | None = None,
-              samples: bool = True) -> tuple[list[RuleResult], dict[str, Any] | None]:
+              samples: bool = True,
+              sample_columns: bool = True) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
     With ``flags`` (rule name → boolean column of ``relation_sql``) a rule is evaluated as "rows whose
@@ -227,7 +228,8 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds);
     ``index_column`` (the gate's ``_source_row``) makes column expectations report the source rows of their
     sample unexpected values (``partial_unexpected_index_list``). ``samples=False`` (the caller knows no row
-    fails) asks GX for BASIC results: the same counts without the sampling queries.
+    fails) asks GX for BASIC results: the same counts without the sampling queries. ``sample_columns``: the
+    relation carries the flag-counted rules' columns too (their samples show the value beside the row).
     """
     import time
 
@@ -236,7 +238,7 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     validation_json: dict[str, Any] | None = None
     if pending:
         started = time.perf_counter()
-        suite = _suite(pending, name, flags, mostly)
+        suite = _suite(pending, name, flags, mostly, sample_columns)
         outcome = _validate(suite, relation_sql, name, described_as or relation_sql,
                             _result_format(index_column) if samples else "BASIC")
         elapsed = (time.perf_counter() - started) * 1000
@@ -251,13 +253,14 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     return sorted(results, key=lambda r: order[r.rule]), validation_json
 
 
-def _suite(pending: list[Rule], name: str, flags: dict[str, str] | None, mostly: float | None) -> Any:
+def _suite(pending: list[Rule], name: str, flags: dict[str, str] | None, mostly: float | None,
+           sample_columns: bool = True) -> Any:
     """The GX suite of these rules for one run. Built per batch: caching it per contract saved nothing
     measurable (bench/gate_fixed_bench.py), as GX's validator rebuilds every expectation from its
     configuration anyway."""
     import great_expectations as gx
 
-    expectations = [r.flag_expectation(flags[r.name]) if flags and r.name in flags
+    expectations = [r.flag_expectation(flags[r.name], sample_columns) if flags and r.name in flags
                     else r.expectation(mostly if r.level == "row" else None, copies=flags is not None)
                     for r in pending]
     suite = gx.ExpectationSuite(name=f"{name}_{next(_counter)}", expectations=expectations)

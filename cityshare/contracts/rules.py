@@ -211,13 +211,14 @@ class Rule:
             return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
         return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **common)  # formula
 
-    def flag_expectation(self, flag: str) -> Any:
+    def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
         """The expectation over the gate's flag table for a rule GX has no column expectation for (a contract
-        ``sql`` rule, castTo, reference data): the rows whose precomputed flag is set, with their source row and
-        the rule's column (a copy in the flag table: :attr:`gx_columns`), so Data Docs show sample rows."""
+        ``sql`` rule, castTo, reference data; in a large batch, every rule but not-null and in-set): the rows
+        whose precomputed flag is set, with their source row and, ``with_column``, the rule's column (a copy in
+        the flag table: :attr:`gx_columns`), so Data Docs show sample rows."""
         from cityshare.contracts.gx_expectations import UnexpectedRowsWithSamplesExpectation
 
-        shown = ", ".join(["_source_row", *(q(c) for c in self.gx_columns if self.column)])
+        shown = ", ".join(["_source_row", *(q(c) for c in self.gx_columns if self.column and with_column)])
         return UnexpectedRowsWithSamplesExpectation(
             unexpected_rows_query=f"SELECT {shown} FROM {{batch}} WHERE {q(flag)}",
             description=self.description, meta={"rule": self.name},
