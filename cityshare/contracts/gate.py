@@ -175,11 +175,12 @@ def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list
     _run_row_rules(contract, batch, settings, row_rules, relation, outcome)
 
 
-def _flag_select(rules: list[Rule], native: set[str], small: bool) -> str:
+def _flag_select(rules: list[Rule], native: set[str] | None = None, small: bool = True) -> str:
     """One pass over the batch: a boolean per rule, true when the row fails it, and a copy of each column a
     rule checks (``Rule.gx_columns``) — for the ``native`` rules, whose GX column expectations count and
     sample it there, and in a ``small`` batch also for the flag-counted rules, whose samples show it beside
-    the row number. The flag still drives the quarantine."""
+    the row number. The flag still drives the quarantine. By default every native rule's copy is made."""
+    native = {r.name for r in rules if r.native} if native is None else native
     cols = []
     for i, rule in enumerate(rules):
         if rule.predicate is not None:
