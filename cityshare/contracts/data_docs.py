@@ -63,6 +63,8 @@ def build_data_docs(dataset: str | None = None, load_id: str | None = None,
         ValidationResultIdentifier,
     )
 
+    import cityshare.contracts.gx_expectations  # noqa: F401  (registers CityShare's expectations for rendering)
+
     settings = settings or get_settings()
     root = settings.data_dir / "quality" / "validations"
     pattern = f"{dataset.replace('/', '__') if dataset else '*'}/{load_id or '*'}.json"

@@ -60,6 +60,7 @@ class RuleResult:
     threshold: float | None = None
     duration_ms: float = 0.0
     kind: str = ""
+    rows: list[int] = field(default_factory=list)  # source rows (_source_row) of sample failing values
 
     @property
     def x_rate(self) -> float | None:
@@ -212,7 +213,10 @@ def run_rules(rules: list[Rule], relation_sql: str, row_count: int) -> list[Rule
 
 def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[str, str] | None = None,
               name: str = "cityshare", described_as: str | None = None,
-              mostly: float | None = None) -> tuple[list[RuleResult], dict[str, Any] | None]:
+              mostly: float | None = None,
+              index_column: str | None = None,
+              samples: bool = True,
+              sample_columns: bool = True) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
     With ``flags`` (rule name → boolean column of ``relation_sql``) a rule is evaluated as "rows whose
@@ -221,7 +225,11 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     ``mostly`` for row-level rules, on the columns ``relation_sql`` carries; their results (SUMMARY) hold
     up to 20 unexpected values and their counts, which Data Docs show under the rule.
     ``relation_sql`` may use temp objects of ``session_connection()`` (held by the caller);
-    ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds).
+    ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds);
+    ``index_column`` (the gate's ``_source_row``) makes column expectations report the source rows of their
+    sample unexpected values (``partial_unexpected_index_list``). ``samples=False`` (the caller knows no row
+    fails) asks GX for BASIC results: the same counts without the sampling queries. ``sample_columns``: the
+    relation carries the flag-counted rules' columns too (their samples show the value beside the row).
     """
     import time
 
@@ -230,11 +238,13 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     validation_json: dict[str, Any] | None = None
     if pending:
         started = time.perf_counter()
-        expectations = [r.flag_expectation(flags[r.name]) if flags and r.name in flags
-                        else r.expectation(mostly if r.level == "row" else None) for r in pending]
-        outcome = _validate(expectations, relation_sql, name, described_as or relation_sql)
+        suite = _suite(pending, name, flags, mostly, sample_columns)
+        outcome = _validate(suite, relation_sql, name, described_as or relation_sql,
+                            _result_format(index_column) if samples else "BASIC")
         elapsed = (time.perf_counter() - started) * 1000
         validation_json = outcome.to_json_dict()
+        for stored in validation_json.get("results", []):
+            stored["result"] = _clip(stored.get("result"))
         by_name = {r.name: r for r in pending}
         for res in outcome.results:
             rule = by_name[res.expectation_config.meta["rule"]]
@@ -243,20 +253,55 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     return sorted(results, key=lambda r: order[r.rule]), validation_json
 
 
-def _validate(expectations: list[Any], relation_sql: str, name: str, described_as: str) -> Any:
+def _suite(pending: list[Rule], name: str, flags: dict[str, str] | None, mostly: float | None,
+           sample_columns: bool = True) -> Any:
+    """The GX suite of these rules for one run. Built per batch: caching it per contract saved nothing
+    measurable (bench/gate_fixed_bench.py), as GX's validator rebuilds every expectation from its
+    configuration anyway."""
+    import great_expectations as gx
+
+    expectations = [r.flag_expectation(flags[r.name], sample_columns) if flags and r.name in flags
+                    else r.expectation(mostly if r.level == "row" else None, copies=flags is not None)
+                    for r in pending]
+    suite = gx.ExpectationSuite(name=f"{name}_{next(_counter)}", expectations=expectations)
+    for expectation in suite.expectations:  # ids as the suite store would assign them
+        expectation.id = str(uuid.uuid4())
+    return suite
+
+
+SAMPLE_CHARS = 200  # a sample value longer than this is stored (and shown in Data Docs) cut, with its length
+
+
+def _clip(value: Any) -> Any:
+    """An expectation result with long sample values cut: a hostile 1 MB cell must not become a 1 MB page."""
+    if isinstance(value, str) and len(value) > SAMPLE_CHARS:
+        return f"{value[:SAMPLE_CHARS]}…（共 {len(value)} 个字符）"
+    if isinstance(value, dict):
+        return {k: _clip(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v) for v in value]
+    return value
+
+
+def _result_format(index_column: str | None) -> Any:
+    """SUMMARY: counts, percentages and up to 20 sample unexpected values (and their rows, by ``index_column``)."""
+    if index_column is None:
+        return "SUMMARY"
+    return {"result_format": "SUMMARY", "unexpected_index_column_names": [index_column],
+            "partial_unexpected_count": 20, "return_unexpected_index_query": False}
+
+
+def _validate(suite: Any, relation_sql: str, name: str, described_as: str,
+              result_format: Any = "SUMMARY") -> Any:
     """Validate the expectations on ``relation_sql`` through the session's asset ``name``.
 
     The result carries what ``ValidationDefinition.run`` would add (validation id, run id, time), and
     its batch spec names the relation actually validated, not the stand-in view.
     """
-    import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.validator.v1_validator import Validator
 
     run = next(_counter)
-    suite = gx.ExpectationSuite(name=f"{name}_{run}", expectations=expectations)
-    for expectation in suite.expectations:  # ids as the suite store would assign them
-        expectation.id = str(uuid.uuid4())
     with session_connection() as con:
         session = _session()
         view = q(f"cityshare_{name}_{run}")
@@ -264,7 +309,7 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
         settle(con)
         try:
             outcome = Validator(batch_definition=_batch_definition(session, name, view),
-                                result_format="SUMMARY").validate_expectation_suite(suite)
+                                result_format=result_format).validate_expectation_suite(suite)
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
             settle(con)
@@ -274,6 +319,14 @@ def _validate(expectations: list[Any], relation_sql: str, name: str, described_a
     if isinstance(outcome.meta.get("batch_spec"), dict):
         outcome.meta["batch_spec"]["query"] = described_as
     return outcome
+
+
+def sample_rows(result: dict[str, Any], index_column: str = "_source_row") -> list[int]:
+    """The source rows of the sample unexpected values in one stored GX expectation result (column
+    expectations: ``partial_unexpected_index_list``; the gate's flag-counted rules: their sample rows)."""
+    info = result.get("result") or {}
+    samples = info.get("partial_unexpected_index_list") or (info.get("details") or {}).get("unexpected_rows") or []
+    return sorted({int(s[index_column]) for s in samples if isinstance(s, dict) and s.get(index_column) is not None})
 
 
 def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResult:
@@ -300,4 +353,5 @@ def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResu
         column=rule.column, description=rule.description, evaluated=int(evaluated), failed=int(failed),
         success=success, error=error, verdict="error" if error else ("passed" if success else "failed"),
         rate_kind=rule.rate_kind, duration_ms=round(elapsed_ms, 1), kind=rule.kind,
+        rows=sample_rows({"result": info}) if failed else [],
     )

@@ -129,23 +129,41 @@ class Rule:
 
     @property
     def native(self) -> bool:
-        """A row rule GX evaluates with its own column expectation (not null, in set), so Data Docs show the
-        rule on its column with sample unexpected values and row numbers instead of a precomputed flag."""
+        """A row rule GX evaluates with a column expectation of its own — GX's built-in (not null, in set,
+        between, lengths, unique, compound unique) or CityShare's custom ones (full-match regex, identifiers,
+        logical type, formula injection; ``gx_expectations``) — so Data Docs show the rule on its column with
+        unexpected counts, sample values and their source rows instead of a precomputed flag."""
         if self.predicate is None or self.column is None or self.level not in ("row", "warn"):
             return False
-        return self.kind == "not_null" or (self.kind == "in_set"
-                                           and all(isinstance(v, str) for v in self.params["values"]))
+        if self.kind == "in_set":
+            return all(isinstance(v, str) for v in self.params["values"])
+        return self.kind in _NATIVE_KINDS
 
-    def expectation(self, mostly: float | None = None) -> Any:
+    @property
+    def gx_columns(self) -> dict[str, str]:
+        """The columns a native expectation checks → the SQL that makes each from the raw batch (the gate
+        copies them into its flag table in the same pass): the raw column, or for a range the value cast
+        to its type, named ``<column>::<type>``."""
+        if self.kind == "range":
+            return {f"{self.column}::{self.params['cast'].lower()}":
+                    f"try_cast({q(str(self.column))} AS {self.params['cast']})"}
+        return {c: q(c) for c in self.params.get("key") or [str(self.column)]}
+
+    def expectation(self, mostly: float | None = None, copies: bool = False) -> Any:
         """The Great Expectations 1.x expectation for this rule (GX imported lazily).
 
         ``mostly`` (column expectations only): the share of rows that must pass for GX to call the batch
         successful — the gate passes ``1 − quarantineThreshold``; the quarantine still takes every failing row.
+        ``copies``: the relation carries :attr:`gx_columns` (the gate's flag table), so every native rule runs as
+        its column expectation; elsewhere (audit of typed published tables) only not-null and in-set do, the
+        others select their failing rows with their own SQL.
         """
         import great_expectations.expectations as gxe
 
         meta = {"rule": self.name}
         extra = {"mostly": mostly} if mostly is not None and self.native else {}
+        if copies and self.native and self.kind not in ("not_null", "in_set"):
+            return self._native_expectation(meta, extra)
         if self.kind == "column_exists":
             return gxe.ExpectColumnToExist(column=self.column, meta=meta)
         if self.kind in ("row_count_min", "volume"):
@@ -168,14 +186,48 @@ class Rule:
             unexpected_rows_query=self.bad_rows_sql, description=self.description, meta=meta
         )
 
-    def flag_expectation(self, flag: str) -> Any:
-        """The expectation over the gate's flag table: the rows whose precomputed flag is set."""
+    def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any]) -> Any:
         import great_expectations.expectations as gxe
 
-        return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=f"SELECT _source_row FROM {{batch}} WHERE {q(flag)}",
+        from cityshare.contracts import gx_expectations as cx
+
+        column, p = next(iter(self.gx_columns)), self.params
+        common = {"meta": meta, "description": self.description, **extra}
+        if self.kind == "pattern":
+            return cx.ExpectColumnValuesToFullyMatchRegex(column=column, regex=p["pattern"], **common)
+        if self.kind == "range":
+            return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=p.get("min"), max_value=p.get("max"),
+                                                     strict_min=p["strict"], strict_max=p["strict"], **common)
+        if self.kind in ("min_length", "max_length"):
+            return gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=p.get("min"),
+                                                           max_value=p.get("max"), **common)
+        if self.kind == "unique" and len(p["key"]) > 1:
+            return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(p["key"]), **common)
+        if self.kind == "unique":
+            return gxe.ExpectColumnValuesToBeUnique(column=column, **common)
+        if self.kind == "identifier":
+            return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
+        if self.kind == "type":
+            return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
+        return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **common)  # formula
+
+    def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
+        """The expectation over the gate's flag table for a rule GX has no column expectation for (a contract
+        ``sql`` rule, castTo, reference data; in a large batch, every rule but not-null and in-set): the rows
+        whose precomputed flag is set, with their source row and, ``with_column``, the rule's column (a copy in
+        the flag table: :attr:`gx_columns`), so Data Docs show sample rows."""
+        from cityshare.contracts.gx_expectations import UnexpectedRowsWithSamplesExpectation
+
+        shown = ", ".join(["_source_row", *(q(c) for c in self.gx_columns if self.column and with_column)])
+        return UnexpectedRowsWithSamplesExpectation(
+            unexpected_rows_query=f"SELECT {shown} FROM {{batch}} WHERE {q(flag)}",
             description=self.description, meta={"rule": self.name},
         )
+
+
+# Row rule kinds GX checks with a column expectation of its own (``Rule.native``; in_set only for text values).
+_NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "unique", "identifier", "type",
+                 "formula")
 
 
 def _seed_path(contract: Contract, seed: str) -> Path:
@@ -217,6 +269,29 @@ def _bound(value: Any, cast: str, ctx: GateContext | None, where: str, contract:
     except ValueError:
         raise ContractError(contract.path, where, f"range bound {value!r} is not an ISO {cast.lower()}") from None
     return f"CAST({lit(value)} AS {cast})"
+
+
+def _bound_value(value: Any, cast: str, ctx: GateContext | None) -> Any:
+    """The same bound as :func:`_bound` as a Python value (GX's ``min_value``/``max_value``)."""
+    if isinstance(value, str) and (m := _RELATIVE.match(value)):
+        day = (ctx.load_date if ctx else dt.date.today()) + dt.timedelta(
+            days=int(m.group(2) or 0) * (-1 if m.group(1) == "-" else 1))
+        return dt.datetime.combine(day, dt.time()) if cast == "TIMESTAMP" else day
+    if cast == "DOUBLE":
+        return float(value)
+    return (dt.date if cast == "DATE" else dt.datetime).fromisoformat(str(value))
+
+
+def _range_rule(contract: Contract, prop: Property, args: dict[str, Any], where: str, ctx: GateContext | None,
+                exclusive: bool = False) -> tuple[str, dict[str, Any]]:
+    """A range check: the failing-row predicate, and the same bounds as parameters of GX's
+    ``ExpectColumnValuesToBeBetween`` over the value cast to its type."""
+    pred = _range_predicate(contract, prop, args, where, ctx, exclusive)
+    cast = CASTS[prop.logical_type]
+    value_type = "DOUBLE" if cast in ("BIGINT", "DOUBLE") else cast
+    bounds = {side: _bound_value(args[arg], value_type, ctx) for side, arg in (("min", "minimum"), ("max", "maximum"))
+              if args.get(arg) is not None}
+    return pred, {"cast": value_type, "strict": exclusive, **bounds}
 
 
 def _range_predicate(contract: Contract, prop: Property, args: dict[str, Any], where: str,
@@ -275,7 +350,7 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
                                 f"{check.get('type')!r}/{check.get('metric')!r} (library: invalidValues, "
                                 "nullValues, missingValues; or sql)")
         if check.get("metric") in ("nullValues", "missingValues"):
-            rules.append(_row_rule(name, level, dim, desc, prop.name, f"{col} IS NULL"))
+            rules.append(_row_rule(name, level, dim, desc, prop.name, f"{col} IS NULL", "not_null"))
             continue
         if "validValues" in args:
             values = list(args["validValues"])
@@ -285,11 +360,11 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
         if "referenceDataset" in args:
             rules.append(_reference_rule(contract, prop, check, args, where, ctx))
             continue
-        kind = "sql"
+        kind, params = "sql", {}
         if "pattern" in args:
-            pred = f"{col} IS NOT NULL AND NOT regexp_full_match({col}, {lit(args['pattern'])})"
+            pred, kind, params = _pattern_predicate(col, args["pattern"]), "pattern", {"pattern": args["pattern"]}
         elif "minimum" in args or "maximum" in args:
-            pred, kind = _range_predicate(contract, prop, args, where, ctx), "range"
+            (pred, params), kind = _range_rule(contract, prop, args, where, ctx), "range"
         elif "referenceSeed" in args:
             ref_col = q(args.get("referenceColumn", "code"))
             seed = lit(_seed_path(contract, args["referenceSeed"]))
@@ -309,11 +384,16 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
             if valid is None:
                 raise ContractError(contract.path, f"{where}.arguments.checkDigit",
                                     f"checkDigit must be one of {', '.join(IDENTIFIER_SQL)}, got {args['checkDigit']!r}")
-            pred = f"{col} IS NOT NULL AND NOT {valid(col)}"
+            pred, kind, params = f"{col} IS NOT NULL AND NOT {valid(col)}", "identifier", {"identifier": args["checkDigit"]}
         else:
             raise ContractError(contract.path, f"{where}.arguments", f"unknown rule arguments {sorted(args)}")
-        rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind))
+        rules.append(_row_rule(name, level, dim, desc, prop.name, pred, kind, params))
     return rules
+
+
+def _pattern_predicate(col: str, pattern: str) -> str:
+    return f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), {lit(pattern)})"
+
 
 
 # Logical type → SQL true when a raw (text) value is a proper value of that type. Stricter than a bare
@@ -325,6 +405,13 @@ _TYPE_OK = {
     "timestamp": "isfinite(try_cast({c} AS TIMESTAMP))",
     "boolean": "try_cast({c} AS BOOLEAN) IS NOT NULL",
 }
+
+
+def type_ok_sql(expr: str, logical_type: str) -> str:
+    """True when the raw value ``expr`` is a proper value of ``logical_type`` (never NULL)."""
+    return f"coalesce({_TYPE_OK[logical_type].format(c=expr)}, false)"
+
+
 _TYPE_ZH = {"integer": "整数", "number": "数值", "date": "日期", "timestamp": "时间", "boolean": "布尔值"}
 
 
@@ -337,6 +424,11 @@ _FORMULA = r"^(?:[=@\t\r]|[+-](?:[^0-9.\s]|[0-9.]*[-+*/^&|(!]))"
 _CONSTRAINED = ("pattern", "validValues", "checkDigit", "referenceSeed", "referenceDataset")
 
 
+def formula_sql(expr: str) -> str:
+    """True when the text value ``expr`` would run as a spreadsheet formula (not NULL for a non-NULL value)."""
+    return f"(left({expr}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) AND regexp_matches({expr}, {lit(_FORMULA)}))"
+
+
 def formula_rule(contract: Contract, prop: Property) -> Rule | None:
     """The formula-injection rule of a text column (none where another rule already fixes its shape)."""
     setting = str(contract.custom.get("formulaInjection", "warning")).lower()
@@ -345,7 +437,7 @@ def formula_rule(contract: Contract, prop: Property) -> Rule | None:
         return None
     col = q(prop.name)
     label = f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
-    pred = f"left({col}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) AND regexp_matches({col}, {lit(_FORMULA)})"
+    pred = formula_sql(col)
     return _row_rule(f"{prop.name}_formula", _level({"severity": setting}, "warn"), "conformity",
                      f"{label}不得以公式字符开头（= + - @，表格公式注入）", prop.name, pred, "formula")
 
@@ -363,9 +455,8 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
     col, label = q(prop.name), f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
     own_cast = any("castTo" in (c.get("arguments") or {}) for c in prop.quality)
     if prop.logical_type in _TYPE_OK and not own_cast:
-        ok = _TYPE_OK[prop.logical_type].format(c=col)
         rules.append(_row_rule(f"{prop.name}_type", "row", "conformity", f"{label}须为有效{_TYPE_ZH[prop.logical_type]}",
-                               prop.name, f"{col} IS NOT NULL AND NOT coalesce({ok}, false)", "type",
+                               prop.name, f"{col} IS NOT NULL AND NOT {type_ok_sql(col, prop.logical_type)}", "type",
                                {"type": prop.logical_type}))
     options = _raw_property(contract, prop.name).get("logicalTypeOptions") or {}
     if not isinstance(options, dict):
@@ -376,21 +467,22 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
     for option, (side, exclusive, zh) in bounds.items():
         if options.get(option) is None:
             continue
-        pred = _range_predicate(contract, prop, {side: options[option]}, f"{where}.{option}", ctx, exclusive)
+        pred, params = _range_rule(contract, prop, {side: options[option]}, f"{where}.{option}", ctx, exclusive)
         rules.append(_row_rule(f"{prop.name}_{_snake(option)}", "row", "accuracy", f"{label}{zh} {options[option]}",
-                               prop.name, pred, "range"))
+                               prop.name, pred, "range", params))
     if isinstance(options.get("minLength"), int) and not isinstance(options["minLength"], bool):
         rules.append(_row_rule(f"{prop.name}_min_length", "row", "conformity",
                                f"{label}长度不得少于 {options['minLength']} 个字符", prop.name,
-                               f"length(CAST({col} AS VARCHAR)) < {int(options['minLength'])}", "min_length"))
+                               f"length(CAST({col} AS VARCHAR)) < {int(options['minLength'])}", "min_length",
+                               {"min": int(options["minLength"])}))
     if isinstance(options.get("pattern"), str):
         try:
             re.compile(options["pattern"])
         except re.error as exc:
             raise ContractError(contract.path, f"{where}.pattern", f"not a regular expression: {exc}") from None
         rules.append(_row_rule(f"{prop.name}_pattern", "row", "conformity", f"{label}格式须符合 {options['pattern']}",
-                               prop.name, f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), "
-                               f"{lit(options['pattern'])})", "pattern"))
+                               prop.name, _pattern_predicate(col, options["pattern"]), "pattern",
+                               {"pattern": options["pattern"]}))
     return rules
 
 

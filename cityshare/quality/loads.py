@@ -50,14 +50,35 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in re.split(r"[,;；]", text or "") if part.strip()]
 
 
+def sample_rows(settings: Settings, dataset: str, load_id: str) -> dict[str, list[int]]:
+    """Rule → source rows (源文件行号) of its sample unexpected values, from the batch's stored GX results."""
+    import json
+
+    from cityshare.contracts.gx_runner import sample_rows as rows_of
+
+    path = settings.data_dir / "quality" / "validations" / dataset.replace("/", "__") / f"{load_id}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {r["expectation_config"]["meta"]["rule"]: rows_of(r)
+            for v in doc.get("validations", {}).values() for r in v.get("results", [])
+            if (r.get("expectation_config") or {}).get("meta", {}).get("rule")}
+
+
 def failed_rules(settings: Settings) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Failing gate rules per (dataset, load id), worst first."""
+    """Failing gate rules per (dataset, load id), worst first, with the source rows of sample bad values."""
     out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    samples: dict[tuple[str, str], dict[str, list[int]]] = {}
     for r in history.quality_results(settings):
         if r["stage"] == "gate" and (r["success"] is False or (r["failed"] or 0) > 0 or r["error"]):
-            out[(r["dataset"], r["load_id"])].append(
+            key = (r["dataset"], r["load_id"])
+            if key not in samples:
+                samples[key] = sample_rows(settings, *key)
+            out[key].append(
                 {"rule": r["rule"], "description": r["description"], "dimension": r["dimension_zh"],
-                 "level": r["level"], "failed": r["failed"], "evaluated": r["evaluated"], "error": r["error"]})
+                 "level": r["level"], "failed": r["failed"], "evaluated": r["evaluated"], "error": r["error"],
+                 "rows": samples[key].get(r["rule"], [])})
     for rules in out.values():
         rules.sort(key=lambda x: -(x["failed"] or 0))
     return out

@@ -69,3 +69,23 @@ def test_land_bench_times_both_readers_on_the_same_deliveries(tmp_path: Path) ->
         assert entry["ours"]["rows"] == entry["baseline"]["rows"] == 2000
         assert entry["ratio"] > 0 and entry["ours"]["peak_rss_mb"] > 0
     assert "| csv |" in out.with_suffix(".md").read_text(encoding="utf-8")
+
+
+def test_gate_fixed_cost_bench_times_ours_and_the_baseline_on_the_same_batches(tmp_path: Path) -> None:
+    out = tmp_path / "gate_fixed"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gate_fixed_bench.py"), "--batches", "3", "--batch-rows", "1000",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    defects, clean = report["with defects"], report["clean"]
+    # the same checks on both sides: the baseline quarantined as many rows (asserted inside), and the clean
+    # batch is the same batch without its defective rows
+    assert defects["quarantined"] > 0 and clean["quarantined"] == 0 and clean["batch_rows"] < defects["batch_rows"]
+    for variant in (defects, clean):
+        assert variant["rule_results"] > 20
+        assert 0 < variant["ours"]["gx_validate_s"] < variant["ours"]["wall_s"]
+        assert variant["baseline"]["wall_s"] > 0 and variant["baseline"]["cpu_s"] > 0
+    assert "fixed cost ms (wall / CPU)" in out.with_suffix(".md").read_text(encoding="utf-8")

@@ -66,6 +66,15 @@ def test_bad_rows_are_quarantined_with_their_rules_and_the_rest_accepted(setting
     assert _sql(settings, "SELECT count(*), count(DISTINCT case_id) FROM raw.cgj__city_cases") == [(30, 30)]
     history = dict(_sql(settings, "SELECT rule, failed FROM meta.quality_results WHERE stage = 'gate' AND NOT success"))
     assert history == {"reporter_phone_format": 1, "street_code_valid": 1, "closed_after_reported": 1, "case_id_unique": 1}
+    # where the bad rows are in the delivery: in the one-line reason and in the quality report (源文件行号)
+    assert "reporter_phone_format: 1 of 33 rows; 源文件行号 source rows 31]" in result["reason"]
+    assert "case_id_unique: 1 of 33 rows; 源文件行号 source rows 33]" in result["reason"]
+    from cityshare.quality.loads import failed_rules
+
+    rows = {r["rule"]: r["rows"] for r in failed_rules(settings)[("cgj/city_cases", result["load_id"])]}
+    # GX's unique expectation names both rows of the duplicated key; the gate quarantines the later one
+    assert rows == {"reporter_phone_format": [31], "street_code_valid": [32], "closed_after_reported": [32],
+                    "case_id_unique": [1, 33]}
 
 
 def test_rerun_of_the_same_file_reuses_the_batch(settings):

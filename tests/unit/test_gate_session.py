@@ -57,8 +57,10 @@ def test_a_rule_that_cannot_run_blocks_and_the_next_batch_is_unaffected(settings
 
 @pytest.mark.parametrize("materialize_rows", [0, 10_000])
 def test_large_and_small_batches_get_the_same_verdicts_and_files(settings, tmp_path, monkeypatch, materialize_rows):
-    """Batches above MATERIALIZE_ROWS are scanned from Parquet per query, smaller ones read once."""
+    """Batches above MATERIALIZE_ROWS are scanned from Parquet per query, smaller ones read once; above
+    NATIVE_ROWS GX counts the gate's flags instead of running each rule's column expectation."""
     monkeypatch.setattr(gate, "MATERIALIZE_ROWS", materialize_rows)
+    monkeypatch.setattr(gate, "NATIVE_ROWS", materialize_rows)
     contract = _contract(tmp_path, ROW_CASES["item_id_part_unique"][0] | ROW_CASES["kind_valid"][0])
     outcome, results = _gate(settings, contract, _rows(20, **{"3": {"item_id": "T0001"}, "5": {"kind": "Z"}}))
     assert (outcome.status, outcome.rows_accepted, outcome.rows_quarantined) == ("accepted", 18, 2)
@@ -68,6 +70,14 @@ def test_large_and_small_batches_get_the_same_verdicts_and_files(settings, tmp_p
                                                                              (6, "kind_valid")]
     assert pq.read_table(outcome.accepted_path).column("_source_row").to_pylist() == [
         i for i in range(1, 21) if i not in (4, 6)]
+    assert [results[r].rows for r in ("item_id_part_unique", "kind_valid")] == [[4], [6]]
+    stored = json.loads((settings.data_dir / "quality" / "validations" / "test__things" / "20261125-test.json")
+                        .read_text(encoding="utf-8"))
+    kinds = {r["expectation_config"]["meta"]["rule"]: r["expectation_config"]["type"]
+             for r in stored["validations"]["row"]["results"]}
+    assert kinds["kind_valid"] == "expect_column_values_to_be_in_set"  # cheap native rules stay native
+    assert kinds["item_id_part_unique"] == ("expect_compound_columns_to_be_unique" if materialize_rows
+                                            else "unexpected_rows_with_samples_expectation")
 
 
 def test_stored_validation_names_the_batch_file_and_the_run(settings, tmp_path):

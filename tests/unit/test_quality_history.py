@@ -40,6 +40,8 @@ def test_history_rows_carry_rate_threshold_verdict_duration_and_docs_link(settin
     assert set(pages) == docs
     row_page = next(p for p in pages if p.name == "row.html").read_text(encoding="utf-8")
     assert "case_id_unique" in row_page or "主键 case_id 不得重复" in row_page
+    # the phone pattern is CityShare's own GX expectation, rendered with its description and the bad value
+    assert "手机号格式" in row_page and "123" in row_page
     assert (settings.data_dir / "quality" / "data_docs" / "index.html").exists()
 
 

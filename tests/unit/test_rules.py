@@ -146,6 +146,53 @@ def test_row_rule_passes_good_rows_and_quarantines_the_bad_one(settings, tmp_pat
     assert f"{rule}: 1 of 10 rows" in bad.reason
 
 
+# The GX expectation each row rule runs as: GX's built-in, CityShare's custom (gx_expectations), or for a
+# rule GX has no expectation for, the rows the gate flagged.
+GX_TYPES = {
+    "part_required": "expect_column_values_to_not_be_null", "kind_valid": "expect_column_values_to_be_in_set",
+    "item_pattern": "expect_column_values_to_fully_match_regex", "parent_pattern": "expect_column_values_to_fully_match_regex",
+    "org_check": "expect_column_values_to_be_valid_uscc", "person_check": "expect_column_values_to_be_valid_resident_id",
+    "amount_range": "expect_column_values_to_be_between", "day_range": "expect_column_values_to_be_between",
+    "seen_window": "expect_column_values_to_be_between", "amount_minimum": "expect_column_values_to_be_between",
+    "amount_exclusive_maximum": "expect_column_values_to_be_between", "day_maximum": "expect_column_values_to_be_between",
+    "kind_max_length": "expect_column_value_lengths_to_be_between",
+    "parent_max_length": "expect_column_value_lengths_to_be_between",
+    "parent_min_length": "expect_column_value_lengths_to_be_between",
+    "amount_type": "expect_column_values_to_be_of_logical_type", "day_type": "expect_column_values_to_be_of_logical_type",
+    "seen_at_type": "expect_column_values_to_be_of_logical_type", "part_type": "expect_column_values_to_be_of_logical_type",
+    "amount_unique": "expect_column_values_to_be_unique", "item_id_part_unique": "expect_compound_columns_to_be_unique",
+    "day_cast": "unexpected_rows_with_samples_expectation",
+    "closed_after_opened": "unexpected_rows_with_samples_expectation",
+}
+
+
+@pytest.mark.parametrize("rule", sorted(ROW_CASES))
+def test_gx_result_of_each_row_rule_names_the_rule_its_bad_value_and_source_row(settings, tmp_path, rule):
+    """What a governance officer reads in Data Docs: GX's own expectation for the rule, its unexpected count
+    (the same as the gate's quarantine count), the offending value and the source row it came from."""
+    changes, breaking = ROW_CASES[rule]
+    _, results = _gate(settings, _contract(tmp_path, changes), _rows(**{"3": breaking}))
+    doc = _row_expectations(settings)[rule]
+    assert doc["expectation_config"]["type"] == GX_TYPES[rule]
+    result, (column, value) = doc["result"], next(iter(breaking.items()))
+    assert results[rule].rows == [4]  # the row the gate's reason names (for a duplicate: the later copy)
+    if GX_TYPES[rule] == "unexpected_rows_with_samples_expectation":
+        assert result["observed_value"] == 1
+        assert result["details"]["unexpected_rows"] == [{"_source_row": 4, column: value}]
+    elif rule.endswith("_unique"):  # GX counts every row of the duplicated key; the gate quarantines the later one
+        assert result["unexpected_count"] == 2 and results[rule].failed == 1
+        if rule == "amount_unique":
+            assert [r["_source_row"] for r in result["partial_unexpected_index_list"]] == [2, 4]
+    else:
+        assert result["unexpected_count"] == results[rule].failed == 1
+        shown = result["partial_unexpected_list"]
+        if GX_TYPES[rule] == "expect_column_values_to_be_between":  # checked on the value cast to its type
+            assert [str(v).replace("T", " ") for v in shown] == [str(float(value)) if column == "amount" else value]
+        else:
+            assert shown == [value]
+        assert [r["_source_row"] for r in result["partial_unexpected_index_list"]] == [4]
+
+
 def test_threshold_decides_between_quarantine_and_block(settings, tmp_path):
     changes, _ = ROW_CASES["kind_valid"]
     contract = _contract(tmp_path, changes, custom={"quarantineThreshold": 0.2})
@@ -263,7 +310,7 @@ def test_not_null_and_in_set_rules_are_native_gx_expectations_with_sample_values
     assert sorted(in_set["result"]["partial_unexpected_list"]) == ["Q", "Z"] and in_set["success"]
     assert not_null["expectation_config"]["type"] == "expect_column_values_to_not_be_null"
     assert not_null["result"]["unexpected_count"] == 1
-    assert docs["item_id_part_unique"]["expectation_config"]["type"] == "unexpected_rows_expectation"  # still a flag
+    assert docs["item_id_part_unique"]["expectation_config"]["type"] == "expect_compound_columns_to_be_unique"
     # above the threshold the expectation itself fails, and the gate blocks
     outcome, _ = _gate(settings, contract, _rows(**{str(i): {"kind": "Z"} for i in (1, 2, 3, 4)}))
     assert outcome.status == "blocked" and not _row_expectations(settings)["kind_valid"]["success"]
@@ -299,7 +346,9 @@ def test_oversize_cell_is_quarantined_with_column_limit_and_length(settings, tmp
     assert (outcome.status, outcome.rows_accepted, outcome.rows_quarantined) == ("accepted", 9, 1), outcome.reason
     assert (results["parent_max_length"].verdict, results["parent_max_length"].failed) == ("quarantined", 1)
     assert results["parent_max_length"].dimension_zh == "规范性" and results["kind_max_length"].verdict == "passed"
-    assert "上级（parent）长度不得超过 8 个字符 [parent_max_length: 1 of 10 rows]" in outcome.reason
+    assert "上级（parent）长度不得超过 8 个字符 [parent_max_length: 1 of 10 rows; 源文件行号 source rows 6]" in outcome.reason
+    sample = _row_expectations(settings)["parent_max_length"]["result"]["partial_unexpected_list"]
+    assert sample == ["长" * 200 + "…（共 350000 个字符）"]  # Data Docs show the start of a huge value, not 1 MB
     con = duckdb.connect()
     assert con.sql(f"SELECT item_id, _failed_rules, _failed_reasons FROM '{outcome.quarantine_path}'").fetchall() == [
         ("T0005", "parent_max_length", "上级（parent）长度 350000 个字符，超过契约上限 8 个字符")]

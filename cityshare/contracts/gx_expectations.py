@@ -1,0 +1,121 @@
+"""CityShare's own Great Expectations 1.x expectations, for the checks GX has no built-in for.
+
+Each is a proper ``ColumnMapExpectation`` backed by a column-map metric with a SQLAlchemy condition, so
+GX computes unexpected counts, percentages, sample values and their ``_source_row`` itself and Data Docs
+render them like any built-in expectation. The condition is the same DuckDB SQL the gate uses to flag the
+rows for quarantine (one definition: ``cityshare.identifiers`` and ``rules.py``), so the counts agree.
+
+Importing this module registers the expectations and metrics with GX (the gate and the Data Docs step
+import it before building or loading a suite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import sqlalchemy as sa
+from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+from great_expectations.expectations import UnexpectedRowsExpectation
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics.map_metric_provider import (
+    ColumnMapMetricProvider,
+    column_condition_partial,
+)
+
+from cityshare.contracts.rules import formula_sql, lit, q, type_ok_sql
+from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
+
+
+def _metric(name: str, valid: Callable[..., str], value_keys: tuple[str, ...] = ()) -> str:
+    """Register a column-map metric whose per-value condition is the DuckDB SQL ``valid(column, **values)``."""
+
+    def condition(cls: type, column: sa.ColumnClause, **kwargs: object) -> sa.ColumnElement:
+        values = {key: kwargs[key] for key in value_keys}
+        return sa.literal_column(f"({valid(q(column.name), **values)})", sa.Boolean)
+
+    metric_name = f"column_values.cityshare_{name}"
+    type(f"CityShare{name.title().replace('_', '')}Metric", (ColumnMapMetricProvider,), {
+        "condition_metric_name": metric_name,
+        "condition_value_keys": value_keys,
+        "_sqlalchemy": column_condition_partial(engine=SqlAlchemyExecutionEngine)(condition),
+    })
+    return metric_name
+
+
+_LIBRARY = {"maturity": "experimental", "tags": ["cityshare"], "contributors": ["@cityshare"], "requirements": []}
+
+
+class ExpectColumnValuesToFullyMatchRegex(ColumnMapExpectation):
+    """Whole values match the regular expression (RE2, DuckDB ``regexp_full_match``). GX's own
+    ``ExpectColumnValuesToMatchRegex`` searches within the value and has no DuckDB dialect."""
+
+    regex: str
+    map_metric: ClassVar[str] = _metric("full_match_regex",
+                                        lambda c, regex: f"regexp_full_match(CAST({c} AS VARCHAR), {lit(regex)})",
+                                        ("regex",))
+    success_keys: ClassVar[tuple[str, ...]] = ("regex", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column", "regex")
+    library_metadata: ClassVar[dict] = _LIBRARY
+
+
+class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
+    """Values are valid GB 11643-1999 citizen ID numbers (公民身份号码): structure, a real birth date from
+    1900 to today, check digit."""
+
+    map_metric: ClassVar[str] = _metric("valid_resident_id", id_number_sql)
+    library_metadata: ClassVar[dict] = _LIBRARY
+
+
+class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
+    """Values are valid GB 32100-2015 unified social credit codes (统一社会信用代码): authority and category
+    codes, region, organization code check, check character."""
+
+    map_metric: ClassVar[str] = _metric("valid_uscc", uscc_sql)
+    library_metadata: ClassVar[dict] = _LIBRARY
+
+
+class ExpectColumnValuesToBeValidMobile(ColumnMapExpectation):
+    """Values are mainland China mobile numbers (手机号码)."""
+
+    map_metric: ClassVar[str] = _metric("valid_mobile", mobile_sql)
+    library_metadata: ClassVar[dict] = _LIBRARY
+
+
+class ExpectColumnValuesToNotBeSpreadsheetFormulas(ColumnMapExpectation):
+    """Text values must not start like a spreadsheet formula (= + - @ TAB CR; 公式注入)."""
+
+    map_metric: ClassVar[str] = _metric("not_formula", lambda c: f"NOT {formula_sql(c)}")
+    library_metadata: ClassVar[dict] = _LIBRARY
+
+
+class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
+    """Raw text values are proper values of the contract's ODCS ``logicalType`` (integer, number, date,
+    timestamp, boolean)."""
+
+    logical_type: str
+    map_metric: ClassVar[str] = _metric("logical_type", type_ok_sql, ("logical_type",))
+    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type")
+    library_metadata: ClassVar[dict] = _LIBRARY
+
+
+class UnexpectedRowsWithSamplesExpectation(UnexpectedRowsExpectation):
+    """GX's ``UnexpectedRowsExpectation`` that also keeps the first rows its query returned (source row and
+    the rule's column) in a SUMMARY result; GX's own keeps them only in COMPLETE, which for column
+    expectations would list every unexpected value of a large batch."""
+
+    samples: ClassVar[int] = 20
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+                  execution_engine: object = None) -> dict:
+        outcome = super()._validate(metrics, runtime_configuration, execution_engine)
+        if isinstance(outcome, dict) and "result" in outcome and "details" not in outcome["result"]:
+            rows = metrics["unexpected_rows_query.table"] or []
+            outcome["result"]["details"] = {"unexpected_rows": list(rows)[: self.samples]}
+        return outcome
+
+
+# contract rule ``arguments: {checkDigit: <kind>}`` → its expectation class
+IDENTIFIER_EXPECTATIONS = {"id_number": ExpectColumnValuesToBeValidResidentId, "uscc": ExpectColumnValuesToBeValidUscc,
+                           "mobile": ExpectColumnValuesToBeValidMobile}
