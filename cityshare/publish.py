@@ -129,7 +129,7 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     return passed
 
 
-_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/gx_runner.py",
+_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/gx_runner.py", "contracts/gx_expectations.py",
                "policy.py", "lineage.py", "snapshots.py")
 
 
