@@ -3,7 +3,7 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized='incremental', incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
+    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'zjw__bridge_sensor_readings')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'zjw__bridge_sensor_readings')) }}",
 ) }}
