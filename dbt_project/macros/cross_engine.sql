@@ -85,22 +85,19 @@
     {{ dbt.safe_cast("round(" ~ expr ~ ")", api.Column.translate_type('bigint')) }}
 {%- endmacro %}
 
-{#- The code of a legacy GB/T 2260 county code (area_code_changes seed): its old_code is unique, but Spark accepts a
-    correlated scalar subquery only when aggregated. -#}
-{% macro cs_changed_code(select_expr, where_expr) -%}
-    {{ return(adapter.dispatch('cs_changed_code', 'cityshare')(select_expr, where_expr)) }}
+{#- The current code of a legacy GB/T 2260 county code (area_code_changes seed as chg, matched by ``where_expr``),
+    followed by ``suffix`` when given; NULL when the code is not a legacy one. old_code is unique, but Spark accepts a
+    correlated scalar subquery only when aggregated, and the aggregate may not mix outer and local columns. -#}
+{% macro cs_changed_code(where_expr, suffix=none) -%}
+    {{ return(adapter.dispatch('cs_changed_code', 'cityshare')(where_expr, suffix)) }}
 {%- endmacro %}
 
-{% macro duckdb__cs_changed_code(select_expr, where_expr) -%}
-    (select {{ select_expr }} from {{ ref('area_code_changes') }} as chg where {{ where_expr }})
+{% macro duckdb__cs_changed_code(where_expr, suffix=none) -%}
+    (select chg.new_code{{ ' || ' ~ suffix if suffix }} from {{ ref('area_code_changes') }} as chg where {{ where_expr }})
 {%- endmacro %}
 
-{% macro spark__cs_changed_code(select_expr, where_expr) -%}
-    (select max({{ select_expr }}) from {{ ref('area_code_changes') }} as chg where {{ where_expr }})
-{%- endmacro %}
-
-{% macro default__cs_changed_code(select_expr, where_expr) -%}
-    {{ spark__cs_changed_code(select_expr, where_expr) }}
+{% macro default__cs_changed_code(where_expr, suffix=none) -%}
+    (select max(chg.new_code) from {{ ref('area_code_changes') }} as chg where {{ where_expr }}){{ ' || ' ~ suffix if suffix }}
 {%- endmacro %}
 
 {#- The project's record of processed batches (macros/incremental.sql): one statement per engine call (dbt-spark's

@@ -56,7 +56,7 @@
     current one, from the area_code_changes seed. -#}
 {% macro cs_std_area_code(column) -%}
     coalesce(
-        {{ cs_changed_code('chg.new_code', 'chg.old_code = ' ~ cs_clean(column)) }},
+        {{ cs_changed_code('chg.old_code = ' ~ cs_clean(column)) }},
         {{ cs_clean(column) }}
     )
 {%- endmacro %}
@@ -64,7 +64,7 @@
 {#- A 9-digit street code whose county part is a legacy code, rewritten to the current county code. -#}
 {% macro cs_std_street_code(column) -%}
     coalesce(
-        {{ cs_changed_code('chg.new_code || substr(' ~ cs_clean(column) ~ ', 7)', 'chg.old_code = left(' ~ cs_clean(column) ~ ', 6)') }},
+        {{ cs_changed_code('chg.old_code = left(' ~ cs_clean(column) ~ ', 6)', suffix='substr(' ~ cs_clean(column) ~ ', 7)') }},
         {{ cs_clean(column) }}
     )
 {%- endmacro %}

@@ -35,7 +35,7 @@ final as (
         unit,
         bridge_id,
         bridge_name,
-        case when regexp_full_match(bridge_id, 'QL[0-9]{6}[0-9]+')
+        case when {{ cs_regexp_full_match('bridge_id', 'QL[0-9]{6}[0-9]+') }}
             then {{ cs_std_area_code('substr(bridge_id, 3, 6)') }} end  as area_code,
         value,
         coalesce(source_alarm, false)                       as source_alarm,
