@@ -85,6 +85,25 @@
     {{ dbt.safe_cast("round(" ~ expr ~ ")", api.Column.translate_type('bigint')) }}
 {%- endmacro %}
 
+{#- Whole seconds from ``start`` to ``finish`` (timestamps); NULL when either is. -#}
+{% macro cs_seconds_between(start, finish) -%}
+    {{ return(adapter.dispatch('cs_seconds_between', 'cityshare')(start, finish)) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_seconds_between(start, finish) -%}
+    date_diff('second', {{ start }}, {{ finish }})
+{%- endmacro %}
+
+{% macro default__cs_seconds_between(start, finish) -%}
+    {{ dbt.datediff(start, finish, 'second') }}
+{%- endmacro %}
+
+{#- as DOUBLE: the models divide by literals like 3600.0, which Spark reads as DECIMAL (a DECIMAL quotient with 6
+    digits), where DuckDB's BIGINT / 3600.0 is a DOUBLE -#}
+{% macro spark__cs_seconds_between(start, finish) -%}
+    cast(timestampdiff(SECOND, {{ start }}, {{ finish }}) as double)
+{%- endmacro %}
+
 {#- The current code of a legacy GB/T 2260 county code (area_code_changes seed as chg, matched by ``where_expr``),
     followed by ``suffix`` when given; NULL when the code is not a legacy one. old_code is unique, but Spark accepts a
     correlated scalar subquery only when aggregated, and the aggregate may not mix outer and local columns. -#}
