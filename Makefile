@@ -48,7 +48,7 @@ test-distributed: setup
 	tests/distributed/run.sh
 
 # The Spark tier (docs/spark.md): the optional `spark` extra (dbt-spark, pyspark) and Debian's Java 17, installed
-# here only; the standard and base layers built on a local Spark session must equal the DuckDB build (≈ SPARK_MIN).
+# here only; the standard, base and theme models built on a local Spark session must equal the DuckDB build (≈ 6 min).
 # The next `make setup` syncs the lean default environment again.
 SPARK_DEBIAN_PACKAGES := openjdk-17-jre-headless
 spark-deps: setup
