@@ -93,7 +93,7 @@ def _typed(prop: Property) -> str:
     if prop.pii in PII_KINDS:
         norm = PII_KINDS[prop.pii][0]
         if norm == "id_number":
-            return f"upper(nullif(regexp_replace(coalesce({prop.name}, ''), '\\s', '', 'g'), ''))"
+            return f"{{{{ cs_normalize_id_number({col}) }}}}"
         if norm == "phone":
             return f"{{{{ cs_normalize_phone({col}) }}}}"
         return f"{{{{ cs_clean({col}) }}}}"
@@ -155,7 +155,7 @@ def render_standard_model(contract: Contract) -> str:
 -- PII masked and tokenized with the city-held key. Incremental: reads only batches the model has not seen.
 
 {{{{ config(
-    materialized='incremental', incremental_strategy='delete+insert', unique_key=[{unique_key}],
+    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=[{unique_key}],
     on_schema_change='fail', pre_hook="{{{{ cs_incremental_reset({src}) }}}}",
     post_hook="{{{{ cs_record_batches({src}) }}}}", tags=['standard', 'derived'],
 ) }}}}

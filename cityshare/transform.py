@@ -28,8 +28,11 @@ _DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "in
               "number": "double", "boolean": "boolean"}
 
 
-def render_dbt_files(settings: Settings | None = None, out: Path | None = None) -> list[Path]:
-    """Write ``sources.yml`` (source contracts) and ``published.yml`` (published contracts)."""
+def render_dbt_files(settings: Settings | None = None, out: Path | None = None, engine: str = "duckdb") -> list[Path]:
+    """Write ``sources.yml`` (source contracts) and ``published.yml`` (published contracts).
+
+    ``engine``: the adapter the contracts' column types are written for (Spark's text type is ``string``)."""
+    types = {**_DBT_TYPES, "string": "string"} if engine == "spark" else _DBT_TYPES
     settings = settings or get_settings()
     out = out or settings.dbt_project_dir / "models" / "_generated"
     out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,7 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None) 
              "config": {"contract": {"enforced": True}, "meta": {"contract_id": c.id}},
              "columns": [
                  {"name": p.name, "description": p.business_name,
-                  "data_type": _DBT_TYPES.get(p.logical_type, p.physical_type.lower())}
+                  "data_type": types.get(p.logical_type, p.physical_type.lower())}
                  for p in c.properties
              ]}
             for c in load_contracts(settings, kind="shared")

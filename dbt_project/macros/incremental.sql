@@ -23,6 +23,10 @@
     every day. Created once per run by the project's on-run-start hook: models built side by side creating it
     at the same moment would conflict. -#}
 {% macro cs_seen_ddl() -%}
+    {{ return(adapter.dispatch('cs_seen_ddl', 'cityshare')()) }}
+{%- endmacro %}
+
+{% macro default__cs_seen_ddl() -%}
     create schema if not exists meta;
     create table if not exists meta.dbt_seen_batches (model varchar, load_id varchar)
 {%- endmacro %}
@@ -89,6 +93,13 @@
 
 {#- Post-hook: the model now reflects every batch of its raw view (views are fixed while dbt runs). -#}
 {% macro cs_record_batches(src) -%}
+    {{ return(adapter.dispatch('cs_record_batches', 'cityshare')(src)) }}
+{%- endmacro %}
+
+{#- On Spark the incremental models are rebuilt in full (cs_incremental_materialization): nothing to record. -#}
+{% macro spark__cs_record_batches(src) -%}{%- endmacro %}
+
+{% macro default__cs_record_batches(src) -%}
     delete from meta.dbt_seen_batches where model = '{{ this.identifier }}';
     insert into meta.dbt_seen_batches
     select '{{ this.identifier }}', load_id from ({{ cs_batches_sql(src) }})

@@ -9,7 +9,7 @@
 {% macro cs_parse_timestamp(column) -%}
     coalesce(
         try_cast({{ cs_clean(column) }} as timestamp),
-        try_strptime({{ cs_clean(column) }}, ['%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y%m%d%H%M%S'])
+        {{ cs_try_strptime(cs_clean(column), ['%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y%m%d%H%M%S']) }}
     )
 {%- endmacro %}
 
@@ -17,26 +17,29 @@
 {% macro cs_parse_date(column) -%}
     coalesce(
         try_cast({{ cs_clean(column) }} as date),
-        cast(try_strptime({{ cs_clean(column) }}, ['%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日']) as date)
+        cast({{ cs_try_strptime(cs_clean(column), ['%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日']) }} as date)
     )
 {%- endmacro %}
 
 {#- A numeric code restored to its fixed width (spreadsheets drop leading zeros: 502 -> 0502). -#}
 {% macro cs_pad_code(column, width) -%}
     case
-        when regexp_full_match({{ cs_clean(column) }}, '[0-9]{1,{{ width }}}')
+        when {{ cs_regexp_full_match(cs_clean(column), '[0-9]{1,' ~ width ~ '}') }}
             then lpad({{ cs_clean(column) }}, {{ width }}, '0')
         else {{ cs_clean(column) }}
     end
 {%- endmacro %}
 
+{#- A resident ID number (居民身份证号) without whitespace, upper-case check character; NULL when empty. -#}
+{% macro cs_normalize_id_number(column) -%}
+    upper(nullif({{ cs_regexp_replace_all("coalesce(" ~ column ~ ", '')", '\\s', '') }}, ''))
+{%- endmacro %}
+
 {#- Mobile number reduced to its digits, without a +86 / 86 country code. -#}
 {% macro cs_normalize_phone(column) -%}
     nullif(
-        regexp_replace(
-            regexp_replace(coalesce({{ column }}, ''), '[^0-9]', '', 'g'),
-            '^86([0-9]{11})$', '\1'
-        ),
+        {{ cs_regexp_replace_all(cs_regexp_replace_all("coalesce(" ~ column ~ ", '')", '[^0-9]', ''),
+                                 '^86([0-9]{11})$', '\\1', anchored=true) }},
         ''
     )
 {%- endmacro %}
@@ -44,20 +47,16 @@
 {#- Free text with any mobile number or ID number in it masked like the PII columns
     (defence in depth: reporters sometimes type contact details into the description). -#}
 {% macro cs_scrub_free_text(column) -%}
-    regexp_replace(
-        regexp_replace(
-            {{ cs_clean(column) }},
-            '([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])', '\1********\2', 'g'
-        ),
-        '(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\1****\2', 'g'
-    )
+    {{ cs_regexp_replace_all(
+        cs_regexp_replace_all(cs_clean(column), '([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])', '\\1********\\2'),
+        '(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\\1****\\2') }}
 {%- endmacro %}
 
 {#- GB/T 2260: a county code with legacy codes (县改区: 500228 梁平县 → 500155 梁平区 ...) mapped to the
     current one, from the area_code_changes seed. -#}
 {% macro cs_std_area_code(column) -%}
     coalesce(
-        (select chg.new_code from {{ ref('area_code_changes') }} as chg where chg.old_code = {{ cs_clean(column) }}),
+        {{ cs_changed_code('chg.old_code = ' ~ cs_clean(column)) }},
         {{ cs_clean(column) }}
     )
 {%- endmacro %}
@@ -65,8 +64,7 @@
 {#- A 9-digit street code whose county part is a legacy code, rewritten to the current county code. -#}
 {% macro cs_std_street_code(column) -%}
     coalesce(
-        (select chg.new_code || substr({{ cs_clean(column) }}, 7) from {{ ref('area_code_changes') }} as chg
-         where chg.old_code = left({{ cs_clean(column) }}, 6)),
+        {{ cs_changed_code('chg.old_code = left(' ~ cs_clean(column) ~ ', 6)', suffix='substr(' ~ cs_clean(column) ~ ', 7)') }},
         {{ cs_clean(column) }}
     )
 {%- endmacro %}
@@ -77,7 +75,7 @@
 {%- endmacro %}
 
 {% macro cs_parse_int(column) -%}
-    try_cast(try_cast({{ cs_clean(column) }} as double) as bigint)
+    {{ cs_double_to_bigint('try_cast(' ~ cs_clean(column) ~ ' as double)') }}
 {%- endmacro %}
 
 {#- true/false/是/否/1/0 as BOOLEAN, NULL otherwise. -#}

@@ -7,8 +7,8 @@
     convention: they sit across communities). -#}
 {% macro cs_unit_grid_code(column) -%}
     case
-        when regexp_full_match({{ cs_clean(column) }}, '[0-9]{14}') then {{ cs_clean(column) }}
-        when regexp_full_match({{ cs_clean(column) }}, '[0-9]{12}0[0-9]{2}') then
+        when {{ cs_regexp_full_match(cs_clean(column), '[0-9]{14}') }} then {{ cs_clean(column) }}
+        when {{ cs_regexp_full_match(cs_clean(column), '[0-9]{12}0[0-9]{2}') }} then
             left({{ cs_clean(column) }}, 12) || right({{ cs_clean(column) }}, 2)
     end
 {%- endmacro %}
@@ -24,7 +24,7 @@ with typed as (
         {{ cs_clean('community') }}                     as community,
         upper({{ cs_clean('worker_id') }})              as worker_id,
         {{ cs_clean('worker_name') }}                   as worker_name_raw,
-        upper(nullif(regexp_replace(coalesce(worker_id_number, ''), '\s', '', 'g'), '')) as worker_id_number_raw,
+        {{ cs_normalize_id_number('worker_id_number') }} as worker_id_number_raw,
         {{ cs_normalize_phone('worker_phone') }}        as worker_phone_raw,
         {{ cs_clean('role') }}                          as role,
         {{ cs_parse_date('joined_on') }}                as joined_on,

@@ -40,11 +40,11 @@ select
     c.status not in ('上报', '作废')                    as should_dispose,
     c.status in ('处置', '核查', '结案')                as disposed,
     c.is_closed and c.closed_at >= c.reported_at
-        and date_diff('second', c.reported_at, c.closed_at) <= c.disposal_hours * 3600          as disposed_on_time,
+        and {{ cs_seconds_between('c.reported_at', 'c.closed_at') }} <= c.disposal_hours * 3600          as disposed_on_time,
     c.status not in ('上报', '作废')                    as should_close,
     c.is_closed                                         as closed,
     c.is_closed and c.closed_at >= c.reported_at
-        and date_diff('second', c.reported_at, c.closed_at)
+        and {{ cs_seconds_between('c.reported_at', 'c.closed_at') }}
             <= (c.disposal_hours + {{ var('cs_verify_allowance_hours', 24) }}) * 3600          as closed_on_time,
     coalesce(h.reworked, false)                         as reworked
 from cases as c

@@ -2,7 +2,7 @@
 -- Incremental by day (macros/incremental_days.sql): a build recomputes the days its new GPS points fall on.
 
 {{ config(
-    materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+    materialized=cs_incremental_materialization(), incremental_strategy='append', on_schema_change='fail',
     pre_hook="{{ cs_replace_days('stat_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}",
     post_hook="{{ cs_record_batches(ref('stg_cgj__muck_truck_gps')) }}",
 ) }}

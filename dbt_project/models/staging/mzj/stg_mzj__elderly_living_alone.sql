@@ -3,7 +3,7 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized='incremental', incremental_strategy='delete+insert', unique_key=['elder_id'],
+    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['elder_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'mzj__elderly_living_alone')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'mzj__elderly_living_alone')) }}",
 ) }}
@@ -13,7 +13,7 @@ with typed as (
     select
         upper({{ cs_clean('elder_id') }})               as elder_id,
         {{ cs_clean('name') }}                          as name_raw,
-        upper(nullif(regexp_replace(coalesce(person_id, ''), '\s', '', 'g'), '')) as person_id_raw,
+        {{ cs_normalize_id_number('person_id') }} as person_id_raw,
         {{ cs_clean('gender') }}                        as gender,
         {{ cs_std_street_code('street_code') }}         as street_code,
         {{ cs_clean('community') }}                     as community,

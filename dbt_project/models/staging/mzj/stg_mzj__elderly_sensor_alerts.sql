@@ -2,7 +2,7 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized='incremental', incremental_strategy='delete+insert', unique_key=['alert_id'],
+    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['alert_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'mzj__elderly_sensor_alerts')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'mzj__elderly_sensor_alerts')) }}",
 ) }}
@@ -14,7 +14,7 @@ with typed as (
         {{ cs_clean('device_id') }}                     as device_id,
         {{ cs_clean('alert_type') }}                    as alert_type,
         upper({{ cs_clean('elder_id') }})               as elder_id,
-        upper(nullif(regexp_replace(coalesce(elder_person_id, ''), '\s', '', 'g'), '')) as elder_person_id_raw,
+        {{ cs_normalize_id_number('elder_person_id') }} as elder_person_id_raw,
         {{ cs_std_street_code('street_code') }}         as street_code,
         {{ cs_clean('community') }}                     as community,
         {{ cs_parse_timestamp('alert_time') }}          as alert_time,

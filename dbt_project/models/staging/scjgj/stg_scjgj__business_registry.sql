@@ -14,7 +14,7 @@ typed as (
         {{ cs_clean('entity_type') }}                   as entity_type,
         {{ cs_clean('industry') }}                      as industry,
         {{ cs_clean('legal_person_name') }}             as legal_person_name_raw,
-        upper(nullif(regexp_replace(coalesce(legal_person_id, ''), '\s', '', 'g'), ''))
+        {{ cs_normalize_id_number('legal_person_id') }}
                                                         as legal_person_id_raw,
         {{ cs_clean('area_code') }}                     as area_code,
         {{ cs_clean('street_code') }}                   as street_code,

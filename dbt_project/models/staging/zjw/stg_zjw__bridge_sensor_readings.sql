@@ -3,7 +3,7 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized='incremental', incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
+    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'zjw__bridge_sensor_readings')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'zjw__bridge_sensor_readings')) }}",
 ) }}
@@ -35,7 +35,7 @@ final as (
         unit,
         bridge_id,
         bridge_name,
-        case when regexp_full_match(bridge_id, 'QL[0-9]{6}[0-9]+')
+        case when {{ cs_regexp_full_match('bridge_id', 'QL[0-9]{6}[0-9]+') }}
             then {{ cs_std_area_code('substr(bridge_id, 3, 6)') }} end  as area_code,
         value,
         coalesce(source_alarm, false)                       as source_alarm,

@@ -17,9 +17,9 @@ select
     a.responded_at,
     lim.limit_minutes                                   as response_limit_minutes,
     case when a.responded_at >= a.alert_time
-        then date_diff('second', a.alert_time, a.responded_at) / 60.0 end::double  as response_minutes,
+        then {{ cs_seconds_between('a.alert_time', 'a.responded_at') }} / 60.0 end::double  as response_minutes,
     coalesce(a.responded_at >= a.alert_time
-        and date_diff('second', a.alert_time, a.responded_at) <= lim.limit_minutes * 60, false)  as responded_on_time
+        and {{ cs_seconds_between('a.alert_time', 'a.responded_at') }} <= lim.limit_minutes * 60, false)  as responded_on_time
 from {{ ref('stg_mzj__elderly_sensor_alerts') }} as a
 left join {{ ref('stg_mzj__elderly_living_alone') }} as e
     on e.elder_id = a.elder_id

@@ -65,7 +65,7 @@ select
     is_closed,
     -- handling time of a closed case, in hours; NULL while the case is open
     case
-        when is_closed then date_diff('second', reported_at, closed_at) / 3600.0
+        when is_closed then {{ cs_seconds_between('reported_at', 'closed_at') }} / 3600.0
     end::double                                                 as handling_hours,
     report_channel,
     reporter_phone,

@@ -16,10 +16,10 @@ select
     f.repair_status = '已修复' and f.repaired_at is not null   as is_repaired,
     lim.limit_minutes                                   as repair_limit_minutes,
     case when f.repaired_at is not null
-        then date_diff('second', f.reported_at, f.repaired_at) / 60.0 end::double  as repair_minutes,
+        then {{ cs_seconds_between('f.reported_at', 'f.repaired_at') }} / 60.0 end::double  as repair_minutes,
     coalesce(
         f.repair_status = '已修复' and f.repaired_at is not null
-        and date_diff('second', f.reported_at, f.repaired_at) <= lim.limit_minutes * 60,
+        and {{ cs_seconds_between('f.reported_at', 'f.repaired_at') }} <= lim.limit_minutes * 60,
         false
     )                                                   as repaired_on_time
 from {{ ref('stg_cgj__street_lamp_faults') }} as f

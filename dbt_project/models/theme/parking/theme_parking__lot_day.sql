@@ -5,7 +5,7 @@
 {%- set lot_columns = 'lot_name, lot_type, area_code, street_code, lot_total_spaces, component_id' %}
 
 {{ config(
-    materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+    materialized=cs_incremental_materialization(), incremental_strategy='append', on_schema_change='fail',
     pre_hook="{{ cs_replace_days('observed_date', ref('stg_jtj__parking_occupancy'), 'observed_date',
                                  also=cs_changed_keys('lot_id', 'lot_id', '" ~ lot_columns ~ "', ref('theme_parking__lot'))) }}",
     post_hook="{{ cs_record_batches(ref('stg_jtj__parking_occupancy')) }}",

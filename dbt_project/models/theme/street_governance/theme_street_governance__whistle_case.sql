@@ -34,15 +34,15 @@ select
     c.closed_at,
     c.status,
     c.status = '已办结'                                 as is_closed,
-    date_diff('second', c.raised_at, c.dispatched_at) / 60.0   as dispatch_minutes,
+    {{ cs_seconds_between('c.raised_at', 'c.dispatched_at') }} / 60.0   as dispatch_minutes,
     case when c.reported_at >= c.raised_at
-        then date_diff('second', c.raised_at, c.reported_at) / 60.0 end::double  as report_minutes,
+        then {{ cs_seconds_between('c.raised_at', 'c.reported_at') }} / 60.0 end::double  as report_minutes,
     case when c.closed_at >= c.raised_at
-        then date_diff('second', c.raised_at, c.closed_at) / 60.0 end::double    as close_minutes,
+        then {{ cs_seconds_between('c.raised_at', 'c.closed_at') }} / 60.0 end::double    as close_minutes,
     coalesce(c.reported_at >= c.raised_at
-        and date_diff('second', c.raised_at, c.reported_at) <= l.report_limit_minutes * 60, false) as reported_on_time,
+        and {{ cs_seconds_between('c.raised_at', 'c.reported_at') }} <= l.report_limit_minutes * 60, false) as reported_on_time,
     coalesce(c.closed_at >= c.reported_at
-        and date_diff('second', c.reported_at, c.closed_at) <= l.close_limit_minutes * 60, false)  as closed_on_time
+        and {{ cs_seconds_between('c.reported_at', 'c.closed_at') }} <= l.close_limit_minutes * 60, false)  as closed_on_time
 from cases as c
 cross join limits as l
 left join {{ ref('base_streets') }} as s

@@ -18,12 +18,12 @@ select
     a.connected_at,
     a.status,
     a.connected_at is not null                          as is_connected,
-    date_diff('second', a.applied_at, a.accepted_at) / 3600.0   as accept_hours,
-    date_diff('second', a.accepted_at, a.surveyed_at) / 3600.0  as survey_hours,
-    date_diff('second', a.surveyed_at, a.approved_at) / 3600.0  as approve_hours,
-    date_diff('second', a.approved_at, a.built_at) / 3600.0     as build_hours,
-    date_diff('second', a.built_at, a.connected_at) / 3600.0    as connect_hours,
-    date_diff('second', a.applied_at, a.connected_at) / 3600.0  as total_hours
+    {{ cs_seconds_between('a.applied_at', 'a.accepted_at') }} / 3600.0   as accept_hours,
+    {{ cs_seconds_between('a.accepted_at', 'a.surveyed_at') }} / 3600.0  as survey_hours,
+    {{ cs_seconds_between('a.surveyed_at', 'a.approved_at') }} / 3600.0  as approve_hours,
+    {{ cs_seconds_between('a.approved_at', 'a.built_at') }} / 3600.0     as build_hours,
+    {{ cs_seconds_between('a.built_at', 'a.connected_at') }} / 3600.0    as connect_hours,
+    {{ cs_seconds_between('a.applied_at', 'a.connected_at') }} / 3600.0  as total_hours
 from {{ ref('stg_sdqx__installation_applications') }} as a
 left join {{ ref('base_legal_entity') }} as le
     on le.uscc = a.applicant_uscc

@@ -1,0 +1,248 @@
+"""The layers built on Apache Spark (``CITYSHARE_ENGINE=spark``): the same dbt project through dbt-spark.
+
+Why in-process (dbt-spark ``method: session``): dbt-spark's session cursor calls
+``SparkSession.builder.getOrCreate()``, so the session this module creates first — its master (``local[N]`` or a
+standalone cluster's ``spark://`` URL), its warehouse directory, the raw views over the landed Parquet lake and
+the ``cs_*`` functions — is the one every dbt node runs in. No Thrift server, and the token key is registered
+here, never written into SQL that dbt compiles or logs.
+
+- Raw sources (贴源): ``raw.<dept>__<dataset>`` views reading the latest accepted Parquet batch of every load date
+  in place, the batches the DuckDB warehouse's ``meta.batches`` register lists (the same as its raw views).
+- ``cs_token``: a Spark SQL function computing HMAC-SHA256 with the built-in ``sha2`` (RFC 2104 written out), so
+  it runs in the JVM; the same token as :func:`cityshare.privacy.keyed_token` for the same key and value.
+- The masking functions call :mod:`cityshare.privacy` as Python UDFs (the same code as DuckDB's).
+
+Optional: ``uv sync --extra spark`` installs dbt-spark and pyspark; Spark needs a Java 17 runtime (docs/spark.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cityshare.contracts.model import Contract, load_contracts
+from cityshare.errors import BuildFailed
+from cityshare.settings import Settings, get_settings
+
+RAW_META_COLUMNS = (("_load_id", "string"), ("_loaded_at", "timestamp"), ("_source", "string"),
+                    ("_source_row", "bigint"), ("_row_hash", "string"), ("_load_date", "date"))
+MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
+_SESSION: Any = None
+
+
+def spark_dir(settings: Settings) -> Path:
+    """Where the Spark tier keeps its warehouse (Parquet tables), metastore and dbt artifacts."""
+    return settings.data_dir / "spark"
+
+
+def require_spark() -> None:
+    """Fail with one line when the optional Spark tier is not installed."""
+    try:
+        import dbt.adapters.spark  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise BuildFailed(f"Spark 引擎未安装（{exc.name}）：请运行 `uv sync --extra spark` 或 `make test-spark`") from None
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise BuildFailed("Spark 引擎需要 Java 17 运行时：请安装 Debian 软件包 openjdk-17-jre-headless"
+                          "（`make test-spark` 会自动安装）")
+
+
+def spark_session(settings: Settings | None = None, master: str | None = None) -> Any:
+    """The process's SparkSession (created once): Hive catalog in the data folder, NTZ timestamps like DuckDB's."""
+    global _SESSION
+    if _SESSION is not None:
+        return _SESSION
+    require_spark()
+    from pyspark.sql import SparkSession
+
+    settings = settings or get_settings()
+    home = spark_dir(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python UDF workers run this environment's cityshare
+    builder = (
+        SparkSession.builder.appName("cityshare")
+        .master(master or os.environ.get("CITYSHARE_SPARK_MASTER", "local[2]"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", str(home / "warehouse"))
+        .config("spark.hadoop.javax.jdo.option.ConnectionURL",
+                f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true")
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
+        # DuckDB's TIMESTAMP has no time zone: Spark's TIMESTAMP_NTZ is the same type (no shift by the session zone)
+        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "false")  # as dbt-spark sets it: casts give NULL, like DuckDB's try_cast
+        .config("spark.sql.shuffle.partitions", os.environ.get("CITYSHARE_SPARK_PARTITIONS", "4"))
+        .enableHiveSupport()
+    )
+    _SESSION = builder.getOrCreate()
+    _SESSION.sparkContext.setLogLevel("ERROR")
+    return _SESSION
+
+
+def stop_session() -> None:
+    """Stop the process's SparkSession (the next spark_session() starts a new one)."""
+    global _SESSION
+    if _SESSION is not None:
+        _SESSION.stop()
+        _SESSION = None
+
+
+def hmac_sha256_sql(value: str, key: str | bytes) -> str:
+    """HMAC-SHA256 of ``value`` (a SQL expression) as Spark SQL on built-ins: sha2(K⊕opad ‖ sha2(K⊕ipad ‖ m)).
+
+    The result contains key material: it belongs in a session-scoped function definition, never in model SQL.
+    """
+    key_bytes = key.encode("utf-8") if isinstance(key, str) else key
+    if len(key_bytes) > 64:  # RFC 2104: a key longer than the block is hashed first
+        key_bytes = hashlib.sha256(key_bytes).digest()
+    key_bytes = key_bytes.ljust(64, b"\0")
+    ipad = bytes(b ^ 0x36 for b in key_bytes).hex()
+    opad = bytes(b ^ 0x5C for b in key_bytes).hex()
+    inner = f"unhex(sha2(concat(X'{ipad}', encode({value}, 'UTF-8')), 256))"
+    return f"sha2(concat(X'{opad}', {inner}), 256)"
+
+
+def register_functions(spark: Any, key: str | bytes | None = None) -> None:
+    """The ``cs_*`` functions the models call, as temporary functions of ``spark`` (same values as DuckDB's)."""
+    from pyspark.sql.types import StringType
+
+    from cityshare import privacy
+
+    key = privacy.token_key() if key is None else key
+    for name in MASK_FUNCTIONS:
+        spark.udf.register(name, getattr(privacy, name.removeprefix("cs_")), StringType())
+    spark.sql(  # NULL and '' give NULL, as privacy.keyed_token
+        "CREATE OR REPLACE TEMPORARY FUNCTION cs_token(value STRING) RETURNS STRING RETURN "
+        f"CASE WHEN value IS NULL OR value = '' THEN NULL ELSE {hmac_sha256_sql('value', key)} END"
+    )
+
+
+def accepted_batches(settings: Settings) -> dict[str, list[str]]:
+    """Dataset key → the Parquet files of its latest accepted batch of every load date (the DuckDB raw views' files)."""
+    from cityshare.warehouse import LATEST_ACCEPTED, connect
+
+    with connect(settings, read_only=True) as con:
+        rows = con.execute(f"SELECT dataset, accepted_path FROM ({LATEST_ACCEPTED}) ORDER BY dataset, load_date").fetchall()
+    out: dict[str, list[str]] = {}
+    for dataset, path in rows:
+        if path:
+            out.setdefault(dataset, []).append(str(path))
+    return out
+
+
+def raw_view_sql(contract: Contract, paths: Iterable[str]) -> str:
+    """``raw.<dept>__<dataset>`` over the given Parquet files, columns in the contract's order (all text as landed)."""
+    business = [f"`{p.name}`" for p in contract.properties]
+    columns = ", ".join([*business, *(name for name, _ in RAW_META_COLUMNS)])
+    selects = [f"SELECT {columns} FROM parquet.`{_local_path(p)}`" for p in paths]
+    if not selects:  # nothing accepted yet: empty but typed, as the DuckDB raw view
+        typed = [f"CAST(NULL AS STRING) AS {b}" for b in business]
+        typed += [f"CAST(NULL AS {kind}) AS {name}" for name, kind in RAW_META_COLUMNS]
+        selects = [f"SELECT {', '.join(typed)} WHERE false"]
+    return f"CREATE OR REPLACE VIEW raw.`{contract.raw_table}` AS " + "\nUNION ALL ".join(selects)
+
+
+def _local_path(path: str) -> str:
+    if "://" in path and not path.startswith("file://"):
+        raise BuildFailed(f"Spark 引擎暂只读取本地湖目录：{path}（对象存储湖见 docs/spark.md）")
+    return path.replace("`", "``")
+
+
+def register_raw_views(spark: Any, settings: Settings) -> dict[str, int]:
+    """Create the ``raw`` and ``meta`` databases and one raw view per source contract; raw table → files read."""
+    spark.sql("CREATE DATABASE IF NOT EXISTS raw")
+    spark.sql("CREATE DATABASE IF NOT EXISTS meta")
+    batches = accepted_batches(settings)
+    out = {}
+    for contract in load_contracts(settings, kind="source"):
+        paths = batches.get(contract.key, [])
+        spark.sql(raw_view_sql(contract, paths))
+        out[contract.raw_table] = len(paths)
+    return out
+
+
+def run_dbt_spark(args: list[str], settings: Settings | None = None) -> Any:
+    """dbt on the Spark session (profile target ``spark``); raises BuildFailed naming the failed nodes."""
+    from dbt.cli.main import dbtRunner
+
+    from cityshare.transform import render_dbt_files
+
+    settings = settings or get_settings()
+    spark = spark_session(settings)
+    register_functions(spark)
+    register_raw_views(spark, settings)
+    # a copy of the project with the generated files rendered for Spark: the DuckDB build's own generated files
+    # (fingerprinted by cityshare.build_state) stay as they are
+    project = spark_dir(settings) / "dbt_project"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(settings.dbt_project_dir, project,
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "_generated", ".user.yml"))
+    render_dbt_files(settings, out=project / "models" / "_generated", engine="spark")
+    target = spark_dir(settings) / "target"
+    previous = os.environ.get("CITYSHARE_ENGINE")
+    os.environ["CITYSHARE_ENGINE"] = "spark"
+    try:
+        result = dbtRunner().invoke([*args, "--project-dir", str(project), "--profiles-dir", str(project),
+                                     "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"])
+    finally:
+        if previous is None:
+            del os.environ["CITYSHARE_ENGINE"]
+        else:
+            os.environ["CITYSHARE_ENGINE"] = previous
+    if not result.success:
+        failures = [f"{r.node.name}: {' '.join(str(r.message).split())[:800]}"
+                    for r in getattr(result.result, "results", None) or [] if str(r.status) in ("error", "fail")]
+        raise BuildFailed(f"Spark 上的 dbt {' '.join(args)} 失败：{'; '.join(failures) or result.exception}")
+    return result
+
+
+def _value(v: Any) -> Any:
+    """A cell as both engines' Python clients agree on it (floats to 12 significant digits)."""
+    if isinstance(v, float | decimal.Decimal):
+        return float(f"{float(v):.12g}")
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return v
+
+
+def spark_rows(spark: Any, relation: str) -> tuple[list[str], list[tuple]]:
+    """Columns and sorted rows of a Spark table (``schema.table``)."""
+    df = spark.table(relation)
+    rows = sorted((tuple(_value(v) for v in r) for r in df.collect()), key=repr)
+    return df.columns, rows
+
+
+def duckdb_rows(settings: Settings, relation: str) -> tuple[list[str], list[tuple]]:
+    """Columns and sorted rows of a DuckDB warehouse table (``schema.table``)."""
+    from cityshare.warehouse import connect
+
+    with connect(settings, read_only=True) as con:
+        cur = con.execute(f"SELECT * FROM {relation}")
+        columns = [d[0] for d in cur.description]
+        rows = sorted((tuple(_value(v) for v in r) for r in cur.fetchall()), key=repr)
+    return columns, rows
+
+
+def compare_with_duckdb(settings: Settings, relations: Iterable[str]) -> dict[str, str]:
+    """Relation → how the Spark build differs from the DuckDB warehouse's (empty when every table is equal)."""
+    spark = spark_session(settings)
+    differences = {}
+    for relation in relations:
+        s_cols, s_rows = spark_rows(spark, relation)
+        d_cols, d_rows = duckdb_rows(settings, relation)
+        if s_cols != d_cols:
+            differences[relation] = f"columns differ: spark {s_cols} / duckdb {d_cols}"
+        elif s_rows != d_rows:
+            only_s = [r for r in s_rows if r not in d_rows][:3]
+            only_d = [r for r in d_rows if r not in s_rows][:3]
+            differences[relation] = (f"{len(s_rows)} rows on spark, {len(d_rows)} on duckdb; "
+                                     f"spark only {only_s}; duckdb only {only_d}")
+    return differences
