@@ -213,6 +213,7 @@ def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
     All in one transaction: an invalid entry leaves the previous directory in place.
     """
     from cityshare.directory.versions import record_versions
+    from cityshare.federation.harvest import harvested_entries
     from cityshare.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
 
     settings = settings or get_settings()
@@ -235,7 +236,8 @@ def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
                      for e in entries])
         if graph is not None:
             store_lineage(con, graph, settings.directory_dir)
-    export_json(entries, settings.directory_dir / "directory.json")
+        harvested = harvested_entries(con)  # lower instances' entries (cityshare.federation.harvest)
+    export_json(entries + harvested, settings.directory_dir / "directory.json")
     return entries
 
 

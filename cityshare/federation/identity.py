@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.errors import CityShareError
-from cityshare.settings import Settings
+from cityshare.settings import PROJECT_ROOT, Settings
 
 LEVELS = ("国家", "市", "区县")
 NATIONAL_AREA = "000000"
@@ -48,6 +48,8 @@ class Instance:
 def reference_areas(settings: Settings) -> dict[str, str]:
     """GB/T 2260 code → name: the districts of the reference seed, their provinces and the country."""
     seed = settings.dbt_project_dir / "seeds" / "chongqing_areas.csv"
+    if not seed.exists():  # a home without a dbt project (a share-only instance) uses the shipped seed
+        seed = PROJECT_ROOT / "dbt_project" / "seeds" / "chongqing_areas.csv"
     areas = {NATIONAL_AREA: "中华人民共和国"}
     with seed.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):

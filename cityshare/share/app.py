@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Any:
     from fastapi.templating import Jinja2Templates
 
     from cityshare.federation.identity import instance
-    from cityshare.share import api, portal, routes_directory, routes_quality, service
+    from cityshare.share import api, portal, routes_directory, routes_federation, routes_quality, service
     from cityshare.share.api import same_origin
     from cityshare.share.auth import ShareError, caller_from
     from cityshare.share.guard import Guard
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Any:
     # Other engineers' routers first, so their specific paths win over this module's catch-alls.
     app.include_router(routes_directory.router)
     app.include_router(routes_quality.router)
+    app.include_router(routes_federation.router)
     app.include_router(api.build_router(settings))
     app.include_router(portal.build_router(settings))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

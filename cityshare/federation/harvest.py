@@ -1,0 +1,243 @@
+"""Directory cascade (目录汇聚, upward): a higher instance harvests a lower instance's directory.
+
+Harvest sources are ``harvest`` entries in ``catalog/federation.yml`` (name, endpoint, level, area); each
+gets a ``harvest__<name>`` Airflow DAG like every other source. A harvest reads the lower instance's
+``/api/federation/directory`` since the last modification time it saw, stores every changed entry with
+its origin (level, area, original code, original provider) in ``directory.harvested``, withdraws the
+entries whose codes are gone, records entry versions (so an edit at the origin is one new version here)
+and rewrites the directory the portal serves. Running it again changes nothing (idempotent). A lower
+instance that cannot be reached keeps its last entries, flagged stale (过期) with the time of the last
+successful harvest; only the harvest itself reports the failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from cityshare.errors import CityShareError, SourceError
+from cityshare.federation.identity import LEVELS, instance, reference_areas
+from cityshare.settings import Settings, get_settings
+from cityshare.warehouse import connect, transaction
+
+CATALOG_FILE = "federation.yml"
+HARVESTED = "下级平台汇聚"
+DDL = """
+CREATE SCHEMA IF NOT EXISTS directory;
+CREATE TABLE IF NOT EXISTS directory.harvest_sources (name VARCHAR PRIMARY KEY, endpoint VARCHAR, level VARCHAR,
+    area VARCHAR, instance_name VARCHAR, watermark TIMESTAMP, last_success TIMESTAMP, last_attempt TIMESTAMP,
+    last_error VARCHAR);
+CREATE TABLE IF NOT EXISTS directory.harvested (resource_code VARCHAR PRIMARY KEY, source VARCHAR,
+    original_code VARCHAR, modified TIMESTAMP, withdrawn BOOLEAN, entry JSON, harvested_at TIMESTAMP);
+"""
+TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class HarvestSource:
+    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml)."""
+
+    name: str
+    endpoint: str
+    level: str
+    area: str
+    title: str
+    schedule: str = "@daily"
+
+    @property
+    def dag_id(self) -> str:
+        return f"harvest__{self.name}"
+
+
+def harvest_sources(settings: Settings | None = None) -> list[HarvestSource]:
+    """The ``harvest`` entries, checked: known name characters, a GB/T 2260 area of a lower level."""
+    import re
+
+    from cityshare.contracts.model import expand
+
+    settings = settings or get_settings()
+    path = settings.catalog_dir / CATALOG_FILE
+    if not path.exists():
+        return []
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    areas = reference_areas(settings)
+    out = []
+    for i, item in enumerate(raw.get("harvest") or []):
+        where = f"{path}: harvest[{i}]"
+        if not isinstance(item, dict):
+            raise CityShareError(f"{where}: must be a mapping with name, endpoint, level, area")
+        name, area, level = str(item.get("name") or ""), str(item.get("area") or ""), str(item.get("level") or "")
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+            raise CityShareError(f"{where}.name: lower-case letters, digits and _ (a DAG id part), got {name!r}")
+        if not item.get("endpoint"):
+            raise CityShareError(f"{where}.endpoint: the lower instance's portal URL is required")
+        if area not in areas:
+            raise CityShareError(f"{where}.area: {area!r} is not a GB/T 2260 code in the reference data")
+        if level not in LEVELS or LEVELS.index(level) <= LEVELS.index(settings.instance_level):
+            raise CityShareError(f"{where}.level: {level!r} must be a level below this {settings.instance_level}级 "
+                                 "instance (a harvest goes upward)")
+        out.append(HarvestSource(name, expand(str(item["endpoint"]), settings).rstrip("/"), level, area,
+                                 str(item.get("title") or areas[area]), str(item.get("schedule") or "@daily")))
+    return out
+
+
+def get_source(name: str, settings: Settings) -> HarvestSource:
+    for source in harvest_sources(settings):
+        if source.name == name:
+            return source
+    raise CityShareError(f"{settings.catalog_dir / CATALOG_FILE}: no harvest entry named {name!r}")
+
+
+def global_code(code: str, area: str) -> str:
+    """A lower instance's code, globally unique: it already carries its area, or gets it before the sequence."""
+    prefix, _, seq = code.partition("/")
+    return code if seq.startswith(area) and len(seq) == 11 else f"{prefix}/{area}{seq[-5:]}"
+
+
+def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[str, Any]) -> dict[str, Any]:
+    """The entry as the higher directory lists it: global code, origin, marked 下级平台汇聚, requestable there."""
+    from cityshare.directory.versions import VERSION_KEYS
+
+    original = entry["信息资源代码"]
+    code = global_code(original, source.area)
+    out = {k: v for k, v in entry.items() if k not in VERSION_KEYS and k != "汇聚状态"}
+    origin_info = entry.get("来源平台") or {  # harvested again higher up: keep the first origin
+        "层级": origin.get("level") or source.level, "行政区划代码": origin.get("area") or source.area,
+        "行政区划": origin.get("area_name") or "", "平台名称": origin.get("name") or source.title,
+        "平台地址": source.endpoint, "原信息资源代码": original, "原提供方": entry.get("信息资源提供方"),
+        "原提供方代码": entry.get("提供方代码")}
+    return {**out, "信息资源代码": code, "kind": "harvested", "汇聚方式": HARVESTED, "来源平台": origin_info,
+            "申请方式": {"说明": f"该资源由{origin_info['平台名称']}提供，请向来源平台申请共享",
+                     "申请地址": f"{origin_info['平台地址']}/entry?code={origin_info['原信息资源代码']}"}}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _fetch(source: HarvestSource, since: dt.datetime | None) -> dict[str, Any]:
+    import httpx
+
+    url = f"{source.endpoint}/api/federation/directory"
+    try:
+        resp = httpx.get(url, params={"since": since.isoformat(sep=" ")} if since else {}, timeout=TIMEOUT)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{url}: 下级平台不可达（{type(exc).__name__}）") from None
+    if resp.status_code != 200 or "json" not in resp.headers.get("content-type", ""):
+        raise SourceError(f"{url}: HTTP {resp.status_code}，不是 CityShare 目录接口")
+    body = resp.json()
+    me = body.get("instance") or {}
+    if me.get("area") != source.area or me.get("level") != source.level:
+        raise SourceError(f"{url}: 该平台自称 {me.get('level')}级 {me.get('area')}，与 catalog/{CATALOG_FILE} "
+                          f"中 {source.name} 的 {source.level}级 {source.area} 不符")
+    return body
+
+
+def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Harvest one lower instance; SourceError (after flagging its entries stale) when it cannot be read."""
+    from cityshare.directory.versions import record_versions
+
+    settings = settings or get_settings()
+    instance(settings)  # a harvest writes this instance's directory: its identity must be valid
+    source = get_source(name, settings)
+    now = _now()
+    with connect(settings) as con:
+        con.execute(DDL)
+        row = con.execute("SELECT watermark FROM directory.harvest_sources WHERE name = ?", [name]).fetchone()
+    watermark = row[0] if row else None
+    try:
+        body = _fetch(source, watermark)
+    except SourceError as exc:
+        with connect(settings) as con, transaction(con):
+            _upsert_source(con, source, watermark, None, now, str(exc))
+            kept = con.execute("SELECT count(*) FROM directory.harvested WHERE source = ? AND NOT withdrawn",
+                               [name]).fetchone()[0]
+        write_directory(settings)
+        raise SourceError(f"harvest {name}: {exc}; kept its {kept} entries, flagged stale (过期)") from None
+    codes = {global_code(c, source.area) for c in body["codes"]}
+    changed, withdrawn, newest = [], [], watermark
+    with connect(settings) as con, transaction(con):
+        stored = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
+            "SELECT resource_code, entry, withdrawn FROM directory.harvested WHERE source = ?", [name]).fetchall()}
+        for item in body["entries"]:
+            entry = harvested_entry(item["entry"], source, body["instance"])
+            modified = dt.datetime.fromisoformat(item["modified"])
+            newest = max(newest, modified) if newest else modified
+            changed.append((entry, modified))
+        for code, (entry, was_withdrawn) in stored.items():
+            if code not in codes and not was_withdrawn:
+                withdrawn.append({**entry, "目录状态": "已撤销（来源平台已撤销）"})
+        versions = record_versions(con, [e for e, _ in changed] + withdrawn, now)
+        for entry, modified in changed:
+            con.execute("INSERT OR REPLACE INTO directory.harvested VALUES (?, ?, ?, ?, false, ?, ?)",
+                        [entry["信息资源代码"], name, entry["来源平台"]["原信息资源代码"], modified,
+                         json.dumps(entry, ensure_ascii=False), now])
+        for entry in withdrawn:
+            con.execute("UPDATE directory.harvested SET withdrawn = true, entry = ?, harvested_at = ? "
+                        "WHERE resource_code = ?", [json.dumps(entry, ensure_ascii=False), now, entry["信息资源代码"]])
+        _upsert_source(con, source, newest, now, now, None)
+    write_directory(settings)
+    return {"source": name, "endpoint": source.endpoint, "received": len(changed), "withdrawn": len(withdrawn),
+            "new_versions": versions, "entries": len(codes)}
+
+
+def _upsert_source(con: Any, source: HarvestSource, watermark: dt.datetime | None, success: dt.datetime | None,
+                   attempt: dt.datetime, error: str | None) -> None:
+    con.execute(DDL)
+    con.execute(
+        "INSERT INTO directory.harvest_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+        "endpoint = excluded.endpoint, level = excluded.level, area = excluded.area, "
+        "instance_name = excluded.instance_name, watermark = excluded.watermark, "
+        "last_success = coalesce(excluded.last_success, directory.harvest_sources.last_success), "
+        "last_attempt = excluded.last_attempt, last_error = excluded.last_error",
+        [source.name, source.endpoint, source.level, source.area, source.title, watermark, success, attempt, error])
+
+
+def harvested_entries(con: Any) -> list[dict[str, Any]]:
+    """The active harvested entries with their 汇聚状态 (正常, or 过期 with the last successful harvest)."""
+    con.execute(DDL)
+    status = {name: (success, error) for name, success, error in con.execute(
+        "SELECT name, last_success, last_error FROM directory.harvest_sources").fetchall()}
+    out = []
+    for source, entry in con.execute("SELECT source, entry FROM directory.harvested WHERE NOT withdrawn "
+                                     "ORDER BY resource_code").fetchall():
+        success, error = status.get(source, (None, None))
+        entry = json.loads(entry)
+        entry["汇聚状态"] = {"状态": "过期（下级平台不可达）" if error else "正常", "过期": bool(error),
+                         "最近成功汇聚": success.isoformat(sep=" ") if success else None,
+                         **({"原因": error} if error else {})}
+        out.append(entry)
+    return out
+
+
+def status(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every harvest source with its last success, last attempt, error and entry count (``federation status``)."""
+    settings = settings or get_settings()
+    with connect(settings) as con:
+        con.execute(DDL)
+        rows = con.execute(
+            "SELECT s.name, s.endpoint, s.level, s.area, s.last_success, s.last_attempt, s.last_error, "
+            "count(h.resource_code) FILTER (WHERE NOT h.withdrawn) FROM directory.harvest_sources s "
+            "LEFT JOIN directory.harvested h ON h.source = s.name GROUP BY ALL ORDER BY s.name").fetchall()
+    keys = ("name", "endpoint", "level", "area", "last_success", "last_attempt", "last_error", "entries")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def write_directory(settings: Settings) -> None:
+    """directory.json = this instance's own entries (directory.entries) + the active harvested ones."""
+    import duckdb
+
+    from cityshare.directory.builder import export_json
+
+    with connect(settings) as con:
+        con.execute(DDL)
+        try:  # in the order the build wrote them
+            local = [json.loads(r[0]) for r in con.execute("SELECT entry FROM directory.entries ORDER BY rowid").fetchall()]
+        except duckdb.CatalogException:  # no directory built yet: only what was harvested
+            local = []
+        entries = local + harvested_entries(con)
+    export_json(entries, settings.directory_dir / "directory.json")
