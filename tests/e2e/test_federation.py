@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,31 +31,8 @@ from cityshare.share.sample_world import build_world
 CLI = str(Path(sys.executable).parent / "cityshare")
 TABLE = "theme_city_cases__case"
 DAY = "2026-11-27"
-CONSUMER_CONTRACT: dict[str, Any] = {
-    "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:cityshare:contract:cyzx:nanan_city_cases",
-    "name": "南岸区城市管理案件（区县平台交换）", "version": "1.0.0", "status": "active", "domain": "cyzx",
-    "dataProduct": "nanan_city_cases",
-    "description": {"purpose": "南岸区平台共享的城市管理案件，经授权交换到市级平台。", "usage": "市级协同研判。"},
-    "team": {"name": "cyzx", "description": "重庆市城市运行和治理中心"},
-    "servers": [{"server": "nanan-platform", "type": "custom", "endpointUrl": "${CITYSHARE_PEER_NANAN_URL}",
-                 "dataset": TABLE,
-                 "customProperties": [{"property": "serverType", "value": "cityshare"},
-                                      {"property": "version", "value": "latest"},
-                                      {"property": "tokenEnv", "value": "CITYSHARE_PEER_NANAN_TOKEN"}]}],
-    "schema": [{"name": "nanan_city_cases", "physicalType": "table", "properties": [
-        {"name": "case_id", "businessName": "案件编号", "logicalType": "string", "physicalType": "VARCHAR(12)",
-         "primaryKey": True, "primaryKeyPosition": 1, "required": True},
-        {"name": "street_code", "businessName": "街道代码", "logicalType": "string", "physicalType": "VARCHAR(9)"},
-        {"name": "status", "businessName": "案件状态", "logicalType": "string", "physicalType": "VARCHAR(4)"},
-        {"name": "reported_at", "businessName": "上报时间", "logicalType": "timestamp", "physicalType": "TIMESTAMP"}],
-        "quality": [{"type": "library", "metric": "rowCount", "mustBeGreaterThan": 0, "dimension": "completeness",
-                     "name": "batch_not_empty", "description": "批次不得为空"}]}],
-    "customProperties": [{"property": "sharingType", "value": "有条件共享"},
-                         {"property": "sharingCondition", "value": "经南岸区平台授权"},
-                         {"property": "sharingMethod", "value": "共享平台/接口"},
-                         {"property": "openType", "value": "不予开放"}, {"property": "updateCycle", "value": "每日"},
-                         {"property": "classification", "value": "2/10/002"}],
-}
+# the city's source contract for the district's table (custom server, serverType cityshare)
+CONSUMER_CONTRACT = Path(__file__).parent / "federation" / "nanan_city_cases.odcs.yaml"
 
 
 def _free_port() -> int:
@@ -147,8 +125,7 @@ def federation(tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
         {"name": "nanan", "title": "南岸区城市运行和治理中心", "endpoint": "${CITYSHARE_PEER_NANAN_URL}",
          "level": "区县", "area": "500108"}]}, allow_unicode=True), encoding="utf-8")
     (city.settings.contracts_dir / "cyzx").mkdir()
-    (city.settings.contracts_dir / "cyzx" / "nanan_city_cases.odcs.yaml").write_text(
-        yaml.safe_dump(CONSUMER_CONTRACT, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    shutil.copy(CONSUMER_CONTRACT, city.settings.contracts_dir / "cyzx")
     city.env["CITYSHARE_PEER_NANAN_URL"] = district.url
     district.start()
     city.start()
