@@ -93,9 +93,10 @@ def get_source(name: str, settings: Settings) -> HarvestSource:
 
 
 def global_code(code: str, area: str) -> str:
-    """A lower instance's code, globally unique: it already carries its area, or gets it before the sequence."""
+    """A lower instance's code, globally unique: one that carries an area code (its own, or its origin's when
+    it was harvested itself) stays as it is; a 5-digit sequence (the default city instance) gets ``area``."""
     prefix, _, seq = code.partition("/")
-    return code if seq.startswith(area) and len(seq) == 11 else f"{prefix}/{area}{seq[-5:]}"
+    return code if len(seq) == 11 else f"{prefix}/{area}{seq[-5:]}"
 
 
 def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[str, Any]) -> dict[str, Any]:

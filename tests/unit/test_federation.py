@@ -65,7 +65,8 @@ def test_version_rules(received: int, pin: str, last: int | None, gap: str, says
 
 def test_global_codes_carry_the_origin_area() -> None:
     assert global_code("210002/50010800001", "500108") == "210002/50010800001"
-    assert global_code("210002/00007", "500108") == "210002/50010800007"
+    assert global_code("210002/00007", "500000") == "210002/50000000007"
+    assert global_code("210002/50010800001", "500000") == "210002/50010800001"  # cascaded: its origin's area
 
 
 def test_harvested_entry_keeps_its_origin_and_points_requests_there() -> None:

@@ -1,5 +1,5 @@
 """三级平台互联互通 end to end: a district (南岸区) and a city (重庆市) instance, each a real ``cityshare serve``
-process on loopback with its own data dir and keys.
+process on loopback with its own data dir and keys, and a national instance harvesting the city.
 
 The city harvests the district's directory (re-harvest is idempotent, an edit is one new version, a withdrawn
 entry disappears, a stopped district leaves its entries flagged stale) and lands the district's 有条件共享
@@ -118,9 +118,13 @@ class TamperingProxy:
 
 
 @pytest.fixture
-def federation(tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
+def federation(tmp_path: Path) -> Iterator[tuple[Instance, Instance, Instance]]:
     district = Instance(tmp_path / "nanan", "区县", "500108", "南岸区城市运行和治理中心")
     city = Instance(tmp_path / "city", "市", "500000", "重庆市城市运行和治理中心")
+    national = Instance(tmp_path / "national", "国家", "000000", "国家城市运行管理服务平台")
+    (national.settings.catalog_dir / "federation.yml").write_text(yaml.safe_dump({"harvest": [
+        {"name": "chongqing", "endpoint": city.url, "level": "市", "area": "500000"}]}, allow_unicode=True),
+        encoding="utf-8")
     (city.settings.catalog_dir / "federation.yml").write_text(yaml.safe_dump({"harvest": [
         {"name": "nanan", "title": "南岸区城市运行和治理中心", "endpoint": "${CITYSHARE_PEER_NANAN_URL}",
          "level": "区县", "area": "500108"}]}, allow_unicode=True), encoding="utf-8")
@@ -130,7 +134,7 @@ def federation(tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
     district.start()
     city.start()
     try:
-        yield district, city
+        yield district, city, national
     finally:
         district.stop()
         city.stop()
@@ -140,8 +144,8 @@ def _harvested(city: Instance) -> dict[str, dict[str, Any]]:
     return {e["来源平台"]["原信息资源代码"]: e for e in city.directory() if e.get("kind") == "harvested"}
 
 
-def test_district_to_city(federation: tuple[Instance, Instance]) -> None:
-    district, city = federation
+def test_district_city_national(federation: tuple[Instance, Instance, Instance]) -> None:
+    district, city, national = federation
 
     # identity: both headers say who they are; the district's codes carry its area code
     assert "南岸区城市运行和治理中心 · 区县级平台 · 南岸区（500108）" in httpx.get(district.url + "/").text
@@ -165,6 +169,15 @@ def test_district_to_city(federation: tuple[Instance, Instance]) -> None:
     assert "下级平台汇聚" in page and f"{district.url}/entry?code=" in page and "南岸区城市运行和治理中心" in page
     found = httpx.get(f"{city.url}/api/directory", params={"q": "城市管理案件"}).json()["共享数据资源目录"]
     assert any(e["信息资源代码"] == cases["信息资源代码"] and e["汇聚方式"] == "下级平台汇聚" for e in found)
+    # the national platform harvests the city: the city's own entries get its area code, the district's keep theirs
+    up = national.cli("federation", "harvest", "chongqing")
+    assert up.returncode == 0, up.stderr
+    top = {e["信息资源代码"]: e for e in national.directory() if e.get("kind") == "harvested"}
+    city_own = {e["信息资源代码"] for e in city.directory() if e.get("kind") != "harvested"}
+    assert set(top) == district_codes | {f"{c.split('/')[0]}/500000{c.split('/')[1]}" for c in city_own}
+    assert {top[c]["来源平台"]["层级"] for c in district_codes} == {"区县"}  # the first origin, not the city
+    assert top[cases["信息资源代码"]]["申请方式"] == cases["申请方式"]
+
     again = city.cli("federation", "harvest", "nanan")
     assert again.returncode == 0 and "0 changed entries received" in again.stdout and "0 new entry versions" in again.stdout
     assert _content(_harvested(city)) == _content(harvested)  # idempotent: only the harvest time moved
