@@ -185,6 +185,7 @@ def extract_peer(contract: Contract, load_date: dt.date, settings: Settings) -> 
     if problems:  # the blocked batch is this receipt (its id from the receipt's bytes): a good batch of the
         # same data keeps its verdict
         evidence = _keep(doc, settings, contract, load_date, None)
+        _audit(settings, contract, base, delivery, doc, 422, "；".join(problems))
         raise FileRejected(RECEIPT_INVALID, evidence, f"delivery {delivery} from {base}", "；".join(problems))
     extract = Extract(source_uri=uri, batches=_rows(contract, data, fields), fingerprint_parts=[digest])
     extract.native_reason = "a peer delivery is read through its verified Parquet file"
@@ -193,8 +194,23 @@ def extract_peer(contract: Contract, load_date: dt.date, settings: Settings) -> 
     gap = version_problem(version, pin, last_accepted_version(contract, settings),
                           str(contract.server_option("versionGap", "block")))
     if gap:
+        _audit(settings, contract, base, delivery, doc, 409, gap)
         raise FileRejected(VERSION_GAP, data, f"delivery {delivery} from {base}", gap)
+    _audit(settings, contract, base, delivery, doc, 200, None)
     return extract
+
+
+def _audit(settings: Settings, contract: Contract, base: str, delivery: str, doc: dict[str, Any], status: int,
+           refused: str | None) -> None:
+    """The receiving side's record of a delivery (the provider audited the export and its grant on its side)."""
+    from cityshare.share import audit
+
+    payload = doc.get("receipt") if isinstance(doc.get("receipt"), dict) else {}
+    audit.record(settings, None, "federation.receive", contract.key, status=status, rows=payload.get("rows"),
+                 grant_id=payload.get("grant_id"),
+                 detail={"provider": base, "delivery": delivery, "table": payload.get("table"),
+                         "version": payload.get("version"), "key_id": payload.get("key_id"),
+                         **({"refused": refused} if refused else {})})
 
 
 def _keep(doc: dict[str, Any], settings: Settings, contract: Contract, load_date: dt.date, load_id: str | None) -> Path:

@@ -26,6 +26,7 @@ import httpx
 import pytest
 import yaml
 
+from cityshare.share import audit
 from cityshare.share.sample_world import build_world
 
 CLI = str(Path(sys.executable).parent / "cityshare")
@@ -207,6 +208,12 @@ def test_district_city_national(federation: tuple[Instance, Instance, Instance])
     receipt = json.loads(kept[0].read_text(encoding="utf-8"))["receipt"]
     assert receipt["table"] == f"shared.{TABLE}" and receipt["department"] == "cyzx" and receipt["rows"] == 40
     assert receipt["grant_id"] and receipt["key_id"] == ident["key_id"]
+    # audited on both sides: the district's export under the grant (and the earlier refusal), the city's receipt
+    provided = [r for r in audit.entries(district.settings, 200) if r["department"] == "cyzx"]
+    assert any(r["action"] == "export" and r["status"] == 200 and r["grant_id"] == receipt["grant_id"] for r in provided)
+    assert any(r["action"] == "export" and r["status"] == 403 for r in provided)
+    received = [r for r in audit.entries(city.settings, 50) if r["action"] == "federation.receive"]
+    assert [(r["status"], r["grant_id"], r["rows"]) for r in received] == [(200, receipt["grant_id"], 40)]
 
     # a receipt changed on the way: the batch is blocked with the reason, the good batch stays accepted
     proxy = TamperingProxy(district.url)
@@ -218,6 +225,8 @@ def test_district_city_national(federation: tuple[Instance, Instance, Instance])
     assert tampered.returncode == 1 and "签名无效" in tampered.stderr and "receipt_invalid" in tampered.stderr
     statuses = sorted((b["status"], b["reason"]) for b in _batches(city))
     assert [s for s, _ in statuses] == ["accepted", "blocked"] and "签名无效" in statuses[1][1]
+    refusal = audit.entries(city.settings, 1, action="federation.receive")[0]
+    assert refusal["status"] == 422 and "签名无效" in refusal["detail"]
 
     # an edit at the district: one new version in the city after re-harvest, then nothing
     contract = district.settings.contracts_dir / "shared" / "city_cases.odcs.yaml"
