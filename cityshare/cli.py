@@ -330,6 +330,8 @@ def federation_harvest(name: Annotated[str, typer.Argument(help="a harvest entry
     console.print(f"harvest {r['source']} ({r['endpoint']}): {r['received']} changed entries received, "
                   f"{r['withdrawn']} withdrawn, {r['new_versions']} new entry versions, {r['entries']} entries there",
                   soft_wrap=True)
+    for problem in r["refused"]:
+        err.print(f"[yellow]not taken:[/] {problem}", soft_wrap=True, markup=True, highlight=False)
 
 
 @federation_app.command("status")

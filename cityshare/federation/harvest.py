@@ -99,6 +99,31 @@ def global_code(code: str, area: str) -> str:
     return code if len(seq) == 11 else f"{prefix}/{area}{seq[-5:]}"
 
 
+def within(area: str, source_area: str) -> bool:
+    """Whether a GB/T 2260 area lies inside the source's (a district inside its city, anything in 000000)."""
+    return area.startswith(source_area.rstrip("0")) if source_area.rstrip("0") else True
+
+
+def entry_problem(entry: dict[str, Any], source: HarvestSource) -> str | None:
+    """Why a received entry is not taken (a lower instance speaks only for its own area, with sane links)."""
+    import re
+
+    from cityshare.directory.validate import CODE_PATTERN
+
+    code = str(entry.get("信息资源代码") or "")
+    if not CODE_PATTERN.match(code):
+        return f"信息资源代码 {code[:40]!r} 格式不符"
+    area = global_code(code, source.area).split("/")[1][:6]
+    if not within(area, source.area):
+        return f"{code}: 行政区划 {area} 不在 {source.name} 的 {source.area} 范围内"
+    origin = entry.get("来源平台")
+    if origin is not None and (not isinstance(origin, dict) or not re.fullmatch(
+            r"https?://[^\s\"'<>]+", str(origin.get("平台地址") or "")) or not within(
+            str(origin.get("行政区划代码") or ""), source.area)):
+        return f"{code}: 来源平台 不可信（地址或行政区划不符）"
+    return None
+
+
 def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[str, Any]) -> dict[str, Any]:
     """The entry as the higher directory lists it: global code, origin, marked 下级平台汇聚, requestable there."""
     from cityshare.directory.versions import VERSION_KEYS
@@ -106,7 +131,7 @@ def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[s
     original = entry["信息资源代码"]
     code = global_code(original, source.area)
     out = {k: v for k, v in entry.items() if k not in VERSION_KEYS and k != "汇聚状态"}
-    origin_info = entry.get("来源平台") or {  # harvested again higher up: keep the first origin
+    origin_info = entry.get("来源平台") or {  # harvested again higher up: keep the first origin (entry_problem)
         "层级": origin.get("level") or source.level, "行政区划代码": origin.get("area") or source.area,
         "行政区划": origin.get("area_name") or "", "平台名称": origin.get("name") or source.title,
         "平台地址": source.endpoint, "原信息资源代码": original, "原提供方": entry.get("信息资源提供方"),
@@ -160,11 +185,20 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
         write_directory(settings)
         raise SourceError(f"harvest {name}: {exc}; kept its {kept} entries, flagged stale (过期)") from None
     codes = {global_code(c, source.area) for c in body["codes"]}
-    changed, withdrawn, newest = [], [], watermark
+    changed, withdrawn, refused, newest = [], [], [], watermark
     with connect(settings) as con, transaction(con):
         stored = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
             "SELECT resource_code, entry, withdrawn FROM directory.harvested WHERE source = ?", [name]).fetchall()}
+        local = {r[0] for r in con.execute("SELECT resource_code FROM directory.resource_codes").fetchall()} if \
+            con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'directory' "
+                        "AND table_name = 'resource_codes'").fetchone()[0] else set()
         for item in body["entries"]:
+            problem = entry_problem(item["entry"], source)
+            if problem is None and global_code(item["entry"]["信息资源代码"], source.area) in local:
+                problem = f"{item['entry']['信息资源代码']}: 与本平台自有目录代码重复"
+            if problem:
+                refused.append(problem)
+                continue
             entry = harvested_entry(item["entry"], source, body["instance"])
             modified = dt.datetime.fromisoformat(item["modified"])
             newest = max(newest, modified) if newest else modified
@@ -183,7 +217,7 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
         _upsert_source(con, source, newest, now, now, None)
     write_directory(settings)
     return {"source": name, "endpoint": source.endpoint, "received": len(changed), "withdrawn": len(withdrawn),
-            "new_versions": versions, "entries": len(codes)}
+            "new_versions": versions, "entries": len(codes), "refused": refused}
 
 
 def _upsert_source(con: Any, source: HarvestSource, watermark: dt.datetime | None, success: dt.datetime | None,

@@ -139,3 +139,21 @@ def test_unreachable_harvest_keeps_nothing_it_never_had(tmp_path) -> None:  # ty
         harvest("nanan", settings)
     (row,) = status(settings)
     assert row["last_success"] is None and "不可达" in row["last_error"] and isinstance(row["last_attempt"], dt.datetime)
+
+
+@pytest.mark.parametrize(("code", "origin", "says"), [
+    ("210002/50010800001", None, None),
+    ("210002/00001", None, None),  # a default-form code: gets the source's area
+    ("210002/50011200001", None, "不在 nanan 的 500108 范围内"),  # 渝北区's code sent by 南岸区
+    ("2100/x", None, "格式不符"),
+    ("210002/50010800001", {"平台地址": "javascript:alert(1)", "行政区划代码": "500108"}, "来源平台 不可信"),
+])
+def test_a_lower_instance_speaks_only_for_its_area(code: str, origin, says) -> None:  # type: ignore[no-untyped-def]
+    from cityshare.federation.harvest import HarvestSource, entry_problem
+
+    source = HarvestSource("nanan", "http://d.example", "区县", "500108", "南岸区")
+    entry = {"信息资源代码": code, **({"来源平台": origin} if origin else {})}
+    problem = entry_problem(entry, source)
+    assert (problem is None) if says is None else (says in problem)
+    city = HarvestSource("chongqing", "http://c.example", "市", "500000", "重庆")
+    assert entry_problem({"信息资源代码": "210002/50011200001"}, city) is None  # a district inside the city
