@@ -14,7 +14,8 @@ providing instance's portal, ``${VAR}`` expanded), ``dataset`` (its shared table
 The export is downloaded as Parquet with the contract's columns, then the delivery receipt the provider
 signed is checked *before* anything lands: signature against the pinned key, sha256 and size of the
 file, table and version. A bad receipt or a version gap raises ``FileRejected`` — the batch is recorded
-as blocked with the reason, like a truncated file. The receipt is kept with the batch under
+as blocked with the reason, like a truncated file (the blocked batch is the receipt, so an accepted batch of
+the same data keeps its verdict). The receipt is kept with the batch under
 ``<data dir>/federation/receipts/<dept>/<dataset>/<load_id>.receipt.json``. 有条件共享 tables need a
 grant at the provider: its guard refuses the export otherwise (and audits the read either way).
 """
@@ -187,15 +188,16 @@ def extract_peer(contract: Contract, load_date: dt.date, settings: Settings) -> 
         evidence = _keep(doc, settings, contract, load_date, None)
         _audit(settings, contract, base, delivery, doc, 422, "；".join(problems))
         raise FileRejected(RECEIPT_INVALID, evidence, f"delivery {delivery} from {base}", "；".join(problems))
-    extract = Extract(source_uri=uri, batches=_rows(contract, data, fields), fingerprint_parts=[digest])
-    extract.native_reason = "a peer delivery is read through its verified Parquet file"
-    _keep(doc, settings, contract, load_date, load_id_for(load_date, extract.fingerprint))  # the batch's own id
     version = int(doc["receipt"]["version"])
     gap = version_problem(version, pin, last_accepted_version(contract, settings),
                           str(contract.server_option("versionGap", "block")))
-    if gap:
+    if gap:  # blocked as this delivery's receipt too
+        evidence = _keep(doc, settings, contract, load_date, None)
         _audit(settings, contract, base, delivery, doc, 409, gap)
-        raise FileRejected(VERSION_GAP, data, f"delivery {delivery} from {base}", gap)
+        raise FileRejected(VERSION_GAP, evidence, f"delivery {delivery} from {base}", gap)
+    extract = Extract(source_uri=uri, batches=_rows(contract, data, fields), fingerprint_parts=[digest])
+    extract.native_reason = "a peer delivery is read through its verified Parquet file"
+    _keep(doc, settings, contract, load_date, load_id_for(load_date, extract.fingerprint))  # the batch's own id
     _audit(settings, contract, base, delivery, doc, 200, None)
     return extract
 

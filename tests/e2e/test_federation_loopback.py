@@ -228,6 +228,14 @@ def test_district_city_national(federation: tuple[Instance, Instance, Instance])
     refusal = audit.entries(city.settings, 1, action="federation.receive")[0]
     assert refusal["status"] == 422 and "签名无效" in refusal["detail"]
 
+    # a contract pinned to a version the provider does not deliver: blocked with the reason, before landing
+    pinned = city.settings.contracts_dir / "cyzx" / "nanan_city_cases.odcs.yaml"
+    pinned.write_text(pinned.read_text(encoding="utf-8").replace("value: latest", "value: '2'"), encoding="utf-8")
+    gap = city.cli("ingest", "cyzx/nanan_city_cases", "--date", DAY, env=peer_env)
+    assert gap.returncode == 1 and "版本不符：契约锁定 v2，提供方交付 v1" in gap.stderr and "version_gap" in gap.stderr
+    assert sorted(b["status"] for b in _batches(city)) == ["accepted", "blocked", "blocked"]
+    shutil.copy(CONSUMER_CONTRACT, pinned)
+
     # an edit at the district: one new version in the city after re-harvest, then nothing
     contract = district.settings.contracts_dir / "shared" / "city_cases.odcs.yaml"
     doc = yaml.safe_load(contract.read_text(encoding="utf-8"))
