@@ -312,8 +312,8 @@ def report_quality(
 @friendly
 def federation_identity() -> None:
     """This instance's level, GB/T 2260 area, name and receipt key id (what peers pin)."""
-    from cityshare.federation.feed import identity_doc
     from cityshare.settings import get_settings
+    from cityshare.share.federation import identity_doc
 
     doc = identity_doc(get_settings())
     console.print(f"{doc['name']} · {doc['level']}级 · {doc['area_name']}（{doc['area']}） · receipt key id {doc['key_id']}",

@@ -127,7 +127,7 @@ def dag_doc(contract: Contract) -> str:
 
 def harvest_specs(only_dag: str | None = None) -> list[DagSpec]:
     """One ``harvest__<name>`` DAG per ``harvest`` entry of catalog/federation.yml (目录汇聚 from a lower instance)."""
-    from cityshare.federation.harvest import harvest_sources
+    from cityshare.instance import harvest_sources
 
     if only_dag is not None and not only_dag.startswith("harvest__"):
         return []

@@ -43,7 +43,7 @@ class Settings:
     rate_per_address: int = 1200
     # Days a load date may lie beyond today on the Asia/Shanghai calendar (cityshare.ingest.check_load_date).
     load_date_tolerance_days: int = 1
-    # Instance identity (平台身份) in the 国家/市/区县 federation (cityshare.federation.identity validates it);
+    # Instance identity (平台身份) in the 国家/市/区县 federation (cityshare.instance validates it);
     # the defaults are the city platform every single-instance install has always been.
     instance_level: str = "市"
     instance_area: str = "500000"

@@ -19,7 +19,7 @@ from typing import Any
 from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
-from cityshare.federation.identity import code_infix
+from cityshare.instance import code_infix
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
 
@@ -76,7 +76,7 @@ def _resource_code(con: Any, contract: Contract, cls: Classification, codes: dic
     """The stored code of a contract, or the next free sequence under its classification.
 
     Sequences are max + 1 (not count + 1), so a removed resource's code stays retired. ``infix``: the
-    instance's area code (cityshare.federation.identity.code_infix) before the sequence.
+    instance's area code (cityshare.instance.code_infix) before the sequence.
     """
     if contract.id in codes:
         return codes[contract.id]
@@ -212,8 +212,8 @@ def build_directory(settings: Settings | None = None) -> list[dict[str, Any]]:
 
     All in one transaction: an invalid entry leaves the previous directory in place.
     """
+    from cityshare.directory.harvested import harvested_entries
     from cityshare.directory.versions import record_versions
-    from cityshare.federation.harvest import harvested_entries
     from cityshare.lineage import cache_path, compute_lineage, load_manifest, store_lineage, warehouse_schema
 
     settings = settings or get_settings()

@@ -186,9 +186,9 @@ def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0
                   areas: dict[str, str] | None = None, settings: Any = None) -> dict[str, Any]:
     """The catalog and every dataset as one DCAT-AP 3.0.1 JSON-LD document (conforms to the official shapes).
 
-    The catalog's publisher and coverage are this instance's identity (cityshare.federation.identity).
+    The catalog's publisher and coverage are this instance's identity (cityshare.instance).
     """
-    from cityshare.federation.identity import instance
+    from cityshare.instance import instance
     from cityshare.settings import get_settings
 
     me = instance(settings or get_settings())

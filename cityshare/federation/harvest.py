@@ -14,82 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from cityshare.errors import CityShareError, SourceError
-from cityshare.federation.identity import LEVELS, instance, reference_areas
+from cityshare.directory.harvested import DDL, write_directory
+from cityshare.errors import SourceError
+from cityshare.instance import CATALOG_FILE, HarvestSource, get_source, instance
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, transaction
 
-CATALOG_FILE = "federation.yml"
 HARVESTED = "下级平台汇聚"
-DDL = """
-CREATE SCHEMA IF NOT EXISTS directory;
-CREATE TABLE IF NOT EXISTS directory.harvest_sources (name VARCHAR PRIMARY KEY, endpoint VARCHAR, level VARCHAR,
-    area VARCHAR, instance_name VARCHAR, watermark TIMESTAMP, last_success TIMESTAMP, last_attempt TIMESTAMP,
-    last_error VARCHAR);
-CREATE TABLE IF NOT EXISTS directory.harvested (resource_code VARCHAR PRIMARY KEY, source VARCHAR,
-    original_code VARCHAR, modified TIMESTAMP, withdrawn BOOLEAN, entry JSON, harvested_at TIMESTAMP);
-"""
 TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class HarvestSource:
-    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml)."""
-
-    name: str
-    endpoint: str
-    level: str
-    area: str
-    title: str
-    schedule: str = "@daily"
-
-    @property
-    def dag_id(self) -> str:
-        return f"harvest__{self.name}"
-
-
-def harvest_sources(settings: Settings | None = None) -> list[HarvestSource]:
-    """The ``harvest`` entries, checked: known name characters, a GB/T 2260 area of a lower level."""
-    import re
-
-    from cityshare.contracts.model import expand
-
-    settings = settings or get_settings()
-    path = settings.catalog_dir / CATALOG_FILE
-    if not path.exists():
-        return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    areas = reference_areas(settings)
-    out = []
-    for i, item in enumerate(raw.get("harvest") or []):
-        where = f"{path}: harvest[{i}]"
-        if not isinstance(item, dict):
-            raise CityShareError(f"{where}: must be a mapping with name, endpoint, level, area")
-        name, area, level = str(item.get("name") or ""), str(item.get("area") or ""), str(item.get("level") or "")
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
-            raise CityShareError(f"{where}.name: lower-case letters, digits and _ (a DAG id part), got {name!r}")
-        if not item.get("endpoint"):
-            raise CityShareError(f"{where}.endpoint: the lower instance's portal URL is required")
-        if area not in areas:
-            raise CityShareError(f"{where}.area: {area!r} is not a GB/T 2260 code in the reference data")
-        if level not in LEVELS or LEVELS.index(level) <= LEVELS.index(settings.instance_level):
-            raise CityShareError(f"{where}.level: {level!r} must be a level below this {settings.instance_level}级 "
-                                 "instance (a harvest goes upward)")
-        out.append(HarvestSource(name, expand(str(item["endpoint"]), settings).rstrip("/"), level, area,
-                                 str(item.get("title") or areas[area]), str(item.get("schedule") or "@daily")))
-    return out
-
-
-def get_source(name: str, settings: Settings) -> HarvestSource:
-    for source in harvest_sources(settings):
-        if source.name == name:
-            return source
-    raise CityShareError(f"{settings.catalog_dir / CATALOG_FILE}: no harvest entry named {name!r}")
 
 
 def global_code(code: str, area: str) -> str:
@@ -232,23 +166,6 @@ def _upsert_source(con: Any, source: HarvestSource, watermark: dt.datetime | Non
         [source.name, source.endpoint, source.level, source.area, source.title, watermark, success, attempt, error])
 
 
-def harvested_entries(con: Any) -> list[dict[str, Any]]:
-    """The active harvested entries with their 汇聚状态 (正常, or 过期 with the last successful harvest)."""
-    con.execute(DDL)
-    status = {name: (success, error) for name, success, error in con.execute(
-        "SELECT name, last_success, last_error FROM directory.harvest_sources").fetchall()}
-    out = []
-    for source, entry in con.execute("SELECT source, entry FROM directory.harvested WHERE NOT withdrawn "
-                                     "ORDER BY resource_code").fetchall():
-        success, error = status.get(source, (None, None))
-        entry = json.loads(entry)
-        entry["汇聚状态"] = {"状态": "过期（下级平台不可达）" if error else "正常", "过期": bool(error),
-                         "最近成功汇聚": success.isoformat(sep=" ") if success else None,
-                         **({"原因": error} if error else {})}
-        out.append(entry)
-    return out
-
-
 def status(settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every harvest source with its last success, last attempt, error and entry count (``federation status``)."""
     settings = settings or get_settings()
@@ -260,19 +177,3 @@ def status(settings: Settings | None = None) -> list[dict[str, Any]]:
             "LEFT JOIN directory.harvested h ON h.source = s.name GROUP BY ALL ORDER BY s.name").fetchall()
     keys = ("name", "endpoint", "level", "area", "last_success", "last_attempt", "last_error", "entries")
     return [dict(zip(keys, r, strict=True)) for r in rows]
-
-
-def write_directory(settings: Settings) -> None:
-    """directory.json = this instance's own entries (directory.entries) + the active harvested ones."""
-    import duckdb
-
-    from cityshare.directory.builder import export_json
-
-    with connect(settings) as con:
-        con.execute(DDL)
-        try:  # in the order the build wrote them
-            local = [json.loads(r[0]) for r in con.execute("SELECT entry FROM directory.entries ORDER BY rowid").fetchall()]
-        except duckdb.CatalogException:  # no directory built yet: only what was harvested
-            local = []
-        entries = local + harvested_entries(con)
-    export_json(entries, settings.directory_dir / "directory.json")

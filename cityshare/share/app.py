@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Any:
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
-    from cityshare.federation.identity import instance
+    from cityshare.instance import instance
     from cityshare.share import api, portal, routes_directory, routes_federation, routes_quality, service
     from cityshare.share.api import same_origin
     from cityshare.share.auth import ShareError, caller_from

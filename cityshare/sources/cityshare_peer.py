@@ -44,12 +44,18 @@ def receipts_dir(settings: Settings, contract: Contract) -> Path:
     return settings.data_dir / "federation" / "receipts" / contract.department / contract.dataset
 
 
+def _payload(doc: dict[str, Any]) -> dict[str, Any]:
+    """The signed payload of a receipt document, empty when there is none."""
+    payload = doc.get("receipt")
+    return payload if isinstance(payload, dict) else {}
+
+
 def delivery_problems(doc: dict[str, Any], data: Path, trusted_pem: str, table: str) -> list[str]:
     """Why a delivery cannot be trusted (empty: it can): signature, hash, size, table."""
     from cityshare.share.receipts import file_digest, signature_ok
 
     problems = []
-    payload = doc.get("receipt") if isinstance(doc.get("receipt"), dict) else {}
+    payload = _payload(doc)
     if not signature_ok(doc, trusted_pem):
         problems.append("签名无效：回执不是提供方平台签发，或内容被改动")
     digest, size = file_digest(data)
@@ -207,7 +213,7 @@ def _audit(settings: Settings, contract: Contract, base: str, delivery: str, doc
     """The receiving side's record of a delivery (the provider audited the export and its grant on its side)."""
     from cityshare.share import audit
 
-    payload = doc.get("receipt") if isinstance(doc.get("receipt"), dict) else {}
+    payload = _payload(doc)
     audit.record(settings, None, "federation.receive", contract.key, status=status, rows=payload.get("rows"),
                  grant_id=payload.get("grant_id"),
                  detail={"provider": base, "delivery": delivery, "table": payload.get("table"),

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from cityshare.errors import CityShareError
-from cityshare.federation.harvest import global_code, harvest_sources, harvested_entry
+from cityshare.federation.harvest import global_code, harvested_entry
+from cityshare.instance import HarvestSource, harvest_sources
 from cityshare.settings import PROJECT_ROOT, get_settings
 from cityshare.share import receipts
 from cityshare.sources.cityshare_peer import delivery_problems, version_problem
@@ -70,7 +71,7 @@ def test_global_codes_carry_the_origin_area() -> None:
 
 
 def test_harvested_entry_keeps_its_origin_and_points_requests_there() -> None:
-    from cityshare.federation.harvest import HarvestSource
+
 
     source = HarvestSource("nanan", "http://d.example", "区县", "500108", "南岸区城市运行和治理中心")
     entry = {"信息资源代码": "210002/50010800001", "信息资源名称": "城市管理案件主题库", "信息资源提供方": "重庆市城市管理局",
@@ -104,7 +105,7 @@ def test_harvest_entries_are_checked(tmp_path, item, says) -> None:  # type: ign
 
 
 def test_harvest_entry_and_peer_contract_become_dags(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from cityshare.contracts.lint import lint_file
+    from cityshare.lint import lint_file
 
     home = tmp_path / "home"
     for part in ("contracts", "catalog", "dags"):
@@ -149,7 +150,7 @@ def test_unreachable_harvest_keeps_nothing_it_never_had(tmp_path) -> None:  # ty
     ("210002/50010800001", {"平台地址": "javascript:alert(1)", "行政区划代码": "500108"}, "来源平台 不可信"),
 ])
 def test_a_lower_instance_speaks_only_for_its_area(code: str, origin, says) -> None:  # type: ignore[no-untyped-def]
-    from cityshare.federation.harvest import HarvestSource, entry_problem
+    from cityshare.federation.harvest import entry_problem
 
     source = HarvestSource("nanan", "http://d.example", "区县", "500108", "南岸区")
     entry = {"信息资源代码": code, **({"来源平台": origin} if origin else {})}

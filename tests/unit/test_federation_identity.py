@@ -9,7 +9,7 @@ import pytest
 
 from cityshare.directory.builder import load_entries
 from cityshare.directory.exporters import dcat_document
-from cityshare.federation.identity import IdentityError, code_infix, instance
+from cityshare.instance import IdentityError, code_infix, instance
 from cityshare.settings import get_settings
 
 

@@ -15,7 +15,7 @@ from cityshare.settings import Settings
 
 def identity_doc(settings: Settings) -> dict[str, Any]:
     """``/api/federation/identity``: level, area, name and the receipt public key peers verify deliveries with."""
-    from cityshare.federation.identity import instance
+    from cityshare.instance import instance
     from cityshare.share.receipts import key_id, public_key_pem
 
     pem = public_key_pem(settings)

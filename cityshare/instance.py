@@ -1,4 +1,5 @@
-"""Instance identity (平台身份): level, GB/T 2260 area code, name and the receipt signing key.
+"""Instance identity (平台身份) and its place in the federation: level, GB/T 2260 area code, name, the
+lower instances it harvests (``catalog/federation.yml``); the signing key is the receipt key.
 
 The area code is checked against the project's reference data (the dbt seed ``chongqing_areas.csv``
 every area check uses): a 区县 instance needs a district code listed there, a 市 instance the code of a
@@ -13,14 +14,17 @@ import csv
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from cityshare.errors import CityShareError
-from cityshare.settings import PROJECT_ROOT, Settings
+from cityshare.settings import PROJECT_ROOT, Settings, get_settings
 
 LEVELS = ("国家", "市", "区县")
 NATIONAL_AREA = "000000"
 # The original single-instance deployment: its directory codes stay 5-digit sequences (docs/federation.md).
 DEFAULT_AREA = "500000"
 PROVINCE_NAMES = {"50": "重庆市"}  # province-level names for the provinces present in the reference data
+CATALOG_FILE = "federation.yml"  # catalog/federation.yml: the lower instances this one harvests
 
 
 class IdentityError(CityShareError):
@@ -91,3 +95,58 @@ def code_infix(settings: Settings) -> str:
     """What a new resource code's sequence starts with: nothing on the default city instance (its codes
     predate the federation and stay stable), the area code everywhere else (globally unique codes)."""
     return "" if settings.instance_area == DEFAULT_AREA else settings.instance_area
+
+
+@dataclass(frozen=True)
+class HarvestSource:
+    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml)."""
+
+    name: str
+    endpoint: str
+    level: str
+    area: str
+    title: str
+    schedule: str = "@daily"
+
+    @property
+    def dag_id(self) -> str:
+        return f"harvest__{self.name}"
+
+
+def harvest_sources(settings: Settings | None = None) -> list[HarvestSource]:
+    """The ``harvest`` entries, checked: known name characters, a GB/T 2260 area of a lower level."""
+    import re
+
+    from cityshare.contracts.model import expand
+
+    settings = settings or get_settings()
+    path = settings.catalog_dir / CATALOG_FILE
+    if not path.exists():
+        return []
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    areas = reference_areas(settings)
+    out = []
+    for i, item in enumerate(raw.get("harvest") or []):
+        where = f"{path}: harvest[{i}]"
+        if not isinstance(item, dict):
+            raise CityShareError(f"{where}: must be a mapping with name, endpoint, level, area")
+        name, area, level = str(item.get("name") or ""), str(item.get("area") or ""), str(item.get("level") or "")
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+            raise CityShareError(f"{where}.name: lower-case letters, digits and _ (a DAG id part), got {name!r}")
+        if not item.get("endpoint"):
+            raise CityShareError(f"{where}.endpoint: the lower instance's portal URL is required")
+        if area not in areas:
+            raise CityShareError(f"{where}.area: {area!r} is not a GB/T 2260 code in the reference data")
+        if level not in LEVELS or LEVELS.index(level) <= LEVELS.index(settings.instance_level):
+            raise CityShareError(f"{where}.level: {level!r} must be a level below this {settings.instance_level}级 "
+                                 "instance (a harvest goes upward)")
+        out.append(HarvestSource(name, expand(str(item["endpoint"]), settings).rstrip("/"), level, area,
+                                 str(item.get("title") or areas[area]), str(item.get("schedule") or "@daily")))
+    return out
+
+
+def get_source(name: str, settings: Settings) -> HarvestSource:
+    for source in harvest_sources(settings):
+        if source.name == name:
+            return source
+    raise CityShareError(f"{settings.catalog_dir / CATALOG_FILE}: no harvest entry named {name!r}")
