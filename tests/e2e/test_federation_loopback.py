@@ -29,6 +29,7 @@ import yaml
 from cityshare.share import audit
 from cityshare.share.sample_world import build_world
 
+pytestmark = pytest.mark.e2e  # the e2e tier: real processes end to end (≈ 1 min)
 CLI = str(Path(sys.executable).parent / "cityshare")
 TABLE = "theme_city_cases__case"
 DAY = "2026-11-27"
