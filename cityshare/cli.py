@@ -327,7 +327,7 @@ def federation_harvest(name: Annotated[str, typer.Argument(help="a harvest entry
     from cityshare.federation.harvest import harvest
 
     r = harvest(name)
-    console.print(f"harvest {r['source']} ({r['endpoint']}): {r['received']} changed entries received, "
+    console.print(f"harvest {r['source']} ({r['endpoint']}): {r['received']} entries received, {r['changed']} changed, "
                   f"{r['withdrawn']} withdrawn, {r['new_versions']} new entry versions, {r['entries']} entries there",
                   soft_wrap=True)
     for problem in r["refused"]:

@@ -89,7 +89,15 @@ def _fetch(source: HarvestSource, since: dt.datetime | None) -> dict[str, Any]:
         raise SourceError(f"{url}: 下级平台不可达（{type(exc).__name__}）") from None
     if resp.status_code != 200 or "json" not in resp.headers.get("content-type", ""):
         raise SourceError(f"{url}: HTTP {resp.status_code}，不是 CityShare 目录接口")
-    body = resp.json()
+    try:
+        body = resp.json()
+        ok = (isinstance(body, dict) and isinstance(body.get("codes"), list) and isinstance(body.get("entries"), list)
+              and all(isinstance(i, dict) and isinstance(i.get("entry"), dict) and isinstance(i.get("modified"), str)
+                      for i in body["entries"]))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SourceError(f"{url}: 响应不是 CityShare 目录增量（需要 instance、codes、entries）")
     me = body.get("instance") or {}
     if me.get("area") != source.area or me.get("level") != source.level:
         raise SourceError(f"{url}: 该平台自称 {me.get('level')}级 {me.get('area')}，与 catalog/{CATALOG_FILE} "
@@ -119,7 +127,7 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
         write_directory(settings)
         raise SourceError(f"harvest {name}: {exc}; kept its {kept} entries, flagged stale (过期)") from None
     codes = {global_code(c, source.area) for c in body["codes"]}
-    changed, withdrawn, refused, newest = [], [], [], watermark
+    changed, withdrawn, refused, newest, received = [], [], [], watermark, 0
     with connect(settings) as con, transaction(con):
         stored = {r[0]: (json.loads(r[1]), r[2]) for r in con.execute(
             "SELECT resource_code, entry, withdrawn FROM directory.harvested WHERE source = ?", [name]).fetchall()}
@@ -134,9 +142,16 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
                 refused.append(problem)
                 continue
             entry = harvested_entry(item["entry"], source, body["instance"])
-            modified = dt.datetime.fromisoformat(item["modified"])
+            try:
+                modified = dt.datetime.fromisoformat(item["modified"])
+            except ValueError:
+                refused.append(f"{entry['信息资源代码']}: modified {item['modified'][:40]!r} 不是 ISO 时间")
+                continue
             newest = max(newest, modified) if newest else modified
-            changed.append((entry, modified))
+            received += 1
+            old = stored.get(entry["信息资源代码"])
+            if old is None or old[1] or _content(old[0]) != _content(entry):  # new, back, or changed
+                changed.append((entry, modified))
         for code, (entry, was_withdrawn) in stored.items():
             if code not in codes and not was_withdrawn:
                 withdrawn.append({**entry, "目录状态": "已撤销（来源平台已撤销）"})
@@ -150,8 +165,15 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
                         "WHERE resource_code = ?", [json.dumps(entry, ensure_ascii=False), now, entry["信息资源代码"]])
         _upsert_source(con, source, newest, now, now, None)
     write_directory(settings)
-    return {"source": name, "endpoint": source.endpoint, "received": len(changed), "withdrawn": len(withdrawn),
-            "new_versions": versions, "entries": len(codes), "refused": refused}
+    return {"source": name, "endpoint": source.endpoint, "received": received, "changed": len(changed),
+            "withdrawn": len(withdrawn), "new_versions": versions, "entries": len(codes), "refused": refused}
+
+
+def _content(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry without its version bookkeeping: what decides whether it changed."""
+    from cityshare.directory.versions import VERSION_KEYS
+
+    return {k: v for k, v in entry.items() if k not in VERSION_KEYS}
 
 
 def _upsert_source(con: Any, source: HarvestSource, watermark: dt.datetime | None, success: dt.datetime | None,

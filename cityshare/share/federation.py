@@ -40,14 +40,18 @@ def modified_times(settings: Settings) -> dict[str, dt.datetime]:
 
 
 def directory_feed(settings: Settings, since: dt.datetime | None = None) -> dict[str, Any]:
-    """Entries modified after ``since`` (all when None) with their modification time, and every current code."""
+    """Entries modified at or after ``since`` (all when None) with their modification time, and every current code.
+
+    At or after: versions carry whole seconds, so an entry changed later within the watermark's second is
+    sent again rather than missed; the harvester records a version only for real changes.
+    """
     from cityshare.share.service import directory
 
     entries = directory(settings)[0]
     times = modified_times(settings)
     epoch = dt.datetime(1970, 1, 1)
     changed = [{"modified": times.get(e["信息资源代码"], epoch).isoformat(sep=" "), "entry": e} for e in entries
-               if since is None or times.get(e["信息资源代码"], epoch) > since]
+               if since is None or times.get(e["信息资源代码"], epoch) >= since]  # >=: times have whole seconds
     return {"instance": identity_doc(settings) | {"receipt_public_key": None},
             "generated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" "),
             "since": since.isoformat(sep=" ") if since else None,

@@ -159,7 +159,7 @@ def test_district_city_national(federation: tuple[Instance, Instance, Instance])
     # harvest: every district entry appears in the city directory with its origin, marked and requestable there
     out = city.cli("federation", "harvest", "nanan")
     assert out.returncode == 0, out.stderr
-    assert "3 changed entries received" in out.stdout
+    assert "3 entries received, 3 changed, 0 withdrawn, 3 new entry versions" in out.stdout
     harvested = _harvested(city)
     assert set(harvested) == district_codes
     cases = next(e for e in harvested.values() if e["table"] == f"shared.{TABLE}")
@@ -181,7 +181,7 @@ def test_district_city_national(federation: tuple[Instance, Instance, Instance])
     assert top[cases["信息资源代码"]]["申请方式"] == cases["申请方式"]
 
     again = city.cli("federation", "harvest", "nanan")
-    assert again.returncode == 0 and "0 changed entries received" in again.stdout and "0 new entry versions" in again.stdout
+    assert again.returncode == 0 and "0 changed, 0 withdrawn, 0 new entry versions" in again.stdout
     assert _content(_harvested(city)) == _content(harvested)  # idempotent: only the harvest time moved
 
     # exchange without a grant: the district refuses the city's consumer (and audits the refusal); nothing lands
@@ -248,12 +248,12 @@ def test_district_city_national(federation: tuple[Instance, Instance, Instance])
     before = cases["条目版本"]
     out = city.cli("federation", "harvest", "nanan")
     assert out.returncode == 0, out.stderr
-    assert "1 changed entries received, 1 withdrawn, 2 new entry versions" in out.stdout
+    assert "1 changed, 1 withdrawn, 2 new entry versions" in out.stdout
     after = _harvested(city)
     assert len(after) == 2 and after[cases["来源平台"]["原信息资源代码"]]["条目版本"] == before + 1
     assert after[cases["来源平台"]["原信息资源代码"]]["信息资源摘要"].startswith("南岸区城市管理案件（含街道协同处置）")
     out = city.cli("federation", "harvest", "nanan")
-    assert "0 changed entries received, 0 withdrawn, 0 new entry versions" in out.stdout
+    assert "0 changed, 0 withdrawn, 0 new entry versions" in out.stdout
 
     # the district goes down: the harvest says so, its entries stay, flagged stale with the last success
     district.stop()
