@@ -158,3 +158,36 @@ def test_a_lower_instance_speaks_only_for_its_area(code: str, origin, says) -> N
     assert (problem is None) if says is None else (says in problem)
     city = HarvestSource("chongqing", "http://c.example", "市", "500000", "重庆")
     assert entry_problem({"信息资源代码": "210002/50011200001"}, city) is None  # a district inside the city
+
+
+def test_a_malformed_feed_is_an_error_and_flags_stale(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An endpoint that answers JSON without the feed's shape: the harvest fails naming it, nothing is stored."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cityshare.errors import SourceError
+    from cityshare.federation.harvest import harvest, status
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"instance": {"level": "区县", "area": "500108"}, "entries": "all"}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = dataclasses.replace(_catalog(tmp_path, [{"name": "nanan", "level": "区县", "area": "500108",
+                                                            "endpoint": f"http://127.0.0.1:{server.server_port}"}]),
+                                       data_dir=tmp_path / "d")
+        with pytest.raises(SourceError, match="不是 CityShare 目录增量"):
+            harvest("nanan", settings)
+    finally:
+        server.shutdown()
+    assert status(settings)[0]["entries"] == 0
