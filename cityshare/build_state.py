@@ -32,6 +32,9 @@ _PROJECT = "__project__"
 _MODELS = "__models__"
 AUDITED = "__audited__"  # kept here by cityshare.publish (the inputs of the last audit), not part of a build's state
 _SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
+# What the generated dbt files were rendered from (written by cityshare.transform beside them): not an input
+# of any model, so not part of the project fingerprint (a contract comment changes it, no model).
+RENDERED_STAMP = ".rendered.json"
 _CODE = ("transform_udfs.py", "privacy.py", "transform.py", "build_state.py", "standard_model.py")
 
 
@@ -58,8 +61,6 @@ class Plan:
 def project_fingerprint(settings: Settings) -> str:
     """SHA-256 over the dbt project's files (models, macros, seeds, generated YAML), the Python code the
     models call, dbt's versions and a hash of the token key: any of them changes what a model holds."""
-    from cityshare.transform import RENDERED_STAMP
-
     digest = hashlib.sha256()
     root = settings.dbt_project_dir
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not _SKIP_DIRS & set(p.relative_to(root).parts)):

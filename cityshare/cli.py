@@ -58,6 +58,8 @@ def _owner_only() -> None:
     os.umask(0o077)
 
 
+federation_app = typer.Typer(help="三级平台互联互通: identity, directory harvest from lower instances", no_args_is_help=True)
+app.add_typer(federation_app, name="federation")
 keys_app = typer.Typer(help="密钥: create the city-held token key", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
@@ -515,6 +517,41 @@ def report_quality(
     with console.status("rendering quality report…"):
         path = write_report(out, _day("--start", start), _day("--end", end))
     console.print(f"wrote {path}")
+
+
+@federation_app.command("identity")
+@friendly
+def federation_identity() -> None:
+    """This instance's level, GB/T 2260 area, name and receipt key id (what peers pin)."""
+    from cityshare.settings import get_settings
+    from cityshare.share.federation import identity_doc
+
+    doc = identity_doc(get_settings())
+    console.print(f"{doc['name']} · {doc['level']}级 · {doc['area_name']}（{doc['area']}） · receipt key id {doc['key_id']}",
+                  soft_wrap=True)
+
+
+@federation_app.command("harvest")
+@friendly
+def federation_harvest(name: Annotated[str, typer.Argument(help="a harvest entry of catalog/federation.yml")]) -> None:
+    """Harvest a lower instance's directory (incremental by modification time; exit 2 if unreachable)."""
+    from cityshare.federation.harvest import harvest
+
+    r = harvest(name)
+    console.print(f"harvest {r['source']} ({r['endpoint']}): {r['received']} entries received, {r['changed']} changed, "
+                  f"{r['withdrawn']} withdrawn, {r['new_versions']} new entry versions, {r['entries']} entries there",
+                  soft_wrap=True)
+    for problem in r["refused"]:
+        err.print(f"[yellow]not taken:[/] {problem}", soft_wrap=True, markup=True, highlight=False)
+
+
+@federation_app.command("status")
+@friendly
+def federation_status() -> None:
+    """Every harvested lower instance: last successful harvest, last error, entries kept."""
+    from cityshare.federation.harvest import status
+
+    _table("下级平台汇聚", [{k: ("" if v is None else str(v)) for k, v in row.items()} for row in status()])
 
 
 @app.command()

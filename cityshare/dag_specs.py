@@ -125,5 +125,21 @@ def dag_doc(contract: Contract) -> str:
     return "\n".join(lines)
 
 
+def harvest_specs(only_dag: str | None = None) -> list[DagSpec]:
+    """One ``harvest__<name>`` DAG per ``harvest`` entry of catalog/federation.yml (目录汇聚 from a lower instance)."""
+    from cityshare.instance import harvest_sources
+
+    if only_dag is not None and not only_dag.startswith("harvest__"):
+        return []
+    return [
+        DagSpec(dag_id=s.dag_id, key=s.name, schedule=s.schedule, owner="cyzx",
+                tags=("cityshare", "harvest", "下级平台汇聚", s.level), asset_uri=f"cityshare://directory/harvest/{s.name}",
+                doc=f"### 下级平台汇聚：{s.title}\n\n{s.level}级平台 {s.area}（`{s.endpoint}`）的目录，"
+                    "按修改时间增量汇聚到本平台目录（来源、原代码、原提供方），撤销的条目同步撤销；"
+                    "不可达时保留上次内容并标记过期。")
+        for s in harvest_sources(get_settings()) if only_dag is None or s.dag_id == only_dag
+    ]
+
+
 def shared_asset_uris() -> list[str]:
     return [asset_uri(c) for c in load_contracts(get_settings(), kind="shared")]

@@ -111,13 +111,16 @@ def reject_file(contract: Contract, load_date: dt.date, exc: FileRejected, setti
     """
     from cityshare.contracts.gx_runner import RuleResult
     from cityshare.contracts.rules import GBT36344
+    from cityshare.sources.cityshare_peer import RECEIPT_INVALID, VERSION_GAP
     from cityshare.sources.csv_inbox import file_digest
     from cityshare.sources.integrity import FILE_TRUNCATED
 
     path = Path(str(exc.path))
     load_id = load_id_for(load_date, file_digest(path))
-    dimension, label = (("completeness", "文件被截断（传输不完整）") if exc.rule == FILE_TRUNCATED
-                        else ("conformity", "文件编码无效（无法严格解码）"))
+    dimension, label = {FILE_TRUNCATED: ("completeness", "文件被截断（传输不完整）"),
+                        RECEIPT_INVALID: ("conformity", "交付回执校验失败（签名、哈希或表不符）"),
+                        VERSION_GAP: ("consistency", "交付版本不符或不连续")}.get(
+                            exc.rule, ("conformity", "文件编码无效（无法严格解码）"))
     result = RuleResult(exc.rule, "batch", dimension, GBT36344[dimension], None, f"{label}：{exc.where}",
                         1, 1, False, verdict="failed", threshold=0.0, kind="file")
     outcome = GateOutcome(contract.key, load_id, "blocked", str(exc), 0, results=[result])

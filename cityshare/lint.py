@@ -109,14 +109,13 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
     if dupes:
         err("schema[0].properties", f"duplicate column names: {', '.join(dupes)}")
     if contract.kind == "source":
-        from cityshare.sources import SERVER_KINDS
+        from cityshare.sources import SERVER_KINDS, server_kind
 
-        server = (contract.raw.get("servers") or [{}])[0]
-        kind = server.get("type")
-        fmt = str(server.get("format") or "csv").lower() if kind == "local" else None
+        kind, fmt = server_kind(contract) if contract.raw.get("servers") else (None, None)
         if (kind, fmt) not in SERVER_KINDS:
-            err("servers[0].type", "connectors read `local` (format csv/xlsx/jsonl/sqlite), `api` and "
-                f"`postgresql` servers, got type {kind!r}" + (f" format {fmt!r}" if fmt else ""))
+            err("servers[0].type", "connectors read `local` (format csv/xlsx/jsonl/sqlite), `api`, "
+                "`postgresql` and `custom` + serverType `cityshare` (another instance) servers, got type "
+                f"{kind!r}" + (f" format {fmt!r}" if fmt else ""))
         err_all(_pii_errors(contract))
     elif not contract.table.get("physicalName"):
         err("schema[0].physicalName", "a published contract names its dbt model in physicalName")

@@ -43,6 +43,11 @@ class Settings:
     rate_per_address: int = 1200
     # Days a load date may lie beyond today on the Asia/Shanghai calendar (cityshare.ingest.check_load_date).
     load_date_tolerance_days: int = 1
+    # Instance identity (平台身份) in the 国家/市/区县 federation (cityshare.instance validates it);
+    # the defaults are the city platform every single-instance install has always been.
+    instance_level: str = "市"
+    instance_area: str = "500000"
+    instance_name: str = "重庆市城市运行和治理中心"
 
     @property
     def contracts_dir(self) -> Path:
@@ -115,4 +120,7 @@ def get_settings() -> Settings:
         rate_per_token=int(os.environ.get("CITYSHARE_RATE_PER_TOKEN") or 600),  # requests/min (a limit, not a secret)
         rate_per_address=int(os.environ.get("CITYSHARE_RATE_PER_ADDRESS", "1200")),
         load_date_tolerance_days=int(os.environ.get("CITYSHARE_LOAD_DATE_TOLERANCE_DAYS", "1")),
+        instance_level=os.environ.get("CITYSHARE_INSTANCE_LEVEL", "市").strip(),
+        instance_area=os.environ.get("CITYSHARE_INSTANCE_AREA", "500000").strip(),
+        instance_name=os.environ.get("CITYSHARE_INSTANCE_NAME", "重庆市城市运行和治理中心").strip(),
     )

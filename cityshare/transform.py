@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from cityshare.build_state import RENDERED_STAMP
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
 from cityshare.faults import crash_point
@@ -81,10 +82,9 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None, 
     return list(files)
 
 
-# Written last by render_dbt_files: what the files were rendered from and which they are. Rendering 3,000 sources
-# (YAML and SQL) costs seconds; a build whose contracts, hand-written models and rendering code are unchanged
-# skips it.
-RENDERED_STAMP = ".rendered.json"
+# RENDERED_STAMP is written last by render_dbt_files: what the files were rendered from and which they are.
+# Rendering 3,000 sources (YAML and SQL) costs seconds; a build whose contracts, hand-written models and
+# rendering code are unchanged skips it.
 
 
 def _render_key(settings: Settings) -> str:

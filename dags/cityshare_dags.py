@@ -11,7 +11,14 @@ import datetime as dt
 from airflow.sdk import DAG, Asset, get_parsing_context, task, teardown
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from cityshare.dag_specs import ANY_RAW_BATCH, ANY_SHARED_TABLE, START_DATE, shared_asset_uris, source_specs
+from cityshare.dag_specs import (
+    ANY_RAW_BATCH,
+    ANY_SHARED_TABLE,
+    START_DATE,
+    harvest_specs,
+    shared_asset_uris,
+    source_specs,
+)
 
 
 def _alert(context):  # type: ignore[no-untyped-def]
@@ -84,6 +91,27 @@ CURRENT = get_parsing_context().dag_id
 SOURCES = source_specs(CURRENT)
 for _spec in SOURCES:
     globals()[_spec.dag_id] = _ingestion_dag(_spec)
+
+
+def _harvest_dag(spec):  # type: ignore[no-untyped-def]
+    """目录汇聚 from a lower instance (catalog/federation.yml): a down instance fails only this DAG."""
+    with DAG(
+        dag_id=spec.dag_id, schedule=spec.schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
+        tags=list(spec.tags), doc_md=spec.doc, default_args={**DEFAULTS, "owner": spec.owner},
+    ) as dag:
+
+        @task(outlets=[Asset(spec.asset_uri)])
+        def harvest() -> dict:
+            from cityshare.federation.harvest import harvest as run
+
+            return run(spec.key)
+
+        harvest()
+    return dag
+
+
+for _spec in harvest_specs(CURRENT):
+    globals()[_spec.dag_id] = _harvest_dag(_spec)
 
 
 def _wanted(dag_id: str) -> bool:

@@ -1,7 +1,8 @@
 """Build directory entries (《政务信息资源目录编制指南》 fields) from contracts and the warehouse.
 
 Resource codes (信息资源代码) are 类(1) + 项(2) + 目(3) + 细目 from the contract's classification
-(``catalog/classification.yml``), then "/" and a 5-digit sequence assigned the first time a resource
+(``catalog/classification.yml``), then "/" and a 5-digit sequence (after the instance's GB/T 2260 area
+code on every instance but the default city one, docs/federation.md) assigned the first time a resource
 is seen and stored in ``directory.resource_codes``, so codes stay stable across rebuilds and are never
 reused. Every entry is validated; every change becomes an entry version (versions.py); lineage from
 the dbt manifest gives the related resources (lineage.py).
@@ -19,6 +20,7 @@ from typing import Any
 from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
+from cityshare.instance import code_infix
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
 
@@ -73,18 +75,19 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
     )
 
 
-def _resource_code(con: Any, contract: Contract, cls: Classification, codes: dict[str, str]) -> str:
+def _resource_code(con: Any, contract: Contract, cls: Classification, codes: dict[str, str], infix: str = "") -> str:
     """The stored code of a contract, or the next free sequence under its classification.
 
-    Sequences are max + 1 (not count + 1), so a removed resource's code stays retired.
+    Sequences are max + 1 (not count + 1), so a removed resource's code stays retired. ``infix``: the
+    instance's area code (cityshare.instance.code_infix) before the sequence.
     """
     if contract.id in codes:
         return codes[contract.id]
     prefix = cls.code_prefix
     (last,) = con.execute(
-        "SELECT max(CAST(split_part(resource_code, '/', 2) AS INTEGER)) FROM directory.resource_codes "
+        "SELECT max(CAST(right(split_part(resource_code, '/', 2), 5) AS INTEGER)) FROM directory.resource_codes "
         "WHERE split_part(resource_code, '/', 1) = ?", [prefix]).fetchone()
-    code = f"{prefix}/{(last or 0) + 1:05d}"
+    code = f"{prefix}/{infix}{(last or 0) + 1:05d}"
     con.execute("INSERT INTO directory.resource_codes VALUES (?, ?)", [contract.id, code])
     codes[contract.id] = code
     return code
@@ -148,7 +151,7 @@ def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classific
     c = contract.custom
     exceptions = {k: c[k] for k in ("sharingException", "maskingException") if k in c}
     return {
-        "信息资源代码": _resource_code(con, contract, cls, facts.codes),
+        "信息资源代码": _resource_code(con, contract, cls, facts.codes, code_infix(settings)),
         "信息资源名称": contract.name,
         "信息资源分类": cls.path,
         "分类": {**cls.as_dict(), "code_prefix": cls.code_prefix},
@@ -272,6 +275,7 @@ def update_directory(settings: Settings | None = None, incremental: bool = True)
     (the result is the same as a full build's, which ``incremental=False`` runs).
     """
     from cityshare.contracts.compiled import catalogue
+    from cityshare.directory.harvested import harvested_entries
     from cityshare.directory.versions import record_versions
     from cityshare.lineage import store_lineage
 
@@ -300,14 +304,14 @@ def update_directory(settings: Settings | None = None, incremental: bool = True)
         insert_rows(con, "directory.entries", [[e["信息资源代码"], e["contract_id"], e["kind"], texts[e["信息资源代码"]], now]
                                                for e in write])
         if graph is not None:
-            from cityshare.lineage import store_lineage
-
             store_lineage(con, graph, settings.directory_dir, unchanged_ok=incremental)
-        fingerprint = hashlib.sha256("\n".join(texts.values()).encode()).hexdigest()
+        harvested = harvested_entries(con)  # lower instances' entries (cityshare.federation.harvest)
+        fingerprint = hashlib.sha256("\n".join([*texts.values(), json.dumps(harvested, ensure_ascii=False, sort_keys=True,
+                                                                        default=str)]).encode()).hexdigest()
         exported = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'directory.json'").fetchone()
     path = settings.directory_dir / "directory.json"
     if not (incremental and exported and exported[0] == fingerprint and path.exists()):
-        export_json(entries, path)
+        export_json(entries + harvested, path)
         with connect(settings) as con:
             con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('directory.json', ?)", [fingerprint])
     return DirectoryBuild(entries, rebuilt, changed)

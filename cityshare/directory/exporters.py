@@ -183,20 +183,29 @@ def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str]) -> dic
 
 
 def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0.1:8000",
-                  areas: dict[str, str] | None = None) -> dict[str, Any]:
-    """The catalog and every dataset as one DCAT-AP 3.0.1 JSON-LD document (conforms to the official shapes)."""
-    areas = area_codes() if areas is None else areas
+                  areas: dict[str, str] | None = None, settings: Any = None) -> dict[str, Any]:
+    """The catalog and every dataset as one DCAT-AP 3.0.1 JSON-LD document (conforms to the official shapes).
+
+    The catalog's publisher and coverage are this instance's identity (cityshare.instance).
+    """
+    from cityshare.instance import instance
+    from cityshare.settings import get_settings
+
+    me = instance(settings or get_settings())
+    areas = area_codes(settings) if areas is None else areas
     issued = sorted(e["发布日期"] for e in entries if e.get("发布日期"))
     catalog: dict[str, Any] = {
         "@context": CONTEXT,
         "@id": f"{base_url}/directory", "@type": "dcat:Catalog",
         "dct:title": _zh("共享数据资源目录"),
         "dct:description": _zh("城市运行和治理中心（一网统管）政务数据共享资源目录，按《政务信息资源目录编制指南》编制。"),
-        "dct:publisher": _node("urn:cityshare:publisher:cyzx", "foaf:Agent", **{"foaf:name": _zh("重庆市城市运行和治理中心")}),
+        "dct:publisher": _node(f"urn:cityshare:instance:{me.area}", "foaf:Agent",
+                               **{"foaf:name": _zh(me.name), "dct:identifier": me.area}),
         "foaf:homepage": _node(f"{base_url}/", "foaf:Document"),
         "dct:language": _node(f"{EU}language/ZHO", "dct:LinguisticSystem"),
-        "dct:spatial": _node(f"{base_url}/area/{CITY_AREA[0]}", "dct:Location",
-                             **{"dct:identifier": CITY_AREA[0], "skos:prefLabel": _zh(CITY_AREA[1])}),
+        "dct:spatial": _node(f"{base_url}/area/{me.area}", "dct:Location",
+                             **{"dct:identifier": me.area, "skos:prefLabel": _zh(me.area_name)}),
+        "cityshare:instanceLevel": me.level,
         "dcat:themeTaxonomy": [
             _node(f"{base_url}/classification", "skos:ConceptScheme", **{"dct:title": _zh("信息资源分类")}),
             _node(f"{EU}data-theme", "skos:ConceptScheme", **{"dct:title": _zh("欧盟数据主题")}),
@@ -210,31 +219,31 @@ def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0
 
 
 def to_dcat(entries: list[dict[str, Any]], base_url: str = "http://127.0.0.1:8000",
-            areas: dict[str, str] | None = None) -> str:
+            areas: dict[str, str] | None = None, settings: Any = None) -> str:
     """DCAT-AP 3.0.1 as JSON-LD."""
-    return json.dumps(dcat_document(entries, base_url, areas), ensure_ascii=False, indent=2)
+    return json.dumps(dcat_document(entries, base_url, areas, settings), ensure_ascii=False, indent=2)
 
 
 def to_dcat_turtle(entries: list[dict[str, Any]], base_url: str = "http://127.0.0.1:8000",
-                   areas: dict[str, str] | None = None) -> str:
+                   areas: dict[str, str] | None = None, settings: Any = None) -> str:
     """The same graph as Turtle (what most RDF harvesters and validators read first)."""
     from rdflib import Graph
 
-    graph = Graph().parse(data=to_dcat(entries, base_url, areas), format="json-ld")
+    graph = Graph().parse(data=to_dcat(entries, base_url, areas, settings), format="json-ld")
     return graph.serialize(format="turtle")
 
 
 def export(entries: list[dict[str, Any]], fmt: str, base_url: str = "http://127.0.0.1:8000",
-           areas: dict[str, str] | None = None) -> tuple[str, str]:
+           areas: dict[str, str] | None = None, settings: Any = None) -> tuple[str, str]:
     """``(text, encoding)`` of an export; ValueError names the allowed formats."""
     if fmt == "json":
         return to_json(entries), "utf-8"
     if fmt == "csv":
         return to_csv(entries), "utf-8"
     if fmt == "dcat":
-        return to_dcat(entries, base_url, areas), "utf-8"
+        return to_dcat(entries, base_url, areas, settings), "utf-8"
     if fmt == "dcat-ttl":
-        return to_dcat_turtle(entries, base_url, areas), "utf-8"
+        return to_dcat_turtle(entries, base_url, areas, settings), "utf-8"
     raise ValueError(f"--format {fmt!r}: must be json, csv, dcat (JSON-LD) or dcat-ttl (Turtle)")
 
 
@@ -248,7 +257,7 @@ def write_exports(settings: Any = None, base_url: str = "http://127.0.0.1:8000")
     areas = area_codes(settings)
     written = []
     for fmt, name in (("csv", "directory.csv"), ("dcat", "directory.dcat.jsonld"), ("dcat-ttl", "directory.dcat.ttl")):
-        text, encoding = export(entries, fmt, base_url, areas)
+        text, encoding = export(entries, fmt, base_url, areas, settings)
         path = settings.directory_dir / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text, encoding=encoding, newline="")

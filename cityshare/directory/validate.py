@@ -18,7 +18,7 @@ OPEN_TYPES = ("无条件开放", "有条件开放", "不予开放")
 UPDATE_CYCLES = ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "其他")
 FORMAT_CLASSES = ("电子文件", "电子表格", "数据库", "图形图像", "流媒体", "自描述格式", "服务接口")
 TYPE_LETTERS = frozenset("CNYDTLMGBIF")
-CODE_PATTERN = re.compile(r"^(\d{6}\d*)/(\d{5})$")
+CODE_PATTERN = re.compile(r"^(\d{6}\d*)/((?:\d{6})?\d{5})$")  # optional GB/T 2260 area before the sequence
 
 
 class DirectoryInvalid(CityShareError):
@@ -43,7 +43,7 @@ def entry_problems(entry: dict[str, Any], where: str) -> list[str]:
     match = CODE_PATTERN.match(code)
     cls = entry.get("分类") or {}
     if not match:
-        bad("信息资源代码", f"{code!r} must be 类项目[细目] digits + '/' + 5-digit sequence")
+        bad("信息资源代码", f"{code!r} must be 类项目[细目] digits + '/' + [6-digit area code +] 5-digit sequence")
     elif cls and match.group(1) != cls.get("code_prefix"):
         bad("信息资源代码", f"{code!r} does not start with its classification {cls.get('code_prefix')!r}")
     if not is_valid_uscc(entry.get("提供方代码")):

@@ -20,7 +20,8 @@ def create_app(settings: Settings | None = None) -> Any:
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
-    from cityshare.share import api, display, portal, routes_directory, routes_quality, service
+    from cityshare.instance import instance
+    from cityshare.share import api, display, portal, routes_directory, routes_federation, routes_quality, service
     from cityshare.share.api import same_origin
     from cityshare.share.auth import ShareError, caller_from
     from cityshare.share.guard import Guard
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Any:
                   description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
     app.state.settings = settings  # routers mounted without a settings argument read it from here
+    app.state.instance = instance(settings)  # fail closed on an identity the reference data does not know
     templates = Jinja2Templates(directory=str(TEMPLATES))
     display.install(templates.env, settings)
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Any:
     # Other engineers' routers first, so their specific paths win over this module's catch-alls.
     app.include_router(routes_directory.router)
     app.include_router(routes_quality.router)
+    app.include_router(routes_federation.router)
     app.include_router(api.build_router(settings))
     app.include_router(portal.build_router(settings))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

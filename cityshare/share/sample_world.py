@@ -70,9 +70,9 @@ TABLE_SQL = {
 }
 
 
-def build_world(root: Path, rows: int = 40, token_key: str | None = None) -> Settings:
+def build_world(root: Path, rows: int = 40, token_key: str | None = None, **identity: str) -> Settings:
     """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory);
-    the token key is random unless given."""
+    the token key is random unless given; ``identity``: ``instance_level/_area/_name`` settings."""
     import secrets
 
     import duckdb
@@ -92,7 +92,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None) -> Set
     (home / "contracts" / "shared" / "elderly_alone.odcs.yaml").write_text(
         yaml.safe_dump(ELDERLY_CONTRACT, allow_unicode=True, sort_keys=False), encoding="utf-8")
     settings = Settings(project_root=home, data_dir=data, token_key=token_key or secrets.token_urlsafe(32),
-                        sim_api_token="unused", sim_api_port=0)
+                        sim_api_token="unused", sim_api_port=0, **identity)
     data.mkdir(parents=True, exist_ok=True)
     now = dt.datetime(2026, 11, 27, 6, 0, 0)
     con = duckdb.connect(str(settings.warehouse_path))

@@ -86,6 +86,9 @@ def summary(e: dict[str, Any]) -> dict[str, Any]:
     out = {k: e.get(k) for k in _SUMMARY}
     out["数据时效"] = (e.get("数据时效") or {}).get("状态")
     out["发布状态"] = (e.get("发布状态") or {}).get("状态")
+    for key in ("汇聚方式", "来源平台", "汇聚状态"):  # a lower instance's entry (cityshare.federation.harvest)
+        if e.get(key):
+            out[key] = e[key]
     return out
 
 

@@ -15,6 +15,9 @@ server ``type``        ``format``                              module
 ``local``              ``sqlite``                              :mod:`.sql_db`
 ``postgresql``/``postgres``                                    :mod:`.sql_db`
 ``api``                                                        :mod:`.http_api`
+``custom`` +           another CityShare instance's shared     :mod:`.cityshare_peer`
+``serverType:          table (数据交换 between platforms)
+cityshare``
 =====================  ======================================  =========================
 
 A property may name where its value comes from with the customProperty ``sourceField``: a header
@@ -39,7 +42,7 @@ from cityshare.settings import Settings
 BATCH_ROWS = 50_000  # rows per Arrow batch for row-oriented sources (bounded memory)
 SERVER_KINDS = {
     ("local", "csv"), ("local", "xlsx"), ("local", "jsonl"), ("local", "sqlite"),
-    ("api", None), ("postgresql", None), ("postgres", None),
+    ("api", None), ("postgresql", None), ("postgres", None), ("cityshare", None),
 }
 
 
@@ -88,6 +91,8 @@ def server_kind(contract: Contract) -> tuple[str, str | None]:
     """(type, format) of the contract's server, normalised (format only matters for ``local``)."""
     server = contract.server
     kind = str(server.get("type", ""))
+    if kind == "custom" and contract.server_option("serverType") == "cityshare":
+        return "cityshare", None  # ODCS's server types are a closed list: a peer instance is a custom server
     fmt = str(server.get("format") or "csv").lower() if kind == "local" else None
     return kind, fmt
 
@@ -117,6 +122,10 @@ def extract(contract: Contract, load_date: dt.date, settings: Settings) -> Extra
         from cityshare.sources.http_api import extract_api
 
         return extract_api(contract, load_date, settings)
+    if kind == "cityshare":
+        from cityshare.sources.cityshare_peer import extract_peer
+
+        return extract_peer(contract, load_date, settings)
     what = f"{kind!r} with format {fmt!r}" if kind == "local" else repr(kind)
     raise SourceError(f"{contract.path}: servers[0].type: no connector for {what}")
 

@@ -37,7 +37,8 @@ from cityshare.sources import Extract, RowBatcher, dig, source_fields, to_text
 MAX_PAGES = 100_000
 
 
-def _token(contract: Contract, settings: Settings) -> str | None:
+def bearer_token(contract: Contract, settings: Settings) -> str | None:
+    """The bearer token from the variable the contract names (``tokenEnv``), None when it names none."""
     env = contract.server_option("tokenEnv")
     if not env:
         return None
@@ -111,7 +112,7 @@ def extract_api(contract: Contract, load_date: dt.date, settings: Settings) -> E
     window = contract.server_option("windowParameter")
     uri = f"{url}?{window}={load_date}" if window else url
     extract = Extract(source_uri=uri, batches=iter(()))
-    token = _token(contract, settings)  # fail before any request if the secret is missing
+    token = bearer_token(contract, settings)  # fail before any request if the secret is missing
     extract.batches = _pages(contract, url, load_date, token, extract)
     return extract
 

@@ -212,6 +212,8 @@ ROUTES = {
     ("GET", "/api/directory/{code:path}/lineage"): PUBLIC, ("GET", "/directory/{code:path}/lineage"): PUBLIC,
     ("GET", "/api/entry/lineage"): PUBLIC, ("GET", "/api/entry/quality"): PUBLIC,
     ("GET", "/api/keys/receipt"): PUBLIC,
+    # what peers in the federation read: identity + receipt key, the directory by modification time (metadata)
+    ("GET", "/api/federation/identity"): PUBLIC, ("GET", "/api/federation/directory"): PUBLIC,
     # aggregates only (the quality report file goes to every department)
     ("GET", "/quality"): PUBLIC, ("GET", "/api/quality/report"): PUBLIC, ("GET", "/api/quality/scorecards"): PUBLIC,
     ("GET", "/api/quality/timeliness"): PUBLIC, ("GET", "/api/quality/loads"): PUBLIC,

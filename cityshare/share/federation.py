@@ -1,0 +1,58 @@
+"""What an instance offers its peers: its identity with the receipt key, and its directory by modification time.
+
+Both are as public as the directory itself (``/api/directory``, the DCAT-AP feed): metadata, no data.
+A higher instance harvests ``directory_feed`` incrementally: entries changed after ``since`` in full,
+plus every current code, so it can withdraw what disappeared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cityshare.settings import Settings
+
+
+def identity_doc(settings: Settings) -> dict[str, Any]:
+    """``/api/federation/identity``: level, area, name and the receipt public key peers verify deliveries with."""
+    from cityshare.instance import instance
+    from cityshare.share.receipts import key_id, public_key_pem
+
+    pem = public_key_pem(settings)
+    return {**instance(settings).as_dict(), "receipt_public_key": pem, "key_id": key_id(pem),
+            "software": "CityShare"}
+
+
+def modified_times(settings: Settings) -> dict[str, dt.datetime]:
+    """Resource code → when its latest entry version was recorded (directory.entry_versions)."""
+    import duckdb
+
+    from cityshare.warehouse import connect
+
+    if not settings.warehouse_path.exists():
+        return {}
+    with connect(settings, read_only=True) as con:
+        try:
+            return dict(con.execute("SELECT resource_code, max(changed_at) FROM directory.entry_versions "
+                                    "GROUP BY resource_code").fetchall())
+        except duckdb.CatalogException:
+            return {}
+
+
+def directory_feed(settings: Settings, since: dt.datetime | None = None) -> dict[str, Any]:
+    """Entries modified at or after ``since`` (all when None) with their modification time, and every current code.
+
+    At or after: versions carry whole seconds, so an entry changed later within the watermark's second is
+    sent again rather than missed; the harvester records a version only for real changes.
+    """
+    from cityshare.share.service import directory
+
+    entries = directory(settings)[0]
+    times = modified_times(settings)
+    epoch = dt.datetime(1970, 1, 1)
+    changed = [{"modified": times.get(e["信息资源代码"], epoch).isoformat(sep=" "), "entry": e} for e in entries
+               if since is None or times.get(e["信息资源代码"], epoch) >= since]  # >=: times have whole seconds
+    return {"instance": identity_doc(settings) | {"receipt_public_key": None},
+            "generated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" "),
+            "since": since.isoformat(sep=" ") if since else None,
+            "codes": [e["信息资源代码"] for e in entries], "entries": changed}

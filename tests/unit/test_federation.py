@@ -1,0 +1,193 @@
+"""Federation pieces without servers: receipt and version checks, harvest entries, the harvest DAG, lint."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cityshare.errors import CityShareError
+from cityshare.federation.harvest import global_code, harvested_entry
+from cityshare.instance import HarvestSource, harvest_sources
+from cityshare.settings import PROJECT_ROOT, get_settings
+from cityshare.share import receipts
+from cityshare.sources.cityshare_peer import delivery_problems, version_problem
+
+PEER_CONTRACT = PROJECT_ROOT / "tests" / "e2e" / "federation" / "nanan_city_cases.odcs.yaml"
+TABLE = "theme_city_cases__case"
+
+
+@pytest.fixture
+def signed(tmp_path):  # type: ignore[no-untyped-def]
+    """A delivered file, its receipt signed by a provider key, and that provider's public key."""
+    provider = dataclasses.replace(get_settings(), data_dir=tmp_path / "provider")
+    data = tmp_path / "cases.parquet"
+    data.write_bytes(b"PAR1 some rows PAR1")
+    digest, size = receipts.file_digest(data)
+    doc = receipts.sign(provider, {"table": f"shared.{TABLE}", "version": 3, "rows": 2, "sha256": digest, "bytes": size})
+    return data, doc, receipts.public_key_pem(provider)
+
+
+def test_a_genuine_delivery_passes(signed) -> None:  # type: ignore[no-untyped-def]
+    data, doc, pem = signed
+    assert delivery_problems(doc, data, pem, TABLE) == []
+
+
+def test_every_tampering_is_named(signed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data, doc, pem = signed
+    changed = json.loads(json.dumps(doc))
+    changed["receipt"]["rows"] = 3
+    assert delivery_problems(changed, data, pem, TABLE) == ["签名无效：回执不是提供方平台签发，或内容被改动"]
+    other = receipts.public_key_pem(dataclasses.replace(get_settings(), data_dir=tmp_path / "mallory"))
+    assert delivery_problems(doc, data, other, TABLE)[0].startswith("签名无效")
+    data.write_bytes(b"PAR1 evil rows PAR1")  # same size, other bytes
+    assert [p[:5] for p in delivery_problems(doc, data, pem, TABLE)] == ["文件哈希不"]
+    assert any(p.startswith("表不符") for p in delivery_problems(doc, data, pem, "base_legal_entity"))
+
+
+@pytest.mark.parametrize(("received", "pin", "last", "gap", "says"), [
+    (3, "latest", None, "block", None),  # first landing: any version
+    (3, "latest", 2, "block", None),
+    (3, "latest", 3, "block", None),  # the same version again (the batch is reused)
+    (5, "latest", 3, "block", "版本不连续：上次入库 v3，本次交付 v5，缺 v4…v4"),
+    (5, "latest", 3, "allow", None),
+    (2, "latest", 3, "block", "版本回退：上次入库 v3，本次交付 v2"),
+    (4, "3", None, "block", "版本不符：契约锁定 v3，提供方交付 v4"),
+])
+def test_version_rules(received: int, pin: str, last: int | None, gap: str, says: str | None) -> None:
+    assert version_problem(received, pin, last, gap) == says
+
+
+def test_global_codes_carry_the_origin_area() -> None:
+    assert global_code("210002/50010800001", "500108") == "210002/50010800001"
+    assert global_code("210002/00007", "500000") == "210002/50000000007"
+    assert global_code("210002/50010800001", "500000") == "210002/50010800001"  # cascaded: its origin's area
+
+
+def test_harvested_entry_keeps_its_origin_and_points_requests_there() -> None:
+
+
+    source = HarvestSource("nanan", "http://d.example", "区县", "500108", "南岸区城市运行和治理中心")
+    entry = {"信息资源代码": "210002/50010800001", "信息资源名称": "城市管理案件主题库", "信息资源提供方": "重庆市城市管理局",
+             "提供方代码": "11500000MB1C00011U", "条目版本": 4, "变更记录": "…", "kind": "shared"}
+    out = harvested_entry(entry, source, {"level": "区县", "area": "500108", "area_name": "南岸区", "name": "南岸区平台"})
+    assert out["kind"] == "harvested" and out["汇聚方式"] == "下级平台汇聚" and "条目版本" not in out
+    assert out["来源平台"]["原提供方"] == "重庆市城市管理局" and out["来源平台"]["行政区划"] == "南岸区"
+    assert out["申请方式"]["申请地址"] == "http://d.example/entry?code=210002/50010800001"
+    higher = harvested_entry(out, HarvestSource("chongqing", "http://c.example", "市", "500000", "重庆"), {"level": "市"})
+    assert higher["来源平台"] == out["来源平台"]  # cascaded further up, the first origin stays
+
+
+def _catalog(tmp_path: Path, harvest: list[dict[str, str]], level: str = "市"):  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    shutil.copytree(PROJECT_ROOT / "catalog", home / "catalog")
+    (home / "catalog" / "federation.yml").write_text(yaml.safe_dump({"harvest": harvest}, allow_unicode=True),
+                                                     encoding="utf-8")
+    return dataclasses.replace(get_settings(), project_root=home, instance_level=level)
+
+
+@pytest.mark.parametrize(("item", "says"), [
+    ({"name": "nanan", "endpoint": "http://x", "level": "区县", "area": "500199"}, "not a GB/T 2260 code"),
+    ({"name": "nanan", "endpoint": "http://x", "level": "国家", "area": "000000"}, "must be a level below"),
+    ({"name": "Nan-an", "endpoint": "http://x", "level": "区县", "area": "500108"}, "lower-case letters"),
+    ({"name": "nanan", "level": "区县", "area": "500108"}, "endpoint"),
+])
+def test_harvest_entries_are_checked(tmp_path, item, says) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CityShareError, match=says) as exc:
+        harvest_sources(_catalog(tmp_path, [item]))
+    assert "federation.yml: harvest[0]" in str(exc.value)
+
+
+def test_harvest_entry_and_peer_contract_become_dags(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from cityshare.lint import lint_file
+
+    home = tmp_path / "home"
+    for part in ("contracts", "catalog", "dags"):
+        shutil.copytree(PROJECT_ROOT / part, home / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (home / "catalog" / "federation.yml").write_text(yaml.safe_dump({"harvest": [
+        {"name": "nanan", "endpoint": "http://127.0.0.1:8101", "level": "区县", "area": "500108",
+         "schedule": "@hourly"}]}, allow_unicode=True), encoding="utf-8")
+    (home / "contracts" / "cyzx").mkdir()
+    shutil.copy(PEER_CONTRACT, home / "contracts" / "cyzx")
+    monkeypatch.setenv("CITYSHARE_HOME", str(home))
+    monkeypatch.setenv("CITYSHARE_DATA_DIR", str(tmp_path / "data"))
+    settings = get_settings()
+    assert lint_file(home / "contracts" / "cyzx" / "nanan_city_cases.odcs.yaml", settings) == []
+    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(home / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags["harvest__nanan"]
+    assert [t.task_id for t in dag.tasks] == ["harvest"] and "下级平台汇聚" in dag.tags
+    assert "ingest__cyzx__nanan_city_cases" in bag.dags
+
+
+def test_unreachable_harvest_keeps_nothing_it_never_had(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cityshare.errors import SourceError
+    from cityshare.federation.harvest import harvest, status
+
+    settings = dataclasses.replace(_catalog(tmp_path, [{"name": "nanan", "endpoint": "http://127.0.0.1:9",
+                                                        "level": "区县", "area": "500108"}]), data_dir=tmp_path / "d")
+    with pytest.raises(SourceError, match=r"harvest nanan: .*下级平台不可达.*kept its 0 entries, flagged stale"):
+        harvest("nanan", settings)
+    (row,) = status(settings)
+    assert row["last_success"] is None and "不可达" in row["last_error"] and isinstance(row["last_attempt"], dt.datetime)
+
+
+@pytest.mark.parametrize(("code", "origin", "says"), [
+    ("210002/50010800001", None, None),
+    ("210002/00001", None, None),  # a default-form code: gets the source's area
+    ("210002/50011200001", None, "不在 nanan 的 500108 范围内"),  # 渝北区's code sent by 南岸区
+    ("2100/x", None, "格式不符"),
+    ("210002/50010800001", {"平台地址": "javascript:alert(1)", "行政区划代码": "500108"}, "来源平台 不可信"),
+])
+def test_a_lower_instance_speaks_only_for_its_area(code: str, origin, says) -> None:  # type: ignore[no-untyped-def]
+    from cityshare.federation.harvest import entry_problem
+
+    source = HarvestSource("nanan", "http://d.example", "区县", "500108", "南岸区")
+    entry = {"信息资源代码": code, **({"来源平台": origin} if origin else {})}
+    problem = entry_problem(entry, source)
+    assert (problem is None) if says is None else (says in problem)
+    city = HarvestSource("chongqing", "http://c.example", "市", "500000", "重庆")
+    assert entry_problem({"信息资源代码": "210002/50011200001"}, city) is None  # a district inside the city
+
+
+def test_a_malformed_feed_is_an_error_and_flags_stale(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An endpoint that answers JSON without the feed's shape: the harvest fails naming it, nothing is stored."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cityshare.errors import SourceError
+    from cityshare.federation.harvest import harvest, status
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"instance": {"level": "区县", "area": "500108"}, "entries": "all"}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = dataclasses.replace(_catalog(tmp_path, [{"name": "nanan", "level": "区县", "area": "500108",
+                                                            "endpoint": f"http://127.0.0.1:{server.server_port}"}]),
+                                       data_dir=tmp_path / "d")
+        with pytest.raises(SourceError, match="不是 CityShare 目录增量"):
+            harvest("nanan", settings)
+    finally:
+        server.shutdown()
+    assert status(settings)[0]["entries"] == 0
