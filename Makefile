@@ -79,6 +79,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cityshare contracts lint
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf data dbt_project/target dbt_project/models/_generated

@@ -176,7 +176,7 @@ def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, setting
                 [[outcome.dataset, batch.load_id, "gate", r.rule, r.level, r.column, r.dimension, r.dimension_zh,
                   r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results])
     docs = {level: stored_path(settings, page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
-            for level, v in outcome.validations.items() if v}
+            or "" for level, v in outcome.validations.items() if v}
     record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)
     refresh_raw_view(con, contract, settings)
 

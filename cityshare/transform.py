@@ -123,7 +123,7 @@ def _yaml(doc: dict[str, Any]) -> str:
 def hand_written_models(settings: Settings) -> set[str]:
     """Names of the models written by hand (every ``.sql`` under models/ outside ``_generated``)."""
     models = settings.dbt_project_dir / "models"
-    names = set()
+    names: set[str] = set()
     for _folder, dirs, files in os.walk(models):  # not into _generated: thousands of derived models at city scale
         dirs[:] = [d for d in dirs if d != "_generated"]
         names.update(f.removesuffix(".sql") for f in files if f.endswith(".sql"))
@@ -188,7 +188,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
             os.environ["CITYSHARE_DBT_KEEP_OPEN"] = keep_open
         _release_warehouse()
     if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
-        result.result.write(str(target / "run_results.json"))
+        result.result.write(str(target / "run_results.json"))  # type: ignore[union-attr]  # hasattr checked it
     if args and args[0] == "build":
         archive_artifacts(target)
     if not result.success and not (allow_failed_nodes and result.exception is None and failed_nodes(result)):

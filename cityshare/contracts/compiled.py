@@ -108,6 +108,7 @@ def catalogue(settings: Settings | None = None, rebuild: bool = False) -> Catalo
     The contracts are shared by every caller in the process while unchanged: treat them as read-only."""
     settings = settings or get_settings()
     root = settings.contracts_dir
+    entries: dict[str, _Entry]
     if rebuild:
         entries, verified_ns = {}, 0
     elif root in _MEMORY:
@@ -129,7 +130,7 @@ def catalogue(settings: Settings | None = None, rebuild: bool = False) -> Catalo
             errors[path] = ContractError(path, "file", f"cannot read: {exc.strerror}")
             continue
         same_stat = old is not None and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
-        if same_stat and st.st_mtime_ns < verified_ns - _RACY_NS:
+        if old is not None and same_stat and st.st_mtime_ns < verified_ns - _RACY_NS:
             fresh[rel] = old
             continue
         try:

@@ -186,7 +186,7 @@ def _flag_select(rules: list[Rule], native: set[str] | None = None, small: bool 
         if rule.predicate is not None:
             expr = f"coalesce({rule.predicate}, false)"
         else:  # a contract `sql` rule: the rows its query selects
-            expr = f"_source_row IN (SELECT _source_row FROM ({rule.bad_rows_sql.format(batch='batch')}))"
+            expr = f"_source_row IN (SELECT _source_row FROM ({(rule.bad_rows_sql or '').format(batch='batch')}))"
         cols.append(f"{expr} AS _f{i}")
     copies = {name: sql for r in rules if r.column and (r.name in native or small)
               for name, sql in r.gx_columns.items()}

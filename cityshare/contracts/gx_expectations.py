@@ -12,7 +12,7 @@ import it before building or loading a suite).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
@@ -108,7 +108,7 @@ class UnexpectedRowsWithSamplesExpectation(UnexpectedRowsExpectation):
     samples: ClassVar[int] = 20
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
-                  execution_engine: object = None) -> dict:
+                  execution_engine: Any = None) -> Any:
         outcome = super()._validate(metrics, runtime_configuration, execution_engine)
         if isinstance(outcome, dict) and "result" in outcome and "details" not in outcome["result"]:
             rows = metrics["unexpected_rows_query.table"] or []

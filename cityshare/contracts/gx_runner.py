@@ -121,7 +121,7 @@ def _context() -> Any:
     from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
 
     if "duckdb" not in engine._PERSISTED_CONNECTION_DIALECTS:
-        engine._PERSISTED_CONNECTION_DIALECTS = (
+        engine._PERSISTED_CONNECTION_DIALECTS = (  # type: ignore[assignment]  # GX types the tuple's length
             *engine._PERSISTED_CONNECTION_DIALECTS,
             _DuckDBDialect("duckdb"),
         )
@@ -314,7 +314,7 @@ def _validate(suite: Any, relation_sql: str, name: str, described_as: str,
             con.execute(f"DROP VIEW IF EXISTS {view}")
             settle(con)
     run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
-    outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,
+    outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,  # type: ignore[call-arg]
                         validation_time=run_id.run_time, batch_parameters=None)
     if isinstance(outcome.meta.get("batch_spec"), dict):
         outcome.meta["batch_spec"]["query"] = described_as

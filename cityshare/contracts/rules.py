@@ -161,11 +161,12 @@ class Rule:
         import great_expectations.expectations as gxe
 
         meta = {"rule": self.name}
-        extra = {"mostly": mostly} if mostly is not None and self.native else {}
+        extra: dict[str, Any] = {"mostly": mostly} if mostly is not None and self.native else {}
+        column = self.column or ""  # the column-level kinds below always have one
         if copies and self.native and self.kind not in ("not_null", "in_set"):
             return self._native_expectation(meta, extra)
         if self.kind == "column_exists":
-            return gxe.ExpectColumnToExist(column=self.column, meta=meta)
+            return gxe.ExpectColumnToExist(column=column, meta=meta)
         if self.kind in ("row_count_min", "volume"):
             return gxe.ExpectTableRowCountToBeBetween(
                 min_value=self.params.get("min"), max_value=self.params.get("max"), meta=meta
@@ -175,15 +176,15 @@ class Rule:
                 column_set=self.params["expected"], exact_match=True, meta=meta
             )
         if self.kind == "not_null":
-            return gxe.ExpectColumnValuesToNotBeNull(column=self.column, meta=meta, description=self.description,
+            return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta, description=self.description,
                                                      **extra)
         if self.kind == "in_set":
             return gxe.ExpectColumnValuesToBeInSet(
-                column=self.column, value_set=self.params["values"], meta=meta, description=self.description,
+                column=column, value_set=self.params["values"], meta=meta, description=self.description,
                 **extra,
             )
         return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=self.bad_rows_sql, description=self.description, meta=meta
+            unexpected_rows_query=self.bad_rows_sql or "", description=self.description, meta=meta
         )
 
     def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -70,7 +71,7 @@ TABLE_SQL = {
 }
 
 
-def build_world(root: Path, rows: int = 40, token_key: str | None = None, **identity: str) -> Settings:
+def build_world(root: Path, rows: int = 40, token_key: str | None = None, **identity: Any) -> Settings:
     """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory);
     the token key is random unless given; ``identity``: ``instance_level/_area/_name`` settings."""
     import secrets
