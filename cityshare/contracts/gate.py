@@ -211,7 +211,7 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
                 con.execute("CREATE OR REPLACE TEMP TABLE flags AS SELECT _source_row FROM batch")
             settle(con)
             counts = dict(zip(flags, con.execute(
-                f"SELECT {', '.join(f'count_if({f})' for f in flags.values()) or '0'} FROM flags").fetchone(),
+                f"SELECT {', '.join(f'coalesce(count_if({f}), 0)' for f in flags.values()) or '0'} FROM flags").fetchone(),
                 strict=False))
             flag_ms = (time.perf_counter() - started) * 1000
             counted = {name: flag for name, flag in flags.items() if name not in native}

@@ -166,7 +166,7 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
         _upsert_source(con, source, newest, now, now, None)
     write_directory(settings)
     return {"source": name, "endpoint": source.endpoint, "received": received, "changed": len(changed),
-            "withdrawn": len(withdrawn), "new_versions": versions, "entries": len(codes), "refused": refused}
+            "withdrawn": len(withdrawn), "new_versions": len(versions), "entries": len(codes), "refused": refused}
 
 
 def _content(entry: dict[str, Any]) -> dict[str, Any]:

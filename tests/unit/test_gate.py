@@ -86,6 +86,14 @@ def test_rerun_of_the_same_file_reuses_the_batch(settings):
     assert _sql(settings, "SELECT count(*) FROM raw.cgj__city_cases") == [(5,)]
 
 
+def test_a_header_only_delivery_is_blocked_by_its_row_count_rule_with_a_reason(settings):
+    """城管 cases are never empty in a day: the contract says so, and the reason names that rule."""
+    _write(settings, [])
+    with pytest.raises(GateBlocked, match=r"批次不得为空 \[batch_not_empty: batch of 0 rows\]"):
+        ingest("cgj/city_cases", DAY)
+    assert _sql(settings, "SELECT status, rows_landed FROM meta.batches") == [("blocked", 0)]
+
+
 def test_missing_column_blocks_the_whole_batch_and_nothing_becomes_visible(settings):
     header = [h for h in HEADER if h != "上报人电话"]
     _write(settings, [_row(i)[:-1] for i in range(1, 6)], header)

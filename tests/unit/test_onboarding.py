@@ -129,6 +129,18 @@ def test_new_contract_lands_and_gates_three_times_one_batch(project):
     con.close()
 
 
+def test_a_dataset_that_may_be_empty_lands_a_header_only_day_as_an_empty_batch(project):
+    """Without a row-count rule a day with nothing to report is a valid delivery: accepted, 0 rows, no crash."""
+    from cityshare.ingest import ingest
+
+    path = project.contracts_dir / "slj" / "river_levels.odcs.yaml"
+    path.write_text("\n".join(line for line in CONTRACT.splitlines() if "batch_not_empty" not in line), encoding="utf-8")
+    delivery = project.inbox_dir / "slj" / "river_levels" / f"river_levels_{DAYS[0]}.csv"
+    delivery.write_bytes("测站编码,观测时间,水位（米）\n".encode("gb18030"))
+    result = ingest("slj/river_levels", DAYS[0], project)
+    assert (result["status"], result["rows"], result["accepted"], result["quarantined"]) == ("accepted", 0, 0, 0)
+
+
 def test_airflow_runs_the_new_dag_for_a_past_date(project):
     """``airflow dags test`` with a past logical date: a backfill of one load date through Airflow."""
     from cityshare.orchestrate import init_airflow, run_dag
