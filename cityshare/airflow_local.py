@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,18 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cityshare.ports import free_port
 from cityshare.settings import Settings
 
 ADMIN = "admin"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 SQLITE_BUSY_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _secret_file(path: Path, make: Callable[[], str]) -> str:

@@ -597,11 +597,17 @@ def _startup_check(settings: Any) -> None:
 def demo(
     days: Annotated[int, typer.Option(help="days to simulate")] = 3,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="stop after the summary")] = False,
-    port: Annotated[int, typer.Option(help="portal port")] = 8000,
+    port: Annotated[int | None, typer.Option(help="portal port (default 8000, or any free port if 8000 is taken)")] = None,
 ) -> None:
     """simulate → every DAG through Airflow → summary → serve the portal."""
     from cityshare.demo import run_demo
+    from cityshare.ports import pick_port, port_is_free
 
+    if port is not None and not port_is_free(port):
+        err.print(f"[red]port 端口 {port} on 127.0.0.1 is in use[/]: choose another with --port, or leave it out "
+                  "to take a free one")
+        raise typer.Exit(2)
+    port = pick_port(8000) if port is None else port
     summary = run_demo(days=days, console=console, port=port)
     if summary["failed_runs"]:
         raise typer.Exit(1)

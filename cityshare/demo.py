@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
@@ -30,8 +34,36 @@ def run_pipeline(days: list[dt.date], settings: Settings, console: Console | Non
     specs = [spec for spec in source_specs() if spec.key in simulated]
     plan = [(spec.dag_id, day) for day in days for spec in specs]
     plan += [("build_and_publish", days[-1]), ("directory", days[-1])]
-    with start_api_server(settings):
+    # any free port: the department APIs' contracts keep their endpoints and are pointed at it by environment
+    with start_api_server(settings, port=0) as api, _environment(simulator_endpoints(settings, api.url)):
         return run_dags(plan, settings, on_result=show)
+
+
+def simulator_endpoints(settings: Settings, base_url: str) -> dict[str, str]:
+    """``CITYSHARE_SERVER_<SERVER>_LOCATION`` for every simulated department API contract, pointing its
+    endpoint's path at the simulator on ``base_url`` (the Airflow task processes inherit them)."""
+    from cityshare.contracts.model import load_contracts, server_override_env
+    from cityshare.simulate import simulated_sources
+
+    simulated = simulated_sources()
+    return {server_override_env(str(c.server.get("server") or "")): base_url + urlsplit(str(c.server["location"])).path
+            for c in load_contracts(settings, kind="source")
+            if c.key in simulated and c.server.get("type") == "api"}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` set in this process's environment for the block, then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def unsimulated_sources() -> list[str]:

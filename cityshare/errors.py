@@ -60,6 +60,13 @@ class InfrastructureError(CityShareError):
 
     exit_code = 3
 
+    @property
+    def reason_zh(self) -> str:
+        """The fault in the words a portal user reads (no paths, no advice meant for the operator)."""
+        text = str(self)
+        return next((zh for zh in ("磁盘已满", "只读文件系统", "无访问权限", "内存不足", "仓库被占用") if zh in text),
+                    "存储不可用")
+
 
 class Stopped(CityShareError):
     """Stopped on SIGTERM at a safe point (exit 143, as a process ended by SIGTERM)."""

@@ -23,6 +23,7 @@ POINTS = (
     "publish.mid_swap",        # inside the transaction that swaps tables into ``shared``
     "publish.before_pointers",  # swap committed, the served-version pointers not yet moved
     "export.mid_stream",       # an export half sent
+    "audit.append",            # a read or decision about to be written to the audit chain
 )
 
 

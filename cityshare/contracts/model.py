@@ -154,6 +154,16 @@ class Contract:
             raise ContractError(self.path, "servers", "a source contract needs one server entry")
         return servers[0]
 
+    def server_value(self, name: str, settings: Settings | None = None) -> str:
+        """A server field (``location``, ``path``) for this installation, ``${VAR}`` expanded.
+
+        ``CITYSHARE_SERVER_<SERVER>_<FIELD>`` (see ``server_override_env``) replaces the contract's value:
+        the contract keeps the department's real endpoint (a valid ODCS URI), and a demo, a test or a
+        district mirror points the same server elsewhere without editing it.
+        """
+        override = os.environ.get(server_override_env(str(self.server.get("server") or ""), name))
+        return expand(override or str(self.server[name]), settings)
+
     def server_option(self, name: str, default: Any = None) -> Any:
         return {p["property"]: p["value"] for p in self.server.get("customProperties") or []}.get(
             name, default
@@ -178,6 +188,12 @@ class Contract:
 
 
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def server_override_env(server: str, name: str = "location") -> str:
+    """The environment variable that overrides field ``name`` of server ``server`` (``parking-api`` →
+    ``CITYSHARE_SERVER_PARKING_API_LOCATION``)."""
+    return f"CITYSHARE_SERVER_{re.sub(r'[^A-Z0-9]+', '_', server.upper()).strip('_')}_{name.upper()}"
 
 
 def expand(value: str, settings: Settings | None = None) -> str:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+from cityshare.errors import infrastructure_error
 from cityshare.keys import require_token_key
 from cityshare.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("cityshare.share")
 
 
 def create_app(settings: Settings | None = None) -> Any:
@@ -27,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Any:
     from cityshare.share.guard import Guard
     from cityshare.share.portal import page_context
     from cityshare.share.sessions import COOKIE
+    from cityshare.share.store import today
 
     settings = settings or get_settings()
     require_token_key(settings)  # fail closed: no app without a real key (it hashes every API token)
@@ -50,6 +54,24 @@ def create_app(settings: Settings | None = None) -> Any:
         return templates.TemplateResponse(
             request, "message.html", {**page_context(caller), "title": title, "message": exc.message,
                                       "status": exc.status}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    def unexpected(request: Request, exc: Exception) -> Any:
+        """A storage fault (disk full, read-only volume, held lock …) is 503 with its reason and Retry-After;
+        anything else a plain 500. Neither shows a traceback or driver text; the log keeps both."""
+        fault = infrastructure_error(exc, settings.data_dir)
+        if fault is not None:
+            log.error("%s %s: %s", request.method, request.url.path, fault)
+            status, message = 503, f"服务暂不可用：{fault.reason_zh}，请稍后重试（运维人员已收到日志）"
+        else:
+            log.exception("%s %s failed", request.method, request.url.path)
+            status, message = 500, "服务内部错误，请稍后重试（运维人员已收到日志）"
+        headers = {"Retry-After": "60"} if status == 503 else None
+        if request.url.path.startswith("/api"):
+            return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        page = {"me": None, "csrf": "", "today": today().isoformat(),  # no session lookup: the store may be the fault
+                "title": "暂不可用" if status == 503 else "出错了", "message": message, "status": status}
+        return templates.TemplateResponse(request, "message.html", page, status_code=status, headers=headers)
 
     # Other engineers' routers first, so their specific paths win over this module's catch-alls.
     app.include_router(routes_directory.router)

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from cityshare.faults import crash_point
 from cityshare.keys import audit_key, owner_only_dir
 from cityshare.privacy import mask_id_number, mask_mobile
 from cityshare.settings import Settings
@@ -68,6 +69,7 @@ def append(con: sqlite3.Connection, who: Identity | None, action: str, target: s
     }
     prev = last["hash"] if last else GENESIS
     record["prev_hash"], record["hash"] = prev, _digest(_key(settings), prev, record)
+    crash_point("audit.append")
     con.execute(f"INSERT INTO audit_log ({', '.join(record)}) VALUES ({', '.join('?' * len(record))})",
                 list(record.values()))
     return record

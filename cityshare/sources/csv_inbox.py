@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cityshare.contracts.model import Contract, expand
+from cityshare.contracts.model import Contract
 from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract, NativeScan
@@ -33,7 +33,7 @@ _BLOCK = 8 << 20
 
 
 def inbox_path(contract: Contract, load_date: dt.date, settings: Settings) -> Path:
-    template = expand(contract.server["path"], settings)
+    template = contract.server_value("path", settings)
     return Path(template.replace("{date}", load_date.isoformat()))
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cityshare.contracts.model import Contract, expand
+from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract, RowBatcher, dig, source_fields, to_text
@@ -108,7 +108,7 @@ def _json(resp: Any, where: str) -> Any:
 
 
 def extract_api(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
-    url = expand(contract.server["location"], settings)
+    url = contract.server_value("location", settings)
     window = contract.server_option("windowParameter")
     uri = f"{url}?{window}={load_date}" if window else url
     extract = Extract(source_uri=uri, batches=iter(()))

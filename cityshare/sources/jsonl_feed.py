@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import pyarrow as pa
 
-from cityshare.contracts.model import Contract, expand
+from cityshare.contracts.model import Contract
 from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract, NativeScan, RowBatcher, dig, source_fields, to_text
@@ -34,7 +34,7 @@ from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
 
 
 def feed_files(contract: Contract, load_date: dt.date, settings: Settings) -> list[Path]:
-    pattern = expand(contract.server["path"], settings).replace("{date}", load_date.isoformat())
+    pattern = contract.server_value("path", settings).replace("{date}", load_date.isoformat())
     files = sorted(Path(p) for p in glob.glob(pattern))
     if not files:
         raise NoDelivery(f"{pattern}: no delivery from {contract.department} for {load_date} (no feed file)")

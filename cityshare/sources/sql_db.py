@@ -30,7 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cityshare.contracts.model import Contract, expand
+from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
 from cityshare.sources import BATCH_ROWS, Extract, RowBatcher, load_id_for, source_fields, to_text
@@ -100,7 +100,7 @@ class _SQLite:
     def __init__(self, contract: Contract, settings: Settings) -> None:
         import sqlite3
 
-        path = Path(expand(contract.server["path"], settings))
+        path = Path(contract.server_value("path", settings))
         if not path.is_file():
             raise SourceError(f"{path}: the {contract.department} database file is missing")
         self.uri = f"sqlite:{path}"

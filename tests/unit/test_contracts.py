@@ -165,3 +165,17 @@ def test_check_digit_sql_agrees_with_python():
     for values, sql, py in ((ids, id_number_valid_sql, is_valid_id_number), (usccs, uscc_valid_sql, is_valid_uscc)):
         got = con.execute(f"SELECT v, {sql('v')} FROM unnest(?) t(v)", [values]).fetchall()
         assert {v: bool(ok) for v, ok in got} == {v: py(v) for v in values}
+
+
+def test_an_installation_points_a_contract_server_elsewhere_without_editing_it(settings, monkeypatch):
+    """The contract keeps the department's endpoint; CITYSHARE_SERVER_<SERVER>_LOCATION redirects it here."""
+    from cityshare.contracts.model import load_contracts
+
+    lots = next(c for c in load_contracts(settings, kind="source") if c.key == "jtj/parking_lots")
+    declared = "http://127.0.0.1:8765/api/v1/parking_lots"
+    assert (lots.server["server"], lots.server_value("location", settings)) == ("parking-api", declared)
+    monkeypatch.setenv("CITYSHARE_SERVER_PARKING_API_LOCATION", "http://127.0.0.1:9/api/v1/parking_lots")
+    assert lots.server_value("location", settings) == "http://127.0.0.1:9/api/v1/parking_lots"
+    assert lots.server["location"] == declared  # the contract itself is unchanged
+    cases = next(c for c in load_contracts(settings, kind="source") if c.key == "cgj/city_cases")
+    assert cases.server_value("path", settings).startswith(str(settings.data_dir))  # ${CITYSHARE_DATA_DIR} expanded

@@ -3,8 +3,8 @@ audit → publish, once for the module, on a temp CITYSHARE_HOME copy.
 
 Every expected figure is recomputed in plain Python from the files the simulated departments delivered (the inbox
 files, the department databases/API data), with the time limits and thresholds read from the dbt seeds.
-The department APIs run on a free loopback port: the copied API contracts point at it (the real ones name 8765,
-which the e2e test uses).
+The department APIs run on a free loopback port; CITYSHARE_SERVER_<SERVER>_LOCATION points the API contracts at it,
+as the demo does.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def built(tmp_path_factory):
     import duckdb
 
     from cityshare.contracts.model import load_contracts
+    from cityshare.demo import simulator_endpoints
     from cityshare.ingest import ingest
     from cityshare.publish import audit, publish
     from cityshare.simulate import simulate
@@ -49,10 +50,8 @@ def built(tmp_path_factory):
         mp.setenv("CITYSHARE_DATA_DIR", str(settings.data_dir))
         simulate(settings, days=len(DAYS), start=DAYS[0], scale=0.3, defect_rate=0.0, seed=11)
         with start_api_server(settings, port=0) as api:
-            for path in (home / "contracts").glob("*/*.odcs.yaml"):
-                text = path.read_text(encoding="utf-8")
-                if "127.0.0.1:8765" in text:
-                    path.write_text(text.replace("127.0.0.1:8765", f"127.0.0.1:{api.port}"), encoding="utf-8")
+            for name, location in simulator_endpoints(settings, api.url).items():
+                mp.setenv(name, location)
             for contract in load_contracts(settings, kind="source"):
                 for day in DAYS:
                     result = ingest(contract.key, day, settings)
