@@ -176,12 +176,16 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     target = settings.dbt_target_dir
     keep_open = os.environ.get("CITYSHARE_DBT_KEEP_OPEN")
     os.environ["CITYSHARE_DBT_KEEP_OPEN"] = "True"  # one DuckDB instance for this run, closed below (profiles.yml)
+    # On a full or read-only disk every write of dbt's file log fails, and Python's logging prints a traceback
+    # for each (51,561 lines for one build): dropped here; the build's own error names the fault once.
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         result = dbtRunner().invoke([
             *args, "--project-dir", project, "--profiles-dir", project,
             "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet",
         ])
     finally:
+        logging.raiseExceptions = raise_exceptions
         if keep_open is None:  # other dbt callers in this process keep the default
             del os.environ["CITYSHARE_DBT_KEEP_OPEN"]
         else:

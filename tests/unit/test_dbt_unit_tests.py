@@ -66,3 +66,22 @@ def test_a_wrong_expectation_fails(ran, tmp_path):
     with pytest.raises(BuildFailed, match=WRONG_TEST) as failed:
         run_dbt(["test", "--select", WRONG_TEST], wrong)
     assert "differs from" in str(failed.value)
+
+
+def test_a_log_file_that_cannot_be_written_does_not_flood_the_output(ran, capfd, monkeypatch):
+    """A full disk fails every write of dbt's file log; Python's logging would print a traceback for each one
+    (51,561 lines for a build). The run goes on and the output stays readable."""
+    import errno
+    import logging
+
+    settings, _, manifest = ran
+
+    def disk_full(self, record):
+        raise OSError(errno.ENOSPC, "No space left on device", self.baseFilename)
+
+    monkeypatch.setattr(logging.FileHandler, "emit", disk_full)
+    passing = next(u["name"] for u in manifest["unit_tests"].values() if u["name"] != WRONG_TEST)
+    result = run_dbt(["test", "--select", passing], settings)
+    assert result.success
+    assert "Logging error" not in capfd.readouterr().err
+    assert logging.raiseExceptions  # the process's own logging reports handler errors again afterwards
