@@ -17,11 +17,12 @@ from cityshare import snapshots
 from cityshare.build_state import AUDITED
 from cityshare.contracts.gx_runner import RuleResult, run_rules
 from cityshare.contracts.model import Contract, load_contracts
-from cityshare.contracts.rules import compile_rules, lit
+from cityshare.contracts.rules import compile_rules
 from cityshare.errors import AuditFailed
 from cityshare.faults import crash_point
 from cityshare.lake import write_parquet_atomic
 from cityshare.settings import Settings, get_settings
+from cityshare.sqlquote import lit
 from cityshare.storage import stored_path
 from cityshare.warehouse import connect, insert_rows, table_schema, transaction
 

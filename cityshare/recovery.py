@@ -107,8 +107,8 @@ def check(settings: Settings, repair: bool = True, con: Any = None) -> dict[str,
 
 def _rewrite_current(settings: Settings, con: Any, table: str, version: int, digest: str) -> bool:
     """Write the current version's snapshot from ``shared.<table>`` if it still holds exactly those rows."""
-    from cityshare.contracts.rules import lit
     from cityshare.publish import _order, content_digest
+    from cityshare.sqlquote import lit
 
     contract = _contracts(settings).get(table)
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'shared' AND table_name = ?",

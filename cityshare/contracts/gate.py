@@ -26,9 +26,10 @@ from typing import Any
 
 from cityshare.contracts.gx_runner import RuleResult, run_suite, session_connection, settle
 from cityshare.contracts.model import Contract
-from cityshare.contracts.rules import GateContext, Rule, compile_rules, lit, q
+from cityshare.contracts.rules import GateContext, Rule, compile_rules
 from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
+from cityshare.sqlquote import lit, q
 from cityshare.storage import is_remote_path, local_copy
 
 # Batches up to this many rows are read into memory once for all the gate's queries (a few MB);

@@ -23,8 +23,9 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-from cityshare.contracts.rules import formula_sql, lit, q, type_ok_sql
+from cityshare.contracts.rules import formula_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
+from cityshare.sqlquote import lit, q
 
 
 def _metric(name: str, valid: Callable[..., str], value_keys: tuple[str, ...] = ()) -> str:

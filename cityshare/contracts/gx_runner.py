@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from cityshare.contracts.rules import Rule, q
+from cityshare.contracts.rules import Rule
+from cityshare.sqlquote import q
 
 log = logging.getLogger("cityshare.gate")
 _counter = itertools.count()

@@ -20,6 +20,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
+from cityshare.sqlquote import lit, q
 
 # ODCS dimension → GB/T 36344-2018 dimension (数据质量评价指标). Duplicate rate sits under 准确性.
 GBT36344 = {
@@ -57,16 +58,6 @@ def guard_casts(contract: Contract, where: str, query: str) -> None:
     if _BARE_CAST.search(query):
         raise ContractError(contract.path, f"{where}.query", "use try_cast(x AS type), not CAST/:: — a cast "
                             "that fails on one malformed value would stop the whole load")
-
-
-def q(identifier: str) -> str:
-    """Quote a SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def lit(value: Any) -> str:
-    """A SQL string literal (contract values are trusted config, still escaped)."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def id_number_valid_sql(col: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityshare.share.tables import SharedTable
+from cityshare.sqlquote import q
 
 MAX_LIMIT = 10_000
 MAX_FILTERS = 20
@@ -63,7 +64,7 @@ class Query:
     def _where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
         for f in self.filters:
-            col = _quote(f.column)
+            col = q(f.column)
             if f.op in OPS:
                 clauses.append(f"{col} {OPS[f.op]} ?")
                 params.append(f.value)
@@ -85,9 +86,9 @@ class Query:
     @property
     def sql(self) -> tuple[str, list[Any]]:
         where, params = self._where()
-        sql = f"SELECT {', '.join(_quote(c) for c in self.columns)} FROM read_parquet(?, hive_partitioning = false){where}"
+        sql = f"SELECT {', '.join(q(c) for c in self.columns)} FROM read_parquet(?, hive_partitioning = false){where}"
         if self.sort:
-            sql += " ORDER BY " + ", ".join(f"{_quote(c)} {'DESC' if desc else 'ASC'} NULLS LAST" for c, desc in self.sort)
+            sql += " ORDER BY " + ", ".join(f"{q(c)} {'DESC' if desc else 'ASC'} NULLS LAST" for c, desc in self.sort)
         if self.limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params = [*params, self.limit, self.offset]
@@ -97,10 +98,6 @@ class Query:
     def count_sql(self) -> tuple[str, list[Any]]:
         where, params = self._where()
         return f"SELECT count(*) FROM read_parquet(?, hive_partitioning = false){where}", [str(self.table.snapshot), *params]
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _known(table: SharedTable, name: str, param: str, allowed: set[str] | None) -> str:

@@ -28,6 +28,7 @@ from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract, NativeScan
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
+from cityshare.sqlquote import q
 
 _BLOCK = 8 << 20
 
@@ -151,7 +152,7 @@ def _native(layout: _Layout, text: TextFile) -> NativeScan | str:
     relation = "read_csv(?, " + ", ".join(f"{k} = {v}" for k, v in options.items()) + ")"
     params = [str(text.path), layout.header_row, layout.delimiter, {n: "VARCHAR" for n in layout.names},
               pacsv.ConvertOptions().null_values]
-    return NativeScan(relation, params, {n: '"' + n.replace('"', '""') + '"' for n in layout.names})
+    return NativeScan(relation, params, {n: q(n) for n in layout.names})
 
 
 def _raise_fault(text: TextFile, delimiter: str, header_row: int, width: int) -> None:

@@ -31,6 +31,7 @@ from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
 from cityshare.sources import Extract, NativeScan, RowBatcher, dig, source_fields, to_text
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
+from cityshare.sqlquote import q
 
 
 def feed_files(contract: Contract, load_date: dt.date, settings: Settings) -> list[Path]:
@@ -150,6 +151,6 @@ def _native(contract: Contract, texts: list[TextFile]) -> NativeScan | str:
         node[leaf] = None
     columns = {k: "JSON" if v is None else _struct_type(v) for k, v in tree.items()}
     relation = "read_json(?::VARCHAR[], format = 'newline_delimited', columns = ?) AS r"
-    exprs = {name: _native_text("r." + ".".join('"' + p.replace('"', '""') + '"' for p in path.split(".")), path)
+    exprs = {name: _native_text("r." + ".".join(q(p) for p in path.split(".")), path)
              for name, path in fields.items()}
     return NativeScan(relation, [[str(t.path) for t in texts], columns], exprs)

@@ -34,10 +34,7 @@ from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
 from cityshare.sources import BATCH_ROWS, Extract, RowBatcher, load_id_for, source_fields, to_text
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+from cityshare.sqlquote import q
 
 
 def extract_sql(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
@@ -111,16 +108,16 @@ class _SQLite:
             raise SourceError(f"{path}: not a readable SQLite database: {exc}") from None
 
     def columns(self, table: str) -> set[str]:
-        return {r[1] for r in self.con.execute(f"PRAGMA table_info({_ident(table)})")}
+        return {r[1] for r in self.con.execute(f"PRAGMA table_info({q(table)})")}
 
     def query(self, table: str, select: list[str], column: str, low: str | None, high: str,
               size: int) -> Iterator[tuple[Any, ...]]:
         import sqlite3
 
-        cols = ", ".join(_ident(c) for c in [*select, column])
-        where = f"{_ident(column)} < ?" + (f" AND {_ident(column)} > ?" if low is not None else "")
+        cols = ", ".join(q(c) for c in [*select, column])
+        where = f"{q(column)} < ?" + (f" AND {q(column)} > ?" if low is not None else "")
         params = [high] + ([low] if low is not None else [])
-        sql = f"SELECT {cols} FROM {_ident(table)} WHERE {where} ORDER BY {_ident(column)}, {cols}"
+        sql = f"SELECT {cols} FROM {q(table)} WHERE {where} ORDER BY {q(column)}, {cols}"
         try:
             cur = self.con.execute(sql, params)
             while chunk := cur.fetchmany(size):

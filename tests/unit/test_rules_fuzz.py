@@ -15,7 +15,8 @@ import pytest
 
 from cityshare.contracts.gate import _flag_select
 from cityshare.contracts.model import load_contracts
-from cityshare.contracts.rules import CASTS, META_COLUMNS, GateContext, compile_rules, q
+from cityshare.contracts.rules import CASTS, META_COLUMNS, GateContext, compile_rules
+from cityshare.sqlquote import q
 from tests.unit.test_rules import _contract, _gate, _rows
 
 DAY = dt.date(2026, 11, 25)
