@@ -600,7 +600,10 @@ def demo(
     port: Annotated[int | None, typer.Option(help="portal port (default 8000, or any free port if 8000 is taken)")] = None,
 ) -> None:
     """simulate → every DAG through Airflow → summary → serve the portal."""
+    import signal
+
     from cityshare.demo import run_demo
+    from cityshare.errors import Stopped
     from cityshare.ports import pick_port, port_is_free
 
     if port is not None and not port_is_free(port):
@@ -608,7 +611,16 @@ def demo(
                   "to take a free one")
         raise typer.Exit(2)
     port = pick_port(8000) if port is None else port
-    summary = run_demo(days=days, console=console, port=port)
+
+    def on_term(_signum: int, _frame: Any) -> None:  # a service manager's stop: the Airflow runner goes with us
+        raise Stopped("stopped on SIGTERM 已停止: the demo and the Airflow runs it started were stopped; "
+                      "run `cityshare demo` again (finished loads are reused)")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        summary = run_demo(days=days, console=console, port=port)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if summary["failed_runs"]:
         raise typer.Exit(1)
     if not no_serve:

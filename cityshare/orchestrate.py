@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,18 +78,43 @@ def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
     Each run's log (task logs included) is captured separately, so a caller can show why it failed, and
     each task's part is filed where the Airflow UI reads task logs.
     """
-    from cityshare.airflow_local import file_task_logs
-
     settings = settings or get_settings()
     from cityshare.keys import require_token_key
 
     require_token_key(settings)  # the tasks would refuse one by one; refuse the whole run up front
     script = settings.project_root / "dags" / "run_dags.py"
     payload = json.dumps([[dag_id, day.isoformat()] for dag_id, day in plan])
+    # its own process group, so stopping this process (SIGTERM, Ctrl-C) stops the runner and what it started
     proc = subprocess.Popen(
         [sys.executable, str(script), str(settings.project_root / "dags")], env=airflow_env(settings),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
+    try:
+        return _collect(proc, payload, plan, settings, on_result)
+    finally:
+        _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """End the runner's process group if it is still there: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _collect(proc: subprocess.Popen[str], payload: str, plan: list[tuple[str, dt.date]], settings: Settings,
+             on_result: Callable[[DagRun], None] | None) -> list[DagRun]:
+    """Feed the runner its plan and turn its output into one ``DagRun`` per run, as each finishes."""
+    from cityshare.airflow_local import file_task_logs
+
     assert proc.stdin and proc.stdout
     proc.stdin.write(payload)
     proc.stdin.close()

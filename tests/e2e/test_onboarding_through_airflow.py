@@ -49,7 +49,8 @@ def city(tmp_path_factory):
     before = {p.relative_to(home) for p in home.rglob("*") if p.is_file()}
     shutil.copytree(FIXTURES / "contracts", home / "contracts", dirs_exist_ok=True)
     added = {p.relative_to(home) for p in home.rglob("*") if p.is_file()} - before
-    old = {k: os.environ.get(k) for k in ("CITYSHARE_HOME", "CITYSHARE_DATA_DIR")}
+    old = {k: os.environ.get(k) for k in ("CITYSHARE_HOME", "CITYSHARE_DATA_DIR", "CITYSHARE_SERVER_REGISTRY_API_LOCATION",
+                                          "CITYSHARE_SERVER_KITCHEN_API_LOCATION", "CITYSHARE_SERVER_PARKING_API_LOCATION")}
     os.environ["CITYSHARE_HOME"] = str(home)
     os.environ["CITYSHARE_DATA_DIR"] = str(tmp / "data")
     from cityshare.demo import run_pipeline, unsimulated_sources
@@ -72,10 +73,12 @@ def city(tmp_path_factory):
     from cityshare.dag_specs import source_specs
 
     shutil.copy(FIXTURES / "inbox" / "shelter_volunteers_day2.csv", inbox / f"shelter_volunteers_{DAYS[2]}.csv")
+    from cityshare.demo import simulator_endpoints
     from cityshare.simulate.api import start_api_server
 
     late_plan = [(s.dag_id, DAYS[2]) for s in source_specs() if s.key != LATE]
-    with start_api_server(settings):  # the departments' HTTP APIs, as in the demo
+    with start_api_server(settings, port=0) as api:  # the departments' HTTP APIs on a free port, as in the demo
+        os.environ.update(simulator_endpoints(settings, api.url))
         late_runs = run_dags([*late_plan, ("build_and_publish", DAYS[2]), ("directory", DAYS[2])], settings)
     yield {"settings": settings, "added": added, "demo_runs": demo_runs, "demo_versions": demo_versions,
            "unsimulated": unsimulated_sources(), "onboard_runs": onboard_runs, "day2_versions": day2_versions,

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["extract_land", "gate", "build", "publish", "directory", "end_to_end"]
 
 
+@pytest.mark.slow  # ≈ 50 s: the whole pipeline twice at 2,000 rows (make test-slow)
 def test_bench_runs_at_tiny_scale_and_reports_every_stage(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
     proc = subprocess.run(
@@ -40,6 +43,7 @@ def test_bench_runs_at_tiny_scale_and_reports_every_stage(tmp_path: Path) -> Non
     assert "端到端 end to end" in md and "入库关口 gate" in md and "median of 3 timings" in md
 
 
+@pytest.mark.slow  # ≈ 40 s: a full and two next-day builds (make test-slow)
 def test_incremental_harness_times_the_next_day_build_from_the_same_state(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "incremental_bench.py"), "--rows", "2e3", "--days", "1",
