@@ -15,8 +15,8 @@ from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, load_contract
 from cityshare.settings import Settings, get_settings
+from cityshare.vocabulary import SharingType
 
-SHARING_TYPES = ("无条件共享", "有条件共享", "不予共享")
 OPEN_TYPES = ("无条件开放", "有条件开放", "不予开放")
 UPDATE_CYCLES = ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "其他")
 
@@ -82,13 +82,13 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
 
     err_all(_provider_errors(contract, settings))
     sharing = c.get("sharingType")
-    if sharing not in SHARING_TYPES:
-        err("customProperties.sharingType", f"must be one of {'/'.join(SHARING_TYPES)}, got {sharing!r}")
-    if sharing in ("无条件共享", "有条件共享") and not c.get("sharingMethod"):
+    if sharing not in list(SharingType):
+        err("customProperties.sharingType", f"must be one of {SharingType.names_zh()}, got {sharing!r}")
+    if sharing in (SharingType.UNCONDITIONAL, SharingType.CONDITIONAL) and not c.get("sharingMethod"):
         err("customProperties.sharingMethod", f"{sharing} needs a 共享方式 (sharingMethod)")
-    if sharing == "有条件共享" and not c.get("sharingCondition"):
+    if sharing == SharingType.CONDITIONAL and not c.get("sharingCondition"):
         err("customProperties.sharingCondition", "有条件共享 needs a 共享条件 (sharingCondition)")
-    if sharing == "不予共享" and not c.get("legalBasis"):
+    if sharing == SharingType.NOT_SHARED and not c.get("legalBasis"):
         err("customProperties.legalBasis", "不予共享 needs its legal or policy basis (legalBasis)")
     if c.get("openType") and c["openType"] not in OPEN_TYPES:
         err("customProperties.openType", f"must be one of {'/'.join(OPEN_TYPES)}")

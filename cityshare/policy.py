@@ -27,8 +27,8 @@ from typing import Any
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.lineage import Lineage, cache_path, compute_lineage, load_manifest, warehouse_schema
 from cityshare.settings import Settings, get_settings
+from cityshare.vocabulary import SharingType
 
-RESTRICTIVENESS = {"无条件共享": 0, "有条件共享": 1, "不予共享": 2}
 MASKED_CLASSES = ("pii-masked", "pii-token")
 
 
@@ -95,11 +95,11 @@ def _sharing_conflicts(c: Contract, node: str, own: set[str], governed: dict[str
     if exc is not None and not str(exc.get("reason") or "").strip():
         return [Conflict(c.key, "exception", (), f"{c.path.name}: customProperties.sharingException needs a reason")]
     covered = set(exc.get("upstream") or []) if exc else set()
-    mine = RESTRICTIVENESS.get(c.sharing_type, 2)
+    mine = SharingType.rank(c.sharing_type)
     worst: dict[str, tuple[Contract, list[str]]] = {}
     for up in graph.ancestors(node) - own:
         upstream = governed.get(up)
-        if upstream is None or upstream is c or RESTRICTIVENESS.get(upstream.sharing_type, 2) <= mine:
+        if upstream is None or upstream is c or SharingType.rank(upstream.sharing_type) <= mine:
             continue
         if exc is not None and (not covered or upstream.key in covered):
             continue

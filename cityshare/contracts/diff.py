@@ -17,8 +17,7 @@ from typing import Any
 import yaml
 
 from cityshare.contracts.model import ContractError
-
-_SHARING_RANK = {"无条件共享": 0, "有条件共享": 1, "不予共享": 2}
+from cityshare.vocabulary import SharingType
 
 
 @dataclass(frozen=True)
@@ -213,7 +212,7 @@ def _settings_changes(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
         elif key == "extraColumns":
             breaking = str(new).lower() != "tolerate" and str(old).lower() == "tolerate"
         elif key == "sharingType":
-            breaking = _SHARING_RANK.get(str(new), 9) > _SHARING_RANK.get(str(old), 9)
+            breaking = SharingType.rank(str(new), 9) > SharingType.rank(str(old), 9)
         else:
             breaking = False
         out.append(Change(f"customProperties.{key}", msg, breaking))

@@ -12,6 +12,8 @@ import io
 import json
 from typing import Any
 
+from cityshare.vocabulary import SharingType
+
 # 《政务信息资源目录编制指南（试行）》 template columns, in order.
 CSV_COLUMNS = [
     "信息资源分类", "信息资源名称", "信息资源代码", "信息资源提供方", "信息资源提供方代码", "信息资源摘要",
@@ -26,7 +28,8 @@ UPDATE_CYCLE_FREQUENCY = {"实时": "UPDATE_CONT", "每日": "DAILY", "每周": 
                           "每季度": "QUARTERLY", "每半年": "ANNUAL_2", "每年": "ANNUAL", "其他": "OTHER"}
 # 共享类型 → EU access-right vocabulary: the directory's audience is government departments, so
 # 无条件共享 (any department, no request) is PUBLIC to that audience, 有条件 RESTRICTED, 不予 NON_PUBLIC.
-SHARING_ACCESS_RIGHT = {"无条件共享": "PUBLIC", "有条件共享": "RESTRICTED", "不予共享": "NON_PUBLIC"}
+SHARING_ACCESS_RIGHT = {SharingType.UNCONDITIONAL: "PUBLIC", SharingType.CONDITIONAL: "RESTRICTED",
+                        SharingType.NOT_SHARED: "NON_PUBLIC"}
 # 格式类型 → (EU file-type, IANA media type or None). A 数据库 (duckdb) resource reaches its users through the
 # share service's export, Parquet by default; JSON Lines has no file-type of its own (each line is JSON) and no
 # registered media type; sqlite has neither, so it gets no dct:format.
@@ -153,7 +156,7 @@ def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str]) -> dic
     if media_type:
         distribution["dcat:mediaType"] = _node(IANA + media_type, ["dct:MediaType", "dct:MediaTypeOrExtent"])
     cycle = e.get("更新周期") or "其他"
-    sharing = share.get("共享类型") or "不予共享"
+    sharing = share.get("共享类型") or SharingType.NOT_SHARED
     provider = e["信息资源提供方"]
     dataset: dict[str, Any] = {
         "@id": dataset_iri, "@type": "dcat:Dataset",

@@ -11,8 +11,8 @@ from typing import Any
 
 from cityshare.errors import CityShareError
 from cityshare.identifiers import is_valid_uscc
+from cityshare.vocabulary import SharingType
 
-SHARING_TYPES = ("无条件共享", "有条件共享", "不予共享")
 SHARING_METHODS = ("共享平台/接口", "共享平台/数据库", "共享平台/文件", "邮件", "介质", "邮件/介质")
 OPEN_TYPES = ("无条件开放", "有条件开放", "不予开放")
 UPDATE_CYCLES = ("实时", "每日", "每周", "每月", "每季度", "每半年", "每年", "其他")
@@ -53,14 +53,14 @@ def entry_problems(entry: dict[str, Any], where: str) -> list[str]:
         bad("customProperties.resourceFormat", f"格式分类 {fmt.get('格式分类')!r} must be one of {'/'.join(FORMAT_CLASSES)}")
     share = entry.get("共享属性") or {}
     kind = share.get("共享类型")
-    if kind not in SHARING_TYPES:
-        bad("customProperties.sharingType", f"共享类型 {kind!r} must be one of {'/'.join(SHARING_TYPES)}")
-    if kind in ("无条件共享", "有条件共享") and share.get("共享方式") not in SHARING_METHODS:
+    if kind not in list(SharingType):
+        bad("customProperties.sharingType", f"共享类型 {kind!r} must be one of {SharingType.names_zh()}")
+    if kind in (SharingType.UNCONDITIONAL, SharingType.CONDITIONAL) and share.get("共享方式") not in SHARING_METHODS:
         bad("customProperties.sharingMethod",
             f"{kind} needs a 共享方式 among {'、'.join(SHARING_METHODS)}, got {share.get('共享方式')!r}")
-    if kind == "有条件共享" and not str(share.get("共享条件") or "").strip():
+    if kind == SharingType.CONDITIONAL and not str(share.get("共享条件") or "").strip():
         bad("customProperties.sharingCondition", "有条件共享 needs a 共享条件")
-    if kind == "不予共享" and not str(share.get("不予共享依据") or "").strip():
+    if kind == SharingType.NOT_SHARED and not str(share.get("不予共享依据") or "").strip():
         bad("customProperties.legalBasis", "不予共享 needs its legal or policy basis (不予共享依据)")
     open_type = (entry.get("开放属性") or {}).get("开放类型")
     if open_type not in OPEN_TYPES:

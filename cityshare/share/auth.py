@@ -18,6 +18,7 @@ from cityshare.share import sessions, store
 from cityshare.share.sessions import Session
 from cityshare.share.tables import SharedTable
 from cityshare.share.tokens import Identity, resolve
+from cityshare.vocabulary import SharingType
 
 
 class ShareError(Exception):
@@ -105,14 +106,14 @@ def entitle(settings: Settings, ident: Identity, name: str, provider: str, shari
         return Access(basis="提供方")
     if oversight and ident.role == "governance":
         return Access(basis="治理监督")
-    if sharing_type == "无条件共享":
-        return Access(basis="无条件共享")
+    if sharing_type == SharingType.UNCONDITIONAL:
+        return Access(basis=SharingType.UNCONDITIONAL)
     from cityshare.share.display import department, table_title
 
     title = table_title(settings, name)  # messages reach clerks in the portal: names, not slugs
-    if sharing_type == "不予共享":
+    if sharing_type == SharingType.NOT_SHARED:
         raise ShareError(403, f"{title} 为不予共享资源，仅提供方{department(settings, provider)}可读取")
-    if sharing_type != "有条件共享":
+    if sharing_type != SharingType.CONDITIONAL:
         raise ShareError(403, f"{title} 的共享类型 {sharing_type!r} 未知，拒绝读取")
     grant, dead = active_grant(settings, ident.department, name, today)
     if grant is None:

@@ -18,6 +18,7 @@ from cityshare.share.auth import ShareError
 from cityshare.share.rows import QueryError, grant_filters
 from cityshare.share.tables import SharedTable
 from cityshare.share.tokens import Identity
+from cityshare.vocabulary import SharingType
 from cityshare.workcal import next_workday
 
 MAX_PERIOD_DAYS = 366
@@ -46,9 +47,9 @@ def submit_request(settings: Settings, who: Identity, table: SharedTable, purpos
         raise ShareError(403, "治理管理员不以部门身份申请数据")
     if who.department == table.provider:
         raise ShareError(400, f"{who.department} 是 {table.name} 的提供方，无需申请")
-    if table.sharing_type == "无条件共享":
+    if table.sharing_type == SharingType.UNCONDITIONAL:
         raise ShareError(400, f"{table.name} 为无条件共享资源，无需申请，可直接读取")
-    if table.sharing_type != "有条件共享":
+    if table.sharing_type != SharingType.CONDITIONAL:
         raise ShareError(403, f"{table.name} 为{table.sharing_type or '未知共享类型'}资源，不受理共享申请；"
                               "请与提供方协商或报共享主管部门协调")
     purpose = (purpose or "").strip()

@@ -18,6 +18,7 @@ from cityshare.share.exports import BYTE_STABLE, FORMATS, XLSX_MAX_ROWS, Deliver
 from cityshare.share.rows import Query, QueryError, build_query, fetch, grant_filters
 from cityshare.share.search import Indexed, index, search
 from cityshare.share.tables import NAME, SharedTable, pinned, shared_tables, snapshots
+from cityshare.vocabulary import SharingType
 
 _dir_cache: dict[Path, tuple[tuple[int, int], list[dict[str, Any]], list[Indexed]]] = {}
 _dir_lock = threading.Lock()
@@ -72,7 +73,7 @@ def facets(settings: Settings) -> dict[str, list[str]]:
     return {
         "classification": sorted({str(e.get("信息资源分类") or "")[:1] for e in entries} - {""}),
         "provider": sorted({e.get("department") or "" for e in entries} - {""}),
-        "sharing_type": ["无条件共享", "有条件共享", "不予共享"],
+        "sharing_type": list(SharingType),
         "update_cycle": sorted({e.get("更新周期") or "" for e in entries} - {""}),
     }
 
