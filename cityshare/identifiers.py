@@ -27,6 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from cityshare.sqlquote import lit
+
 # GB 11643-1999: weights W_i = 2^(17-i) mod 11 for positions 1..17; check = table[sum mod 11].
 ID_WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_TABLE = "10X98765432"
@@ -125,39 +127,35 @@ def _sql_list(values: tuple[int, ...]) -> str:
     return "[" + ",".join(map(str, values)) + "]"
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def id_number_sql(expr: str) -> str:
     """:func:`is_valid_id_number` as DuckDB SQL (``today`` is ``current_date``)."""
     weights = _sql_list(ID_WEIGHTS)
     digits = f"list_transform(range(1, 18), lambda i: coalesce(try_cast(substr({expr}, i, 1) AS INTEGER), 0) * {weights}[i])"
-    check = f"substr({_sql_str(ID_CHECK_TABLE)}, 1 + try_cast(list_sum({digits}) AS BIGINT) % 11, 1)"
+    check = f"substr({lit(ID_CHECK_TABLE)}, 1 + try_cast(list_sum({digits}) AS BIGINT) % 11, 1)"
     born = f"try_cast(concat_ws('-', substr({expr}, 7, 4), substr({expr}, 11, 2), substr({expr}, 13, 2)) AS DATE)"
-    return (f"coalesce(regexp_full_match({expr}, {_sql_str(_ID.pattern)}) "
+    return (f"coalesce(regexp_full_match({expr}, {lit(_ID.pattern)}) "
             f"AND {born} BETWEEN DATE '{ID_EARLIEST_BIRTH.isoformat()}' AND current_date "
             f"AND substr({expr}, 18, 1) = {check}, false)")
 
 
 def uscc_sql(expr: str) -> str:
     """:func:`is_valid_uscc` as DuckDB SQL."""
-    alphabet = _sql_str(USCC_ALPHABET)
+    alphabet = lit(USCC_ALPHABET)
     weights = _sql_list(USCC_WEIGHTS)
     values = f"list_transform(range(1, 18), lambda i: (instr({alphabet}, substr({expr}, i, 1)) - 1) * {weights}[i])"
     check = f"substr({alphabet}, 1 + (31 - try_cast(list_sum({values}) AS BIGINT) % 31) % 31, 1)"
     org_char = f"substr({expr}, 8 + i, 1)"
     org_value = f"CASE WHEN {org_char} BETWEEN '0' AND '9' THEN ascii({org_char}) - 48 ELSE ascii({org_char}) - 55 END"
     org_sum = f"try_cast(list_sum(list_transform(range(1, 9), lambda i: ({org_value}) * {_sql_list(ORG_WEIGHTS)}[i])) AS BIGINT)"
-    org_check = f"substr({_sql_str(ORG_CHECK_TABLE)}, 1 + (11 - {org_sum} % 11) % 11, 1)"
-    prefixes = ", ".join(_sql_str(p) for p in USCC_PREFIXES)
-    return (f"coalesce(regexp_full_match({expr}, {_sql_str(_USCC.pattern)}) AND substr({expr}, 1, 2) IN ({prefixes}) "
+    org_check = f"substr({lit(ORG_CHECK_TABLE)}, 1 + (11 - {org_sum} % 11) % 11, 1)"
+    prefixes = ", ".join(lit(p) for p in USCC_PREFIXES)
+    return (f"coalesce(regexp_full_match({expr}, {lit(_USCC.pattern)}) AND substr({expr}, 1, 2) IN ({prefixes}) "
             f"AND substr({expr}, 17, 1) = {org_check} AND substr({expr}, 18, 1) = {check}, false)")
 
 
 def mobile_sql(expr: str) -> str:
     """:func:`is_valid_mobile` as DuckDB SQL."""
-    return f"coalesce(regexp_full_match({expr}, {_sql_str(_MOBILE.pattern)}), false)"
+    return f"coalesce(regexp_full_match({expr}, {lit(_MOBILE.pattern)}), false)"
 
 
 # contract rule ``arguments: {checkDigit: <kind>}`` → its SQL check

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cityshare.settings import Settings
+from cityshare.sqlquote import lit
 from cityshare.storage import register_lake, resolved_path
 
 if TYPE_CHECKING:  # a contract is only read here (its raw table and columns): the warehouse is below contracts
@@ -178,14 +179,10 @@ def insert_rows(con: Any, table: str, rows: list[list[Any]], columns: tuple[str,
         con.execute(f"INSERT INTO {table}{names} VALUES {marks}", [value for row in part for value in row])
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _raw_view_body(contract: Contract, paths: list[str]) -> str:
     """The SELECT of a raw view reading ``paths`` (empty but typed when there are none)."""
     if paths:
-        files = ", ".join(_sql_str(p) for p in paths)
+        files = ", ".join(lit(p) for p in paths)
         return f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
     cols = [f'CAST(NULL AS VARCHAR) AS "{name}"' for name in contract.column_names]
     cols += [
@@ -216,7 +213,7 @@ def refresh_raw_view(con: Any, contract: Contract, settings: Settings) -> None:
     view = f'raw."{contract.raw_table}"'
     paths = [resolved_path(settings, path) or "" for _, path in batches]
     con.execute(f"CREATE OR REPLACE VIEW {view} AS {_raw_view_body(contract, paths)}")
-    con.execute(f"COMMENT ON VIEW {view} IS {_sql_str(raw_view_stamp(contract, paths))}")
+    con.execute(f"COMMENT ON VIEW {view} IS {lit(raw_view_stamp(contract, paths))}")
     # The view's batches as rows, written with the view (callers hold one transaction): the incremental models
     # compare them with the batches they processed (dbt_project/macros/incremental.sql) without scanning the
     # Parquet files' _load_id column four times per model.
