@@ -6,9 +6,9 @@ The graph is laid out on the server (columns = lineage depth, SVG), so the page 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from cityshare.settings import Settings, get_settings
@@ -72,8 +72,12 @@ def lineage_json(code: str, request: Request) -> dict[str, Any]:
     return _graph(code, _settings(request))
 
 
+ZOOMS = (25, 50, 75, 100, 150, 200)  # percent; links on the page step through them (no JavaScript)
+
+
 @router.get("/directory/{code:path}/lineage", response_class=HTMLResponse, include_in_schema=False)
-def lineage_page(code: str, request: Request) -> Any:
+def lineage_page(code: str, request: Request, zoom: Annotated[int, Query(ge=10, le=400)] = 100) -> Any:
+    """The whole graph, scrollable both ways; ``zoom`` (percent) scales it so a large graph fits a screen."""
     from fastapi.templating import Jinja2Templates
 
     from cityshare.directory.builder import load_entries
@@ -82,5 +86,8 @@ def lineage_page(code: str, request: Request) -> Any:
     graph = _graph(code, settings)
     entry = next((e for e in load_entries(settings) if e["信息资源代码"] == code), None)
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    smaller = max((z for z in ZOOMS if z < zoom), default=None)
+    larger = min((z for z in ZOOMS if z > zoom), default=None)
     return templates.TemplateResponse(request, "lineage.html",
-                                      {"code": code, "entry": entry, "graph": graph, "svg": layout(graph)})
+                                      {"code": code, "entry": entry, "graph": graph, "svg": layout(graph),
+                                       "zoom": zoom, "smaller": smaller, "larger": larger})

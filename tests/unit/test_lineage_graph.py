@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_directory_support import built_home
 
@@ -94,3 +96,13 @@ def test_lineage_routes_render_json_and_svg(built):
     assert page.status_code == 200 and "<svg" in page.text
     assert "门前三包店外经营街道日统计" in page.text and "raw.cgj__city_cases" in page.text
     assert client.get("/api/directory/999999/99999/lineage").status_code == 404
+    # zoom: the same whole graph drawn at half size (its viewBox unchanged), with links to step in and out
+    full = re.search(r'<svg [^>]*width="(\d+)" height="(\d+)"\s+viewBox="0 0 (\d+) (\d+)"', page.text)
+    half_page = client.get(f"/directory/{code}/lineage", params={"zoom": 50})
+    half = re.search(r'<svg [^>]*width="(\d+)" height="(\d+)"\s+viewBox="0 0 (\d+) (\d+)"', half_page.text)
+    assert full and half and full.group(3, 4) == half.group(3, 4) == full.group(1, 2)
+    assert abs(int(half.group(1)) - int(full.group(1)) / 2) <= 1
+    nodes = len(lineage_graph(code, built)["nodes"])
+    assert half_page.text.count('<g class="node') == page.text.count('<g class="node') == nodes
+    assert 'href="?zoom=25"' in half_page.text and 'href="?zoom=75"' in half_page.text
+    assert client.get(f"/directory/{code}/lineage", params={"zoom": 5000}).status_code == 422
