@@ -68,11 +68,14 @@ err = Console(stderr=True)
 
 @contextmanager
 def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr (stdout stays clean for JSON); yields ``step(name)`` to advance it."""
+    """A rich progress bar on stderr (stdout stays clean for JSON); yields ``step(name)`` to advance it.
+
+    Only on a terminal (or ``TTY_COMPATIBLE=1``): a log, a pipe or an Airflow task gets no bar, so a failure
+    there stays the one error line it is meant to be."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err) as bar:
+                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
         task = bar.add_task(label, total=total)
         yield lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
 

@@ -22,10 +22,22 @@ def test_the_cli_bar_goes_to_stderr_and_completes(settings, tmp_path):
     from cityshare.cli import app
 
     result = CliRunner().invoke(app, ["simulate", "--days", "1", "--start", "2026-11-02", "--scale", "0.05",
-                                      "--departments", "zjw"], env={"CITYSHARE_DATA_DIR": str(settings.data_dir)})
+                                      "--departments", "zjw"],
+                             env={"CITYSHARE_DATA_DIR": str(settings.data_dir), "TTY_COMPATIBLE": "1"})  # a terminal
     assert result.exit_code == 0, result.output
     from cityshare.simulate import steps
 
     total = steps(["zjw"])
     assert "simulate 模拟" in result.stderr and f"{total}/{total}" in result.stderr
     assert result.stdout.lstrip().startswith("{")  # the summary stays parseable
+
+
+def test_no_bar_where_nobody_watches_it(settings):
+    """A pipe, a log file or an Airflow task gets the summary and no bar."""
+    from cityshare.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--days", "1", "--start", "2026-11-02", "--scale", "0.05",
+                                      "--departments", "zjw"],
+                                env={"CITYSHARE_DATA_DIR": str(settings.data_dir), "TTY_COMPATIBLE": "0"})
+    assert result.exit_code == 0, result.output
+    assert "simulate 模拟" not in result.stderr and result.stdout.lstrip().startswith("{")
