@@ -35,8 +35,8 @@ airflow: setup
 test: setup lint
 	$(VENV)/bin/pytest -q -m "not distributed and not slow and not spark"
 
-# Slow tier: the 10k-example identifier property tests (≈ 45 s), the 300-contract catalogue (≈ 2 min), the bench
-# harness smoke runs (≈ 1.5 min) and the recovery fault tests (≈ 7 min).
+# Slow tier (≈ 6 min on 2 cores): the 10k-example identifier property tests, the 300-contract catalogue, the bench
+# harness smoke runs and the recovery fault tests.
 test-slow: setup
 	$(VENV)/bin/pytest -q -m "slow and not spark"
 
