@@ -114,14 +114,6 @@ def build_router(settings: Settings) -> APIRouter:
         return {"共享数据资源目录": [service.summary(e) for e in hits[offset:offset + limit]], "total": len(hits),
                 "limit": limit, "offset": offset, "facets": service.facet_counts(hits)}
 
-    @router.get("/entry/lineage", tags=["目录"], summary="资源血缘（来源 → 共享表）")
-    def entry_lineage(code: Annotated[str, Query(max_length=60)]) -> dict[str, Any]:
-        service.entry(settings, code)
-        graph = service.lineage(settings, code)
-        if graph is None:
-            raise ShareError(501, "血缘模块（cityshare.lineage）尚不可用")
-        return graph
-
     @router.get("/entry/quality", tags=["目录"], summary="资源最近一次质量检查结果")
     def entry_quality(code: Annotated[str, Query(max_length=60)]) -> dict[str, Any]:
         e = service.entry(settings, code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -19,6 +20,7 @@ from cityshare.share.sessions import COOKIE
 from cityshare.share.tokens import resolve
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger("cityshare.share")
 PAGE_SIZE = 20  # directory entries per portal page
 # Every state-changing form echoes its session's CSRF token in this field (templates: name="csrf").
 CsrfField = Annotated[str, Form(max_length=100)]
@@ -152,11 +154,12 @@ def build_router(settings: Settings) -> APIRouter:
             quality, quality_note = [], exc.message
         try:
             graph = service.lineage(settings, code)
-            svg, lineage_note = (lineage_svg(graph), None) if graph else (None, "血缘模块尚不可用")
+            svg, lineage_note = lineage_svg(graph), None
         except ShareError as exc:
             svg, lineage_note = None, exc.message
-        except Exception as exc:  # lineage is another module's work: never let it break the entry page
-            svg, lineage_note = None, f"血缘暂不可用：{type(exc).__name__}"
+        except Exception:  # the lineage tables being rebuilt must not break the entry page; the log has why
+            log.exception("lineage of %s", code)
+            svg, lineage_note = None, "血缘暂不可用，请稍后再试"
         related = [r for c in e.get("关联资源代码") or [] for r in _entries_by_code(c)]
         return page(request, "entry.html", e=e, table=table, sample=sample, denied=denied, quality=quality,
                     quality_note=quality_note, svg=svg, lineage_note=lineage_note, formats=list(FORMATS),

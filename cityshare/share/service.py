@@ -142,21 +142,14 @@ def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
-def lineage(settings: Settings, code: str) -> dict[str, Any] | None:
-    """The lineage graph from cityshare.lineage, or None when that module is absent.
+def lineage(settings: Settings, code: str) -> dict[str, Any]:
+    """The entry's lineage graph (cityshare.lineage); a resource without recorded lineage is a 404 naming it."""
+    from cityshare.lineage import UnknownResource, lineage_graph
 
-    A resource without recorded lineage (UnknownResource) is a 404 naming the code.
-    """
-    try:
-        from cityshare.lineage import lineage_graph
-    except ImportError:
-        return None
     try:
         return lineage_graph(code, settings)
-    except Exception as exc:
-        if type(exc).__name__ == "UnknownResource":
-            raise ShareError(404, f"{code} 尚无血缘记录（目录构建时从 dbt 清单生成）") from None
-        raise
+    except UnknownResource:
+        raise ShareError(404, f"{code} 尚无血缘记录（目录构建时从 dbt 清单生成）") from None
 
 
 # -- reads ------------------------------------------------------------------------------------------

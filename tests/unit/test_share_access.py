@@ -210,7 +210,7 @@ ROUTES = {
     ("GET", "/"): PUBLIC, ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC, ("POST", "/logout"): PUBLIC,
     ("GET", "/api/directory"): PUBLIC, ("GET", "/api/directory/{code:path}"): PUBLIC,
     ("GET", "/api/directory/{code:path}/lineage"): PUBLIC, ("GET", "/directory/{code:path}/lineage"): PUBLIC,
-    ("GET", "/api/entry/lineage"): PUBLIC, ("GET", "/api/entry/quality"): PUBLIC,
+    ("GET", "/api/entry/quality"): PUBLIC,
     ("GET", "/api/keys/receipt"): PUBLIC,
     # what peers in the federation read: identity + receipt key, the directory by modification time (metadata)
     ("GET", "/api/federation/identity"): PUBLIC, ("GET", "/api/federation/directory"): PUBLIC,
