@@ -289,14 +289,26 @@ def model_column_pairs(manifest: dict[str, Any], schema: dict[str, Any],
     return out
 
 
+def peer_table(contract: Contract) -> tuple[str, str] | None:
+    """(endpoint as written, table) of a source contract that lands another CityShare instance's shared table."""
+    from cityshare.sources import server_kind
+
+    if contract.kind != "source" or server_kind(contract)[0] != "cityshare":
+        return None
+    return str(contract.server.get("endpointUrl") or ""), str(contract.server.get("dataset") or "")
+
+
 def compute_lineage(
     manifest: dict[str, Any], contracts: Iterable[Contract], codes: dict[str, str], schema: dict[str, Any],
-    cache: Path | None = None,
+    cache: Path | None = None, peers: dict[str, tuple[str, str | None]] | None = None,
 ) -> Lineage:
     """The lineage graph of every dbt model, its sources/seeds, and the published shared tables.
 
     ``codes`` maps contract id → resource code (nodes of directory resources carry it); ``cache`` is
     the column-lineage cache file (``cache_path(settings)``), None to compute everything afresh.
+    ``peers`` maps a peer-source contract's id (``peer_table``) → (the providing platform's name, the code of
+    its entry as harvested into this directory, if it was): the graph then starts at the other instance's
+    shared table (跨平台血缘), reachable in this directory when harvested.
     """
     contracts = list(contracts)
     by_raw = {c.raw_table: c for c in contracts if c.kind == "source"}
@@ -347,6 +359,15 @@ def compute_lineage(
                                   "dbt_unique_id": None}
         if model_node:
             graph.edges[(model_node, shared_id)] = [(p.name, p.name) for p in contract.properties]
+    for contract in contracts:
+        raw = f"raw.{contract.raw_table}"
+        if (table := peer_table(contract)) is None or raw not in graph.nodes:
+            continue
+        platform, code = (peers or {}).get(contract.id, (contract.server.get("server") or table[0], None))
+        peer_id = f"peer.{contract.server.get('server') or 'peer'}.{table[1]}"
+        graph.nodes[peer_id] = {"id": peer_id, "label": f"{platform} · {table[1]}", "kind": "peer",
+                                "resource_code": code, "layer": "其他平台共享库", "dbt_unique_id": None}
+        graph.edges[(peer_id, raw)] = [(p.name, p.name) for p in contract.properties]
     for key in graph.edges:
         graph.edges[key] = sorted(set(graph.edges[key]))
     return graph
@@ -392,7 +413,8 @@ def lineage_graph(resource_code: str, settings: Settings | None = None) -> dict[
     """Lineage around one directory resource: everything upstream and downstream of it.
 
     Returns ``{"nodes": [{"id", "label", "kind", "resource_code"}], "edges": [{"source", "target",
-    "columns": [[from_col, to_col], ...]}]}``; ``kind`` is source / seed / model / shared.
+    "columns": [[from_col, to_col], ...]}]}``; ``kind`` is source / seed / model / shared, or peer (another
+    instance's shared table a source contract lands: 跨平台血缘).
     Raises UnknownResource when no lineage node carries the code.
     """
     graph = load_lineage(settings)

@@ -317,6 +317,28 @@ def update_directory(settings: Settings | None = None, incremental: bool = True)
     return DirectoryBuild(entries, rebuilt, changed)
 
 
+def _peer_origins(con: Any, settings: Settings, contracts: list[Contract]) -> dict[str, tuple[str, str | None]]:
+    """For each source contract landing another instance's shared table: (that platform's name, the code of its
+    entry as harvested into this directory, or None) — where cross-instance lineage starts (跨平台血缘)."""
+    from cityshare.directory.harvested import harvested_entries
+    from cityshare.lineage import peer_table
+
+    peers = {c.id: found for c in contracts if (found := peer_table(c))}
+    if not peers:
+        return {}
+    harvested = {(str(e["来源平台"].get("平台地址") or "").rstrip("/"), str(e.get("table") or "")): e
+                 for e in harvested_entries(con)}
+    out: dict[str, tuple[str, str | None]] = {}
+    for c in contracts:
+        if c.id not in peers:
+            continue
+        endpoint, table = c.server_value("endpointUrl", settings).rstrip("/"), peers[c.id][1]
+        entry = harvested.get((endpoint, f"shared.{table}"))
+        out[c.id] = ((entry["来源平台"].get("平台名称"), entry["信息资源代码"]) if entry
+                     else (str(c.server.get("server") or endpoint), None))
+    return out
+
+
 def _lineage(con: Any, settings: Settings, contracts: list[Contract], codes: dict[str, str], contracts_hash: str,
              reuse: bool) -> Any:
     """The lineage graph (None before the first dbt build). Computed from the dbt manifest (tens of MB at city
@@ -335,15 +357,16 @@ def _lineage(con: Any, settings: Settings, contracts: list[Contract], codes: dic
         return None
     st = manifest_path.stat()
     code = (Path(__file__).resolve().parents[1] / "lineage.py").read_bytes()  # cityshare/lineage.py
+    peers = _peer_origins(con, settings, contracts)
     inputs = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, contracts_hash, sorted(codes.items()),
-                                        hashlib.sha256(code).hexdigest()]).encode()).hexdigest()
+                                        hashlib.sha256(code).hexdigest(), sorted(peers.items())]).encode()).hexdigest()
     stored = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'lineage_inputs'").fetchone()
     if reuse and stored and stored[0] == inputs and (settings.directory_dir / "lineage.json").exists():
         return load_lineage(settings)
     manifest = load_manifest(settings)
     if not manifest:
         return None
-    graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings))
+    graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings), peers)
     con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('lineage_inputs', ?)", [inputs])
     return graph
 

@@ -57,7 +57,7 @@ def lineage_svg(graph: dict[str, Any]) -> str:
                      f'<title>{html.escape(cols)}</title></line>')
     for nid, n in nodes.items():
         x, y = pos[nid]
-        fill = {"source": "#fff1c2", "shared": "#d4f4dd"}.get(n.get("kind", ""), "#e8eef6")
+        fill = {"source": "#fff1c2", "shared": "#d4f4dd", "peer": "#fce4ec"}.get(n.get("kind", ""), "#e8eef6")
         label = str(n.get("label", nid))
         shown = label if len(label) <= 16 else label[:15] + "…"  # the whole label on hover and in the detail page
         parts.append(f'<g><title>{html.escape(label)}</title>'

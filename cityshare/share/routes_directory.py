@@ -17,7 +17,7 @@ router = APIRouter()
 TEMPLATES = Path(__file__).parent / "templates"
 
 NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 250, 46, 90, 22, 20
-KIND_NAMES = {"source": "部门源数据", "seed": "代码表", "model": "加工模型", "shared": "共享表"}
+KIND_NAMES = {"source": "部门源数据", "seed": "代码表", "model": "加工模型", "shared": "共享表", "peer": "其他平台共享表"}
 
 
 def _settings(request: Request) -> Settings:

@@ -191,3 +191,56 @@ def test_a_malformed_feed_is_an_error_and_flags_stale(tmp_path) -> None:  # type
     finally:
         server.shutdown()
     assert status(settings)[0]["entries"] == 0
+
+
+def test_lineage_of_an_exchanged_table_starts_at_the_providing_platform():
+    """跨平台血缘: a table landed from another instance begins at that platform's shared table, which carries the
+    code of its entry as harvested into this directory (so the city's lineage reaches the district's data)."""
+    from pathlib import Path
+
+    from cityshare.contracts.model import load_contract
+    from cityshare.lineage import compute_lineage, peer_table
+
+    contract = load_contract(Path(__file__).resolve().parents[1] / "e2e" / "federation" / "nanan_city_cases.odcs.yaml")
+    assert peer_table(contract) == ("${CITYSHARE_PEER_NANAN_URL}", "theme_city_cases__case")
+    raw, model = f"source.cityshare.raw.{contract.raw_table}", "model.cityshare.collab_city__street_day"
+    manifest = {"sources": {raw: {"resource_type": "source", "schema": "raw", "name": contract.raw_table,
+                                  "relation_name": f'"warehouse"."raw"."{contract.raw_table}"'}},
+                "nodes": {model: {"resource_type": "model", "schema": "collab", "name": "collab_city__street_day",
+                                  "depends_on": {"nodes": [raw]}}}}
+    peers = {contract.id: ("南岸区城市运行和治理中心", "210002/50010800001")}
+    graph = compute_lineage(manifest, [contract], {}, {}, None, peers)
+    peer = "peer.nanan-platform.theme_city_cases__case"
+    assert graph.nodes[peer]["label"] == "南岸区城市运行和治理中心 · theme_city_cases__case"
+    assert graph.nodes[peer]["resource_code"] == "210002/50010800001" and graph.nodes[peer]["kind"] == "peer"
+    assert graph.path(peer, "collab.collab_city__street_day") == [
+        peer, f"raw.{contract.raw_table}", "collab.collab_city__street_day"]
+    assert ("case_id", "case_id") in graph.edges[(peer, f"raw.{contract.raw_table}")]
+    # not harvested (yet): the node still names where the data comes from, without a code here
+    alone = compute_lineage(manifest, [contract], {}, {}, None)
+    assert alone.nodes[peer]["resource_code"] is None and alone.nodes[peer]["label"].startswith("nanan-platform")
+
+
+def test_the_directory_finds_the_harvested_entry_an_exchange_contract_reads(settings, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import duckdb
+
+    from cityshare.contracts.model import load_contract
+    from cityshare.directory.builder import _peer_origins
+    from cityshare.directory.harvested import DDL
+
+    contract = load_contract(Path(__file__).resolve().parents[1] / "e2e" / "federation" / "nanan_city_cases.odcs.yaml")
+    monkeypatch.setenv("CITYSHARE_PEER_NANAN_URL", "http://127.0.0.1:9801/")
+    con = duckdb.connect()
+    con.execute(DDL)
+    entry = {"信息资源代码": "210002/50010800001", "table": "shared.theme_city_cases__case", "kind": "harvested",
+             "来源平台": {"平台名称": "南岸区城市运行和治理中心", "平台地址": "http://127.0.0.1:9801"}}
+    other = {**entry, "信息资源代码": "102001/50010800001", "table": "shared.base_legal_entity"}
+    for e in (entry, other):
+        con.execute("INSERT INTO directory.harvested VALUES (?, 'nanan', ?, now(), false, ?, now())",
+                    [e["信息资源代码"], e["信息资源代码"], json.dumps(e, ensure_ascii=False)])
+    assert _peer_origins(con, settings, [contract]) == {contract.id: ("南岸区城市运行和治理中心", "210002/50010800001")}
+    monkeypatch.setenv("CITYSHARE_PEER_NANAN_URL", "http://127.0.0.1:9999")  # another platform: nothing harvested
+    assert _peer_origins(con, settings, [contract]) == {contract.id: ("nanan-platform", None)}
