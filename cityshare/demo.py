@@ -109,7 +109,7 @@ def run_demo(days: int = 3, console: Console | None = None, settings: Settings |
     from cityshare.simulate import simulate
 
     settings = settings or get_settings()
-    mark_demo(settings)  # an explicit demo: its own random key and simulator tokens in its data dir
+    settings = mark_demo(settings)  # an explicit demo: its own random key and simulator tokens in its data dir
     console = console or Console()
     start = dt.date.today() - dt.timedelta(days=days)
     console.rule("1. simulate 模拟部门数据")

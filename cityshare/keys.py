@@ -9,6 +9,7 @@ departments' APIs make up their own random tokens, kept in the data dir for the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from pathlib import Path
@@ -93,11 +94,18 @@ def init_token_key(settings: Settings, force: bool = False) -> Path:
     return write_secret(path, secrets.token_urlsafe(32))
 
 
-def mark_demo(settings: Settings) -> None:
-    """Mark the data dir as a demo install: it gets its own random key and simulator tokens."""
-    if not (settings.data_dir / TOKEN_KEY_FILE).exists() and not os.environ.get(TOKEN_KEY_ENV):
+def mark_demo(settings: Settings) -> Settings:
+    """Mark the data dir as a demo install: it gets its own random key and simulator tokens.
+
+    Returns ``settings`` holding the key: on a fresh data dir they were read before the key file existed.
+    """
+    path = settings.data_dir / TOKEN_KEY_FILE
+    if not path.exists() and not os.environ.get(TOKEN_KEY_ENV):
         init_token_key(settings)
     write_secret(keys_dir(settings) / DEMO_MARKER, "the simulated departments' API tokens live here")
+    if settings.token_key or not path.exists():
+        return settings
+    return dataclasses.replace(settings, token_key=path.read_text(encoding="utf-8").strip())
 
 
 def is_demo(settings: Settings) -> bool:
