@@ -64,6 +64,14 @@ def test_make_demo_from_the_readme_serves_a_portal_its_printed_login_opens(tmp_p
             assert page.status_code == 200 and "南坪街道" in page.text  # signed in as the consumer department
             listed = browser.get("/api/directory").json()
             assert listed["total"] >= 30  # the demo's directory: sources and shared tables
+        # "More can be issued at any time": the README's token command, verbatim, gives a login that works
+        issue = re.search(r"\$ (\.venv/bin/cityshare token issue [^#\n]+?)\s+#", (ROOT / "README.md").read_text("utf-8"))
+        assert issue, "the README shows no token command"
+        made = subprocess.run(issue.group(1), shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
+        with httpx.Client(base_url=url.group(1), timeout=10) as browser:
+            assert browser.post("/login", data={"token": made.stdout.strip()}).status_code in (200, 303)
+            assert "wang" in browser.get("/grants").text
     finally:
         os.killpg(demo.pid, signal.SIGTERM)
         demo.wait(30)
