@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,22 +33,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, StageMeter, machine, median
+from cityshare.ports import free_port
 
 START = dt.date(2026, 11, 1)
 EXCLUDE = ["--exclude-resource-type", "unit_test"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare(root: Path, days: int, scale: float) -> Any:
     """A private project copy and data dir with every source landed, gated and built once."""
     from bench.run import _ours_stages, make_home
 
-    port = _free_port()
+    port = free_port()
     make_home(root / "home", port)
     os.environ.update(CITYSHARE_HOME=str(root / "home"), CITYSHARE_SIM_API_PORT=str(port),
                       CITYSHARE_DATA_DIR=str(root / "data"))

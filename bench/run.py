@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS, StageMeter, machine, median, run_child
+from cityshare.ports import free_port
 
 STAGES = ["extract_land", "gate", "build", "publish", "directory"]
 STAGE_ZH = {"extract_land": "采集落地 extract+land", "gate": "入库关口 gate", "build": "加工 build (dbt)",
@@ -564,12 +564,6 @@ def orchestration_child(data: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- parent
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _child(mode: str, folder: Path, data: Path, extra: list[str]) -> dict[str, Any]:
     env = {"CITYSHARE_DATA_DIR": str(data), "CITYSHARE_HOME": os.environ["CITYSHARE_HOME"],
            "CITYSHARE_SIM_API_PORT": os.environ["CITYSHARE_SIM_API_PORT"]}
@@ -814,7 +808,7 @@ def main() -> None:
                               "reps": args.reps, "scales": [], "notes": NOTES}
     with tempfile.TemporaryDirectory(prefix="cityshare-bench-") as tmp:
         root = Path(tmp)
-        port = _free_port()
+        port = free_port()
         make_home(root / "home", port)
         os.environ["CITYSHARE_HOME"], os.environ["CITYSHARE_SIM_API_PORT"] = str(root / "home"), str(port)
         if not args.no_orchestration:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ import httpx
 import pytest
 import yaml
 
+from cityshare.ports import free_port
 from cityshare.share import audit
 from cityshare.share.sample_world import build_world
 
@@ -37,18 +37,12 @@ DAY = "2026-11-27"
 CONSUMER_CONTRACT = Path(__file__).parent / "federation" / "nanan_city_cases.odcs.yaml"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Instance:
     """One CityShare instance: its home, data dir, identity and (while started) its serve process."""
 
     def __init__(self, root: Path, level: str, area: str, name: str) -> None:
         self.settings = build_world(root, rows=40, instance_level=level, instance_area=area, instance_name=name)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CITYSHARE_HOME": str(self.settings.project_root),
                     "CITYSHARE_DATA_DIR": str(self.settings.data_dir), "CITYSHARE_TOKEN_KEY": self.settings.token_key,
@@ -90,7 +84,7 @@ class TamperingProxy:
     """Forwards to the district but changes the row count in every delivery receipt it passes on."""
 
     def __init__(self, upstream: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:

@@ -12,11 +12,11 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import socket
 import sys
 
 import pytest
 
+from cityshare.ports import free_port
 from cityshare.settings import PROJECT_ROOT, get_settings
 
 pytestmark = pytest.mark.spark
@@ -26,12 +26,6 @@ BASE_MODELS = ("base.base_areas", "base.base_streets", "base.base_legal_entity")
 # 主题库: a table and two views over the standard models (durations, time limits, masked contacts)
 THEME_MODELS = ("theme.theme_city_cases__case", "theme.theme_utilities__installation", "theme.theme_care__alert")
 SPARK_SELECT = ["tag:ref", "tag:standard", *(rel.split(".")[1] for rel in BASE_MODELS + THEME_MODELS)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def built(tmp_path_factory):
     from bench.run import make_home
 
     home = tmp_path_factory.mktemp("spark") / "home"
-    port = _free_port()
+    port = free_port()
     make_home(home, port=port)  # registries come from the simulated department APIs on this port
     settings = dataclasses.replace(get_settings(), project_root=home, data_dir=home / "data")
     simulate(settings, days=1, start=DAY, scale=0.05, defect_rate=0.05, seed=7)

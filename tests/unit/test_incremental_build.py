@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socket
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from cityshare.transform import build, run_dbt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.run import make_home
+from cityshare.ports import free_port
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=i) for i in range(4)]
 SOURCES = ("jtj/parking_occupancy", "cgj/muck_truck_gps", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts",
@@ -45,12 +45,6 @@ def _ingest(settings, day: dt.date, keys=SOURCES) -> None:
     for key in keys:
         landed = land_batch(key, day, settings)
         gate_batch(key, day, landed["load_id"], settings)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _inbox(settings, key: str, day: dt.date, suffix: str = ".jsonl") -> Path:
@@ -81,7 +75,7 @@ def _query(settings, sql: str, params: list) -> list[tuple]:
 
 def test_day_by_day_incremental_build_equals_full_refresh(tmp_path):
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     make_home(home, port=port)  # the parking-lot registry comes from the simulated 交通局 API on this port
     settings = settings_for(home)
     simulate(settings, days=2, start=DAYS[0], scale=0.2, defect_rate=0.0, seed=11)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import time
@@ -18,6 +17,7 @@ import yaml
 
 from cityshare.errors import GateBlocked, SourceError
 from cityshare.ingest import ingest
+from cityshare.ports import free_port
 from cityshare.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,12 +130,6 @@ def test_missing_watermark_column_and_table_are_named(tmp_path, monkeypatch):
     assert not (settings.lake_dir / "raw" / "zjw").exists() or not list((settings.lake_dir / "raw" / "zjw").rglob("*.parquet"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres():
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
@@ -151,7 +145,7 @@ def postgres():
     as_pg = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"],
                    check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "start", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
                     f"-h 127.0.0.1 -p {port} -k {sock} -F"], check=True, capture_output=True)
     try:
@@ -196,7 +190,7 @@ def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, 
 
 def test_postgres_unreachable_is_a_clear_error(tmp_path, monkeypatch):
     settings = _project(tmp_path, monkeypatch, {
-        "server": "pg", "type": "postgresql", "host": "127.0.0.1", "port": _free_port(), "database": "zjw", "schema": "public",
+        "server": "pg", "type": "postgresql", "host": "127.0.0.1", "port": free_port(), "database": "zjw", "schema": "public",
         "customProperties": [{"property": "table", "value": "SGXK"}, {"property": "watermarkColumn", "value": "GXSJ"},
                              {"property": "timeoutSeconds", "value": 2}]})
     with pytest.raises(SourceError, match=r"postgresql://127\.0\.0\.1:\d+/zjw: cannot connect"):
