@@ -420,6 +420,9 @@ def contracts_diff(
         raise typer.Exit(1)
 
 
+CHANGED_SHOWN = 50  # changed entries listed by `directory build`
+
+
 @directory_app.command("build")
 @friendly
 def directory_build(
@@ -431,9 +434,12 @@ def directory_build(
 
     done = update_directory(incremental=not full)
     changed = set(done.changed)
-    _table("共享数据资源目录 变更条目 changed entries", [
-        {"信息资源代码": e["信息资源代码"], "信息资源名称": e["信息资源名称"], "共享类型": e["共享属性"]["共享类型"],
-         "rows": e["rows"], "条目版本": e["条目版本"]} for e in done.entries if e["信息资源代码"] in changed])
+    rows = [{"信息资源代码": e["信息资源代码"], "信息资源名称": e["信息资源名称"], "共享类型": e["共享属性"]["共享类型"],
+             "rows": e["rows"], "条目版本": e["条目版本"]} for e in done.entries if e["信息资源代码"] in changed]
+    _table("共享数据资源目录 变更条目 changed entries", rows[:CHANGED_SHOWN])
+    if len(rows) > CHANGED_SHOWN:  # a city's first build changes thousands: the table would take seconds to draw
+        console.print(f"… 另有 {len(rows) - CHANGED_SHOWN} 条变更 more changed entries "
+                      "(全部 all: cityshare directory export --format csv)", highlight=False)
     console.print(f"目录 directory: {len(done.entries)} 条目 entries, {done.rebuilt} 重新生成 rebuilt, "
                   f"{len(changed)} 变更 changed", highlight=False)
 

@@ -6,6 +6,7 @@ connection here is short-lived and retried while another process holds the lock.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Iterator
@@ -173,10 +174,46 @@ def insert_rows(con: Any, table: str, rows: list[list[Any]], columns: tuple[str,
     faster, with the same parameter binding (values are cast to the target columns).
     """
     names = f" ({', '.join(columns)})" if columns else ""
+    if len(rows) > ARROW_ROWS and _plain(rows):
+        _insert_arrow(con, table, names, rows)
+        return
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
         marks = ", ".join("(" + ", ".join("?" for _ in row) + ")" for row in part)
         con.execute(f"INSERT INTO {table}{names} VALUES {marks}", [value for row in part for value in row])
+
+
+ARROW_ROWS = 200  # above this, rows go in as one Arrow table: 54,000 lineage rows take 0.05 s, not 1.5 s
+_PLAIN = (str, int, float, bool, dt.date, type(None))  # types whose Arrow inference DuckDB casts like a parameter
+
+
+def _plain(rows: list[list[Any]]) -> bool:
+    """Every value a plain scalar and every column of one kind (Arrow infers one type per column, and a failed
+    INSERT would abort the caller's transaction: anything else takes the VALUES path)."""
+    kinds: list[set[type]] = [set() for _ in rows[0]]
+    for row in rows:
+        if len(row) != len(kinds):
+            return False
+        for seen, value in zip(kinds, row, strict=True):
+            if not isinstance(value, _PLAIN) or getattr(value, "tzinfo", None) is not None:
+                return False
+            if value is not None:
+                seen.add(type(value))
+    return all(len(seen) <= 1 or seen <= {int, float} for seen in kinds)
+
+
+def _insert_arrow(con: Any, table: str, names: str, rows: list[list[Any]]) -> None:
+    import uuid
+
+    import pyarrow as pa
+
+    data = pa.table({f"c{i}": pa.array(list(column)) for i, column in enumerate(zip(*rows, strict=True))})
+    view = f"_rows_{uuid.uuid4().hex}"
+    con.register(view, data)
+    try:
+        con.execute(f"INSERT INTO {table}{names} SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
 
 
 def _raw_view_body(contract: Contract, paths: list[str]) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,15 @@ class Facts:
     publications: dict[str, tuple[Any, ...]]  # table → (version, rows, published_at) of the latest version
     batches: dict[str, tuple[Any, ...]]  # dataset → (accepted rows, last gated_at)
     quality: dict[str, tuple[Any, ...]]  # dataset → (rules, passed, checked_at) of its latest check
+    new_codes: list[list[str]] = field(default_factory=list)  # [contract id, code] assigned since, to store
+
+    def last_sequences(self) -> dict[str, int]:
+        """Classification prefix → the highest sequence ever assigned under it (see _resource_code)."""
+        last: dict[str, int] = {}
+        for code in self.codes.values():
+            prefix, _, rest = code.partition("/")
+            last[prefix] = max(last.get(prefix, 0), int(rest[-5:]))
+        return last
 
 
 def fetch_facts(con: Any, settings: Settings) -> Facts:
@@ -75,21 +85,21 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
     )
 
 
-def _resource_code(con: Any, contract: Contract, cls: Classification, codes: dict[str, str], infix: str = "") -> str:
-    """The stored code of a contract, or the next free sequence under its classification.
+def _resource_code(contract: Contract, cls: Classification, facts: Facts, last: dict[str, int], infix: str = "") -> str:
+    """The stored code of a contract, or the next free sequence under its classification (kept in
+    ``facts.new_codes`` for the caller to store).
 
     Sequences are max + 1 (not count + 1), so a removed resource's code stays retired. ``infix``: the
-    instance's area code (cityshare.instance.code_infix) before the sequence.
+    instance's area code (cityshare.instance.code_infix) before the sequence. ``last``: facts.last_sequences(),
+    updated here (one pass over the codes for a whole build, not one query per new entry).
     """
-    if contract.id in codes:
-        return codes[contract.id]
+    if contract.id in facts.codes:
+        return facts.codes[contract.id]
     prefix = cls.code_prefix
-    (last,) = con.execute(
-        "SELECT max(CAST(right(split_part(resource_code, '/', 2), 5) AS INTEGER)) FROM directory.resource_codes "
-        "WHERE split_part(resource_code, '/', 1) = ?", [prefix]).fetchone()
-    code = f"{prefix}/{infix}{(last or 0) + 1:05d}"
-    con.execute("INSERT INTO directory.resource_codes VALUES (?, ?)", [contract.id, code])
-    codes[contract.id] = code
+    last[prefix] = last.get(prefix, 0) + 1
+    code = f"{prefix}/{infix}{last[prefix]:05d}"
+    facts.codes[contract.id] = code
+    facts.new_codes.append([contract.id, code])
     return code
 
 
@@ -137,21 +147,17 @@ def _quality(facts: Facts, contract: Contract) -> dict[str, Any]:
             "最近检查": at.isoformat(sep=" ") if at else None}
 
 
-def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classification | None = None,
-                facts: Facts | None = None) -> dict[str, Any]:
-    """One 编制指南 entry for a contract (raises ValueError for an unknown classification).
-
-    ``facts``: fetched once by the caller building many entries (``fetch_facts``).
-    """
-    cls = cls or classify(contract, settings.catalog_dir)
-    facts = facts or fetch_facts(con, settings)
+def build_entry(con: Any, contract: Contract, settings: Settings, cls: Classification, facts: Facts,
+                last: dict[str, int]) -> dict[str, Any]:
+    """One 编制指南 entry for a contract; a new resource's code is added to ``facts.new_codes`` (stored by
+    the caller, in its transaction). ``facts`` and ``last`` are fetched once for the whole build."""
     dept = facts.departments.get(contract.department, {})
     pub = _publication(facts, contract)
     fmt = str(contract.custom.get("resourceFormat", "数据库/duckdb")).split("/")
     c = contract.custom
     exceptions = {k: c[k] for k in ("sharingException", "maskingException") if k in c}
     return {
-        "信息资源代码": _resource_code(con, contract, cls, facts.codes, code_infix(settings)),
+        "信息资源代码": _resource_code(contract, cls, facts, last, code_infix(settings)),
         "信息资源名称": contract.name,
         "信息资源分类": cls.path,
         "分类": {**cls.as_dict(), "code_prefix": cls.code_prefix},
@@ -220,6 +226,7 @@ def _entries(con: Any, contracts: list[Contract], settings: Settings, file_hashe
     columns = dict(con.execute("SELECT table_name, list(column_name || ' ' || data_type ORDER BY ordinal_position) "
                                "FROM information_schema.columns WHERE table_schema = 'shared' GROUP BY table_name").fetchall())
     code = _code_fingerprint(settings)
+    last = facts.last_sequences()
     rebuilt: list[list[Any]] = []
     for contract in contracts:
         file_hash = file_hashes.get(f"{contract.path.parent.name}/{contract.path.name}", "")
@@ -234,18 +241,18 @@ def _entries(con: Any, contracts: list[Contract], settings: Settings, file_hashe
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        entry = build_entry(con, contract, settings, cls, facts)
+        entry = build_entry(con, contract, settings, cls, facts, last)
         problems += entry_problems(entry, where)
         entries.append(entry)
         # its inputs now: a new resource's code was assigned by build_entry
         rebuilt.append([contract.id, _entry_inputs(contract, facts, file_hash, columns, code),
                         json.dumps(entry, ensure_ascii=False)])
-    codes = [e["信息资源代码"] for e in entries]
-    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    dupes = sorted(c for c, n in Counter(e["信息资源代码"] for e in entries).items() if n > 1)
     if dupes:
         problems.append(f"directory.resource_codes: duplicate 信息资源代码 {', '.join(dupes)}")
     if problems:
         raise DirectoryInvalid(problems)
+    insert_rows(con, "directory.resource_codes", facts.new_codes)  # in the caller's transaction, like the rest
     if rebuilt:  # inside the caller's transaction: kept only if the whole directory is written
         con.execute("DELETE FROM directory.entry_inputs WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))",
                     [[row[0] for row in rebuilt]])

@@ -22,7 +22,7 @@ from cityshare.lineage import (
     warehouse_schema,
 )
 from cityshare.publish import audit
-from cityshare.warehouse import connect, insert_rows
+from cityshare.warehouse import ARROW_ROWS, connect, insert_rows
 
 STREET_DAY = "collab_storefront_order__street_day"
 
@@ -139,6 +139,19 @@ def test_insert_rows_stores_every_row_across_chunks_with_the_column_types():
     insert_rows(con, "t", [])
     assert con.execute("SELECT * FROM t").fetchall() == [tuple(r) for r in rows]
     assert con.execute("SELECT typeof(code), typeof(n) FROM t LIMIT 1").fetchone() == ("VARCHAR", "BIGINT")
+
+
+@pytest.mark.parametrize("extra", [[], [["x", 1.5, 1, None, None]]], ids=["arrow", "mixed-kinds-values"])
+def test_a_large_insert_stores_the_same_values_as_a_small_one(extra):
+    """Above ARROW_ROWS rows go in as one Arrow table (a city's 54,000 column-lineage rows); a column whose
+    values are of mixed kinds takes the VALUES path. Either way the table holds exactly the rows given."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (code VARCHAR, n DOUBLE, ok BOOLEAN, doc JSON, ts TIMESTAMP)")
+    now = dt.datetime(2026, 11, 28, 2, 0)
+    rows = [[f"{i:03d}", i, i % 2 == 0, f'{{"类": {i}}}', now + dt.timedelta(seconds=i)] if i % 7 else
+            [None, None, None, None, None] for i in range(ARROW_ROWS * 3)] + extra
+    insert_rows(con, "t", rows)
+    assert con.execute("SELECT * FROM t ORDER BY rowid").fetchall() == [tuple(r) for r in rows]
 
 
 def test_audit_records_one_quality_result_per_rule_of_each_table(built, tmp_path):
