@@ -5,13 +5,14 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
-DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose
+DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose faketime
 .PHONY: setup system-deps spark-deps demo airflow test test-fast test-slow test-faults test-distributed test-spark bench lint clean
 
 setup: $(STAMP) system-deps
 
 # Services the tests start themselves on 127.0.0.1 (PostgreSQL for the SQL connector, Chromium for
-# browser tests), from Debian's packages; skipped when already installed.
+# browser tests) and libfaketime (a worker with a slow clock in the fault tests), from Debian's packages;
+# skipped when already installed.
 system-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

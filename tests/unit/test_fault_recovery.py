@@ -1,6 +1,8 @@
-"""Faults #3–#6 (issue 32), as an operator meets them: each fault injected, then the one documented command
+"""Faults #2–#6 (issue 32), as an operator meets them: each fault injected, then the one documented command
 (docs/recovery.md) — retracting a batch, moving the data dir, losing the warehouse, backing up and restoring,
 a publish stopped half-way, a full disk, a read-only volume, a held lock, no memory, SIGTERM during a build.
+The full disk and the read-only volume are also real ones (a small tmpfs, a read-only bind mount), and a
+correction is delivered by a process whose clock runs an hour slow (libfaketime, Debian's ``faketime``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -26,12 +30,13 @@ CLI = str(Path(sys.executable).parent / "cityshare")
 TABLE = "base_legal_entity"
 
 
-def cli(settings, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``cityshare …`` as an operator runs it, against this world."""
+def cli(settings, *args: str, env: dict | None = None, timeout: float = 600,
+        under: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """``cityshare …`` as an operator runs it, against this world (``under``: a wrapper such as faketime)."""
     full = {**os.environ, "CITYSHARE_HOME": str(settings.project_root), "CITYSHARE_DATA_DIR": str(settings.data_dir),
             "COLUMNS": "200", **(env or {})}
     full.pop("CITYSHARE_CRASH_AT", None)
-    return subprocess.run([CLI, *args], env=full, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*under, CLI, *args], env=full, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +251,86 @@ def test_sigterm_during_a_build_stops_at_a_safe_point(built, tmp_path):
     if "nothing was published" in line:
         assert after["shared"] == before["shared"] and after["publications"] == before["publications"]
     assert cli(settings, "build").returncode == 0
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:  # mounting needs CAP_SYS_ADMIN (root on the CI machine has it)
+        pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+
+
+@contextmanager
+def _data_dir_on(settings, tmp_path: Path, *, size_mb: int | None = None, read_only: bool = False) -> Iterator:
+    """The world's data dir moved onto its own volume: a tmpfs of ``size_mb`` or a read-only bind mount."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    if size_mb:
+        _mount("-t", "tmpfs", "-o", f"size={size_mb}m", "cityshare-test", str(volume))
+    try:
+        shutil.copytree(settings.data_dir, volume / "data")
+        moved = dataclasses.replace(settings, data_dir=volume / "data")
+        if read_only:
+            _mount("--bind", str(volume), str(volume))
+            _mount("-o", "remount,bind,ro", str(volume))
+        yield moved, volume
+    finally:
+        while subprocess.run(["umount", str(volume)], capture_output=True).returncode == 0:
+            pass  # the bind mount, then the tmpfs under it
+
+
+def _mb(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) // 2**20
+
+
+def test_a_real_full_disk_is_one_line_and_the_rerun_loads_after_space_is_freed(built, tmp_path):
+    settings = _copy(built, tmp_path / "home")
+    with _data_dir_on(settings, tmp_path, size_mb=_mb(settings.data_dir) + 16) as (moved, volume):
+        before = state(moved)
+        filler = volume / "filler"
+        with filler.open("wb") as f:  # another tenant of the volume takes every free byte
+            try:
+                while True:
+                    f.write(b"\0" * 2**20)
+                    f.flush()
+            except OSError:
+                pass
+        failed = cli(moved, "ingest", "cgj/city_cases", "--date", str(DAYS[1]))
+        assert failed.returncode == 3, failed.stderr[-3000:]
+        assert "disk full" in _one_line(failed) and "rerun" in failed.stderr
+        assert state(moved) == before and half_written(moved) == []
+
+        filler.unlink()
+        rerun = cli(moved, "ingest", "cgj/city_cases", "--date", str(DAYS[1]))
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert json.loads(rerun.stdout)["status"] == "accepted"
+
+
+def test_a_real_read_only_volume_is_one_line_and_changes_nothing(built, tmp_path):
+    settings = _copy(built, tmp_path / "home")
+    before = state(settings)
+    with _data_dir_on(settings, tmp_path, read_only=True) as (moved, _volume):
+        for args in (("ingest", "cgj/city_cases", "--date", str(DAYS[1])), ("build",)):
+            failed = cli(moved, *args)
+            assert failed.returncode == 3, failed.stderr[-3000:]
+            assert "read-only file system" in _one_line(failed)
+        assert state(moved) == before
+
+
+def test_a_correction_delivered_on_a_slow_clock_is_published(built, tmp_path):
+    settings = _copy(built, tmp_path / "home")
+    assert shutil.which("faketime"), "libfaketime's faketime is installed by `make setup` (Debian package faketime)"
+    key, day = "scjgj/business_registry", DAYS[0]
+    (first,) = _query(settings, "SELECT load_id FROM meta.batches WHERE dataset = ? AND load_date = ?", [key, day])[0]
+    inbox = settings.inbox_dir / "scjgj" / "business_registry" / f"business_registry_{day}.csv"
+    header, row, *rest = inbox.read_text(encoding="utf-8").splitlines()
+    fields = row.split(",")
+    fields[1] += "（更正）"  # the department corrects one entity's name and delivers the day again
+    inbox.write_text("\n".join([header, ",".join(fields), *rest]) + "\n", encoding="utf-8")
+
+    corrected = cli(settings, "ingest", key, "--date", str(day), under=("faketime", "-f", "-1h"))
+    assert corrected.returncode == 0, corrected.stderr[-3000:]
+    second = json.loads(corrected.stdout)["load_id"]
+    gated = dict(_query(settings, "SELECT load_id, gated_at FROM meta.batches WHERE dataset = ?", [key]))
+    assert gated[second] < gated[first]  # the skew is real: by the wall clock the correction is the older batch
+    assert run(settings, "build") == 0
+    assert _query(settings, f"SELECT entity_name FROM shared.{TABLE} WHERE uscc = ?", [fields[0]]) == [(fields[1],)]
