@@ -125,28 +125,32 @@ def register_functions(spark: Any, key: str | bytes | None = None) -> None:
     )
 
 
-def accepted_batches(settings: Settings) -> dict[str, list[str]]:
-    """Dataset key → the Parquet files of its latest accepted batch of every load date (the DuckDB raw views' files)."""
+def accepted_batches(settings: Settings) -> dict[str, list[tuple[str, int]]]:
+    """Dataset key → (Parquet file, commit sequence) of its latest accepted batch of every load date (the DuckDB
+    raw views' files)."""
     from cityshare.warehouse import LATEST_ACCEPTED, connect
 
     with connect(settings, read_only=True) as con:
-        rows = con.execute(f"SELECT dataset, accepted_path FROM ({LATEST_ACCEPTED}) ORDER BY dataset, load_date").fetchall()
-    out: dict[str, list[str]] = {}
-    for dataset, path in rows:
+        rows = con.execute(
+            f"SELECT dataset, accepted_path, seq FROM ({LATEST_ACCEPTED}) ORDER BY dataset, load_date").fetchall()
+    out: dict[str, list[tuple[str, int]]] = {}
+    for dataset, path, seq in rows:
         if path:
-            out.setdefault(dataset, []).append(str(path))
+            out.setdefault(dataset, []).append((str(path), int(seq)))
     return out
 
 
-def raw_view_sql(contract: Contract, paths: Iterable[str]) -> str:
-    """``raw.<dept>__<dataset>`` over the given Parquet files, columns in the contract's order (all text as landed)."""
+def raw_view_sql(contract: Contract, batches: Iterable[tuple[str, int]]) -> str:
+    """``raw.<dept>__<dataset>`` over the given Parquet files, columns in the contract's order (all text as landed),
+    each file's rows with its batch's commit sequence as ``_batch_seq`` (as the DuckDB raw view)."""
     business = [f"`{p.name}`" for p in contract.properties]
     columns = ", ".join([*business, *(name for name, _ in RAW_META_COLUMNS)])
-    selects = [f"SELECT {columns} FROM parquet.`{_local_path(p)}`" for p in paths]
+    selects = [f"SELECT {columns}, CAST({int(seq)} AS BIGINT) AS _batch_seq FROM parquet.`{_local_path(p)}`"
+               for p, seq in batches]
     if not selects:  # nothing accepted yet: empty but typed, as the DuckDB raw view
         typed = [f"CAST(NULL AS STRING) AS {b}" for b in business]
         typed += [f"CAST(NULL AS {kind}) AS {name}" for name, kind in RAW_META_COLUMNS]
-        selects = [f"SELECT {', '.join(typed)} WHERE false"]
+        selects = [f"SELECT {', '.join(typed)}, CAST(NULL AS BIGINT) AS _batch_seq WHERE false"]
     return f"CREATE OR REPLACE VIEW raw.`{contract.raw_table}` AS " + "\nUNION ALL ".join(selects)
 
 

@@ -164,7 +164,7 @@ with typed as (
 
     select
 {typed},
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{{{ {src} }}}}
     where {{{{ cs_unseen_batches({src}) }}}}
 

@@ -40,7 +40,7 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None, 
     key = _render_key(settings)
     if (done := _rendered(out, key)) is not None:
         return done
-    meta_cols = ["_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date"]
+    meta_cols = ["_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date", "_batch_seq"]
     sources = {
         "version": 2,
         "sources": [{

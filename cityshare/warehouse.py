@@ -27,7 +27,7 @@ LOCK_WAIT_SECONDS = 120
 # whose clock is slow would otherwise gate a correction that never becomes current. cityshare.build_state
 # fingerprints the same rows.
 LATEST_ACCEPTED = """
-    SELECT dataset, load_id, load_date, accepted_path, rows_accepted FROM meta.batches
+    SELECT dataset, load_id, load_date, accepted_path, rows_accepted, seq FROM meta.batches
     WHERE status = 'accepted'
     QUALIFY row_number() OVER (PARTITION BY dataset, load_date ORDER BY seq DESC) = 1
 """
@@ -216,25 +216,32 @@ def _insert_arrow(con: Any, table: str, names: str, rows: list[list[Any]]) -> No
         con.unregister(view)
 
 
-def _raw_view_body(contract: Contract, paths: list[str]) -> str:
-    """The SELECT of a raw view reading ``paths`` (empty but typed when there are none)."""
-    if paths:
-        files = ", ".join(lit(p) for p in paths)
-        return f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
+# A raw view's rows carry their batch's commit sequence as ``_batch_seq``: the standard models keep the row of
+# the latest delivery per key by it (dbt macro cs_latest_per), not by ``_loaded_at``, the landing worker's clock.
+RawBatch = tuple[str, str, int]  # (load id, accepted file, commit sequence) of one batch a raw view reads
+
+
+def _raw_view_body(contract: Contract, batches: list[RawBatch]) -> str:
+    """The SELECT of a raw view reading ``batches`` (empty but typed when there are none)."""
+    if batches:
+        files = ", ".join(lit(path) for _, path, _ in batches)
+        seqs = ", ".join(f"({lit(load_id)}, {int(seq)})" for load_id, _, seq in batches)
+        return (f"SELECT r.*, CAST(s.seq AS BIGINT) AS _batch_seq FROM read_parquet([{files}], union_by_name = true) "
+                f"AS r LEFT JOIN (VALUES {seqs}) AS s(load_id, seq) ON r._load_id = s.load_id")
     cols = [f'CAST(NULL AS VARCHAR) AS "{name}"' for name in contract.column_names]
     cols += [
         "CAST(NULL AS VARCHAR) AS _load_id", "CAST(NULL AS TIMESTAMP) AS _loaded_at",
         "CAST(NULL AS VARCHAR) AS _source", "CAST(NULL AS BIGINT) AS _source_row",
-        "CAST(NULL AS VARCHAR) AS _row_hash", "CAST(NULL AS DATE) AS _load_date",
+        "CAST(NULL AS VARCHAR) AS _row_hash", "CAST(NULL AS DATE) AS _load_date", "CAST(NULL AS BIGINT) AS _batch_seq",
     ]
     return f"SELECT {', '.join(cols)} WHERE false"
 
 
-def raw_view_stamp(contract: Contract, paths: list[str]) -> str:
+def raw_view_stamp(contract: Contract, batches: list[RawBatch]) -> str:
     """What a raw view's comment holds: the hash of the SELECT it was created with (see stale_raw_views)."""
     import hashlib
 
-    return "cityshare:" + hashlib.md5(_raw_view_body(contract, paths).encode()).hexdigest()
+    return "cityshare:" + hashlib.md5(_raw_view_body(contract, batches).encode()).hexdigest()
 
 
 def refresh_raw_view(con: Any, contract: Contract, settings: Settings) -> None:
@@ -244,19 +251,18 @@ def refresh_raw_view(con: Any, contract: Contract, settings: Settings) -> None:
     refuses to publish an empty table). The view's comment is the hash of its SELECT, so a build can tell
     a current view from one to create again without reading any Parquet file (stale_raw_views).
     """
-    batches = con.execute(
-        f"SELECT load_id, accepted_path FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date", [contract.key]
-    ).fetchall()
+    batches = [(load_id, resolved_path(settings, path) or "", seq) for load_id, path, seq in con.execute(
+        f"SELECT load_id, accepted_path, seq FROM ({LATEST_ACCEPTED}) WHERE dataset = ? ORDER BY load_date",
+        [contract.key]).fetchall()]
     view = f'raw."{contract.raw_table}"'
-    paths = [resolved_path(settings, path) or "" for _, path in batches]
-    con.execute(f"CREATE OR REPLACE VIEW {view} AS {_raw_view_body(contract, paths)}")
-    con.execute(f"COMMENT ON VIEW {view} IS {lit(raw_view_stamp(contract, paths))}")
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS {_raw_view_body(contract, batches)}")
+    con.execute(f"COMMENT ON VIEW {view} IS {lit(raw_view_stamp(contract, batches))}")
     # The view's batches as rows, written with the view (callers hold one transaction): the incremental models
     # compare them with the batches they processed (dbt_project/macros/incremental.sql) without scanning the
     # Parquet files' _load_id column four times per model.
     con.execute("DELETE FROM meta.raw_view_batches WHERE raw_table = ?", [contract.raw_table])
     if batches:
-        insert_rows(con, "meta.raw_view_batches", [[contract.raw_table, load_id] for load_id, _ in batches])
+        insert_rows(con, "meta.raw_view_batches", [[contract.raw_table, load_id] for load_id, _, _ in batches])
 
 
 def stale_raw_views(con: Any, contracts: list[Contract], settings: Settings) -> list[Contract]:
@@ -266,19 +272,19 @@ def stale_raw_views(con: Any, contracts: list[Contract], settings: Settings) -> 
     Each gate refreshes its dataset's view (cityshare.ingest), so before a build most are current, and creating
     one again would re-read the footer of every Parquet file it reads — and a no-op build of a city's thousands
     of sources, most without a batch yet, would re-create thousands of empty views. A view is current when its
-    comment is the hash of the SELECT it would get now (its batches' files, or its contract's columns when it has
+    comment is the hash of the SELECT it would get now (its batches' files and sequences, or its contract's columns when it has
     none) and its batches are on record in meta.raw_view_batches. Three queries for all contracts.
     """
-    accepted = {dataset: (ids, paths) for dataset, ids, paths in con.execute(
-        f"SELECT dataset, list(load_id ORDER BY load_date), list(accepted_path ORDER BY load_date) "
-        f"FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall()}
+    accepted = {dataset: (ids, paths, seqs) for dataset, ids, paths, seqs in con.execute(
+        f"SELECT dataset, list(load_id ORDER BY load_date), list(accepted_path ORDER BY load_date), "
+        f"list(seq ORDER BY load_date) FROM ({LATEST_ACCEPTED}) GROUP BY dataset").fetchall()}
     stamps = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE schema_name = 'raw'").fetchall())
     held = dict(con.execute("SELECT raw_table, list(load_id) FROM meta.raw_view_batches GROUP BY raw_table").fetchall())
     stale = []
     for c in contracts:
-        ids, stored = accepted.get(c.key, ([], []))
-        paths = [resolved_path(settings, p) or "" for p in stored]
-        if (stamps.get(c.raw_table) != raw_view_stamp(c, paths)
+        ids, stored, seqs = accepted.get(c.key, ([], [], []))
+        batches = [(i, resolved_path(settings, p) or "", q) for i, p, q in zip(ids, stored, seqs, strict=True)]
+        if (stamps.get(c.raw_table) != raw_view_stamp(c, batches)
                 or sorted(ids) != sorted(held.get(c.raw_table) or [])):
             stale.append(c)
     return stale

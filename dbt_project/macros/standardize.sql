@@ -89,13 +89,16 @@
 {#- The load-metadata columns every standard model carries (lineage back to the raw batch). -#}
 {% macro cs_load_meta(alias=none) -%}
     {%- set p = (alias ~ '.') if alias else '' -%}
-    {{ p }}_load_id, {{ p }}_loaded_at, {{ p }}_load_date, {{ p }}_source
+    {{ p }}_load_id, {{ p }}_loaded_at, {{ p }}_load_date, {{ p }}_source, {{ p }}_batch_seq
 {%- endmacro %}
 
-{#- Keep one row per key: the copy from the latest load wins (ties: highest row hash, deterministic). -#}
+{#- Keep one row per key: the copy from the latest delivery wins — after ``order_first`` (a business time such as
+    updated_at or the load date, where the model declares one), by its batch's commit sequence ``_batch_seq``, which
+    the warehouse assigns when the gate commits (never ``_loaded_at``, the landing worker's clock); ties: highest
+    row hash, deterministic. -#}
 {% macro cs_latest_per(key, order_first=none) -%}
     qualify row_number() over (
         partition by {{ key }}
-        order by {% if order_first %}{{ order_first }} desc nulls last, {% endif %}_loaded_at desc nulls last, _row_hash desc nulls last
+        order by {% if order_first %}{{ order_first }} desc nulls last, {% endif %}_batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 {%- endmacro %}

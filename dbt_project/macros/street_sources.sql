@@ -28,7 +28,7 @@ with typed as (
         {{ cs_normalize_phone('worker_phone') }}        as worker_phone_raw,
         {{ cs_clean('role') }}                          as role,
         {{ cs_parse_date('joined_on') }}                as joined_on,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', dept ~ '__grid_workers') }}
 
 ),
@@ -40,7 +40,7 @@ latest as (
     where source_grid_code is not null and worker_id is not null
     qualify row_number() over (
         partition by source_grid_code, worker_id
-        order by _load_date desc nulls last, _loaded_at desc nulls last, _row_hash desc nulls last
+        order by _load_date desc nulls last, _batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 
 )
@@ -79,7 +79,7 @@ with typed as (
         {{ cs_parse_timestamp('closed_at') }}           as closed_at,
         {{ cs_clean('status') }}                        as status,
         upper({{ cs_clean('whistler_id') }})            as whistler_id,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', dept ~ '__street_cases') }}
     where {{ cs_unseen_batches(source('raw', dept ~ '__street_cases')) }}
 

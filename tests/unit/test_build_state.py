@@ -189,7 +189,8 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
 
     def view_reads(contract, *load_ids):  # what refresh_raw_view leaves: the view, its stamp and its batch rows
         con.execute(f"CREATE OR REPLACE VIEW raw.{contract.raw_table} AS SELECT 1 AS x")
-        stamp = raw_view_stamp(contract, [f"/lake/{i}.parquet" for i in load_ids])
+        seqs = dict(con.execute("SELECT load_id, seq FROM meta.batches").fetchall())
+        stamp = raw_view_stamp(contract, [(i, f"/lake/{i}.parquet", seqs[i]) for i in load_ids])
         con.execute(f"COMMENT ON VIEW raw.{contract.raw_table} IS '{stamp}'")
         con.execute("DELETE FROM meta.raw_view_batches WHERE raw_table = ?", [contract.raw_table])
         for load_id in load_ids:

@@ -334,3 +334,33 @@ def test_a_correction_delivered_on_a_slow_clock_is_published(built, tmp_path):
     assert gated[second] < gated[first]  # the skew is real: by the wall clock the correction is the older batch
     assert run(settings, "build") == 0
     assert _query(settings, f"SELECT entity_name FROM shared.{TABLE} WHERE uscc = ?", [fields[0]]) == [(fields[1],)]
+
+
+def test_a_later_delivery_on_a_slow_clock_wins_across_load_dates(built, tmp_path):
+    """Across load dates too: cases delivered again the next day by a worker whose clock is an hour slow look
+    older by their landing time; the later delivery (the higher commit sequence) is the row the layer keeps."""
+    settings = _copy(built, tmp_path / "home")
+    assert shutil.which("faketime"), "libfaketime's faketime is installed by `make setup` (Debian package faketime)"
+    inbox = settings.inbox_dir / "cgj" / "city_cases"
+    _header, *first_day = (inbox / f"city_cases_{DAYS[0]}.csv").read_text(encoding="utf-8").splitlines()
+    updates = []
+    for row in first_day[:5]:  # five of day 1's cases come again on day 2, with a follow-up note
+        fields = row.split(",")
+        fields[6] += "（复核）"
+        updates.append(",".join(fields))
+    second = inbox / f"city_cases_{DAYS[1]}.csv"
+    second.write_text(second.read_text(encoding="utf-8").rstrip("\n") + "\n" + "\n".join(updates) + "\n",
+                      encoding="utf-8")
+    later = cli(settings, "ingest", "cgj/city_cases", "--date", str(DAYS[1]), under=("faketime", "-f", "-1h"))
+    assert later.returncode == 0, later.stderr[-3000:]
+    landed = dict(_query(settings, 'SELECT _load_date, max(_loaded_at) FROM raw."cgj__city_cases" GROUP BY 1'))
+    assert landed[DAYS[1]] < landed[DAYS[0]]  # by the landing clock, day 2 is the older delivery
+    assert run(settings, "build") == 0
+    kept = _query(settings, """
+        SELECT s._load_date, count(*) FROM standard.stg_cgj__city_cases AS s
+        WHERE s.case_id IN (SELECT upper(trim(case_id)) FROM raw."cgj__city_cases"
+                            GROUP BY 1 HAVING count(DISTINCT _load_date) = 2)
+        GROUP BY 1""")
+    assert kept == [(DAYS[1], 5)]  # every case delivered twice: day 2's copy
+    notes = _query(settings, "SELECT count(*) FROM standard.stg_cgj__city_cases WHERE description LIKE '%（复核）'")
+    assert notes == [(5,)]

@@ -21,22 +21,25 @@ def registry():
 
 
 def test_raw_view_reads_each_accepted_file_with_the_contract_columns(registry):
-    sql = raw_view_sql(registry, ["/lake/a.parquet", "/lake/it`s.parquet"])
+    sql = raw_view_sql(registry, [("/lake/a.parquet", 3), ("/lake/it`s.parquet", 7)])
     assert sql.startswith("CREATE OR REPLACE VIEW raw.`scjgj__business_registry` AS SELECT `uscc`,")
     assert re.findall(r"FROM parquet\.`([^`]*(?:``[^`]*)*)`", sql) == ["/lake/a.parquet", "/lake/it``s.parquet"]
     columns = sql.split("SELECT ", 2)[1].split(" FROM", 1)[0].split(", ")
-    assert columns == [f"`{p.name}`" for p in registry.properties] + [name for name, _ in RAW_META_COLUMNS]
+    assert columns == [f"`{p.name}`" for p in registry.properties] + [name for name, _ in RAW_META_COLUMNS] + [
+        "CAST(3 AS BIGINT) AS _batch_seq"]  # each file's rows carry its batch's commit sequence
+    assert "CAST(7 AS BIGINT) AS _batch_seq FROM parquet.`/lake/it``s.parquet`" in sql
 
 
 def test_raw_view_without_batches_is_empty_but_typed(registry):
     sql = raw_view_sql(registry, [])
     assert "WHERE false" in sql and "parquet." not in sql
     assert "CAST(NULL AS timestamp) AS _loaded_at" in sql and "CAST(NULL AS STRING) AS `uscc`" in sql
+    assert "CAST(NULL AS BIGINT) AS _batch_seq" in sql
 
 
 def test_object_storage_lake_is_refused_in_one_line(registry):
     with pytest.raises(BuildFailed, match=re.escape("Spark 引擎暂只读取本地湖目录：s3://lake/x.parquet")):
-        raw_view_sql(registry, ["s3://lake/x.parquet"])
+        raw_view_sql(registry, [("s3://lake/x.parquet", 1)])
 
 
 @pytest.mark.parametrize("key", ["k" * 16, "城市密钥-" * 20])  # short, and longer than SHA-256's 64-byte block

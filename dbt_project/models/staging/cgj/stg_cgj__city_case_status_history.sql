@@ -7,7 +7,7 @@ with typed as (
         upper({{ cs_clean('case_id') }})                as case_id,
         {{ cs_clean('status') }}                        as status,
         _load_date,
-        _loaded_at,
+        _batch_seq,
         _row_hash
     from {{ source('raw', 'cgj__city_cases') }}
 
@@ -22,4 +22,4 @@ select
         when '核查' then 5 when '结案' then 6 end      as stage_order
 from typed
 where case_id is not null and _load_date is not null
-qualify row_number() over (partition by case_id, _load_date order by _loaded_at desc nulls last, _row_hash desc) = 1
+qualify row_number() over (partition by case_id, _load_date order by _batch_seq desc nulls last, _row_hash desc) = 1

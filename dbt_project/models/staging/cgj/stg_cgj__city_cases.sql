@@ -26,7 +26,8 @@ typed as (
         _loaded_at,
         _load_date,
         _source,
-        _row_hash
+        _row_hash,
+        _batch_seq
     from source
 
 ),
@@ -39,7 +40,7 @@ deduplicated as (
     where case_id is not null
     qualify row_number() over (
         partition by case_id
-        order by _loaded_at desc nulls last, _row_hash desc nulls last
+        order by _batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 
 ),

@@ -20,7 +20,7 @@ with typed as (
         upper({{ cs_clean('site_id') }})                as site_id,
         {{ cs_clean('site_type') }}                     as site_type,
         {{ cs_clean('load_state') }}                    as load_state,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'cgj__muck_truck_gps') }}
     where {{ cs_unseen_batches(source('raw', 'cgj__muck_truck_gps')) }}
 

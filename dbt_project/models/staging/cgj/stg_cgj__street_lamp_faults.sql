@@ -19,7 +19,7 @@ with typed as (
         {{ cs_parse_timestamp('repaired_at') }}         as repaired_at,
         {{ cs_clean('repair_status') }}                 as repair_status,
         {{ cs_clean('district_name') }}                 as district_name,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'cgj__street_lamp_faults') }}
     where {{ cs_unseen_batches(source('raw', 'cgj__street_lamp_faults')) }}
 

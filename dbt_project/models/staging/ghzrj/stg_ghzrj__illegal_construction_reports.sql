@@ -22,7 +22,7 @@ with typed as (
         {{ cs_clean('status') }}                        as status,
         {{ cs_parse_double('lng') }}                    as lng,
         {{ cs_parse_double('lat') }}                    as lat,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'ghzrj__illegal_construction_reports') }}
     where {{ cs_unseen_batches(source('raw', 'ghzrj__illegal_construction_reports')) }}
 

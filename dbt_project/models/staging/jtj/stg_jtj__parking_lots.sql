@@ -25,7 +25,7 @@ with typed as (
         {{ cs_parse_double('hourly_fee') }}             as hourly_fee,
         {{ cs_parse_date('opened_on') }}                as opened_on,
         coalesce({{ cs_parse_bool('smart') }}, false)   as is_smart,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'jtj__parking_lots') }}
     where {{ cs_unseen_batches(source('raw', 'jtj__parking_lots')) }}
 

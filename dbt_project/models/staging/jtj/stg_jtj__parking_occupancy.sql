@@ -15,7 +15,7 @@ with typed as (
         {{ cs_parse_int('occupied') }}                  as occupied,
         {{ cs_parse_int('free') }}                      as free,
         {{ cs_parse_int('total') }}                     as total,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'jtj__parking_occupancy') }}
     where {{ cs_unseen_batches(source('raw', 'jtj__parking_occupancy')) }}
 

@@ -23,7 +23,7 @@ with typed as (
         {{ cs_clean('care_level') }}                    as care_level,
         {{ cs_parse_bool('sensor_installed') }}         as sensor_installed,
         {{ cs_parse_date('registered_on') }}            as registered_on,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'mzj__elderly_living_alone') }}
     where {{ cs_unseen_batches(source('raw', 'mzj__elderly_living_alone')) }}
 

@@ -20,7 +20,7 @@ with typed as (
         {{ cs_parse_timestamp('alert_time') }}          as alert_time,
         {{ cs_clean('responder') }}                     as responder,
         {{ cs_parse_timestamp('responded_at') }}        as responded_at,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'mzj__elderly_sensor_alerts') }}
     where {{ cs_unseen_batches(source('raw', 'mzj__elderly_sensor_alerts')) }}
 

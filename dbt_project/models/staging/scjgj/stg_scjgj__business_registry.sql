@@ -26,7 +26,8 @@ typed as (
         _loaded_at,
         _load_date,
         _source,
-        _row_hash
+        _row_hash,
+        _batch_seq
     from source
 
 ),
@@ -39,7 +40,7 @@ latest_version as (
     where uscc is not null
     qualify row_number() over (
         partition by uscc
-        order by updated_at desc nulls last, _loaded_at desc nulls last, _row_hash desc nulls last
+        order by updated_at desc nulls last, _batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 
 ),

@@ -19,7 +19,7 @@ with typed as (
         {{ cs_parse_int('alert_level') }}               as alert_level,
         {{ cs_parse_timestamp('alert_time') }}          as alert_time,
         {{ cs_parse_bool('handled') }}                  as handled,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'scjgj__kitchen_alerts') }}
     where {{ cs_unseen_batches(source('raw', 'scjgj__kitchen_alerts')) }}
 

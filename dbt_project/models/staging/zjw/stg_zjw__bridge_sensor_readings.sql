@@ -19,7 +19,7 @@ with typed as (
         {{ cs_clean('bridge_name') }}                   as bridge_name,
         {{ cs_parse_double('value') }}                  as value,
         {{ cs_parse_bool('alarm') }}                    as source_alarm,
-        _load_id, _loaded_at, _load_date, _source, _row_hash
+        _load_id, _loaded_at, _load_date, _source, _row_hash, _batch_seq
     from {{ source('raw', 'zjw__bridge_sensor_readings') }}
     where {{ cs_unseen_batches(source('raw', 'zjw__bridge_sensor_readings')) }}
 
