@@ -3,7 +3,7 @@
 
     Why this is exact: a raw view (cityshare.warehouse.refresh_raw_view) holds the latest accepted batch of
     every load date, so batches are only added — except when a load date is gated again, whose newer batch
-    then replaces the older one. cs_latest_per is a maximum over a total order (_batch_seq, _row_hash), so
+    then replaces the older one. cs_latest_per is a maximum over a total order (_load_date, _batch_seq, _row_hash), so
     "latest of (target's winner, new rows)" per key equals "latest of all rows"; the target therefore keeps
     _row_hash. When a batch the model processed has left the raw view, cs_incremental_reset empties the
     target and every batch is read again. A change of the model's SQL or of a seed it maps codes with (area codes)

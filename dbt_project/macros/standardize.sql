@@ -93,12 +93,14 @@
 {%- endmacro %}
 
 {#- Keep one row per key: the copy from the latest delivery wins — after ``order_first`` (a business time such as
-    updated_at or the load date, where the model declares one), by its batch's commit sequence ``_batch_seq``, which
-    the warehouse assigns when the gate commits (never ``_loaded_at``, the landing worker's clock); ties: highest
-    row hash, deterministic. -#}
+    updated_at, where the model declares one), the latest load date (the day the data describes: a backfill of an
+    old day never replaces a newer day's state), then, within a load date, the batch's commit sequence
+    ``_batch_seq``, which the warehouse assigns when the gate commits. Never ``_loaded_at``, the landing worker's
+    clock. Ties: highest row hash, deterministic. -#}
 {% macro cs_latest_per(key, order_first=none) -%}
+    {%- set first = (order_first ~ ' desc nulls last, ') if order_first and order_first != '_load_date' else '' %}
     qualify row_number() over (
         partition by {{ key }}
-        order by {% if order_first %}{{ order_first }} desc nulls last, {% endif %}_batch_seq desc nulls last, _row_hash desc nulls last
+        order by {{ first }}_load_date desc nulls last, _batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 {%- endmacro %}

@@ -40,7 +40,7 @@ deduplicated as (
     where case_id is not null
     qualify row_number() over (
         partition by case_id
-        order by _batch_seq desc nulls last, _row_hash desc nulls last
+        order by _load_date desc nulls last, _batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 
 ),

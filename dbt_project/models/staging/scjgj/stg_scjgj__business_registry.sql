@@ -40,7 +40,7 @@ latest_version as (
     where uscc is not null
     qualify row_number() over (
         partition by uscc
-        order by updated_at desc nulls last, _batch_seq desc nulls last, _row_hash desc nulls last
+        order by updated_at desc nulls last, _load_date desc nulls last, _batch_seq desc nulls last, _row_hash desc nulls last
     ) = 1
 
 ),
