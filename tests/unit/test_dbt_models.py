@@ -61,7 +61,7 @@ ID3 = id_number("50022819900615456")
 PHONE1, PHONE2, PHONE3 = "13812345678", "13900001111", "15023456789"
 
 LOAD_META = [("_load_id", "VARCHAR"), ("_loaded_at", "TIMESTAMP"), ("_source", "VARCHAR"),
-             ("_row_hash", "VARCHAR"), ("_load_date", "DATE")]  # fmt: skip
+             ("_row_hash", "VARCHAR"), ("_load_date", "DATE"), ("_batch_seq", "BIGINT")]  # fmt: skip
 LOAD1 = ("2026-11-24 02:00:00", "2026-11-24")
 LOAD2 = ("2026-11-25 02:00:00", "2026-11-25")
 
@@ -165,9 +165,10 @@ def write_raw_tables(warehouse: Path) -> None:
                 values = [row[c] for c in columns]
                 row_hash = hashlib.sha256("\x1f".join(str(v) for v in values).encode()).hexdigest()
                 load_id = f"{table}-{load_date.replace('-', '')}"
+                seq = 1 if load_date == LOAD1[1] else 2  # the warehouse's commit sequence of the batch
                 con.execute(
-                    f"INSERT INTO raw.{table} VALUES ({', '.join('?' * (len(columns) + 5))})",
-                    [*values, load_id, loaded_at, f"test:{table}", row_hash, load_date],
+                    f"INSERT INTO raw.{table} VALUES ({', '.join('?' * (len(columns) + len(LOAD_META)))})",
+                    [*values, load_id, loaded_at, f"test:{table}", row_hash, load_date, seq],
                 )
 
 
