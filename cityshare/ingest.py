@@ -18,11 +18,11 @@ from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
-from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, land_delivery
+from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path, stored_path
-from cityshare.warehouse import connect, insert_rows, next_batch_seq, refresh_raw_view, transaction
+from cityshare.warehouse import BATCH_COLUMNS, connect, insert_rows, next_batch_seq, refresh_raw_view, transaction
 
 log = logging.getLogger("cityshare.ingest")
 
@@ -82,10 +82,11 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
         rows = parquet.metadata.num_rows
         source = parquet.read_row_group(0, columns=["_source"]).column(0)[0].as_py() if rows else ""
         columns = parquet.schema_arrow.names
+        delivered = delivered_at(parquet.metadata.metadata)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError; a damaged footer an OSError
         raise SourceError(f"{path}: landed batch {load_id} is not readable Parquet ({str(exc).strip()[:200]}); "
                           "delete the batch folder and land the delivery again") from None
-    batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False)
+    batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False, delivered_at=delivered)
     ctx = None if is_remote_path(path) else gate_context(contract, batch, settings, columns)
     outcome = run_gate(contract, batch, settings, ctx)
     crash_point("gate.mid_gate")
@@ -154,13 +155,11 @@ def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, setting
         log.warning("batch %s of %s was retracted and stays so: `cityshare batches restore %s` brings it back",
                     batch.load_id, outcome.dataset, batch.load_id)
     con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
-    con.execute(
-        "INSERT INTO meta.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, stored_path(settings, batch.path),
-         stored_path(settings, outcome.accepted_path), stored_path(settings, outcome.quarantine_path),
-         outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, status,
-         outcome.reason, now, next_batch_seq(con)],
-    )
+    insert_rows(con, "meta.batches", [[
+        outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, stored_path(settings, batch.path),
+        stored_path(settings, outcome.accepted_path), stored_path(settings, outcome.quarantine_path),
+        outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, status, outcome.reason, now,
+        next_batch_seq(con), batch.delivered_at]], BATCH_COLUMNS)
     con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
     if outcome.accepted_path and outcome.rows_accepted:
         # what the batch holds, whatever its path: a daily snapshot repeating the last one changes no model,

@@ -25,6 +25,7 @@ from cityshare.contracts.model import Contract
 from cityshare.faults import crash_point
 from cityshare.settings import Settings
 from cityshare.sources import Extract, load_id_for
+from cityshare.sqlquote import lit
 from cityshare.storage import LakePath, is_remote_path, lake_root, staged_dir
 
 META_COLUMNS = ("_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date")
@@ -51,6 +52,7 @@ class LandedBatch:
     reused: bool  # True when this exact content had already been landed (idempotent re-run)
     reader: str = "tolerant"  # "native" (DuckDB read it straight to Parquet) or "tolerant" (the connector's batches)
     reader_reason: str = ""  # why the tolerant reader ran, when the source offered a native scan or none
+    delivered_at: dt.datetime | None = None  # when the department delivered (UTC; Extract.delivered_at)
 
 
 def batch_dir(settings: Settings, zone: str, contract: Contract, load_date: dt.date, load_id: str) -> LakePath:
@@ -87,6 +89,25 @@ def _metadata_sql(business: list[str]) -> str:
     row_text = ", ".join(f"coalesce(\"{c}\", '\\N')" for c in business) or "''"
     return (f"? AS _load_id, ?::TIMESTAMP AS _loaded_at, ? AS _source, "
             f"md5(concat_ws(chr(31), {row_text})) AS _row_hash, ?::DATE AS _load_date")
+
+
+DELIVERED_AT_KEY = "cityshare_delivered_at"  # Parquet key-value metadata of a landed batch: Extract.delivered_at
+
+
+def _parquet_options(extract: Extract) -> str:
+    """COPY options of a landed batch: the delivery time rides in the file's metadata to the gate task."""
+    if extract.delivered_at is None:
+        return "FORMAT parquet"
+    return f"FORMAT parquet, KV_METADATA {{{DELIVERED_AT_KEY}: {lit(extract.delivered_at.isoformat())}}}"
+
+
+def delivered_at(metadata: dict[bytes, bytes] | None) -> dt.datetime | None:
+    """The delivery time a landed batch's Parquet metadata carries (None for batches landed without one)."""
+    value = (metadata or {}).get(DELIVERED_AT_KEY.encode())
+    try:
+        return dt.datetime.fromisoformat(value.decode()) if value else None
+    except ValueError:
+        return None
 
 
 def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Settings) -> LandedBatch:
@@ -130,7 +151,7 @@ def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Set
             business = con.sql(f"SELECT * EXCLUDE (_source_row) FROM {source} LIMIT 0").columns
             con.execute(
                 f"""COPY (SELECT *, {_metadata_sql(business)} FROM {source} ORDER BY _source_row)
-                    TO '{tmp / "part-0.parquet"}' (FORMAT parquet)""",
+                    TO '{tmp / "part-0.parquet"}' ({_parquet_options(extract)})""",
                 [load_id, loaded_at, extract.source_uri, load_date],
             )
             con.close()
@@ -189,7 +210,7 @@ def land_native(contract: Contract, load_date: dt.date, extract: Extract, settin
                 con,
                 f"""COPY (SELECT *, {_metadata_sql(list(scan.columns))}
                           FROM (SELECT {columns}, row_number() OVER () AS _source_row FROM {scan.relation}))
-                    TO '{tmp / "part-0.parquet"}' (FORMAT parquet)""",
+                    TO '{tmp / "part-0.parquet"}' ({_parquet_options(extract)})""",
                 [load_id, loaded_at, extract.source_uri, load_date, *scan.params],  # in placeholder order
             )
             if not rows:  # an empty delivery lands with the contract's columns, as the tolerant path writes it

@@ -32,6 +32,13 @@ LATEST_ACCEPTED = """
     QUALIFY row_number() OVER (PARTITION BY dataset, load_date ORDER BY seq DESC) = 1
 """
 
+# meta.batches' columns, named in every insert (warehouses from earlier releases gain the later ones in migrate):
+# ``gated_at`` is the gate's clock, for people; ``seq`` orders batches; ``delivered_at`` is when the department
+# delivered, by the source's own evidence (cityshare.sources.Extract.delivered_at), what timeliness counts.
+BATCH_COLUMNS = ("dataset", "load_id", "load_date", "source", "raw_path", "accepted_path", "quarantine_path",
+                 "rows_landed", "rows_accepted", "rows_quarantined", "status", "reason", "gated_at", "seq",
+                 "delivered_at")
+
 DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -40,7 +47,7 @@ CREATE TABLE IF NOT EXISTS meta.batches (
     dataset VARCHAR, load_id VARCHAR, load_date DATE, source VARCHAR, raw_path VARCHAR,
     accepted_path VARCHAR, quarantine_path VARCHAR, rows_landed BIGINT, rows_accepted BIGINT,
     rows_quarantined BIGINT, status VARCHAR, reason VARCHAR, gated_at TIMESTAMP, seq BIGINT,
-    PRIMARY KEY (dataset, load_id));
+    delivered_at TIMESTAMP, PRIMARY KEY (dataset, load_id));
 CREATE TABLE IF NOT EXISTS meta.quality_results (
     dataset VARCHAR, load_id VARCHAR, stage VARCHAR, rule VARCHAR, level VARCHAR, column_name VARCHAR,
     dimension VARCHAR, dimension_zh VARCHAR, description VARCHAR, evaluated BIGINT, failed BIGINT,
@@ -115,6 +122,7 @@ def migrate(con: Any, settings: Settings | None = None) -> None:
 
     ``meta.batches.seq``: added if missing, and every batch without one numbered after the highest
     existing sequence in its old ``gated_at`` order, so the batches current before stay current.
+    ``meta.batches.delivered_at``: added if missing (NULL: the gate time counts for those batches).
     Absolute lake and snapshot paths become relative to the data dir. Running it again changes nothing.
     """
     if settings is not None:
@@ -128,10 +136,12 @@ def migrate(con: Any, settings: Settings | None = None) -> None:
                 sets = ", ".join(f"{c} = {_relative_sql(c)}" for c in columns)
                 with transaction(con):
                     con.execute(f"UPDATE meta.{table} SET {sets} WHERE {stale}", params)
-    has_seq = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'meta' "
-                          "AND table_name = 'batches' AND column_name = 'seq'").fetchone()[0]
-    if not has_seq:
+    held = {name for (name,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'meta' "
+                                             "AND table_name = 'batches'").fetchall()}
+    if "seq" not in held:
         con.execute("ALTER TABLE meta.batches ADD COLUMN seq BIGINT")
+    if "delivered_at" not in held:  # batches gated before it count their gate time (cityshare.quality.timeliness)
+        con.execute("ALTER TABLE meta.batches ADD COLUMN delivered_at TIMESTAMP")
     if con.execute("SELECT count(*) FROM meta.batches WHERE seq IS NULL").fetchone()[0]:
         with transaction(con):
             con.execute("""

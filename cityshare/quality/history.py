@@ -105,8 +105,9 @@ def batches(settings: Settings, period: Period | None = None) -> list[dict[str, 
         where, params = "WHERE load_date BETWEEN ? AND ?", [period.start, period.end]
     return query(
         settings,
-        f"""SELECT dataset, load_id, load_date, source, quarantine_path, rows_landed, rows_accepted,
-                   rows_quarantined, status, reason, gated_at
+        # COLUMNS(…): a warehouse not yet migrated (read here read-only) has no delivered_at, and gives none
+        f"""SELECT COLUMNS(lambda c: c IN ('dataset', 'load_id', 'load_date', 'source', 'quarantine_path', 'rows_landed',
+                   'rows_accepted', 'rows_quarantined', 'status', 'reason', 'gated_at', 'delivered_at'))
             FROM meta.batches {where} ORDER BY load_date, dataset, gated_at""",
         params, needs=("meta.batches",),
     )

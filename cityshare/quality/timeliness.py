@@ -13,8 +13,11 @@ Rules (project definitions, configurable here):
   D; for 实时 the next calendar day; for the longer cycles the ``GRACE_WORKDAYS``-th working day after
   the period's last working day.
 - A slot is delivered by the first *accepted* batch whose load date lies in the slot's window; its arrival
-  is that batch's gate time (``meta.batches.gated_at``, UTC, converted to Beijing time). A delivery whose
-  batches were all blocked does not count: the data never became usable.
+  is when the department delivered it by the source's own evidence (``meta.batches.delivered_at``: a file's
+  modification time, an API's Last-Modified, a database window's latest watermark), never later than the
+  gate time (``gated_at``), which counts when the source gives no evidence; UTC, converted to Beijing time.
+  A platform that gates late does not make a department late. A delivery whose batches were all blocked
+  does not count: the data never became usable.
 - Status: 按时 (arrived by the due day), 迟到 (arrived later), 阻断 (only blocked batches, past due),
   缺失 (nothing, past due), 未到期 (not yet due at ``as_of`` and not yet arrived; excluded from the rate).
 - 及时率 = 按时 / (按时 + 迟到 + 阻断 + 缺失), per resource, per department and overall.
@@ -88,9 +91,14 @@ def slots(cycle: str, period: Period) -> list[Slot]:
     return out
 
 
+def arrival(batch: dict[str, Any]) -> dt.datetime:
+    """When a batch arrived, Beijing time: its delivery time, at the latest its gate time (see the rules above)."""
+    times = [t for t in (batch.get("delivered_at"), batch["gated_at"]) if t is not None]
+    return to_beijing(min(times)) if times else dt.datetime.combine(batch["load_date"], dt.time())
+
+
 def _status(slot: Slot, found: list[dict[str, Any]], as_of: dt.datetime) -> tuple[str, dt.datetime | None]:
-    arrivals = sorted(to_beijing(b["gated_at"]) if b["gated_at"] else
-                      dt.datetime.combine(b["load_date"], dt.time()) for b in found if b["status"] == "accepted")
+    arrivals = sorted(arrival(b) for b in found if b["status"] == "accepted")
     arrivals = [a for a in arrivals if a <= as_of]
     if arrivals:
         return ("按时" if arrivals[0].date() <= slot.due else "迟到"), arrivals[0]

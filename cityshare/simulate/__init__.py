@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.settings import Settings
+from cityshare.simulate import arrivals
 from cityshare.simulate._framework import SimContext, remove_stale
 from cityshare.simulate._util import write_atomic
 from cityshare.simulate.api import ApiServer, registry_path, serve_forever, start_api_server
@@ -140,6 +141,11 @@ def simulate(
         if out.fmt in ("csv", "xlsx", "jsonl"):
             folder = settings.inbox_dir / out.dataset
             removed += remove_stale(folder, set(out.files), "*_????-??-??.*")
+    # every delivery stamped with the time the department delivered it, so timeliness has something to measure
+    deliveries = [("cgj/city_cases", cases_path(settings, day)) for day in cases.files]
+    deliveries += [(out.dataset, f) for out in outputs if out.fmt in ("csv", "xlsx", "jsonl") for f in out.files]
+    arrivals.stamp(settings, seed, deliveries,
+                   ["scjgj/business_registry", *(out.dataset for out in outputs if out.fmt == "api")], day_list)
     return {
         "seed": seed,
         "start": day_list[0].isoformat(),

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from cityshare.keys import source_token
 from cityshare.settings import Settings
+from cityshare.simulate.arrivals import last_modified
 
 HOST = "127.0.0.1"
 REGISTRY_ENDPOINT = "/api/v1/business_registry"
@@ -182,7 +183,12 @@ class _Handler(BaseHTTPRequestHandler):
             "page": page,
             "page_size": page_size,
             "total": len(records),
-        })
+        }, self._modified("scjgj/business_registry", day))
+
+    def _modified(self, dataset: str, day: str) -> dict[str, str]:
+        """``Last-Modified``: when the department published the day's data (cityshare.simulate.arrivals)."""
+        header = last_modified(self.server.settings, dataset, day)
+        return {"Last-Modified": header} if header else {}
 
 
     def _more(self, endpoint: str, params: dict[str, list[str]]) -> None:
@@ -219,14 +225,15 @@ class _Handler(BaseHTTPRequestHandler):
         name = "kitchen_alerts.jsonl" if kitchen else "parking_lots.jsonl"
         records = self.server.records(settings.departments_dir / dept / name, day,
                                       _kitchen_alerts_of_day if kitchen else _lots_open_on)
+        modified = self._modified(f"{dept}/{name.removesuffix('.jsonl')}", day)
         if kitchen:
             page = records[start:start + limit]
             end = start + len(page)
             nxt = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(records) else None
-            self._send(HTTPStatus.OK, {"items": page, "next_cursor": nxt})
+            self._send(HTTPStatus.OK, {"items": page, "next_cursor": nxt}, modified)
         else:
             self._send(HTTPStatus.OK, {"result": {"lots": records[start:start + limit], "total": len(records)},
-                                       "offset": start, "limit": limit})
+                                       "offset": start, "limit": limit}, modified)
 
 
 class ApiServer:

@@ -67,6 +67,11 @@ class Extract:
 
     File connectors check integrity when the extract is opened, so ``fingerprint`` is known before any
     parsing; they also offer ``native`` (or say in ``native_reason`` why not) for the fast path.
+
+    ``delivered_at`` (UTC) is when the department delivered, by the source's own evidence: a file's
+    modification time, an API's ``Last-Modified``, a database window's latest watermark. Timeliness
+    (及时率) counts it instead of the gate time, so a platform that gates late does not make a department
+    late; None when the source cannot say (then the gate time counts).
     """
 
     source_uri: str
@@ -74,12 +79,19 @@ class Extract:
     fingerprint_parts: list[str] = field(default_factory=list)
     native: NativeScan | None = None
     native_reason: str = "no native reader for this source kind"
+    delivered_at: dt.datetime | None = None
 
     @property
     def fingerprint(self) -> str:
         import hashlib
 
         return hashlib.sha256("|".join(self.fingerprint_parts).encode()).hexdigest()
+
+
+def modified_at(*paths: Any) -> dt.datetime:
+    """The latest modification time of delivered files, UTC without tzinfo (as the warehouse stores times)."""
+    latest = max(path.stat().st_mtime for path in paths)
+    return dt.datetime.fromtimestamp(latest, dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def load_id_for(load_date: dt.date, fingerprint: str) -> str:

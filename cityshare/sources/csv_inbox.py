@@ -26,7 +26,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, NativeScan
+from cityshare.sources import Extract, NativeScan, modified_at
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
 from cityshare.sqlquote import q
 
@@ -59,7 +59,7 @@ def delivered_file(contract: Contract, load_date: dt.date, settings: Settings) -
 def extract_csv(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
     path = delivered_file(contract, load_date, settings)
     text = check_text(path, str(contract.server_option("encoding") or "UTF-8"))  # before any parsing
-    extract = Extract(source_uri=str(path), batches=iter(()))
+    extract = Extract(source_uri=str(path), batches=iter(()), delivered_at=modified_at(path))
     extract.fingerprint_parts.append(text.digest)
     layout = _layout(contract, text)
     extract.batches = _read(layout, text)

@@ -26,13 +26,13 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, RowBatcher, to_text
+from cityshare.sources import Extract, RowBatcher, modified_at, to_text
 from cityshare.sources.csv_inbox import delivered_file, file_digest
 
 
 def extract_xlsx(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
     path = delivered_file(contract, load_date, settings)
-    extract = Extract(source_uri=str(path), batches=iter(()))
+    extract = Extract(source_uri=str(path), batches=iter(()), delivered_at=modified_at(path))
     extract.fingerprint_parts.append(file_digest(path))
     extract.batches = _read(contract, path)
     return extract

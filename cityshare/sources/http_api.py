@@ -65,6 +65,7 @@ class _Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(headers=headers, timeout=float(opt("timeoutSeconds", 30)))
         self.requests = 0
+        self.last_modified: dt.datetime | None = None  # the latest Last-Modified of the pages read (UTC)
 
     def _pace(self) -> None:
         wait = self._last + self.interval - time.monotonic()
@@ -85,12 +86,25 @@ class _Client:
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if resp.status_code < 500 and resp.status_code != 429:
-                    return _json(resp, where)
+                    body = _json(resp, where)
+                    self._note_modified(resp.headers.get("last-modified"))
+                    return body
                 problem = f"HTTP {resp.status_code}"
             if attempt == self.retries:
                 raise SourceError(f"{where}: {problem} after {self.retries} tries; no batch landed")
             time.sleep(self.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_modified(self, header: str | None) -> None:
+        """Keep the latest ``Last-Modified`` (RFC 9110 HTTP date) as the delivery time; ignore a malformed one."""
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(header).astimezone(dt.UTC).replace(tzinfo=None) if header else None
+        except (TypeError, ValueError):
+            when = None
+        if when is not None and (self.last_modified is None or when > self.last_modified):
+            self.last_modified = when
 
     def close(self) -> None:
         self.http.close()
@@ -146,6 +160,7 @@ def _pages(contract: Contract, url: str, load_date: dt.date, token: str | None,
                 if cursor:
                     params[opt("cursorParameter", "cursor")] = cursor
             body = client.get(url, params)
+            extract.delivered_at = client.last_modified
             rows = dig(body, records_field) if isinstance(body, dict) else body
             if not isinstance(rows, list):
                 raise SourceError(f"{url}: page {page}: no {records_field!r} list in the response")

@@ -29,7 +29,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, NativeScan, RowBatcher, dig, source_fields, to_text
+from cityshare.sources import Extract, NativeScan, RowBatcher, dig, modified_at, source_fields, to_text
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
 from cityshare.sqlquote import q
 
@@ -52,7 +52,7 @@ def extract_jsonl(contract: Contract, load_date: dt.date, settings: Settings) ->
                 json.loads(text.last_line)
             except json.JSONDecodeError as exc:
                 _raise_partial(text.path, text.lines, text.last_line, exc)
-    extract = Extract(source_uri=",".join(str(f) for f in files), batches=iter(()))
+    extract = Extract(source_uri=",".join(str(f) for f in files), batches=iter(()), delivered_at=modified_at(*files))
     extract.fingerprint_parts.extend(f"{t.path.name}:{t.digest}" for t in texts)
     extract.batches = _read(contract, texts)
     scan = _native(contract, texts)

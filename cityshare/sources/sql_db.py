@@ -89,8 +89,22 @@ def _rows(contract: Contract, db: Any, table: str, column: str, low: str | None,
     finally:
         db.close()
     extract.fingerprint_parts.append(digest.hexdigest())
+    extract.delivered_at = _written_at(high) if high != low else None
     record_watermark(settings, contract.key, load_date, load_id_for(load_date, extract.fingerprint), column,
                      low, high, rows)
+
+
+def _written_at(watermark: str | None) -> dt.datetime | None:
+    """When the department wrote the window's latest row: its watermark as a Beijing wall-clock time (how the
+    departments' databases keep them), in UTC; None for a watermark that is not a time (a sequence number)."""
+    from cityshare.workcal import BEIJING
+
+    try:
+        when = dt.datetime.fromisoformat(str(watermark))
+    except ValueError:
+        return None
+    when = when.replace(tzinfo=BEIJING) if when.tzinfo is None else when
+    return when.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 class _SQLite:

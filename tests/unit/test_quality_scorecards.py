@@ -220,6 +220,18 @@ def test_on_time_rates_with_holiday_and_makeup_workday(history):
         (r["dataset"], r["slot"]) for r in timeliness.deliveries(history, PERIOD, AS_OF)}
 
 
+def test_a_delivery_counts_when_the_department_made_it_not_when_it_was_gated(history):
+    with connect(history) as con:  # delivered on time (Beijing 09-30 09:00, due 09-30), gated only on 10-01
+        con.execute("UPDATE meta.batches SET delivered_at = '2026-09-30 01:00' WHERE load_id = ?",
+                    [load_id(CGJ, "2026-09-29")])
+        con.execute("UPDATE meta.batches SET delivered_at = '2026-10-20 00:00' WHERE load_id = ?",  # after its gate:
+                    [load_id(CGJ, "2026-09-28")])  # a file's time cannot make a delivery later than its gate
+    by_dept = {d["department"]: d for d in timeliness.summary(history, PERIOD, AS_OF)["departments"]}
+    assert (by_dept["cgj"]["按时"], by_dept["cgj"]["迟到"]) == (5, 0)
+    arrived = {r["slot"]: r for r in timeliness.deliveries(history, PERIOD, AS_OF) if r["dataset"] == CGJ}
+    assert arrived["2026-09-29"]["status"] == "按时"
+
+
 def test_not_yet_due_deliveries_are_left_out(history):
     as_of = dt.datetime(2026, 10, 11, 12, 0)  # Sunday noon: the 10-10 delivery is due on Monday 10-12
     by_dept = {d["department"]: d for d in timeliness.summary(history, PERIOD, as_of)["departments"]}
