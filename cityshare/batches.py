@@ -16,8 +16,9 @@ from typing import Any
 
 from cityshare import journal
 from cityshare.errors import CityShareError
+from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import Settings
-from cityshare.warehouse import connect, refresh_raw_view, transaction
+from cityshare.warehouse import connect, transaction
 
 ACTIONS = {"retract": ("accepted", "retracted"), "restore": ("retracted", "accepted")}
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.keys import require_token_key
+from cityshare.meta.batches import LATEST_ACCEPTED
 from cityshare.settings import Settings
-from cityshare.warehouse import LATEST_ACCEPTED
 
 _PROJECT = "__project__"
 _MODELS = "__models__"

@@ -19,10 +19,12 @@ from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceEr
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery
+from cityshare.meta.batches import batch_status, record_batch, record_content
+from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path, stored_path
-from cityshare.warehouse import BATCH_COLUMNS, connect, insert_rows, next_batch_seq, refresh_raw_view, transaction
+from cityshare.warehouse import connect, insert_rows, transaction
 
 log = logging.getLogger("cityshare.ingest")
 
@@ -147,25 +149,22 @@ def commit_gate(outcome: GateOutcome, batch: LandedBatch, settings: Settings, co
 def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, settings: Settings, contract: Contract,
                      now: dt.datetime) -> None:
     """The rows of one gate decision, inside the caller's transaction."""
-    before = con.execute("SELECT status FROM meta.batches WHERE dataset = ? AND load_id = ?",
-                         [outcome.dataset, batch.load_id]).fetchone()
     status = outcome.status
-    if before and before[0] == "retracted" and status == "accepted":  # a rerun of the same delivery
+    if batch_status(con, outcome.dataset, batch.load_id) == "retracted" and status == "accepted":  # a rerun of the same delivery
         status = "retracted"
         log.warning("batch %s of %s was retracted and stays so: `cityshare batches restore %s` brings it back",
                     batch.load_id, outcome.dataset, batch.load_id)
-    con.execute("DELETE FROM meta.batches WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
-    insert_rows(con, "meta.batches", [[
-        outcome.dataset, batch.load_id, batch.load_date, batch.source_uri, stored_path(settings, batch.path),
-        stored_path(settings, outcome.accepted_path), stored_path(settings, outcome.quarantine_path),
-        outcome.rows, outcome.rows_accepted, outcome.rows_quarantined, status, outcome.reason, now,
-        next_batch_seq(con), batch.delivered_at]], BATCH_COLUMNS)
-    con.execute("DELETE FROM meta.batch_contents WHERE dataset = ? AND load_id = ?", [outcome.dataset, batch.load_id])
+    record_batch(con, {
+        "dataset": outcome.dataset, "load_id": batch.load_id, "load_date": batch.load_date,
+        "source": batch.source_uri, "raw_path": stored_path(settings, batch.path),
+        "accepted_path": stored_path(settings, outcome.accepted_path),
+        "quarantine_path": stored_path(settings, outcome.quarantine_path), "rows_landed": outcome.rows,
+        "rows_accepted": outcome.rows_accepted, "rows_quarantined": outcome.rows_quarantined, "status": status,
+        "reason": outcome.reason, "gated_at": now, "delivered_at": batch.delivered_at})
+    content = None
     if outcome.accepted_path and outcome.rows_accepted:
-        # what the batch holds, whatever its path: a daily snapshot repeating the last one changes no model,
-        # so a build need not run for it (cityshare.build_state.source_fingerprints)
         content = con.execute(content_hash_sql("read_parquet(?)"), [str(outcome.accepted_path)]).fetchone()[0]
-        con.execute("INSERT INTO meta.batch_contents VALUES (?, ?, ?)", [outcome.dataset, batch.load_id, content])
+    record_content(con, outcome.dataset, batch.load_id, content)
     crash_point("gate.mid_commit")
     con.execute(
         "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",

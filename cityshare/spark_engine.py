@@ -128,7 +128,8 @@ def register_functions(spark: Any, key: str | bytes | None = None) -> None:
 def accepted_batches(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     """Dataset key → (Parquet file, commit sequence) of its latest accepted batch of every load date (the DuckDB
     raw views' files)."""
-    from cityshare.warehouse import LATEST_ACCEPTED, connect
+    from cityshare.meta.batches import LATEST_ACCEPTED
+    from cityshare.warehouse import connect
 
     with connect(settings, read_only=True) as con:
         rows = con.execute(

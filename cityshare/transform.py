@@ -260,7 +260,8 @@ def _refresh_raw_views(settings: Settings, con: Any = None) -> tuple[dict[str, s
     today never breaks the build of the others; views already current (the gate pointed them at their batches,
     or an earlier build created them) are left as they are. Returns contract key → raw table, and how many views
     were (re)created. Uses ``con`` when given (one warehouse open per build step)."""
-    from cityshare.warehouse import connect, refresh_raw_view, stale_raw_views, transaction
+    from cityshare.raw_views import refresh_raw_view, stale_raw_views
+    from cityshare.warehouse import connect, transaction
 
     contracts = load_contracts(settings, kind="source")
     with (nullcontext(con) if con is not None else connect(settings)) as con, transaction(con):

@@ -79,7 +79,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
     import duckdb
 
     from cityshare.directory.builder import build_directory
-    from cityshare.warehouse import DDL
+    from cityshare.meta.schema import DDL
 
     home, data = root / "home", root / "data"
     (home / "contracts" / "shared").mkdir(parents=True, exist_ok=True)

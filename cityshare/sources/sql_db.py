@@ -38,7 +38,7 @@ from cityshare.sqlquote import q
 
 
 def extract_sql(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
-    from cityshare.warehouse import committed_watermark
+    from cityshare.meta.watermarks import committed_watermark
 
     table = contract.server_option("table")
     column = contract.server_option("watermarkColumn")
@@ -55,7 +55,7 @@ def extract_sql(contract: Contract, load_date: dt.date, settings: Settings) -> E
 
 def _rows(contract: Contract, db: Any, table: str, column: str, low: str | None, high_bound: str,
           load_date: dt.date, settings: Settings, extract: Extract) -> Iterator[pa.RecordBatch]:
-    from cityshare.warehouse import record_watermark
+    from cityshare.meta.watermarks import record_watermark
 
     fields = source_fields(contract)
     types = {p.name: p.logical_type for p in contract.properties}

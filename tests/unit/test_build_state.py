@@ -16,10 +16,11 @@ import duckdb
 from cityshare import build_state
 from cityshare.ingest import gate_batch, land_batch
 from cityshare.lake import content_hash_sql
+from cityshare.meta.batches import next_batch_seq
+from cityshare.meta.schema import DDL
 from cityshare.settings import PROJECT_ROOT
 from cityshare.simulate import simulate
 from cityshare.transform import build
-from cityshare.warehouse import DDL, next_batch_seq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.run import make_home
@@ -181,7 +182,7 @@ def test_only_raw_views_not_reading_their_latest_accepted_batches_are_refreshed(
     view that is current is left alone (a no-op build of thousands of sources without a batch creates no view)."""
     from types import SimpleNamespace
 
-    from cityshare.warehouse import raw_view_stamp, stale_raw_views
+    from cityshare.raw_views import raw_view_stamp, stale_raw_views
 
     occupancy, readings, alerts = (SimpleNamespace(key=k, raw_table=k.replace("/", "__"), column_names=["x"])
                                    for k in ("jtj/parking_occupancy", "zjw/bridge_sensor_readings", "mzj/elderly_sensor_alerts"))

@@ -19,9 +19,10 @@ import pytest
 from cityshare.contracts.model import load_contracts
 from cityshare.identifiers import complete_uscc, id_check_digit
 from cityshare.privacy import keyed_token
+from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import get_settings
 from cityshare.transform import render_dbt_files
-from cityshare.warehouse import connect, refresh_raw_view
+from cityshare.warehouse import connect
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 TOKEN_KEY = secrets.token_urlsafe(32)  # a key of this run only (known defaults are refused)

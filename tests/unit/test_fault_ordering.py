@@ -18,7 +18,8 @@ from test_directory_support import DAYS
 import cityshare.ingest
 import cityshare.lake
 from cityshare.ingest import ingest
-from cityshare.warehouse import LATEST_ACCEPTED, connect
+from cityshare.meta.batches import LATEST_ACCEPTED
+from cityshare.warehouse import connect
 
 pytestmark = pytest.mark.faults
 

@@ -19,9 +19,10 @@ from cityshare.errors import GateBlocked
 from cityshare.ingest import gate_batch, ingest
 from cityshare.lake import land
 from cityshare.publish import audit, publish
+from cityshare.raw_views import refresh_raw_view
 from cityshare.sources import Extract
 from cityshare.transform import build
-from cityshare.warehouse import connect, refresh_raw_view
+from cityshare.warehouse import connect
 from tests.unit.test_dbt_models import id_number, uscc
 from tests.unit.test_gate import DAY, HEADER, _row, _write
 

@@ -22,7 +22,8 @@ from cityshare.lineage import (
     warehouse_schema,
 )
 from cityshare.publish import audit
-from cityshare.warehouse import ARROW_ROWS, connect, insert_rows
+from cityshare.sqlexec import ARROW_ROWS, insert_rows
+from cityshare.warehouse import connect
 
 STREET_DAY = "collab_storefront_order__street_day"
 

@@ -1,0 +1,37 @@
+"""``meta.watermarks``: the window of rows each database extract read, counted once its batch is accepted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cityshare.settings import Settings
+from cityshare.sqlexec import transaction
+from cityshare.warehouse import connect
+
+
+def record_watermark(settings: Settings, dataset: str, load_date: Any, load_id: str, column: str,
+                     low: str | None, high: str | None, rows: int) -> None:
+    """Remember the watermark window an extract read; it counts only once its batch is accepted."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with connect(settings) as con, transaction(con):
+        con.execute("DELETE FROM meta.watermarks WHERE dataset = ? AND load_id = ?", [dataset, load_id])
+        con.execute("INSERT INTO meta.watermarks (dataset, load_date, load_id, watermark_column, low_value, high_value, "
+                    "rows, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [dataset, load_date, load_id, column, low, high, rows, now])
+
+
+def committed_watermark(settings: Settings, dataset: str, before: Any) -> str | None:
+    """The highest watermark of the source's accepted batches for load dates before ``before``.
+
+    Joined with ``meta.batches``: a window whose batch was blocked, or never gated (a crash after
+    landing), does not advance the watermark, so its rows are read again by the next load.
+    """
+    with connect(settings) as con:
+        row = con.execute(
+            """SELECT max(w.high_value) FROM meta.watermarks w
+               JOIN meta.batches b ON b.dataset = w.dataset AND b.load_id = w.load_id AND b.status = 'accepted'
+               WHERE w.dataset = ? AND w.load_date < ?""",
+            [dataset, before],
+        ).fetchone()
+    return row[0] if row else None
