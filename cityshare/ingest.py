@@ -13,18 +13,18 @@ from typing import Any
 from cityshare import journal
 from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
-from cityshare.contracts.history import record as record_history
 from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery
 from cityshare.meta.batches import batch_status, record_batch, record_content
+from cityshare.meta.quality import record_history, replace_results
 from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path, stored_path
-from cityshare.warehouse import connect, insert_rows, transaction
+from cityshare.warehouse import connect, transaction
 
 log = logging.getLogger("cityshare.ingest")
 
@@ -166,13 +166,7 @@ def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, setting
         content = con.execute(content_hash_sql("read_parquet(?)"), [str(outcome.accepted_path)]).fetchone()[0]
     record_content(con, outcome.dataset, batch.load_id, content)
     crash_point("gate.mid_commit")
-    con.execute(
-        "DELETE FROM meta.quality_results WHERE dataset = ? AND load_id = ? AND stage = 'gate'",
-        [outcome.dataset, batch.load_id],
-    )
-    insert_rows(con, "meta.quality_results",
-                [[outcome.dataset, batch.load_id, "gate", r.rule, r.level, r.column, r.dimension, r.dimension_zh,
-                  r.description, r.evaluated, r.failed, r.success, r.error, now] for r in outcome.results])
+    replace_results(con, "gate", outcome.dataset, batch.load_id, outcome.results, now)
     docs = {level: stored_path(settings, page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))
             or "" for level, v in outcome.validations.items() if v}
     record_history(con, "gate", outcome.dataset, batch.load_id, outcome.results, now, docs)

@@ -24,7 +24,7 @@ from cityshare.lake import write_parquet_atomic
 from cityshare.settings import Settings, get_settings
 from cityshare.sqlquote import lit
 from cityshare.storage import stored_path
-from cityshare.warehouse import connect, insert_rows, table_schema, transaction
+from cityshare.warehouse import connect, table_schema, transaction
 
 log = logging.getLogger("cityshare.publish")
 
@@ -198,16 +198,13 @@ def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str
 
 def _record_audit(audited: list[Audited], settings: Settings) -> None:
     """Audit results join the gate's in the quality history (per published version's content hash)."""
-    from cityshare.contracts.history import record
+    from cityshare.meta.quality import add_results, record_history
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = [[item.contract.key, item.content_hash[:12], "audit", r.rule, r.level, r.column, r.dimension,
-             r.dimension_zh, r.description, r.evaluated, r.failed, r.success, r.error, now]
-            for item in audited for r in item.results]
     with connect(settings) as con, transaction(con):
-        insert_rows(con, "meta.quality_results", rows)
+        add_results(con, "audit", [(item.contract.key, item.content_hash[:12], item.results) for item in audited], now)
         for item in audited:
-            record(con, "audit", item.contract.key, item.content_hash[:12], item.results, now)
+            record_history(con, "audit", item.contract.key, item.content_hash[:12], item.results, now)
 
 
 def _next_version(settings: Settings, name: str, last: int, content_hash: str) -> int:
