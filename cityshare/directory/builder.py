@@ -22,6 +22,7 @@ from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
 from cityshare.instance import code_infix
+from cityshare.meta.quality import latest_run_summaries
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
 
@@ -78,10 +79,7 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
                             "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),
         batches=by_key("SELECT dataset, sum(rows_accepted), max(gated_at) FROM meta.batches "
                        "WHERE status = 'accepted' GROUP BY dataset"),
-        quality=by_key("SELECT q.dataset, count(*), count(*) FILTER (WHERE q.success), max(q.checked_at) "
-                       "FROM meta.quality_results q JOIN (SELECT dataset, max(checked_at) AS at "
-                       "FROM meta.quality_results GROUP BY dataset) l ON q.dataset = l.dataset AND q.checked_at = l.at "
-                       "GROUP BY q.dataset"),
+        quality=latest_run_summaries(con),
     )
 
 

@@ -120,18 +120,9 @@ def quality_results(settings: Settings) -> list[dict[str, Any]]:
     which describe a published table rather than a delivery. A batch re-gated or a table re-audited
     with the same content counts once, with its latest results.
     """
-    rows = query(
-        settings,
-        """WITH q AS (
-               SELECT dataset, load_id, stage, rule, level, column_name, dimension, dimension_zh,
-                      description, evaluated, failed, success, error, checked_at
-               FROM meta.quality_results
-               QUALIFY checked_at = max(checked_at) OVER (PARTITION BY dataset, load_id, stage))
-           SELECT q.*, b.load_date FROM q
-           LEFT JOIN meta.batches b ON b.dataset = q.dataset AND b.load_id = q.load_id AND q.stage = 'gate'
-           ORDER BY q.dataset, q.checked_at, q.rule""",
-        needs=("meta.quality_results", "meta.batches"),
-    )
+    from cityshare.meta.quality import LATEST_RUN_RESULTS
+
+    rows = query(settings, LATEST_RUN_RESULTS, needs=("meta.quality_results", "meta.batches"))
     for r in rows:
         if r["load_date"] is None and r["checked_at"] is not None:
             r["load_date"] = to_beijing(r["checked_at"]).date()

@@ -79,6 +79,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
     import duckdb
 
     from cityshare.directory.builder import build_directory
+    from cityshare.meta.quality import insert_results
     from cityshare.meta.schema import DDL
 
     home, data = root / "home", root / "data"
@@ -106,8 +107,8 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
             con.execute(f"COPY shared.\"{table}\" TO '{snapshot}' (FORMAT parquet)")
             con.execute("INSERT INTO meta.publications VALUES (?, 1, ?, 'h', ?, ?)", [table, rows, str(snapshot), now])
         for key in ("shared/legal_entity", "shared/city_cases", "shared/elderly_alone"):
-            con.execute("INSERT INTO meta.quality_results VALUES (?, 'h', 'audit', 'table_not_empty', 'batch', NULL, "
-                        "'completeness', '完整性', '发布表不得为空', ?, 0, true, NULL, ?)", [key, rows, now])
+            insert_results(con, [[key, "h", "audit", "table_not_empty", "batch", None, "completeness", "完整性",
+                                  "发布表不得为空", rows, 0, True, None, now]])
     finally:
         con.close()
     build_directory(settings)

@@ -116,6 +116,7 @@ def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
     import duckdb
 
     from cityshare.contracts.model import load_contracts
+    from cityshare.meta.quality import latest_run
 
     key = next((c.key for c in load_contracts(settings) if c.id == e.get("contract_id")), None)
     if key is None or not settings.warehouse_path.exists():
@@ -129,17 +130,11 @@ def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
                 raise ShareError(503, "数据仓库正在写入（发布进行中），质量结果稍后可查") from None
             time.sleep(0.2)
     try:
-        rows = con.execute(
-            """SELECT stage, load_id, rule, level, column_name, dimension_zh, description, evaluated, failed, success,
-                      checked_at FROM meta.quality_results
-               WHERE dataset = ? AND checked_at = (SELECT max(checked_at) FROM meta.quality_results WHERE dataset = ?)
-               ORDER BY success, rule""", [key, key]).fetchall()
-        cols = [d[0] for d in con.description]
+        return latest_run(con, key)
     except duckdb.CatalogException:
         return []
     finally:
         con.close()
-    return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
 def lineage(settings: Settings, code: str) -> dict[str, Any]:

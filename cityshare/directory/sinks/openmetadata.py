@@ -136,17 +136,13 @@ def _table_columns(settings: Settings) -> dict[str, list[tuple[str, str]]]:
 
 def _quality_results(settings: Settings) -> list[dict[str, Any]]:
     """The latest result of every rule of every dataset (gate for sources, audit for published)."""
+    from cityshare.meta.quality import latest_rule_results
     from cityshare.warehouse import connect
 
     if not settings.warehouse_path.exists():
         return []
     with connect(settings, read_only=True) as con:
-        rows = con.execute(
-            "SELECT dataset, rule, level, column_name, dimension, description, evaluated, failed, success, "
-            "error, checked_at FROM meta.quality_results "
-            "QUALIFY row_number() OVER (PARTITION BY dataset, rule ORDER BY checked_at DESC) = 1 "
-            "ORDER BY dataset, rule"
-        ).fetchall()
+        rows = latest_rule_results(con)
     keys = ("dataset", "rule", "level", "column", "dimension", "description", "evaluated", "failed", "success",
             "error", "checked_at")
     return [dict(zip(keys, r, strict=True)) for r in rows]
