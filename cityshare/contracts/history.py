@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cityshare.contracts.gx_runner import RuleResult
 from cityshare.settings import Settings
 from cityshare.storage import resolved_path
 from cityshare.warehouse import insert_rows
@@ -30,6 +29,9 @@ ALTER TABLE meta.quality_history ADD COLUMN IF NOT EXISTS data_docs_url VARCHAR;
 COLUMNS = ("dataset", "load_id", "stage", "rule", "level", "column_name", "dimension", "dimension_zh",
            "description", "evaluated", "failed", "x_rate", "rate_kind", "threshold", "verdict", "duration_ms",
            "data_docs_url", "error", "checked_at")
+
+if TYPE_CHECKING:  # the gate's results are only read here
+    from cityshare.gate.gx_runner import RuleResult
 
 
 def ensure(con: Any) -> None:
