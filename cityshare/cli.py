@@ -481,11 +481,11 @@ def directory_publish(
         "--workflow-file", help="write the `metadata ingest -c` workflow YAML here instead (token read from env)")] = None,
 ) -> None:
     """Publish the directory, lineage and quality results to OpenMetadata via its ingestion workflow."""
-    import os
-
     from cityshare.directory.sinks import openmetadata as om
+    from cityshare.settings import get_settings
 
-    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
+    settings = get_settings()
+    url = openmetadata or settings.openmetadata_url
     if dry_run:
         files = om.dry_run(dry_run)
         console.print(f"wrote {len(files)} request(s) to {dry_run}")
@@ -494,7 +494,7 @@ def directory_publish(
         path = om.write_workflow(workflow_file, url or "http://localhost:8585/api")
         console.print(f"wrote {path}; run: {om.TOKEN_VARIABLE}=<bot JWT> metadata ingest -c {path}")
         return
-    token = token or os.environ.get(om.TOKEN_VARIABLE)
+    token = token or settings.openmetadata_token
     if not url or not token:
         err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR / --workflow-file F)")
         raise typer.Exit(2)

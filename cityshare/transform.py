@@ -194,7 +194,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
         result.result.write(str(target / "run_results.json"))  # type: ignore[union-attr]  # hasattr checked it
     if args and args[0] == "build":
-        archive_artifacts(target)
+        archive_artifacts(target, settings.dbt_artifact_runs)
     if not result.success and not (allow_failed_nodes and result.exception is None and failed_nodes(result)):
         failures = []
         for r in getattr(result.result, "results", None) or []:
@@ -227,7 +227,7 @@ def archive_artifacts(target: Path, keep: int | None = None) -> Path | None:
     import datetime as dt
     import shutil
 
-    keep = keep if keep is not None else int(os.environ.get("CITYSHARE_DBT_ARTIFACT_RUNS", "30"))
+    keep = keep if keep is not None else get_settings().dbt_artifact_runs  # a caller with settings passes theirs
     if not (target / "run_results.json").exists() or keep <= 0:
         return None
     runs = target / "runs"

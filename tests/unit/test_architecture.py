@@ -36,3 +36,24 @@ def test_no_module_imports_a_layer_above_it():
     done = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+# Environment variables read outside cityshare.settings, each for a reason that is not configuration:
+# fault injection for the fault tests, and the variables dbt's profiles.yml reads (set and restored around a run).
+ENV_READERS_BESIDE_SETTINGS = {
+    "faults.py": {"CITYSHARE_FAIL_AT", "CITYSHARE_CRASH_AT"},
+    "spark_engine.py": {"CITYSHARE_ENGINE"},
+    "transform.py": {"CITYSHARE_DBT_KEEP_OPEN"},
+}
+
+
+def test_configuration_is_read_only_in_settings():
+    import re
+
+    read = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["'](CITYSHARE_\w+)""")
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "cityshare").rglob("*.py"):
+        names = set(read.findall(path.read_text(encoding="utf-8")))
+        if names and path.name != "settings.py":
+            found[str(path.relative_to(ROOT / "cityshare"))] = names
+    assert found == ENV_READERS_BESIDE_SETTINGS, "read CITYSHARE_* settings in cityshare/settings.py (Settings)"
