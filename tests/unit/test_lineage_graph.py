@@ -84,11 +84,10 @@ def test_lineage_routes_render_json_and_svg(built):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from cityshare.share.routes_directory import router
+    from cityshare.share.routes_directory import build_router
 
     app = FastAPI()
-    app.state.settings = built
-    app.include_router(router)
+    app.include_router(build_router(built))
     client = TestClient(app)
     code = _code(built, "shared/storefront_order_street_day")
     assert client.get(f"/api/directory/{code}/lineage").json() == lineage_graph(code, built)
