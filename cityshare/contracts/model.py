@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -74,12 +74,12 @@ class Contract:
     # -- identity -------------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        return self.raw["id"]
+        return str(self.raw["id"])
 
     @property
     def name(self) -> str:
         """Chinese resource name (信息资源名称)."""
-        return self.raw.get("name", self.dataset)
+        return str(self.raw.get("name", self.dataset))
 
     @property
     def department(self) -> str:
@@ -109,12 +109,12 @@ class Contract:
 
     @property
     def table(self) -> dict[str, Any]:
-        return self.raw["schema"][0]
+        return cast("dict[str, Any]", self.raw["schema"][0])
 
     @property
     def model_name(self) -> str:
         """The dbt model (and ``shared`` table) name of a published contract."""
-        return self.table.get("physicalName", self.table["name"])
+        return str(self.table.get("physicalName", self.table["name"]))
 
     @property
     def description(self) -> str:
@@ -136,11 +136,11 @@ class Contract:
 
     @property
     def sharing_type(self) -> str:
-        return self.custom.get("sharingType", "")
+        return str(self.custom.get("sharingType", ""))
 
     @property
     def update_cycle(self) -> str:
-        return self.custom.get("updateCycle", "")
+        return str(self.custom.get("updateCycle", ""))
 
     @property
     def quarantine_threshold(self) -> float:
@@ -152,7 +152,7 @@ class Contract:
         servers = self.raw.get("servers") or []
         if not servers:
             raise ContractError(self.path, "servers", "a source contract needs one server entry")
-        return servers[0]
+        return cast("dict[str, Any]", servers[0])
 
     def server_value(self, name: str, settings: Settings | None = None) -> str:
         """A server field (``location``, ``path``) for this installation, ``${VAR}`` expanded.

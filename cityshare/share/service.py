@@ -409,7 +409,8 @@ def receipt(settings: Settings, caller: Caller, delivery_id: str) -> dict[str, A
         refused(settings, caller, "receipt.read", None, exc, {"delivery": delivery_id[:40]})
         raise exc
     audit.record(settings, ident, "receipt.read", row["table_name"], detail={"delivery": delivery_id})
-    return json.loads(row["receipt"])
+    receipt: dict[str, Any] = json.loads(row["receipt"])
+    return receipt
 
 
 def corrections(settings: Settings, caller: Caller) -> list[dict[str, Any]]:
