@@ -453,7 +453,7 @@ def directory_export(
     base_url: Annotated[str, typer.Option(help="portal URL used in DCAT identifiers")] = "http://127.0.0.1:8000",
 ) -> None:
     """Export the directory as JSON, CSV (编制指南 column order) or DCAT-AP 3.0.1 (JSON-LD or Turtle)."""
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
     from cityshare.directory.exporters import export
 
     try:

@@ -130,8 +130,8 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     return passed
 
 
-_AUDIT_CODE = ("publish.py", "contracts/rules.py", "gate/gx_runner.py", "contracts/gx_expectations.py",
-               "policy.py", "lineage.py", "snapshots.py")
+_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/predicates.py", "gate/gx_runner.py",
+               "contracts/gx_expectations.py", "policy.py", "lineage.py", "snapshots.py")
 
 
 def audit_inputs(con: Any, settings: Settings) -> str:

@@ -23,7 +23,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-from cityshare.contracts.rules import formula_sql, type_ok_sql
+from cityshare.contracts.predicates import formula_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 

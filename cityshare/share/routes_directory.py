@@ -37,7 +37,7 @@ def build_router(settings: Settings) -> APIRouter:
         """The whole graph, scrollable both ways; ``zoom`` (percent) scales it so a large graph fits a screen."""
         from fastapi.templating import Jinja2Templates
 
-        from cityshare.directory.builder import load_entries
+        from cityshare.directory.document import load_entries
 
         graph = _graph(code, settings)
         entry = next((e for e in load_entries(settings) if e["信息资源代码"] == code), None)

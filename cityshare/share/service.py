@@ -27,7 +27,7 @@ _dir_lock = threading.Lock()
 # -- directory --------------------------------------------------------------------------------------
 def directory(settings: Settings) -> tuple[list[dict[str, Any]], list[Indexed]]:
     """Directory entries and their search index, reloaded when directory.json changes."""
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
 
     path = settings.directory_dir / "directory.json"
     try:
@@ -375,7 +375,7 @@ def export(settings: Settings, caller: Caller, name: str, fmt: str, *, header: s
 
 def _fits_a_sheet(query: Query) -> None:
     """XLSX holds at most 1,048,575 data rows in a sheet: say so before streaming, not after."""
-    from cityshare.share.rows import cursor
+    from cityshare.share.snapshot_reader import cursor
 
     cur = cursor()
     try:

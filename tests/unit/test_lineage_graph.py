@@ -7,7 +7,7 @@ import re
 import pytest
 from test_directory_support import built_home
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.lineage import UnknownResource, lineage_graph
 from cityshare.warehouse import connect
 

@@ -89,7 +89,7 @@ def published(built):
 def test_tables_columns_owners_and_tags_are_there(published, built):
     from metadata.generated.schema.entity.data.table import Table
 
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
 
     om, _, _ = published
     client = _client(om.url)

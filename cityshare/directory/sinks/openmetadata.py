@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.lineage import load_lineage
 from cityshare.settings import Settings, get_settings
 
