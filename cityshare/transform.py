@@ -97,7 +97,7 @@ def _render_key(settings: Settings) -> str:
     digest = hashlib.sha256(catalogue(settings).content_hash.encode())
     digest.update("\n".join(sorted(hand_written_models(settings))).encode())
     package = Path(__file__).resolve().parent
-    for name in ("transform.py", "standard_model.py", "contracts/model.py"):
+    for name in ("transform.py", "standard_model.py", "contracts/document.py"):
         digest.update((package / name).read_bytes())
     return digest.hexdigest()
 

@@ -57,3 +57,18 @@ def test_configuration_is_read_only_in_settings():
         if names and path.name != "settings.py":
             found[str(path.relative_to(ROOT / "cityshare"))] = names
     assert found == ENV_READERS_BESIDE_SETTINGS, "read CITYSHARE_* settings in cityshare/settings.py (Settings)"
+
+
+def test_no_import_cycles():
+    """Within packages too (the layers contract only orders them): a module never imports, even lazily, one that
+    imports it back — such a pair is one module in two files, or an owner missing between them."""
+    import grimp
+
+    graph = grimp.build_graph("cityshare", exclude_type_checking_imports=True)
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                cycles.append(" → ".join([module, *back]))
+    assert cycles == []
