@@ -258,12 +258,13 @@ def batches_restore(
 
 @batches_app.command("actions")
 @friendly
-def batches_actions(limit: Annotated[int, typer.Option(help="actions, newest first")] = 50) -> None:
+def batches_actions(limit: Annotated[int, typer.Option(help="actions, newest first")] = 50,
+                    as_json: JsonOut = False) -> None:
     """List retractions and restores (who, when, why)."""
     from cityshare.batches import actions
     from cityshare.settings import get_settings
 
-    _table("批次操作 batch actions", actions(get_settings(), limit))
+    _table("批次操作 batch actions", actions(get_settings(), limit), as_json)
 
 
 @app.command()
@@ -345,14 +346,24 @@ def recover(
 
 @contracts_app.command("lint")
 @friendly
-def contracts_lint() -> None:
-    """Validate every contract against the ODCS JSON Schema and the sharing rules."""
+def contracts_lint(as_json: JsonOut = False) -> None:
+    """Validate every contract against the ODCS JSON Schema and the sharing rules (exit 2 on any error)."""
     from cityshare.contracts.compiled import catalogue
     from cityshare.lint import lint_all, lint_warnings
 
     problems = 0
     results = lint_all()
     contracts = {c.path: c for c in catalogue().contracts}  # parsed by lint_all: no YAML read again
+    if as_json:
+        def finding(e: Any) -> dict[str, str]:
+            return {"field": e.field_path, "message": e.message}
+
+        _json([{"contract": str(path), "errors": [finding(e) for e in errors],
+                "warnings": [] if errors else [finding(w) for w in lint_warnings(contracts[path])]}
+               for path, errors in results.items()])
+        if any(results.values()):
+            raise typer.Exit(2)
+        return
     for path, errors in results.items():
         for e in errors:
             err.print(f"[red]{path}[/]: {e.field_path}: {e.message}", highlight=False)
@@ -556,11 +567,13 @@ def federation_harvest(name: Annotated[str, typer.Argument(help="a harvest entry
 
 @federation_app.command("status")
 @friendly
-def federation_status() -> None:
+def federation_status(as_json: JsonOut = False) -> None:
     """Every harvested lower instance: last successful harvest, last error, entries kept."""
     from cityshare.federation.harvest import status
 
-    _table("下级平台汇聚", [{k: ("" if v is None else str(v)) for k, v in row.items()} for row in status()])
+    rows = status()
+    _table("下级平台汇聚", rows if as_json else [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows],
+           as_json)
 
 
 @app.command()
