@@ -80,6 +80,19 @@ def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
         yield lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
 
 
+@contextmanager
+def _node_progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar over dbt's nodes (cityshare.transform.NodeProgress): its total is known once dbt has
+    planned the build, each finished model, seed or test advances it. Shown as _progress shows its bars."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda index, total, name: bar.update(task, total=total, completed=index,
+                                                    description=f"{label}: {name}")
+
+
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn CityShare's own errors, and infrastructure faults (a full disk, a read-only volume, a held lock, no
     memory), into one red line and the documented exit code (module docstring)."""
@@ -198,12 +211,12 @@ def build(
     from cityshare.transform import build as dbt_build
 
     try:
-        with _progress("build 加工", 2) as step:
-            built = dbt_build(full_refresh=full_refresh)
-            step("dbt build done")
-            stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
+        with _node_progress("dbt build 加工") as on_node:
+            built = dbt_build(full_refresh=full_refresh, on_node=on_node)
+        stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
+        with _progress("audit + publish 审核与发布", 1) as step:
             outcome = audit_and_publish(not_built=built["failed"], nothing_built=built["nothing_built"])
-            step("audit + publish done")
+            step("done 完成")
     except (Exception, KeyboardInterrupt):
         if stop["asked"] and stop["phase"] == "dbt":
             raise Stopped("stopped on SIGTERM 已停止 during the dbt build, a safe point: nothing was published and the "
