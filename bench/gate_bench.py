@@ -8,7 +8,7 @@ Contract (written to a temp folder): 11 rules — batch: columns present, row co
 amount; row: 2 × required, composite primary key, allowed values, pattern, USCC check digit
 (GB 32100), numeric range, date range, cross-field (closed ≥ reported).
 
-Ours = ``cityshare.contracts.gate.run_gate`` (GX 1.x suites on DuckDB, quarantine + accepted files).
+Ours = ``cityshare.gate.run.run_gate`` (GX 1.x suites on DuckDB, quarantine + accepted files).
 Baseline = the same checks written by hand as DuckDB SQL: batch checks, one flag pass, the same
 quarantine and accepted Parquet files. Each repetition runs in a fresh child process (as an Airflow
 task would), alternating ours/baseline; the time excludes Python imports, and peak RSS is the child's.
@@ -160,8 +160,8 @@ def baseline(raw: Path, out: Path, settings_threshold: float = 0.05, day: dt.dat
 
 
 def ours(root: Path, raw: Path) -> dict:
-    from cityshare.contracts.gate import run_gate
     from cityshare.contracts.model import load_contract
+    from cityshare.gate.run import run_gate
     from cityshare.lake import LandedBatch
     from cityshare.settings import get_settings
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/gate_fixed_bench.py [--batches 30] [--batch-rows 1000]
 
-Ours = ``cityshare.contracts.gate.run_gate`` (GX suites on DuckDB, quarantine + accepted Parquet) on the
+Ours = ``cityshare.gate.run.run_gate`` (GX suites on DuckDB, quarantine + accepted Parquet) on the
 same landed batch again and again, as an Airflow worker gating one source's daily batches does; the
 first batch pays the imports and GX's context, the others show the fixed cost that remains. Baseline =
 the same checks hand-written in DuckDB SQL (``gate_bench.baseline``) on one shared connection. Both
@@ -40,9 +40,9 @@ def measure(batches: int, batch_rows: int, clean: bool = False) -> dict:
     without its defective rows (GX then returns counts without sampling unexpected values)."""
     import duckdb
 
-    from cityshare.contracts import gx_runner
-    from cityshare.contracts.gate import run_gate
     from cityshare.contracts.model import load_contract
+    from cityshare.gate import gx_runner
+    from cityshare.gate.run import run_gate
     from cityshare.lake import LandedBatch
     from cityshare.settings import get_settings
 

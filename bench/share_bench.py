@@ -38,7 +38,7 @@ def pct(values: list[float], p: float) -> float:
 def bench_search(settings, n_entries: int) -> dict:
     import duckdb
 
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
     from cityshare.share.search import index, search
 
     base = load_entries(settings)

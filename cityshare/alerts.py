@@ -35,7 +35,7 @@ def notify(alert: dict[str, Any], settings: Settings | None = None) -> dict[str,
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(alert, ensure_ascii=False) + "\n")
     log.warning("告警 alert: %s", alert.get("message"))
-    webhook = os.environ.get("CITYSHARE_ALERT_WEBHOOK")
+    webhook = settings.alert_webhook
     if webhook:
         request = urllib.request.Request(webhook, data=json.dumps(alert, ensure_ascii=False).encode("utf-8"),
                                          headers={"Content-Type": "application/json"}, method="POST")

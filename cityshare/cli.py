@@ -80,6 +80,19 @@ def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
         yield lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
 
 
+@contextmanager
+def _node_progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar over dbt's nodes (cityshare.transform.NodeProgress): its total is known once dbt has
+    planned the build, each finished model, seed or test advances it. Shown as _progress shows its bars."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda index, total, name: bar.update(task, total=total, completed=index,
+                                                    description=f"{label}: {name}")
+
+
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn CityShare's own errors, and infrastructure faults (a full disk, a read-only volume, a held lock, no
     memory), into one red line and the documented exit code (module docstring)."""
@@ -198,12 +211,12 @@ def build(
     from cityshare.transform import build as dbt_build
 
     try:
-        with _progress("build 加工", 2) as step:
-            built = dbt_build(full_refresh=full_refresh)
-            step("dbt build done")
-            stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
+        with _node_progress("dbt build 加工") as on_node:
+            built = dbt_build(full_refresh=full_refresh, on_node=on_node)
+        stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
+        with _progress("audit + publish 审核与发布", 1) as step:
             outcome = audit_and_publish(not_built=built["failed"], nothing_built=built["nothing_built"])
-            step("audit + publish done")
+            step("done 完成")
     except (Exception, KeyboardInterrupt):
         if stop["asked"] and stop["phase"] == "dbt":
             raise Stopped("stopped on SIGTERM 已停止 during the dbt build, a safe point: nothing was published and the "
@@ -258,12 +271,13 @@ def batches_restore(
 
 @batches_app.command("actions")
 @friendly
-def batches_actions(limit: Annotated[int, typer.Option(help="actions, newest first")] = 50) -> None:
+def batches_actions(limit: Annotated[int, typer.Option(help="actions, newest first")] = 50,
+                    as_json: JsonOut = False) -> None:
     """List retractions and restores (who, when, why)."""
     from cityshare.batches import actions
     from cityshare.settings import get_settings
 
-    _table("批次操作 batch actions", actions(get_settings(), limit))
+    _table("批次操作 batch actions", actions(get_settings(), limit), as_json)
 
 
 @app.command()
@@ -345,14 +359,24 @@ def recover(
 
 @contracts_app.command("lint")
 @friendly
-def contracts_lint() -> None:
-    """Validate every contract against the ODCS JSON Schema and the sharing rules."""
+def contracts_lint(as_json: JsonOut = False) -> None:
+    """Validate every contract against the ODCS JSON Schema and the sharing rules (exit 2 on any error)."""
     from cityshare.contracts.compiled import catalogue
     from cityshare.lint import lint_all, lint_warnings
 
     problems = 0
     results = lint_all()
     contracts = {c.path: c for c in catalogue().contracts}  # parsed by lint_all: no YAML read again
+    if as_json:
+        def finding(e: Any) -> dict[str, str]:
+            return {"field": e.field_path, "message": e.message}
+
+        _json([{"contract": str(path), "errors": [finding(e) for e in errors],
+                "warnings": [] if errors else [finding(w) for w in lint_warnings(contracts[path])]}
+               for path, errors in results.items()])
+        if any(results.values()):
+            raise typer.Exit(2)
+        return
     for path, errors in results.items():
         for e in errors:
             err.print(f"[red]{path}[/]: {e.field_path}: {e.message}", highlight=False)
@@ -453,7 +477,7 @@ def directory_export(
     base_url: Annotated[str, typer.Option(help="portal URL used in DCAT identifiers")] = "http://127.0.0.1:8000",
 ) -> None:
     """Export the directory as JSON, CSV (编制指南 column order) or DCAT-AP 3.0.1 (JSON-LD or Turtle)."""
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
     from cityshare.directory.exporters import export
 
     try:
@@ -481,11 +505,11 @@ def directory_publish(
         "--workflow-file", help="write the `metadata ingest -c` workflow YAML here instead (token read from env)")] = None,
 ) -> None:
     """Publish the directory, lineage and quality results to OpenMetadata via its ingestion workflow."""
-    import os
-
     from cityshare.directory.sinks import openmetadata as om
+    from cityshare.settings import get_settings
 
-    url = openmetadata or os.environ.get("CITYSHARE_OPENMETADATA_URL")
+    settings = get_settings()
+    url = openmetadata or settings.openmetadata_url
     if dry_run:
         files = om.dry_run(dry_run)
         console.print(f"wrote {len(files)} request(s) to {dry_run}")
@@ -494,7 +518,7 @@ def directory_publish(
         path = om.write_workflow(workflow_file, url or "http://localhost:8585/api")
         console.print(f"wrote {path}; run: {om.TOKEN_VARIABLE}=<bot JWT> metadata ingest -c {path}")
         return
-    token = token or os.environ.get(om.TOKEN_VARIABLE)
+    token = token or settings.openmetadata_token
     if not url or not token:
         err.print("[bold red]error:[/] give --openmetadata URL and --token T (or --dry-run DIR / --workflow-file F)")
         raise typer.Exit(2)
@@ -556,11 +580,13 @@ def federation_harvest(name: Annotated[str, typer.Argument(help="a harvest entry
 
 @federation_app.command("status")
 @friendly
-def federation_status() -> None:
+def federation_status(as_json: JsonOut = False) -> None:
     """Every harvested lower instance: last successful harvest, last error, entries kept."""
     from cityshare.federation.harvest import status
 
-    _table("下级平台汇聚", [{k: ("" if v is None else str(v)) for k, v in row.items()} for row in status()])
+    rows = status()
+    _table("下级平台汇聚", rows if as_json else [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows],
+           as_json)
 
 
 @app.command()

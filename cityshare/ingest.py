@@ -12,10 +12,10 @@ from typing import Any
 
 from cityshare import journal
 from cityshare.contracts.data_docs import page_path
-from cityshare.contracts.gate import GateOutcome, gate_context, run_gate
 from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
+from cityshare.gate.run import GateOutcome, gate_context, run_gate
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery
 from cityshare.meta.batches import batch_status, record_batch, record_content
@@ -112,8 +112,8 @@ def reject_file(contract: Contract, load_date: dt.date, exc: FileRejected, setti
     The load id derives from the rejected file's content, so a re-run of the same file replaces the
     record; ``raw_path`` names the delivered file (nothing reached the lake). Returns the load id.
     """
-    from cityshare.contracts.gx_runner import RuleResult
     from cityshare.contracts.rules import GBT36344
+    from cityshare.gate.gx_runner import RuleResult
     from cityshare.sources.cityshare_peer import RECEIPT_INVALID, VERSION_GAP
     from cityshare.sources.csv_inbox import file_digest
     from cityshare.sources.integrity import FILE_TRUNCATED

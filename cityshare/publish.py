@@ -15,11 +15,11 @@ from typing import Any
 
 from cityshare import snapshots
 from cityshare.build_state import AUDITED
-from cityshare.contracts.gx_runner import RuleResult, run_rules
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.contracts.rules import compile_rules
 from cityshare.errors import AuditFailed
 from cityshare.faults import crash_point
+from cityshare.gate.gx_runner import RuleResult, run_rules
 from cityshare.lake import write_parquet_atomic
 from cityshare.settings import Settings, get_settings
 from cityshare.sqlquote import lit
@@ -130,8 +130,8 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     return passed
 
 
-_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/gx_runner.py", "contracts/gx_expectations.py",
-               "policy.py", "lineage.py", "snapshots.py")
+_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/predicates.py", "gate/gx_runner.py",
+               "contracts/gx_expectations.py", "policy.py", "lineage.py", "snapshots.py")
 
 
 def audit_inputs(con: Any, settings: Settings) -> str:

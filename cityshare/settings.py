@@ -48,6 +48,18 @@ class Settings:
     instance_level: str = "市"
     instance_area: str = "500000"
     instance_name: str = "重庆市城市运行和治理中心"
+    # Seconds a connection waits while another process holds the warehouse's write lock (cityshare.warehouse).
+    lock_wait_seconds: float = 120.0
+    # The OpenMetadata server the directory DAG pushes to (both empty: no push); the bot JWT only from the environment.
+    openmetadata_url: str = ""
+    openmetadata_token: str = field(default="", repr=False)
+    # Failure and late-delivery alerts are also POSTed here when set (cityshare.alerts).
+    alert_webhook: str = ""
+    # dbt run artifacts kept per build under the data folder (cityshare.transform.archive_artifacts).
+    dbt_artifact_runs: int = 30
+    # The Spark engine (cityshare.spark_engine): master URL and shuffle partitions.
+    spark_master: str = "local[2]"
+    spark_partitions: int = 4
 
     @property
     def contracts_dir(self) -> Path:
@@ -123,4 +135,11 @@ def get_settings() -> Settings:
         instance_level=os.environ.get("CITYSHARE_INSTANCE_LEVEL", "市").strip(),
         instance_area=os.environ.get("CITYSHARE_INSTANCE_AREA", "500000").strip(),
         instance_name=os.environ.get("CITYSHARE_INSTANCE_NAME", "重庆市城市运行和治理中心").strip(),
+        lock_wait_seconds=float(os.environ.get("CITYSHARE_LOCK_WAIT_SECONDS") or 120),
+        openmetadata_url=os.environ.get("CITYSHARE_OPENMETADATA_URL", "").strip(),
+        openmetadata_token=os.environ.get("CITYSHARE_OPENMETADATA_TOKEN", ""),
+        alert_webhook=os.environ.get("CITYSHARE_ALERT_WEBHOOK", "").strip(),
+        dbt_artifact_runs=int(os.environ.get("CITYSHARE_DBT_ARTIFACT_RUNS") or 30),
+        spark_master=os.environ.get("CITYSHARE_SPARK_MASTER") or "local[2]",
+        spark_partitions=int(os.environ.get("CITYSHARE_SPARK_PARTITIONS") or 4),
     )

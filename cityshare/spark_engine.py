@@ -68,7 +68,7 @@ def spark_session(settings: Settings | None = None, master: str | None = None) -
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python UDF workers run this environment's cityshare
     builder = (
         SparkSession.builder.appName("cityshare")
-        .master(master or os.environ.get("CITYSHARE_SPARK_MASTER", "local[2]"))
+        .master(master or settings.spark_master)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.warehouse.dir", str(home / "warehouse"))
@@ -79,7 +79,7 @@ def spark_session(settings: Settings | None = None, master: str | None = None) -
         .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")  # as dbt-spark sets it: casts give NULL, like DuckDB's try_cast
-        .config("spark.sql.shuffle.partitions", os.environ.get("CITYSHARE_SPARK_PARTITIONS", "4"))
+        .config("spark.sql.shuffle.partitions", str(settings.spark_partitions))
         .enableHiveSupport()
     )
     _SESSION = builder.getOrCreate()

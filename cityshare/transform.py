@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def _render_key(settings: Settings) -> str:
     digest = hashlib.sha256(catalogue(settings).content_hash.encode())
     digest.update("\n".join(sorted(hand_written_models(settings))).encode())
     package = Path(__file__).resolve().parent
-    for name in ("transform.py", "standard_model.py", "contracts/model.py"):
+    for name in ("transform.py", "standard_model.py", "contracts/document.py"):
         digest.update((package / name).read_bytes())
     return digest.hexdigest()
 
@@ -158,8 +159,33 @@ def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
     return files
 
 
+# A build's progress, node by node: (nodes finished, nodes planned, the node's name) for a caller's display (the
+# CLI's bar). dbt announces the planned total with each node's start line and reports every node's end, tests and
+# seeds included; its threads call back concurrently.
+NodeProgress = Callable[[int, int, str], None]
+
+
+def _progress_callback(on_node: NodeProgress) -> Callable[[Any], None]:
+    import threading
+
+    lock, state = threading.Lock(), {"total": 0, "done": 0}
+
+    def callback(msg: Any) -> None:
+        name = msg.info.name
+        if name == "LogStartLine":
+            with lock:
+                state["total"] = max(state["total"], int(msg.data.total))
+        elif name == "NodeFinished":
+            with lock:
+                state["done"] += 1
+                done, total = state["done"], max(state["total"], state["done"])
+            on_node(done, total, str(msg.data.node_info.node_name))
+
+    return callback
+
+
 def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = False,
-            allow_failed_nodes: bool = False) -> Any:
+            allow_failed_nodes: bool = False, on_node: NodeProgress | None = None) -> Any:
     """Invoke dbt in-process against the warehouse; raises BuildFailed naming failed nodes.
 
     The sources/contracts YAML is rendered from the contracts first, unless the caller just did (``rendered``).
@@ -180,7 +206,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     # for each (51,561 lines for one build): dropped here; the build's own error names the fault once.
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
-        result = dbtRunner().invoke([
+        result = dbtRunner(callbacks=[_progress_callback(on_node)] if on_node else []).invoke([
             *args, "--project-dir", project, "--profiles-dir", project,
             "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet",
         ])
@@ -194,7 +220,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     if "--no-write-json" in args and hasattr(result.result, "write"):  # this run's results still go on record
         result.result.write(str(target / "run_results.json"))  # type: ignore[union-attr]  # hasattr checked it
     if args and args[0] == "build":
-        archive_artifacts(target)
+        archive_artifacts(target, settings.dbt_artifact_runs)
     if not result.success and not (allow_failed_nodes and result.exception is None and failed_nodes(result)):
         failures = []
         for r in getattr(result.result, "results", None) or []:
@@ -227,7 +253,7 @@ def archive_artifacts(target: Path, keep: int | None = None) -> Path | None:
     import datetime as dt
     import shutil
 
-    keep = keep if keep is not None else int(os.environ.get("CITYSHARE_DBT_ARTIFACT_RUNS", "30"))
+    keep = keep if keep is not None else get_settings().dbt_artifact_runs  # a caller with settings passes theirs
     if not (target / "run_results.json").exists() or keep <= 0:
         return None
     runs = target / "runs"
@@ -271,7 +297,8 @@ def _refresh_raw_views(settings: Settings, con: Any = None) -> tuple[dict[str, s
     return {c.key: c.raw_table for c in contracts}, len(stale)
 
 
-def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[str, Any]:
+def build(settings: Settings | None = None, full_refresh: bool = False,
+          on_node: NodeProgress | None = None) -> dict[str, Any]:
     """dbt build (seeds, models, data tests) into the internal layer schemas, of what new data reaches.
 
     Only the models downstream of sources with new non-empty batches since the last successful build are
@@ -302,7 +329,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False) -> dict[
         # left as they are for the same reason: a view holds no rows, and its SQL changes only with the project.
         args += ["--select", *plan.select, "--exclude", "config.materialized:view", "--no-write-json"]
     try:
-        result = run_dbt(args, settings, rendered=True, allow_failed_nodes=True)
+        result = run_dbt(args, settings, rendered=True, allow_failed_nodes=True, on_node=on_node)
     except BuildFailed as exc:
         if "out of sync" in str(exc):  # an incremental model's columns changed since the table was built
             raise BuildFailed(f"{exc} — run `cityshare build --full-refresh` once to rebuild the incremental models") from None

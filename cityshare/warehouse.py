@@ -6,7 +6,6 @@ connection here is short-lived and retried while another process holds the lock.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,18 +18,16 @@ from cityshare.storage import register_lake
 
 __all__ = ["connect", "insert_rows", "table_schema", "transaction"]  # the two SQL helpers, where callers look
 
-LOCK_WAIT_SECONDS = 120
-
 
 @contextmanager
 def connect(settings: Settings, read_only: bool = False, wait: float | None = None) -> Iterator[Any]:
     """A DuckDB connection to the warehouse, waiting while another process holds the lock: ``wait`` seconds, by
-    default ``CITYSHARE_LOCK_WAIT_SECONDS`` (120)."""
+    by default ``settings.lock_wait_seconds`` (``CITYSHARE_LOCK_WAIT_SECONDS``, 120)."""
     import duckdb
 
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     if wait is None:
-        wait = float(os.environ.get("CITYSHARE_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
+        wait = settings.lock_wait_seconds
     deadline = time.monotonic() + wait
     while True:
         try:

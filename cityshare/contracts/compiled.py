@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityshare.contracts.model import Contract, ContractError, contract_from_raw, contract_paths, parse_raw
+from cityshare.contracts.document import Contract, ContractError, contract_from_raw, contract_paths, parse_raw
 from cityshare.settings import Settings, get_settings
 
 FORMAT = 1

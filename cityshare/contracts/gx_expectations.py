@@ -23,7 +23,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-from cityshare.contracts.rules import formula_sql, type_ok_sql
+from cityshare.contracts.predicates import formula_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 
@@ -31,7 +31,7 @@ from cityshare.sqlquote import lit, q
 def _metric(name: str, valid: Callable[..., str], value_keys: tuple[str, ...] = ()) -> str:
     """Register a column-map metric whose per-value condition is the DuckDB SQL ``valid(column, **values)``."""
 
-    def condition(cls: type, column: sa.ColumnClause, **kwargs: object) -> sa.ColumnElement:
+    def condition(cls: type, column: sa.ColumnClause[Any], **kwargs: object) -> sa.ColumnElement[bool]:
         values = {key: kwargs[key] for key in value_keys}
         return sa.literal_column(f"({valid(q(column.name), **values)})", sa.Boolean)
 
@@ -57,7 +57,7 @@ class ExpectColumnValuesToFullyMatchRegex(ColumnMapExpectation):
                                         ("regex",))
     success_keys: ClassVar[tuple[str, ...]] = ("regex", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "regex")
-    library_metadata: ClassVar[dict] = _LIBRARY
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
@@ -65,7 +65,7 @@ class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
     1900 to today, check digit."""
 
     map_metric: ClassVar[str] = _metric("valid_resident_id", id_number_sql)
-    library_metadata: ClassVar[dict] = _LIBRARY
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
@@ -73,21 +73,21 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
     codes, region, organization code check, check character."""
 
     map_metric: ClassVar[str] = _metric("valid_uscc", uscc_sql)
-    library_metadata: ClassVar[dict] = _LIBRARY
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class ExpectColumnValuesToBeValidMobile(ColumnMapExpectation):
     """Values are mainland China mobile numbers (手机号码)."""
 
     map_metric: ClassVar[str] = _metric("valid_mobile", mobile_sql)
-    library_metadata: ClassVar[dict] = _LIBRARY
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class ExpectColumnValuesToNotBeSpreadsheetFormulas(ColumnMapExpectation):
     """Text values must not start like a spreadsheet formula (= + - @ TAB CR; 公式注入)."""
 
     map_metric: ClassVar[str] = _metric("not_formula", lambda c: f"NOT {formula_sql(c)}")
-    library_metadata: ClassVar[dict] = _LIBRARY
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
@@ -98,7 +98,7 @@ class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
     map_metric: ClassVar[str] = _metric("logical_type", type_ok_sql, ("logical_type",))
     success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type")
-    library_metadata: ClassVar[dict] = _LIBRARY
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class UnexpectedRowsWithSamplesExpectation(UnexpectedRowsExpectation):
@@ -108,7 +108,7 @@ class UnexpectedRowsWithSamplesExpectation(UnexpectedRowsExpectation):
 
     samples: ClassVar[int] = 20
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+    def _validate(self, metrics: dict[str, Any], runtime_configuration: dict[str, Any] | None = None,
                   execution_engine: Any = None) -> Any:
         outcome = super()._validate(metrics, runtime_configuration, execution_engine)
         if isinstance(outcome, dict) and "result" in outcome and "details" not in outcome["result"]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
+from cityshare.contracts.predicates import TYPE_OK, formula_sql, type_ok_sql
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 
@@ -388,37 +389,10 @@ def _pattern_predicate(col: str, pattern: str) -> str:
 
 
 
-# Logical type → SQL true when a raw (text) value is a proper value of that type. Stricter than a bare
-# TRY_CAST: DuckDB casts '12.5' to BIGINT 13 and 'inf' to DATE 9999-12-31.
-_TYPE_OK = {
-    "integer": "try_cast({c} AS DOUBLE) = try_cast({c} AS BIGINT)",
-    "number": "isfinite(try_cast({c} AS DOUBLE))",
-    "date": "isfinite(try_cast({c} AS DATE))",
-    "timestamp": "isfinite(try_cast({c} AS TIMESTAMP))",
-    "boolean": "try_cast({c} AS BOOLEAN) IS NOT NULL",
-}
-
-
-def type_ok_sql(expr: str, logical_type: str) -> str:
-    """True when the raw value ``expr`` is a proper value of ``logical_type`` (never NULL)."""
-    return f"coalesce({_TYPE_OK[logical_type].format(c=expr)}, false)"
-
-
 _TYPE_ZH = {"integer": "整数", "number": "数值", "date": "日期", "timestamp": "时间", "boolean": "布尔值"}
 
 
-# Formula injection (CSV/XLSX 公式注入): a text cell a spreadsheet would run — it starts with = @ TAB CR, or
-# with + / - followed by something that is not a plain signed number ("+86 138…" and "-5" are data,
-# "+cmd|…" and "-1+cmd|…" are not). Detection only: every CSV export escapes all of = + - @ TAB CR
-# (cityshare.spreadsheet.FORMULA_LEAD). Contract customProperty ``formulaInjection``: ``warning``
-# (default — recorded, stops nothing), ``error`` (quarantine the row) or ``off``.
-_FORMULA = r"^(?:[=@\t\r]|[+-](?:[^0-9.\s]|[0-9.]*[-+*/^&|(!]))"
 _CONSTRAINED = ("pattern", "validValues", "checkDigit", "referenceSeed", "referenceDataset")
-
-
-def formula_sql(expr: str) -> str:
-    """True when the text value ``expr`` would run as a spreadsheet formula (not NULL for a non-NULL value)."""
-    return f"(left({expr}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) AND regexp_matches({expr}, {lit(_FORMULA)}))"
 
 
 def formula_rule(contract: Contract, prop: Property) -> Rule | None:
@@ -446,7 +420,7 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
     rules: list[Rule] = []
     col, label = q(prop.name), f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
     own_cast = any("castTo" in (c.get("arguments") or {}) for c in prop.quality)
-    if prop.logical_type in _TYPE_OK and not own_cast:
+    if prop.logical_type in TYPE_OK and not own_cast:
         rules.append(_row_rule(f"{prop.name}_type", "row", "conformity", f"{label}须为有效{_TYPE_ZH[prop.logical_type]}",
                                prop.name, f"{col} IS NOT NULL AND NOT {type_ok_sql(col, prop.logical_type)}", "type",
                                {"type": prop.logical_type}))

@@ -21,6 +21,7 @@ from typing import Any
 from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
+from cityshare.directory.document import export_json
 from cityshare.instance import code_infix
 from cityshare.meta.quality import latest_run_summaries
 from cityshare.settings import Settings, get_settings
@@ -419,19 +420,3 @@ def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contra
             entry["发布状态"] = {"状态": "尚未发布（等待首批数据）", "原因": f"等待数据源首批数据：{reason}"}
         else:
             entry["发布状态"] = {"状态": "已发布" if entry["version"] else "尚未发布"}
-
-
-def export_json(entries: list[dict[str, Any]], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"共享数据资源目录": entries}, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def load_entries(settings: Settings | None = None) -> list[dict[str, Any]]:
-    settings = settings or get_settings()
-    path = settings.directory_dir / "directory.json"
-    if not path.exists():
-        return []
-    return json.loads(path.read_text(encoding="utf-8"))["共享数据资源目录"]

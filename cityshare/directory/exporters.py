@@ -252,7 +252,7 @@ def export(entries: list[dict[str, Any]], fmt: str, base_url: str = "http://127.
 
 def write_exports(settings: Any = None, base_url: str = "http://127.0.0.1:8000") -> list[str]:
     """Write directory.csv, directory.dcat.jsonld and directory.dcat.ttl next to directory.json (the directory DAG's step)."""
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
     from cityshare.settings import get_settings
 
     settings = settings or get_settings()

@@ -43,7 +43,7 @@ def write_directory(settings: Settings) -> None:
     """directory.json = this instance's own entries (directory.entries) + the active harvested ones."""
     import duckdb
 
-    from cityshare.directory.builder import export_json
+    from cityshare.directory.document import export_json
 
     with connect(settings) as con:
         con.execute(DDL)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cityshare.sqlexec import insert_rows
 
 if TYPE_CHECKING:  # the contracts layer sits above this one: for type hints only
-    from cityshare.contracts.gx_runner import RuleResult
+    from cityshare.gate.gx_runner import RuleResult
 
 # meta.quality_results' columns, named in every insert (cityshare.meta.schema.DDL)
 RESULT_COLUMNS = ("dataset", "load_id", "stage", "rule", "level", "column_name", "dimension", "dimension_zh",

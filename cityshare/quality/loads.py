@@ -54,7 +54,7 @@ def sample_rows(settings: Settings, dataset: str, load_id: str) -> dict[str, lis
     """Rule → source rows (源文件行号) of its sample unexpected values, from the batch's stored GX results."""
     import json
 
-    from cityshare.contracts.gx_runner import sample_rows as rows_of
+    from cityshare.gate.gx_runner import sample_rows as rows_of
 
     path = settings.data_dir / "quality" / "validations" / dataset.replace("/", "__") / f"{load_id}.json"
     try:

@@ -37,7 +37,7 @@ def collect(settings: Settings, period: Period, as_of: dt.datetime | None = None
 def table_status(settings: Settings) -> list[dict[str, Any]]:
     """Published tables that need attention, as the directory last recorded them: not published (audit or
     build failed, previous version kept; or waiting for a first delivery) or published from late inputs (滞后)."""
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
 
     out = []
     for e in load_entries(settings):

@@ -38,7 +38,9 @@ def create_app(settings: Settings | None = None) -> Any:
                   title="CityShare 共享数据资源目录与共享服务", version="0.2.0",
                   description="部门令牌（Bearer）访问；无条件共享对所有部门开放，有条件共享须经提供方批准，"
                               "不予共享仅提供方可读。每次读取与审批均写入哈希链审计日志。")
-    app.state.settings = settings  # routers mounted without a settings argument read it from here
+    # Every router is built with these settings; the one app-wide dependency, the caller (cityshare.share.api.Who),
+    # reads them here, as do the exception handlers' pages.
+    app.state.settings = settings
     app.state.instance = instance(settings)  # fail closed on an identity the reference data does not know
     templates = Jinja2Templates(directory=str(TEMPLATES))
     display.install(templates.env, settings)
@@ -74,9 +76,9 @@ def create_app(settings: Settings | None = None) -> Any:
         return templates.TemplateResponse(request, "message.html", page, status_code=status, headers=headers)
 
     # Other engineers' routers first, so their specific paths win over this module's catch-alls.
-    app.include_router(routes_directory.router)
-    app.include_router(routes_quality.router)
-    app.include_router(routes_federation.router)
+    app.include_router(routes_directory.build_router(settings))
+    app.include_router(routes_quality.build_router(settings))
+    app.include_router(routes_federation.build_router(settings))
     app.include_router(api.build_router(settings))
     app.include_router(portal.build_router(settings))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -78,7 +78,8 @@ class Access:
     row_filter: list[dict[str, Any]] = field(default_factory=list)
 
 
-def active_grant(settings: Settings, department: str, table: str, today: dt.date) -> tuple[dict | None, dict | None]:
+def active_grant(settings: Settings, department: str, table: str,
+                 today: dt.date) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(the live grant, the most recent expired/revoked one) of a department for a table."""
     with store.connect(settings) as con:
         rows = [dict(r) for r in con.execute(

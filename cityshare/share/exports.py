@@ -29,7 +29,8 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from cityshare.faults import crash_point
-from cityshare.share.rows import Query, cursor
+from cityshare.share.rows import Query
+from cityshare.share.snapshot_reader import cursor
 from cityshare.spreadsheet import defuse_cell, defuse_formulas
 
 BATCH_ROWS = 65_536

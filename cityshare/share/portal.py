@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from cityshare.settings import Settings
 from cityshare.share import audit, display, grants, service, sessions
 from cityshare.share.auth import Caller, ShareError, caller_from, require
 from cityshare.share.exports import FORMATS
+from cityshare.share.lineage_view import layout
 from cityshare.share.sessions import COOKIE
 from cityshare.share.tokens import resolve
 
@@ -32,39 +32,6 @@ def page_context(caller: Caller) -> dict[str, Any]:
 
     return {"me": caller.identity if caller.ok else None, "csrf": caller.session.csrf if caller.session else "",
             "today": today().isoformat()}
-
-
-def lineage_svg(graph: dict[str, Any]) -> str:
-    """A layered left-to-right SVG of the lineage graph (no JavaScript)."""
-    nodes = {n["id"]: n for n in graph.get("nodes", [])}
-    edges = [e for e in graph.get("edges", []) if e.get("source") in nodes and e.get("target") in nodes]
-    depth = dict.fromkeys(nodes, 0)
-    for _ in range(len(nodes)):
-        for e in edges:
-            depth[e["target"]] = max(depth[e["target"]], depth[e["source"]] + 1)
-    layers: dict[int, list[str]] = {}
-    for nid in nodes:
-        layers.setdefault(depth[nid], []).append(nid)
-    pos = {nid: (20 + d * 240, 20 + i * 60) for d, ids in layers.items() for i, nid in enumerate(ids)}
-    width = 40 + 240 * (max(layers, default=0) + 1)
-    height = 40 + 60 * max((len(v) for v in layers.values()), default=1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="lineage" '
-             'role="img" aria-label="血缘图">']
-    for e in edges:
-        (x1, y1), (x2, y2) = pos[e["source"]], pos[e["target"]]
-        cols = "；".join(f"{a}→{b}" for a, b in (e.get("columns") or [])[:20])
-        parts.append(f'<line x1="{x1 + 200}" y1="{y1 + 18}" x2="{x2}" y2="{y2 + 18}" stroke="#2b6cb0" stroke-width="1.5">'
-                     f'<title>{html.escape(cols)}</title></line>')
-    for nid, n in nodes.items():
-        x, y = pos[nid]
-        fill = {"source": "#fff1c2", "shared": "#d4f4dd", "peer": "#fce4ec"}.get(n.get("kind", ""), "#e8eef6")
-        label = str(n.get("label", nid))
-        shown = label if len(label) <= 16 else label[:15] + "…"  # the whole label on hover and in the detail page
-        parts.append(f'<g><title>{html.escape(label)}</title>'
-                     f'<rect x="{x}" y="{y}" width="200" height="36" rx="4" fill="{fill}" stroke="#888"/>'
-                     f'<text x="{x + 8}" y="{y + 23}" font-size="12">{html.escape(shown)}</text></g>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -154,15 +121,15 @@ def build_router(settings: Settings) -> APIRouter:
             quality, quality_note = [], exc.message
         try:
             graph = service.lineage(settings, code)
-            svg, lineage_note = lineage_svg(graph), None
+            lineage, lineage_note = layout(graph), None
         except ShareError as exc:
-            svg, lineage_note = None, exc.message
+            lineage, lineage_note = None, exc.message
         except Exception:  # the lineage tables being rebuilt must not break the entry page; the log has why
             log.exception("lineage of %s", code)
-            svg, lineage_note = None, "血缘暂不可用，请稍后再试"
+            lineage, lineage_note = None, "血缘暂不可用，请稍后再试"
         related = [r for c in e.get("关联资源代码") or [] for r in _entries_by_code(c)]
         return page(request, "entry.html", e=e, table=table, sample=sample, denied=denied, quality=quality,
-                    quality_note=quality_note, svg=svg, lineage_note=lineage_note, formats=list(FORMATS),
+                    quality_note=quality_note, lineage=lineage, lineage_note=lineage_note, formats=list(FORMATS),
                     code_q=quote(code, safe=""), related=related,
                     provider_full=display.department(settings, e.get("department"), full=True))
 

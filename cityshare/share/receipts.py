@@ -49,8 +49,9 @@ def _private_key(settings: Settings) -> Any:
 def public_key_pem(settings: Settings) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    return _private_key(settings).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem: bytes = _private_key(settings).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode()
 
 
 def key_id(public_pem: str) -> str:

@@ -15,23 +15,15 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse
 
+from cityshare.settings import Settings
 from cityshare.share.api import Who
 
-router = APIRouter()
 
-
-def _settings(request: Request) -> Any:
-    """The app's settings when ``create_app`` stored them on ``app.state``, else the environment's."""
-    from cityshare.settings import get_settings
-
-    return getattr(request.app.state, "settings", None) or get_settings()
-
-
-def _period(request: Request, start: dt.date | None, end: dt.date | None) -> Any:
+def _period(settings: Settings, start: dt.date | None, end: dt.date | None) -> Any:
     from cityshare.quality.history import BadPeriod, default_period
 
     try:
-        return default_period(_settings(request), start, end)
+        return default_period(settings, start, end)
     except BadPeriod as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
 
@@ -40,64 +32,63 @@ StartQ = Query(None, description="考核期起（YYYY-MM-DD）")
 EndQ = Query(None, description="考核期止（YYYY-MM-DD）")
 
 
-@router.get("/quality", response_class=HTMLResponse)
-def dashboard(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> HTMLResponse:
-    from cityshare.quality.report import render_html
+def build_router(settings: Settings) -> APIRouter:
+    """The quality pages and JSON, bound to the app's settings."""
+    router = APIRouter()
 
-    return HTMLResponse(render_html(_settings(request), _period(request, start, end), offline=False))
+    @router.get("/quality", response_class=HTMLResponse)
+    def dashboard(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> HTMLResponse:
+        from cityshare.quality.report import render_html
 
+        return HTMLResponse(render_html(settings, _period(settings, start, end), offline=False))
 
-@router.get("/quality/quarantine/{dataset:path}/{load_id}", response_class=HTMLResponse)
-def quarantine_page(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),
-                    size: int = Query(100, ge=1, le=500)) -> HTMLResponse:
-    from cityshare.quality.history import resources
-    from cityshare.quality.report import _environment
-    from cityshare.share.service import quarantine
+    @router.get("/quality/quarantine/{dataset:path}/{load_id}", response_class=HTMLResponse)
+    def quarantine_page(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),
+                        size: int = Query(100, ge=1, le=500)) -> HTMLResponse:
+        from cityshare.quality.history import resources
+        from cityshare.quality.report import _environment
+        from cityshare.share.service import quarantine
 
-    q = quarantine(_settings(request), who, dataset, load_id, page, size)
-    res = resources(_settings(request)).get(dataset)
-    html = _environment().get_template("quality_quarantine.html").render(q=q, name=res.name if res else dataset)
-    return HTMLResponse(html)
+        q = quarantine(settings, who, dataset, load_id, page, size)
+        res = resources(settings).get(dataset)
+        html = _environment().get_template("quality_quarantine.html").render(q=q, name=res.name if res else dataset)
+        return HTMLResponse(html)
 
+    @router.get("/api/quality/report")
+    def api_report(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+        from cityshare.quality.report import collect
 
-@router.get("/api/quality/report")
-def api_report(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-    from cityshare.quality.report import collect
+        return jsonable_encoder(collect(settings, _period(settings, start, end)))
 
-    return jsonable_encoder(collect(_settings(request), _period(request, start, end)))
+    @router.get("/api/quality/scorecards")
+    def api_scorecards(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+        from cityshare.quality.scorecards import scorecards
 
+        return jsonable_encoder(scorecards(settings, _period(settings, start, end)))
 
-@router.get("/api/quality/scorecards")
-def api_scorecards(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-    from cityshare.quality.scorecards import scorecards
+    @router.get("/api/quality/timeliness")
+    def api_timeliness(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+        from cityshare.quality.timeliness import summary
 
-    return jsonable_encoder(scorecards(_settings(request), _period(request, start, end)))
+        return jsonable_encoder(summary(settings, _period(settings, start, end)))
 
+    @router.get("/api/quality/loads")
+    def api_loads(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+        from cityshare.quality.loads import problem_loads
 
-@router.get("/api/quality/timeliness")
-def api_timeliness(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-    from cityshare.quality.timeliness import summary
+        return jsonable_encoder(problem_loads(settings, _period(settings, start, end)))
 
-    return jsonable_encoder(summary(_settings(request), _period(request, start, end)))
+    @router.get("/api/quality/evaluation")
+    def api_evaluation(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+        from cityshare.quality.evaluation import evaluation
 
+        return jsonable_encoder(evaluation(settings, _period(settings, start, end)))
 
-@router.get("/api/quality/loads")
-def api_loads(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-    from cityshare.quality.loads import problem_loads
+    @router.get("/api/quality/quarantine/{dataset:path}/{load_id}")
+    def api_quarantine(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),
+                       size: int = Query(100, ge=1, le=500)) -> Any:
+        from cityshare.share.service import quarantine
 
-    return jsonable_encoder(problem_loads(_settings(request), _period(request, start, end)))
+        return jsonable_encoder(quarantine(settings, who, dataset, load_id, page, size))
 
-
-@router.get("/api/quality/evaluation")
-def api_evaluation(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-    from cityshare.quality.evaluation import evaluation
-
-    return jsonable_encoder(evaluation(_settings(request), _period(request, start, end)))
-
-
-@router.get("/api/quality/quarantine/{dataset:path}/{load_id}")
-def api_quarantine(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),
-                   size: int = Query(100, ge=1, le=500)) -> Any:
-    from cityshare.share.service import quarantine
-
-    return jsonable_encoder(quarantine(_settings(request), who, dataset, load_id, page, size))
+    return router

@@ -7,10 +7,10 @@ value travels as a bound parameter. Nothing the caller sends is ever spliced int
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from cityshare.share.snapshot_reader import cursor
 from cityshare.share.tables import SharedTable
 from cityshare.sqlquote import q
 
@@ -21,23 +21,8 @@ OPS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 TEXT_OPS = {"contains", "prefix"}
 ALL_OPS = [*OPS, *TEXT_OPS, "in", "null", "notnull"]
 
-_db: Any = None
-_db_lock = threading.Lock()
-
-
 class QueryError(ValueError):
     """The caller's query is not valid for this table; the message names the parameter and rule."""
-
-
-def cursor() -> Any:
-    """A cursor on the process-wide in-memory DuckDB (it only reads Parquet snapshots)."""
-    global _db
-    with _db_lock:
-        if _db is None:
-            import duckdb
-
-            _db = duckdb.connect(":memory:", config={"enable_object_cache": True})  # parquet footers cached
-        return _db.cursor()
 
 
 @dataclass(frozen=True)

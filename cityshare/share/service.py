@@ -27,7 +27,7 @@ _dir_lock = threading.Lock()
 # -- directory --------------------------------------------------------------------------------------
 def directory(settings: Settings) -> tuple[list[dict[str, Any]], list[Indexed]]:
     """Directory entries and their search index, reloaded when directory.json changes."""
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
 
     path = settings.directory_dir / "directory.json"
     try:
@@ -370,7 +370,7 @@ def export(settings: Settings, caller: Caller, name: str, fmt: str, *, header: s
 
 def _fits_a_sheet(query: Query) -> None:
     """XLSX holds at most 1,048,575 data rows in a sheet: say so before streaming, not after."""
-    from cityshare.share.rows import cursor
+    from cityshare.share.snapshot_reader import cursor
 
     cur = cursor()
     try:
@@ -404,7 +404,8 @@ def receipt(settings: Settings, caller: Caller, delivery_id: str) -> dict[str, A
         refused(settings, caller, "receipt.read", None, exc, {"delivery": delivery_id[:40]})
         raise exc
     audit.record(settings, ident, "receipt.read", row["table_name"], detail={"delivery": delivery_id})
-    return json.loads(row["receipt"])
+    receipt: dict[str, Any] = json.loads(row["receipt"])
+    return receipt
 
 
 def corrections(settings: Settings, caller: Caller) -> list[dict[str, Any]]:

@@ -85,7 +85,7 @@ def _fingerprint(settings: Settings) -> tuple[Any, ...]:
 
 
 def _schema(snapshot: Path) -> dict[str, str]:
-    from cityshare.share.rows import cursor
+    from cityshare.share.snapshot_reader import cursor
 
     cur = cursor()
     try:

@@ -33,7 +33,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract, expand
 from cityshare.errors import FileRejected, SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, RowBatcher, load_id_for, source_fields, to_text
+from cityshare.sources.base import Extract, RowBatcher, load_id_for, source_fields, to_text
 
 RECEIPT_INVALID = "receipt_invalid"
 VERSION_GAP = "version_gap"

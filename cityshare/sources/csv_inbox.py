@@ -26,7 +26,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import FileRejected, NoDelivery, SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, NativeScan, modified_at
+from cityshare.sources.base import Extract, NativeScan, modified_at
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
 from cityshare.sqlquote import q
 

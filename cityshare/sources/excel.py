@@ -26,7 +26,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, RowBatcher, modified_at, to_text
+from cityshare.sources.base import Extract, RowBatcher, modified_at, to_text
 from cityshare.sources.csv_inbox import delivered_file, file_digest
 
 

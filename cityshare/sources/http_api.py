@@ -32,7 +32,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
-from cityshare.sources import Extract, RowBatcher, dig, source_fields, to_text
+from cityshare.sources.base import Extract, RowBatcher, dig, source_fields, to_text
 
 MAX_PAGES = 100_000
 

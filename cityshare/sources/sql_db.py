@@ -33,7 +33,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
-from cityshare.sources import BATCH_ROWS, Extract, RowBatcher, load_id_for, source_fields, to_text
+from cityshare.sources.base import BATCH_ROWS, Extract, RowBatcher, load_id_for, source_fields, to_text
 from cityshare.sqlquote import q
 
 

@@ -185,7 +185,7 @@ def test_a_late_department_holds_back_only_its_own_tables(city):
     settings = city["settings"]
     before, after = city["day2_versions"], _versions(settings)
     from cityshare.contracts.model import get_contract, load_contracts
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
 
     entries = {e["contract_key"]: e for e in load_entries(settings)}
     late_name = get_contract(LATE, settings).name

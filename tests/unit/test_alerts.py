@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from cityshare.alerts import check_deliveries, read_alerts, task_failed
 from cityshare.contracts.model import load_contracts
+from cityshare.settings import get_settings
 from cityshare.transform import archive_artifacts
 from cityshare.warehouse import connect, insert_rows
 
@@ -44,7 +45,7 @@ def test_the_webhook_receives_the_alert(settings, monkeypatch):
     thread = threading.Thread(target=server.handle_request, daemon=True)
     thread.start()
     monkeypatch.setenv("CITYSHARE_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
-    alert = task_failed("build_and_publish", "all_published", "manual__1", "not published: shared.x", settings)
+    alert = task_failed("build_and_publish", "all_published", "manual__1", "not published: shared.x", get_settings())
     thread.join(10)
     server.server_close()
     assert received == [alert]
@@ -52,6 +53,8 @@ def test_the_webhook_receives_the_alert(settings, monkeypatch):
 
 def test_a_dead_webhook_never_fails_the_alert(settings, monkeypatch):
     monkeypatch.setenv("CITYSHARE_ALERT_WEBHOOK", "http://127.0.0.1:9/nothing-listens")
+    settings = get_settings()  # as an Airflow worker with the variable set reads it
+    assert settings.alert_webhook
     task_failed("ingest__cgj__city_cases", "land", "r", "source down", settings)
     assert len(read_alerts(settings)) == 1
 

@@ -36,3 +36,39 @@ def test_no_module_imports_a_layer_above_it():
     done = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+# Environment variables read outside cityshare.settings, each for a reason that is not configuration:
+# fault injection for the fault tests, and the variables dbt's profiles.yml reads (set and restored around a run).
+ENV_READERS_BESIDE_SETTINGS = {
+    "faults.py": {"CITYSHARE_FAIL_AT", "CITYSHARE_CRASH_AT"},
+    "spark_engine.py": {"CITYSHARE_ENGINE"},
+    "transform.py": {"CITYSHARE_DBT_KEEP_OPEN"},
+}
+
+
+def test_configuration_is_read_only_in_settings():
+    import re
+
+    read = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["'](CITYSHARE_\w+)""")
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "cityshare").rglob("*.py"):
+        names = set(read.findall(path.read_text(encoding="utf-8")))
+        if names and path.name != "settings.py":
+            found[str(path.relative_to(ROOT / "cityshare"))] = names
+    assert found == ENV_READERS_BESIDE_SETTINGS, "read CITYSHARE_* settings in cityshare/settings.py (Settings)"
+
+
+def test_no_import_cycles():
+    """Within packages too (the layers contract only orders them): a module never imports, even lazily, one that
+    imports it back — such a pair is one module in two files, or an owner missing between them."""
+    import grimp
+
+    graph = grimp.build_graph("cityshare", exclude_type_checking_imports=True)
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                cycles.append(" → ".join([module, *back]))
+    assert cycles == []

@@ -45,3 +45,15 @@ def test_audit_and_overdue_speak_json(env):
     status = json.loads(_run(env, "audit", "verify", "--json"))
     assert status["ok"] is True and status["records"] >= 1
     assert json.loads(_run(env, "access", "overdue", "--json")) == []
+
+
+def test_batch_actions_federation_status_and_lint_speak_json(env):
+    assert json.loads(_run(env, "batches", "actions", "--json")) == []
+    assert json.loads(_run(env, "federation", "status", "--json")) == []
+    # the sample world has contracts but no dbt project: the published ones fail lint, exit 2, and say why in JSON
+    done = CliRunner().invoke(app, ["contracts", "lint", "--json"], env=env[1])
+    lint = json.loads(done.stdout)
+    assert done.exit_code == 2 and all(r["contract"].endswith(".odcs.yaml") for r in lint)
+    failing = {r["contract"].rsplit("/contracts/", 1)[1]: r["errors"] for r in lint if r["errors"]}
+    assert "shared/city_cases.odcs.yaml" in failing
+    assert failing["shared/city_cases.odcs.yaml"][0]["field"] == "schema[0].physicalName"

@@ -9,7 +9,7 @@ import json
 import pytest
 from test_directory_support import built_home
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.directory.exporters import CSV_COLUMNS, to_csv, to_dcat
 
 FREQ = "http://publications.europa.eu/resource/authority/frequency/"

@@ -15,7 +15,7 @@ from rdflib import RDF, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, SKOS
 from test_directory_support import built_home
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.directory.exporters import area_codes, dcat_document, to_dcat, to_dcat_turtle
 
 SHAPES = Path(__file__).resolve().parents[1] / "reference" / "dcat-ap-3.0.1" / "dcat-ap-SHACL.ttl"

@@ -11,7 +11,8 @@ import json
 import pytest
 from test_directory_support import copy_home
 
-from cityshare.directory.builder import build_directory, load_entries
+from cityshare.directory.builder import build_directory
+from cityshare.directory.document import load_entries
 from cityshare.directory.validate import DirectoryInvalid, entry_problems
 from cityshare.warehouse import connect
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.directory.exporters import dcat_document
 from cityshare.instance import IdentityError, code_infix, instance
 from cityshare.settings import get_settings

@@ -12,8 +12,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from cityshare.contracts import gate
-from cityshare.contracts.gx_runner import session_connection
+from cityshare.gate import run as gate
+from cityshare.gate.gx_runner import session_connection
 from tests.unit.test_rules import DAY, ROW_CASES, _contract, _gate, _rows
 
 
@@ -115,8 +115,8 @@ def test_gate_context_opens_the_warehouse_only_for_rules_that_read_it(settings, 
 
 def test_consecutive_runs_on_different_tables_see_their_own_columns_and_rows():
     """GX keeps metrics and reflected columns per engine, keyed by a batch id that is the same every run."""
-    from cityshare.contracts.gx_runner import run_rules
     from cityshare.contracts.rules import Rule
+    from cityshare.gate.gx_runner import run_rules
 
     for cols, bad in ((["a", "b"], 2), (["c", "d"], 3), (["a", "e"], 1), (["f", "g"], 4)):
         rules = [Rule(f"column_present:{c}", "batch", "conformity", c, c, "column_exists") for c in cols]

@@ -7,7 +7,7 @@ import re
 import pytest
 from test_directory_support import built_home
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.lineage import UnknownResource, lineage_graph
 from cityshare.warehouse import connect
 
@@ -84,11 +84,10 @@ def test_lineage_routes_render_json_and_svg(built):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from cityshare.share.routes_directory import router
+    from cityshare.share.routes_directory import build_router
 
     app = FastAPI()
-    app.state.settings = built
-    app.include_router(router)
+    app.include_router(build_router(built))
     client = TestClient(app)
     code = _code(built, "shared/storefront_order_street_day")
     assert client.get(f"/api/directory/{code}/lineage").json() == lineage_graph(code, built)

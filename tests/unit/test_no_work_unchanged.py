@@ -114,3 +114,12 @@ def test_an_incremental_directory_build_equals_a_full_one_and_rebuilds_only_what
     assert again.changed == [] and _normal(again.entries) == _normal(incremental.entries)
     assert _stored(home) == stored
     assert (home.directory_dir / "directory.json").read_text(encoding="utf-8") == exported
+
+
+def test_a_build_reports_every_node_to_its_progress_display(home):
+    """What the CLI's bar shows (cityshare.cli._node_progress): each model, seed and test once, against one total."""
+    seen: list[tuple[int, int, str]] = []
+    build(home, full_refresh=True, on_node=lambda index, total, name: seen.append((index, total, name)))
+    assert seen and {total for _, total, _ in seen} == {len(seen)}
+    assert sorted(index for index, _, _ in seen) == list(range(1, len(seen) + 1))
+    assert "stg_cgj__city_cases" in {name for _, _, name in seen}

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 from test_directory_support import built_home
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ read back through the OpenMetadata client. No live OpenMetadata server is involv
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -79,10 +80,8 @@ def published(built):
         assert first.exit_code == 0, first.output
         after_first = _snapshot(om.server)
         edges_first, results_first = len(om.server.state.lineage), sum(map(len, om.server.state.results.values()))
-        with pytest.MonkeyPatch.context() as mp:  # what the compose stack sets for the Airflow workers
-            mp.setenv("CITYSHARE_OPENMETADATA_URL", om.url)
-            mp.setenv("CITYSHARE_OPENMETADATA_TOKEN", TOKEN)
-            second = push_if_configured(built)
+        # what the compose stack sets for the Airflow workers (CITYSHARE_OPENMETADATA_URL / _TOKEN)
+        second = push_if_configured(dataclasses.replace(built, openmetadata_url=om.url, openmetadata_token=TOKEN))
         assert second["pushed"]["sink_records"] > 0
         yield om, after_first, (edges_first, results_first)
 
@@ -90,7 +89,7 @@ def published(built):
 def test_tables_columns_owners_and_tags_are_there(published, built):
     from metadata.generated.schema.entity.data.table import Table
 
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
 
     om, _, _ = published
     client = _client(om.url)
@@ -185,13 +184,16 @@ def test_second_run_changes_nothing(published):
 def test_the_dag_task_skips_without_a_server_and_refuses_a_url_without_token(built, monkeypatch):
     from cityshare.directory.sinks.openmetadata import push_if_configured
     from cityshare.errors import CityShareError
+    from cityshare.settings import get_settings
 
-    monkeypatch.delenv("CITYSHARE_OPENMETADATA_URL", raising=False)
-    assert "skipped" in push_if_configured(built)
-    monkeypatch.setenv("CITYSHARE_OPENMETADATA_URL", "http://127.0.0.1:9/api")
+    unset = dataclasses.replace(built, openmetadata_url="", openmetadata_token="")
+    assert "skipped" in push_if_configured(unset)
+    monkeypatch.setenv("CITYSHARE_OPENMETADATA_URL", "http://127.0.0.1:9/api")  # as a worker's environment sets it
     monkeypatch.delenv("CITYSHARE_OPENMETADATA_TOKEN", raising=False)
+    configured = get_settings()
+    assert (configured.openmetadata_url, configured.openmetadata_token) == ("http://127.0.0.1:9/api", "")
     with pytest.raises(CityShareError, match="CITYSHARE_OPENMETADATA_TOKEN"):
-        push_if_configured(built)
+        push_if_configured(dataclasses.replace(unset, openmetadata_url=configured.openmetadata_url))
 
 
 def test_wrong_token_and_other_server_version_are_one_line_errors(built):

@@ -73,7 +73,7 @@ def pipeline(tmp_path_factory):
 
 
 def _artifacts(settings, exports, records) -> dict[str, str]:
-    from cityshare.directory.builder import load_entries
+    from cityshare.directory.document import load_entries
     from cityshare.directory.exporters import export
 
     found: dict[str, str] = {}

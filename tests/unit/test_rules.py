@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from cityshare.contracts.gate import run_gate
 from cityshare.contracts.model import declared_max_length, load_contract
 from cityshare.contracts.rules import GateContext, compile_rules, volume_bounds
+from cityshare.gate.run import run_gate
 from cityshare.lake import LandedBatch, batch_dir
 from tests.unit.test_dbt_models import id_number, uscc
 

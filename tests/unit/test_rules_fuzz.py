@@ -13,9 +13,9 @@ import datetime as dt
 import duckdb
 import pytest
 
-from cityshare.contracts.gate import _flag_select
 from cityshare.contracts.model import load_contracts
 from cityshare.contracts.rules import CASTS, META_COLUMNS, GateContext, compile_rules
+from cityshare.gate.run import _flag_select
 from cityshare.sqlquote import q
 from tests.unit.test_rules import _contract, _gate, _rows
 

@@ -67,8 +67,8 @@ def _keys(client) -> list[str]:
 
 
 def test_a_batch_lands_and_gates_into_s3_and_duckdb_reads_it_back(s3_settings):
-    from cityshare.contracts.gate import run_gate
     from cityshare.contracts.model import get_contract
+    from cityshare.gate.run import run_gate
     from cityshare.ingest import commit_gate
     from cityshare.lake import land
     from cityshare.sources import extract

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from cityshare.directory.builder import load_entries
+from cityshare.directory.document import load_entries
 from cityshare.lineage import load_lineage
 from cityshare.settings import Settings, get_settings
 
@@ -435,9 +435,8 @@ def models() -> dict[str, type]:
 
 def push_if_configured(settings: Settings | None = None) -> dict[str, Any]:
     """The directory DAG's last step: push only when CITYSHARE_OPENMETADATA_URL (and _TOKEN) are set."""
-    import os
-
-    url, token = os.environ.get("CITYSHARE_OPENMETADATA_URL"), os.environ.get("CITYSHARE_OPENMETADATA_TOKEN")
+    settings = settings or get_settings()
+    url, token = settings.openmetadata_url, settings.openmetadata_token
     if not url:
         return {"skipped": "CITYSHARE_OPENMETADATA_URL not set"}
     if not token:

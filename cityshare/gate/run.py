@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityshare.contracts.gx_runner import RuleResult, run_suite, session_connection, settle
 from cityshare.contracts.model import Contract
 from cityshare.contracts.rules import GateContext, Rule, compile_rules
+from cityshare.gate.gx_runner import RuleResult, run_suite, session_connection, settle
 from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
 from cityshare.sqlquote import lit, q
