@@ -40,6 +40,16 @@ PII_LABELS = {"id_number": "居民身份证号", "mobile": "手机号码", "pers
 # ``customProperties: [{property: standardize, value: …}]`` on a string column; also derived from its rules.
 STANDARDIZE = ("upper", "area_code", "street_code")
 
+# The load metadata a standard model keeps (``cs_load_meta()`` then ``_row_hash``), documented in its YAML entry.
+LOAD_META_DOCS = {
+    "_load_id": "批次编号 (load id of the accepted batch the row came from)",
+    "_loaded_at": "入库时间 (when the landing worker loaded the batch; not used for ordering)",
+    "_load_date": "数据日期 (load date: the day the delivered data describes)",
+    "_source": "来源 (the delivered file or API the batch came from)",
+    "_batch_seq": "批次提交序号 (commit sequence the warehouse assigns when the gate accepts the batch)",
+    "_row_hash": "行哈希 (SHA-256 of the row's delivered values; deterministic tie-break)",
+}
+
 _PARSE = {"integer": "cs_parse_int", "number": "cs_parse_double", "date": "cs_parse_date",
           "timestamp": "cs_parse_timestamp", "boolean": "cs_parse_bool"}
 
@@ -64,6 +74,7 @@ def model_doc(contract: Contract) -> dict[str, object]:
         cols.append({"name": p.name, "description": f"{p.business_name or p.name}{note}"})
         if token := token_column(p):
             cols.append({"name": token, "description": f"{p.business_name or p.name}令牌（HMAC-SHA256，城市密钥）"})
+    cols += [{"name": name, "description": text} for name, text in LOAD_META_DOCS.items()]
     key = ", ".join(_keys(contract).dedupe)
     return {"name": standard_model_name(contract),
             "description": f"{contract.name}（标准库）, derived from contracts/{contract.key}.odcs.yaml: typed, codes "

@@ -39,7 +39,29 @@ def copy_home(target: Path, data_dir: Path | None = None) -> Settings:
     for path in [*models.rglob("*.sql"), *models.rglob("*__unit_tests.yml")]:  # dbt refuses unit tests of absent models
         if not path.relative_to(models).as_posix().startswith(CORE_MODELS):
             path.unlink()
+    drop_docs_of_absent_models(models)
     return dataclasses.replace(get_settings(), project_root=target, data_dir=data_dir or target / "data")
+
+
+def drop_docs_of_absent_models(models: Path) -> None:
+    """Remove the YAML entries (descriptions, data tests) of models whose SQL was removed from the copy: dbt warns
+    about every data test of an absent model."""
+    import yaml
+
+    present = {p.stem for p in [*models.rglob("*.sql"), *models.rglob("*.py")]}
+    for path in models.rglob("_*.yml"):
+        if path.name.endswith("__unit_tests.yml"):
+            continue
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        entries = doc.get("models") or []
+        kept = [m for m in entries if m.get("name") in present]
+        if len(kept) == len(entries):
+            continue
+        if kept:
+            doc["models"] = kept
+            path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        else:
+            path.unlink()
 
 
 def registry_as_daily_csv(settings: Settings, days: list[dt.date] = DAYS) -> None:
