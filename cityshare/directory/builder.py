@@ -22,6 +22,7 @@ from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
 from cityshare.instance import code_infix
+from cityshare.meta.batches import accepted_totals
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
 
@@ -76,8 +77,7 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
         codes={k: v[0] for k, v in by_key("SELECT contract_id, resource_code FROM directory.resource_codes").items()},
         publications=by_key("SELECT table_name, version, rows, published_at FROM meta.publications "
                             "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),
-        batches=by_key("SELECT dataset, sum(rows_accepted), max(gated_at) FROM meta.batches "
-                       "WHERE status = 'accepted' GROUP BY dataset"),
+        batches=accepted_totals(con),
         quality=by_key("SELECT q.dataset, count(*), count(*) FILTER (WHERE q.success), max(q.checked_at) "
                        "FROM meta.quality_results q JOIN (SELECT dataset, max(checked_at) AS at "
                        "FROM meta.quality_results GROUP BY dataset) l ON q.dataset = l.dataset AND q.checked_at = l.at "
