@@ -164,8 +164,8 @@ def accepted_totals(con: Any) -> dict[str, tuple[Any, ...]]:
 
 
 def dataset_totals(con: Any) -> list[tuple[Any, ...]]:
-    """Per dataset, by key: (dataset, batches, rows landed, accepted, quarantined, blocked batches), every batch
-    counted whatever its status (the demo's summary)."""
+    """(dataset, batches, rows landed, accepted, quarantined, blocked batches) per dataset, in dataset order, every
+    batch counted whatever its status (the demo's summary)."""
     return con.execute(
         """SELECT dataset, count(*) AS batches, sum(rows_landed) AS landed,
                   sum(rows_accepted) AS accepted, sum(rows_quarantined) AS quarantined,
