@@ -76,6 +76,7 @@ def check_deliveries(day: dt.date, settings: Settings | None = None) -> list[dic
     on a working day when its newest accepted load date is more than one day behind."""
     from cityshare.contracts.model import load_contracts
     from cityshare.freshness import CYCLE_DAYS
+    from cityshare.meta.batches import newest_accepted_load_dates
     from cityshare.warehouse import connect
     from cityshare.workcal import is_workday
 
@@ -83,8 +84,7 @@ def check_deliveries(day: dt.date, settings: Settings | None = None) -> list[dic
     if not is_workday(day):
         return []
     with connect(settings, read_only=True) as con:
-        latest = dict(con.execute("SELECT dataset, max(load_date) FROM meta.batches WHERE status = 'accepted' "
-                                  "GROUP BY dataset").fetchall())
+        latest = newest_accepted_load_dates(con)
     alerts = []
     for c in load_contracts(settings, kind="source"):
         cycle = CYCLE_DAYS.get(c.update_cycle)

@@ -16,6 +16,7 @@ from typing import Any
 
 from cityshare import journal
 from cityshare.errors import CityShareError
+from cityshare.meta.batches import batches_of_load_id, latest_actions, record_action, set_status
 from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import Settings
 from cityshare.warehouse import connect, transaction
@@ -24,8 +25,7 @@ ACTIONS = {"retract": ("accepted", "retracted"), "restore": ("retracted", "accep
 
 
 def _find(con: Any, load_id: str, dataset: str | None) -> tuple[str, str]:
-    rows = con.execute("SELECT dataset, status FROM meta.batches WHERE load_id = ? AND (? IS NULL OR dataset = ?) "
-                       "ORDER BY dataset", [load_id, dataset, dataset]).fetchall()
+    rows = batches_of_load_id(con, load_id, dataset)
     if not rows:
         raise CityShareError(f"batch {load_id}{' of ' + dataset if dataset else ''}: no such batch in meta.batches "
                              "(see the 数据加载 page of the portal or `cityshare report quality`)")
@@ -53,10 +53,8 @@ def change(settings: Settings, action: str, load_id: str, reason: str, dataset: 
             raise CityShareError(f"batch {load_id} of {key} is {status}: only a batch that is {was} can be {action}d")
         contract = get_contract(key, settings)
         with transaction(con):
-            con.execute("UPDATE meta.batches SET status = ? WHERE dataset = ? AND load_id = ?", [becomes, key, load_id])
-            seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM meta.batch_actions").fetchone()[0]
-            con.execute("INSERT INTO meta.batch_actions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [key, load_id, action, reason, actor, now, seq])
+            set_status(con, key, load_id, becomes)
+            record_action(con, key, load_id, action, reason, actor, now)
             refresh_raw_view(con, contract, settings)
         journal.write(con, settings, key, load_id)
     record(settings, None, f"batch.{action}", f"{key}/{load_id}", detail={"reason": reason, "actor": actor})
@@ -67,7 +65,4 @@ def change(settings: Settings, action: str, load_id: str, reason: str, dataset: 
 def actions(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
     """The latest retractions and restores, newest first."""
     with connect(settings, read_only=True) as con:
-        cur = con.execute("SELECT dataset, load_id, action, reason, actor, acted_at FROM meta.batch_actions "
-                          "ORDER BY seq DESC LIMIT ?", [limit])
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return latest_actions(con, limit)

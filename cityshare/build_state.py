@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.keys import require_token_key
-from cityshare.meta.batches import LATEST_ACCEPTED
+from cityshare.meta.batches import content_fingerprints
 from cityshare.settings import Settings
 
 _PROJECT = "__project__"
@@ -84,17 +84,7 @@ def source_fingerprints(con: Any, raw_tables: dict[str, str]) -> dict[str, str]:
     a registry delivered as a daily snapshot that did not change. Every standard model keeps the latest row per
     key, so such a batch changes no value in any layer, and a build for it would only re-stamp the rows' load
     metadata. Its model reads it, unseen, with the next batch that does change something."""
-    rows = dict(con.execute(f"""
-        WITH batches AS (
-            SELECT b.dataset, b.load_date, b.accepted_path, c.content_hash,
-                   lag(c.content_hash) OVER (PARTITION BY b.dataset ORDER BY b.load_date) AS previous_hash
-            FROM ({LATEST_ACCEPTED}) AS b
-            LEFT JOIN meta.batch_contents AS c ON c.dataset = b.dataset AND c.load_id = b.load_id
-            WHERE b.rows_accepted > 0)
-        SELECT dataset, md5(coalesce(string_agg(accepted_path, '|' ORDER BY load_date)
-                                     FILTER (WHERE content_hash IS DISTINCT FROM previous_hash
-                                             OR content_hash IS NULL), ''))
-        FROM batches GROUP BY dataset""").fetchall())
+    rows = content_fingerprints(con)
     empty = hashlib.md5(b"").hexdigest()
     return {table: rows.get(key, empty) for key, table in raw_tables.items()}
 

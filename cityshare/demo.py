@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cityshare.dag_specs import source_specs
+from cityshare.meta.batches import dataset_totals
 from cityshare.orchestrate import DagRun, init_airflow, run_dags
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect
@@ -75,12 +76,7 @@ def unsimulated_sources() -> list[str]:
 
 def summary(settings: Settings) -> dict[str, Any]:
     with connect(settings, read_only=True) as con:
-        sources = con.execute(
-            """SELECT dataset, count(*) AS batches, sum(rows_landed) AS landed,
-                      sum(rows_accepted) AS accepted, sum(rows_quarantined) AS quarantined,
-                      count(*) FILTER (WHERE status = 'blocked') AS blocked
-               FROM meta.batches GROUP BY dataset ORDER BY dataset"""
-        ).fetchall()
+        sources = dataset_totals(con)
         published = con.execute(
             """SELECT 'shared.' || table_name, max(version), arg_max(rows, version)
                FROM meta.publications GROUP BY table_name ORDER BY 1"""

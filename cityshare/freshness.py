@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityshare.contracts.model import Contract
+from cityshare.meta.batches import newest_accepted_load_dates
 
 # 更新周期 → days after which a missing delivery counts as late (其他: no fixed cycle, never late)
 CYCLE_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季度": 92, "每半年": 183, "每年": 366}
@@ -38,8 +39,7 @@ class SourceFreshness:
 
 def source_freshness(con: Any, contracts: list[Contract]) -> dict[str, SourceFreshness]:
     """Per source contract key: its newest accepted load date and whether it is late."""
-    latest = dict(con.execute("SELECT dataset, max(load_date) FROM meta.batches WHERE status = 'accepted' "
-                              "GROUP BY dataset").fetchall())
+    latest = newest_accepted_load_dates(con)
     as_of = max(latest.values(), default=None)
     out = {}
     for c in (c for c in contracts if c.kind == "source"):

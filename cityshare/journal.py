@@ -18,17 +18,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cityshare.meta.batches import BATCH_ROW_TABLES, batch_rows, replace_batch_rows
 from cityshare.settings import Settings
 from cityshare.storage import filesystem, is_remote, lake_root
 
-# meta table → the rows describing one batch (parameters: dataset, load id)
-TABLES = {
-    "batches": "dataset = ? AND load_id = ?",
-    "batch_contents": "dataset = ? AND load_id = ?",
+# meta table → the rows describing one batch (parameters: dataset, load id), in the journal's order; None: a table
+# of cityshare.meta.batches' BATCH_ROW_TABLES, read and replayed by its functions
+TABLES: dict[str, str | None] = {
+    "batches": None,
+    "batch_contents": None,
     "quality_results": "dataset = ? AND load_id = ? AND stage = 'gate'",
     "quality_history": "dataset = ? AND load_id = ? AND stage = 'gate'",
-    "watermarks": "dataset = ? AND load_id = ?",
-    "batch_actions": "dataset = ? AND load_id = ?",
+    "watermarks": None,
+    "batch_actions": None,
 }
 FOLDER = "_journal"
 
@@ -54,10 +56,13 @@ def write(con: Any, settings: Settings, dataset: str, load_id: str) -> None:
     for table, where in TABLES.items():
         if table not in present:
             continue
-        cur = con.execute(f"SELECT * FROM meta.{table} WHERE {where}", [dataset, load_id])
-        columns = [d[0] for d in cur.description]
+        if table in BATCH_ROW_TABLES:
+            columns, rows = batch_rows(con, table, dataset, load_id)
+        else:
+            cur = con.execute(f"SELECT * FROM meta.{table} WHERE {where}", [dataset, load_id])
+            columns, rows = [d[0] for d in cur.description], cur.fetchall()
         doc["tables"][table] = {"columns": columns,
-                                "rows": [[_value(v) for v in row] for row in cur.fetchall()]}
+                                "rows": [[_value(v) for v in row] for row in rows]}
     path = _entry(settings, dataset, load_id)
     if is_remote(settings):  # one whole-object PUT: visible complete or not at all
         filesystem(settings).pipe_file(str(path), json.dumps(doc, ensure_ascii=False).encode())
@@ -91,5 +96,8 @@ def replay(con: Any, doc: dict[str, Any]) -> None:
     present = _existing(con)
     for table, part in doc["tables"].items():
         if table in present and part["rows"]:
+            if table in BATCH_ROW_TABLES:
+                replace_batch_rows(con, table, doc["dataset"], doc["load_id"], tuple(part["columns"]), part["rows"])
+                continue
             con.execute(f"DELETE FROM meta.{table} WHERE {TABLES[table]}", [doc["dataset"], doc["load_id"]])
             insert_rows(con, f"meta.{table}", part["rows"], tuple(part["columns"]))

@@ -21,6 +21,7 @@ from cityshare.errors import AuditFailed
 from cityshare.faults import crash_point
 from cityshare.gate.gx_runner import RuleResult, run_rules
 from cityshare.lake import write_parquet_atomic
+from cityshare.meta.batches import accepted_datasets
 from cityshare.settings import Settings, get_settings
 from cityshare.sqlquote import lit
 from cityshare.storage import stored_path
@@ -111,7 +112,7 @@ def waiting_tables(settings: Settings, contracts: list[Contract], graph: Any) ->
     from cityshare.policy import upstream_sources
 
     with connect(settings) as con:
-        delivered = {r[0] for r in con.execute("SELECT DISTINCT dataset FROM meta.batches WHERE status = 'accepted'").fetchall()}
+        delivered = accepted_datasets(con)
     out = {}
     for c in (c for c in contracts if c.kind == "shared"):
         ups = upstream_sources(c, contracts, graph)

@@ -128,16 +128,15 @@ def register_functions(spark: Any, key: str | bytes | None = None) -> None:
 def accepted_batches(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     """Dataset key → (Parquet file, commit sequence) of its latest accepted batch of every load date (the DuckDB
     raw views' files)."""
-    from cityshare.meta.batches import LATEST_ACCEPTED
+    from cityshare.meta.batches import accepted_files
     from cityshare.warehouse import connect
 
     with connect(settings, read_only=True) as con:
-        rows = con.execute(
-            f"SELECT dataset, accepted_path, seq FROM ({LATEST_ACCEPTED}) ORDER BY dataset, load_date").fetchall()
+        rows = accepted_files(con)
     out: dict[str, list[tuple[str, int]]] = {}
     for dataset, path, seq in rows:
         if path:
-            out.setdefault(dataset, []).append((str(path), int(seq)))
+            out.setdefault(dataset, []).append((str(path), seq))
     return out
 
 

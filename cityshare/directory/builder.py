@@ -23,6 +23,7 @@ from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
 from cityshare.directory.document import export_json
 from cityshare.instance import code_infix
+from cityshare.meta.batches import accepted_totals
 from cityshare.meta.quality import latest_run_summaries
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
@@ -78,8 +79,7 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
         codes={k: v[0] for k, v in by_key("SELECT contract_id, resource_code FROM directory.resource_codes").items()},
         publications=by_key("SELECT table_name, version, rows, published_at FROM meta.publications "
                             "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),
-        batches=by_key("SELECT dataset, sum(rows_accepted), max(gated_at) FROM meta.batches "
-                       "WHERE status = 'accepted' GROUP BY dataset"),
+        batches=accepted_totals(con),
         quality=latest_run_summaries(con),
     )
 

@@ -8,13 +8,16 @@ an empty history, not an error: a fresh installation still gets a report naming 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cityshare.errors import CityShareError
+from cityshare.meta import batches as meta_batches
 from cityshare.settings import Settings
 from cityshare.workcal import to_beijing, today_beijing
 
+T = TypeVar("T")
 DEFAULT_PERIOD_DAYS = 28
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)  # evaluable dates (a guard against typos)
 
@@ -93,24 +96,26 @@ def query(settings: Settings, sql: str, params: list[Any] | None = None,
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
+def read(settings: Settings, reader: Callable[[Any], T], needs: tuple[str, ...], empty: T) -> T:
+    """``reader`` (a cityshare.meta function) on a read-only connection; ``empty`` when the warehouse or a needed
+    table does not exist."""
+    ctx = read_only(settings)
+    if ctx is None:
+        return empty
+    with ctx as con:
+        if any(t not in _tables(con) for t in needs):
+            return empty
+        return reader(con)
+
+
 def first_load_date(settings: Settings) -> dt.date | None:
-    rows = query(settings, "SELECT min(load_date) AS d FROM meta.batches", needs=("meta.batches",))
-    return rows[0]["d"] if rows else None
+    return read(settings, meta_batches.first_load_date, ("meta.batches",), None)
 
 
 def batches(settings: Settings, period: Period | None = None) -> list[dict[str, Any]]:
     """Gated batches (accepted and blocked), with their load date in the period if one is given."""
-    where, params = "", []
-    if period:
-        where, params = "WHERE load_date BETWEEN ? AND ?", [period.start, period.end]
-    return query(
-        settings,
-        # COLUMNS(…): a warehouse not yet migrated (read here read-only) has no delivered_at, and gives none
-        f"""SELECT COLUMNS(lambda c: c IN ('dataset', 'load_id', 'load_date', 'source', 'quarantine_path', 'rows_landed',
-                   'rows_accepted', 'rows_quarantined', 'status', 'reason', 'gated_at', 'delivered_at'))
-            FROM meta.batches {where} ORDER BY load_date, dataset, gated_at""",
-        params, needs=("meta.batches",),
-    )
+    start, end = (period.start, period.end) if period else (None, None)
+    return read(settings, lambda con: meta_batches.gated_batches(con, start, end), ("meta.batches",), [])
 
 
 def quality_results(settings: Settings) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.errors import CityShareError
+from cityshare.meta.batches import quarantine_of
 from cityshare.quality import history
 from cityshare.quality.history import Period
 from cityshare.settings import Settings
@@ -119,12 +120,9 @@ def quarantine_rows(settings: Settings, dataset: str, load_id: str, *, raw_allow
 
     size = max(1, min(int(size), MAX_PAGE_SIZE))
     page = max(1, int(page))
-    found = history.query(
-        settings, "SELECT quarantine_path, load_date, status, rows_quarantined FROM meta.batches "
-        "WHERE dataset = ? AND load_id = ?", [dataset, load_id], needs=("meta.batches",))
-    if not found:
+    batch = history.read(settings, lambda con: quarantine_of(con, dataset, load_id), ("meta.batches",), None)
+    if batch is None:
         raise NotFound(f"no batch {load_id} of {dataset} in meta.batches")
-    batch = found[0]
     path = resolved_path(settings, batch["quarantine_path"])
     if not path or not Path(path).exists():
         raise NotFound(f"batch {load_id} of {dataset} has no quarantined rows")

@@ -81,14 +81,14 @@ def version_problem(received: int, pin: str, last: int | None, gap: str) -> str 
 
 def last_accepted_version(contract: Contract, settings: Settings) -> int | None:
     """The provider version of the newest accepted batch of this source (from the kept receipts)."""
+    from cityshare.meta.batches import accepted_load_ids
     from cityshare.warehouse import connect
 
     folder = receipts_dir(settings, contract)
     if not folder.exists() or not settings.warehouse_path.exists():
         return None
     with connect(settings, read_only=True) as con:
-        accepted = {r[0] for r in con.execute("SELECT load_id FROM meta.batches WHERE dataset = ? AND status = "
-                                              "'accepted'", [contract.key]).fetchall()}
+        accepted = accepted_load_ids(con, contract.key)
     versions = [json.loads(p.read_text(encoding="utf-8"))["receipt"]["version"]
                 for p in folder.glob("*.receipt.json") if p.name.removesuffix(".receipt.json") in accepted]
     return max(versions, default=None)
