@@ -18,20 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cityshare.meta.batches import BATCH_ROW_TABLES, batch_rows, replace_batch_rows
+from cityshare.meta import batch_rows
 from cityshare.settings import Settings
 from cityshare.storage import filesystem, is_remote, lake_root
 
-# meta table → the rows describing one batch (parameters: dataset, load id), in the journal's order; None: a table
-# of cityshare.meta.batches' BATCH_ROW_TABLES, read and replayed by its functions
-TABLES: dict[str, str | None] = {
-    "batches": None,
-    "batch_contents": None,
-    "quality_results": "dataset = ? AND load_id = ? AND stage = 'gate'",
-    "quality_history": "dataset = ? AND load_id = ? AND stage = 'gate'",
-    "watermarks": None,
-    "batch_actions": None,
-}
 FOLDER = "_journal"
 
 
@@ -43,26 +33,13 @@ def _value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
-def _existing(con: Any) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'meta'").fetchall()}
-
-
 def write(con: Any, settings: Settings, dataset: str, load_id: str) -> None:
     """Journal one batch as the warehouse now records it (call after the deciding commit)."""
     from cityshare.snapshots import write_json_atomic
 
-    present = _existing(con)
-    doc: dict[str, Any] = {"dataset": dataset, "load_id": load_id, "tables": {}}
-    for table, where in TABLES.items():
-        if table not in present:
-            continue
-        if table in BATCH_ROW_TABLES:
-            columns, rows = batch_rows(con, table, dataset, load_id)
-        else:
-            cur = con.execute(f"SELECT * FROM meta.{table} WHERE {where}", [dataset, load_id])
-            columns, rows = [d[0] for d in cur.description], cur.fetchall()
-        doc["tables"][table] = {"columns": columns,
-                                "rows": [[_value(v) for v in row] for row in rows]}
+    tables = {table: {"columns": part["columns"], "rows": [[_value(v) for v in row] for row in part["rows"]]}
+              for table, part in batch_rows.read(con, dataset, load_id).items()}
+    doc: dict[str, Any] = {"dataset": dataset, "load_id": load_id, "tables": tables}
     path = _entry(settings, dataset, load_id)
     if is_remote(settings):  # one whole-object PUT: visible complete or not at all
         filesystem(settings).pipe_file(str(path), json.dumps(doc, ensure_ascii=False).encode())
@@ -91,13 +68,4 @@ def entries(settings: Settings) -> list[dict[str, Any]]:
 
 def replay(con: Any, doc: dict[str, Any]) -> None:
     """Insert one journaled batch's rows into an (empty) warehouse, by column name."""
-    from cityshare.warehouse import insert_rows
-
-    present = _existing(con)
-    for table, part in doc["tables"].items():
-        if table in present and part["rows"]:
-            if table in BATCH_ROW_TABLES:
-                replace_batch_rows(con, table, doc["dataset"], doc["load_id"], tuple(part["columns"]), part["rows"])
-                continue
-            con.execute(f"DELETE FROM meta.{table} WHERE {TABLES[table]}", [doc["dataset"], doc["load_id"]])
-            insert_rows(con, f"meta.{table}", part["rows"], tuple(part["columns"]))
+    batch_rows.replace(con, doc["dataset"], doc["load_id"], doc["tables"])

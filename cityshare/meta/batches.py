@@ -232,32 +232,6 @@ def latest_actions(con: Any, limit: int = 50) -> list[dict[str, Any]]:
                               "ORDER BY seq DESC LIMIT ?", [limit]))
 
 
-# The tables of this module (and meta.watermarks) whose rows describe one batch, keyed by dataset and load id: what
-# the batch journal (cityshare.journal) keeps of them and replays into an empty warehouse.
-BATCH_ROW_TABLES = ("batches", "batch_contents", "watermarks", "batch_actions")
-
-
-def batch_rows(con: Any, table: str, dataset: str, load_id: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, rows) of one batch's rows of ``meta.<table>`` (one of BATCH_ROW_TABLES), every column."""
-    cur = con.execute(f"SELECT * FROM meta.{_batch_row_table(table)} WHERE dataset = ? AND load_id = ?",
-                      [dataset, load_id])
-    return [d[0] for d in cur.description], cur.fetchall()
-
-
-def replace_batch_rows(con: Any, table: str, dataset: str, load_id: str, columns: tuple[str, ...],
-                       rows: list[list[Any]]) -> None:
-    """Replace one batch's rows of ``meta.<table>`` (one of BATCH_ROW_TABLES) with ``rows``, by column name."""
-    name = _batch_row_table(table)
-    con.execute(f"DELETE FROM meta.{name} WHERE dataset = ? AND load_id = ?", [dataset, load_id])
-    insert_rows(con, f"meta.{name}", rows, columns)
-
-
-def _batch_row_table(table: str) -> str:
-    if table not in BATCH_ROW_TABLES:  # the name is spliced into SQL
-        raise ValueError(f"meta.{table} is not a table of one batch's rows ({', '.join(BATCH_ROW_TABLES)})")
-    return table
-
-
 def _dicts(cur: Any) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
