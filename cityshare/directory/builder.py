@@ -22,6 +22,7 @@ from cityshare.classification import Classification, classify
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.departments import registry
 from cityshare.instance import code_infix
+from cityshare.meta.publications import latest_publications, publish_status
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
 
@@ -74,8 +75,7 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
     return Facts(
         departments=registry(settings),
         codes={k: v[0] for k, v in by_key("SELECT contract_id, resource_code FROM directory.resource_codes").items()},
-        publications=by_key("SELECT table_name, version, rows, published_at FROM meta.publications "
-                            "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),
+        publications=dict(latest_publications(con)),
         batches=by_key("SELECT dataset, sum(rows_accepted), max(gated_at) FROM meta.batches "
                        "WHERE status = 'accepted' GROUP BY dataset"),
         quality=by_key("SELECT q.dataset, count(*), count(*) FILTER (WHERE q.success), max(q.checked_at) "
@@ -404,8 +404,7 @@ def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contra
     from cityshare.policy import upstream_sources
 
     sources = source_freshness(con, contracts)
-    status = {row[0]: row[1:] for row in con.execute(
-        "SELECT table_name, status, reason, checked_at FROM meta.publish_status").fetchall()}
+    status: dict[str, tuple[Any, ...]] = dict(publish_status(con))
     for contract, entry in zip(contracts, entries, strict=True):
         if contract.kind == "source":
             fresh = sources[contract.key]
