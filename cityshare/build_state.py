@@ -26,11 +26,11 @@ from typing import Any
 
 from cityshare.keys import require_token_key
 from cityshare.meta.batches import content_fingerprints
+from cityshare.meta.publications import build_fingerprints, record_build_state
 from cityshare.settings import Settings
 
 _PROJECT = "__project__"
 _MODELS = "__models__"
-AUDITED = "__audited__"  # kept here by cityshare.publish (the inputs of the last audit), not part of a build's state
 _SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
 # What the generated dbt files were rendered from (written by cityshare.transform beside them): not an input
 # of any model, so not part of the project fingerprint (a contract comment changes it, no model).
@@ -104,7 +104,7 @@ def _model_tables(settings: Settings) -> str | None:
 def plan(con: Any, settings: Settings, raw_tables: dict[str, str], full_refresh: bool = False) -> Plan:
     """Compare the warehouse's recorded state with now; say what to build and why."""
     now = {**source_fingerprints(con, raw_tables), _PROJECT: project_fingerprint(settings)}
-    before = dict(con.execute("SELECT item, fingerprint FROM meta.build_state WHERE item <> ?", [AUDITED]).fetchall())
+    before = build_fingerprints(con)
     if full_refresh:
         return Plan(True, True, (), "full refresh requested", now)
     if not before:
@@ -126,11 +126,8 @@ def record(con: Any, settings: Settings, built: Plan) -> None:
     """After a successful build: remember what it saw (and which tables it left) for the next plan."""
     import datetime as dt
 
-    from cityshare.warehouse import insert_rows
-
     items = dict(built.fingerprints)
     if built.full:  # a partial build runs the same project, so the table list recorded last time still holds
         items[_MODELS] = _model_tables(settings) or ""
     when = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute("DELETE FROM meta.build_state WHERE item IN (SELECT unnest(?::VARCHAR[]))", [list(items)])
-    insert_rows(con, "meta.build_state", [[item, value, when] for item, value in items.items()])
+    record_build_state(con, items, when)

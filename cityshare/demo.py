@@ -14,6 +14,7 @@ from rich.table import Table
 
 from cityshare.dag_specs import source_specs
 from cityshare.meta.batches import dataset_totals
+from cityshare.meta.publications import latest_publications
 from cityshare.orchestrate import DagRun, init_airflow, run_dags
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect
@@ -77,10 +78,8 @@ def unsimulated_sources() -> list[str]:
 def summary(settings: Settings) -> dict[str, Any]:
     with connect(settings, read_only=True) as con:
         sources = dataset_totals(con)
-        published = con.execute(
-            """SELECT 'shared.' || table_name, max(version), arg_max(rows, version)
-               FROM meta.publications GROUP BY table_name ORDER BY 1"""
-        ).fetchall()
+        published = [(f"shared.{table}", version, rows)
+                     for table, (version, rows, _published_at) in latest_publications(con).items()]
         entries = con.execute("SELECT count(*) FROM directory.entries").fetchone()[0]
     return {"sources": sources, "published": published, "directory_entries": entries}
 

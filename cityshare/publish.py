@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from cityshare import snapshots
-from cityshare.build_state import AUDITED
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.contracts.rules import compile_rules
 from cityshare.errors import AuditFailed
@@ -22,6 +21,14 @@ from cityshare.faults import crash_point
 from cityshare.gate.gx_runner import RuleResult, run_rules
 from cityshare.lake import write_parquet_atomic
 from cityshare.meta.batches import accepted_datasets
+from cityshare.meta.publications import (
+    audited_inputs,
+    build_fingerprints,
+    latest_publication,
+    publish_status,
+    record_audit_outcome,
+    record_publication,
+)
 from cityshare.settings import Settings, get_settings
 from cityshare.sqlquote import lit
 from cityshare.storage import stored_path
@@ -143,8 +150,7 @@ def audit_inputs(con: Any, settings: Settings) -> str:
     from cityshare.contracts.compiled import catalogue
 
     digest = hashlib.sha256(catalogue(settings).content_hash.encode())
-    for item, fingerprint in con.execute("SELECT item, fingerprint FROM meta.build_state WHERE item <> ? ORDER BY item",
-                                         [AUDITED]).fetchall():
+    for item, fingerprint in build_fingerprints(con).items():
         digest.update(f"{item}={fingerprint}\n".encode())
     package = Path(__file__).resolve().parent
     for name in _AUDIT_CODE:
@@ -154,11 +160,10 @@ def audit_inputs(con: Any, settings: Settings) -> str:
 
 def _previous_outcome(con: Any, inputs: str) -> dict[str, Any] | None:
     """The outcome of the last audit, if it audited exactly these inputs (see audit_and_publish)."""
-    row = con.execute("SELECT fingerprint FROM meta.build_state WHERE item = ?", [AUDITED]).fetchone()
-    if not row or row[0] != inputs:
+    if audited_inputs(con) != inputs:
         return None
     outcome: dict[str, Any] = {"published": [], "blocked": {}, "waiting": {}, "unchanged": True}
-    for table, status, reason in con.execute("SELECT table_name, status, reason FROM meta.publish_status").fetchall():
+    for table, (status, reason, _checked_at) in publish_status(con).items():
         if status == "blocked":
             outcome["blocked"][table] = [reason]
         elif status == "waiting":
@@ -187,9 +192,7 @@ def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str
     rows += [[table, "blocked", "; ".join(reasons)[:4000], now] for table, reasons in blocked.items()]
     rows += [[table, "waiting", ", ".join(ups), now] for table, ups in waiting.items()]
     with connect(settings) as con, transaction(con):
-        for row in rows:
-            con.execute("INSERT OR REPLACE INTO meta.publish_status VALUES (?, ?, ?, ?)", row)
-        con.execute("INSERT OR REPLACE INTO meta.build_state VALUES (?, ?, ?)", [AUDITED, inputs, now])
+        record_audit_outcome(con, rows, inputs, now)
     for table, reasons in blocked.items():
         log.error("not published %s (previous version kept): %s", table, "; ".join(reasons))
     for table, ups in waiting.items():
@@ -233,12 +236,10 @@ def publish(audited: list[Audited], settings: Settings | None = None) -> list[di
         plans: list[tuple[Audited, int, bool, Path]] = []
         for item in audited:
             name = item.contract.model_name
-            last = con.execute(
-                "SELECT version, content_hash FROM meta.publications WHERE table_name = ? "
-                "ORDER BY version DESC LIMIT 1", [name]
-            ).fetchone()
+            last = latest_publication(con, name)
             changed = last is None or last[1] != item.content_hash
-            version = _next_version(settings, name, last[0] if last else 0, item.content_hash) if changed else last[0]
+            version = (last[0] if last is not None and not changed
+                       else _next_version(settings, name, last[0] if last else 0, item.content_hash))
             # written before the commit (an unchanged version whose folder was lost is written again)
             snapshot = snapshots.write_version(settings, name, version, item.staged, {
                 "rows": item.rows, "content_hash": item.content_hash, "published_at": now})
@@ -250,8 +251,8 @@ def publish(audited: list[Audited], settings: Settings | None = None) -> list[di
                 con.execute(f'CREATE OR REPLACE TABLE shared."{name}" AS SELECT * FROM read_parquet({lit(item.staged)})')
                 crash_point("publish.mid_swap")
                 if changed:
-                    con.execute("INSERT INTO meta.publications VALUES (?, ?, ?, ?, ?, ?)",
-                                [name, version, item.rows, item.content_hash, stored_path(settings, snapshot), now])
+                    record_publication(con, name, version, rows=item.rows, content_hash=item.content_hash,
+                                       snapshot_path=stored_path(settings, snapshot), published_at=now)
                 report.append({"table": f"shared.{name}", "rows": item.rows, "version": version,
                                "changed": changed, "sharing_type": item.contract.sharing_type})
     crash_point("publish.before_pointers")

@@ -26,6 +26,7 @@ from typing import Any
 
 from cityshare import snapshots
 from cityshare.errors import CityShareError
+from cityshare.meta.publications import publications, replace_publication
 from cityshare.settings import Settings
 from cityshare.storage import resolved_path, stored_path
 from cityshare.warehouse import connect, transaction
@@ -57,8 +58,7 @@ def check(settings: Settings, repair: bool = True, con: Any = None) -> dict[str,
             return out
         with connect(settings, read_only=True) as held:
             return check(settings, repair, held)
-    pubs = con.execute("SELECT table_name, version, content_hash, snapshot_path FROM meta.publications "
-                       "ORDER BY table_name, version").fetchall()
+    pubs = publications(con)
     latest: dict[str, tuple[int, str, Path]] = {}
     for table, version, digest, path in pubs:
         latest[table] = (version, digest, Path(resolved_path(settings, path) or ""))
@@ -302,10 +302,8 @@ def register_snapshots(con: Any, settings: Settings) -> list[str]:
                 rows, digest = content_digest(con, file, contracts[table])
                 record = {"rows": rows, "content_hash": digest,
                           "published_at": dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC).replace(tzinfo=None)}
-            con.execute("DELETE FROM meta.publications WHERE table_name = ? AND version = ?", [table, version])
-            con.execute("INSERT INTO meta.publications VALUES (?, ?, ?, ?, ?, ?)",
-                        [table, version, record["rows"], record["content_hash"], stored_path(settings, file),
-                         record["published_at"]])
+            replace_publication(con, table, version, rows=record["rows"], content_hash=record["content_hash"],
+                                snapshot_path=stored_path(settings, file), published_at=record["published_at"])
             done.append(f"{table} v{version}")
     return done
 

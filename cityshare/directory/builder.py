@@ -24,6 +24,7 @@ from cityshare.departments import registry
 from cityshare.directory.document import export_json
 from cityshare.instance import code_infix
 from cityshare.meta.batches import accepted_totals
+from cityshare.meta.publications import latest_publications, publish_status
 from cityshare.meta.quality import latest_run_summaries
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, insert_rows, transaction
@@ -77,8 +78,7 @@ def fetch_facts(con: Any, settings: Settings) -> Facts:
     return Facts(
         departments=registry(settings),
         codes={k: v[0] for k, v in by_key("SELECT contract_id, resource_code FROM directory.resource_codes").items()},
-        publications=by_key("SELECT table_name, version, rows, published_at FROM meta.publications "
-                            "QUALIFY row_number() OVER (PARTITION BY table_name ORDER BY version DESC) = 1"),
+        publications=dict(latest_publications(con)),
         batches=accepted_totals(con),
         quality=latest_run_summaries(con),
     )
@@ -403,8 +403,7 @@ def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contra
     from cityshare.policy import upstream_sources
 
     sources = source_freshness(con, contracts)
-    status = {row[0]: row[1:] for row in con.execute(
-        "SELECT table_name, status, reason, checked_at FROM meta.publish_status").fetchall()}
+    status: dict[str, tuple[Any, ...]] = dict(publish_status(con))
     for contract, entry in zip(contracts, entries, strict=True):
         if contract.kind == "source":
             fresh = sources[contract.key]

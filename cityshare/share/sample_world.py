@@ -79,6 +79,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
     import duckdb
 
     from cityshare.directory.builder import build_directory
+    from cityshare.meta.publications import record_publication
     from cityshare.meta.quality import insert_results
     from cityshare.meta.schema import DDL
 
@@ -105,7 +106,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
             snapshot = settings.exports_dir / "shared" / table / "version=1" / f"{table}.parquet"
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"COPY shared.\"{table}\" TO '{snapshot}' (FORMAT parquet)")
-            con.execute("INSERT INTO meta.publications VALUES (?, 1, ?, 'h', ?, ?)", [table, rows, str(snapshot), now])
+            record_publication(con, table, 1, rows=rows, content_hash="h", snapshot_path=str(snapshot), published_at=now)
         for key in ("shared/legal_entity", "shared/city_cases", "shared/elderly_alone"):
             insert_results(con, [[key, "h", "audit", "table_not_empty", "batch", None, "completeness", "完整性",
                                   "发布表不得为空", rows, 0, True, None, now]])
