@@ -72,3 +72,19 @@ def test_no_import_cycles():
             if back:
                 cycles.append(" → ".join([module, *back]))
     assert cycles == []
+
+
+def test_only_the_meta_package_holds_sql_on_meta_tables():
+    """cityshare/meta/ owns the metadata schema: every read and write of a ``meta.`` table is one of its functions,
+    so a new column is added in one place (and inserts name their columns there)."""
+    import re
+
+    sql = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+meta\.|meta\.\{|LATEST_ACCEPTED")  # SQL is upper case here
+    found = []
+    for path in sorted((ROOT / "cityshare").rglob("*.py")):
+        if path.parent.name == "meta":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if sql.search(line) and not line.lstrip().startswith("#"):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert found == []
