@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from cityshare import journal
-from cityshare.contracts.data_docs import page_path
 from cityshare.contracts.model import Contract, get_contract
 from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
 from cityshare.faults import crash_point
+from cityshare.gate.data_docs import page_path
 from cityshare.gate.run import GateOutcome, gate_context, run_gate
 from cityshare.keys import require_token_key
 from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery

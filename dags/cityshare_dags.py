@@ -74,7 +74,7 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
         @teardown
         def data_docs(landed: dict) -> int:
             """GX Data Docs for the batch, after the gate whatever its verdict (never changes the run state)."""
-            from cityshare.contracts.data_docs import build_data_docs
+            from cityshare.gate.data_docs import build_data_docs
 
             if not landed:  # land skipped (no delivery) or blocked: no batch, no docs
                 return 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cityshare.contracts.data_docs import build_data_docs
 from cityshare.errors import GateBlocked
+from cityshare.gate.data_docs import build_data_docs
 from cityshare.ingest import ingest
 from tests.unit.test_gate import DAY, HEADER, _row, _sql, _write
 
