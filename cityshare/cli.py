@@ -22,18 +22,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="CityShare — 城市运行和治理中心数据共享平台", no_args_is_help=True,
+app = typer.Typer(help="CityShare — the data-sharing platform of a city operations and governance center "
+                       "(城市运行和治理中心数据共享平台)", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-contracts_app = typer.Typer(help="数据契约: lint and compile ODCS contracts", no_args_is_help=True)
-directory_app = typer.Typer(help="共享数据资源目录: build, export, publish", no_args_is_help=True)
+contracts_app = typer.Typer(help="Data contracts (数据契约): lint, compile and diff ODCS contracts",
+                            no_args_is_help=True)
+directory_app = typer.Typer(help="The shared data resource directory (共享数据资源目录): build, export, publish",
+                            no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(directory_app, name="directory")
-report_app = typer.Typer(help="报告: governance reports", no_args_is_help=True)
+report_app = typer.Typer(help="Governance reports (报告): the quality report", no_args_is_help=True)
 app.add_typer(report_app, name="report")
-token_app = typer.Typer(help="部门令牌: issue, list and revoke API tokens", no_args_is_help=True)
-audit_app = typer.Typer(help="审计日志: verify the hash chain, show records", no_args_is_help=True)
-receipt_app = typer.Typer(help="交付回执: verify an export against its signed receipt", no_args_is_help=True)
-access_app = typer.Typer(help="共享申请与授权: overdue requests, grants", no_args_is_help=True)
+token_app = typer.Typer(help="Department API tokens (部门令牌): issue, list, revoke",
+                        no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log (审计日志): verify its hash chain, anchor it, show records",
+                        no_args_is_help=True)
+receipt_app = typer.Typer(help="Delivery receipts (交付回执): verify an export against its signed receipt",
+                          no_args_is_help=True)
+access_app = typer.Typer(help="Access requests and grants (共享申请与授权): overdue requests, revoke a grant",
+                         no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(receipt_app, name="receipt")
@@ -58,9 +65,10 @@ def _owner_only() -> None:
     os.umask(0o077)
 
 
-federation_app = typer.Typer(help="三级平台互联互通: identity, directory harvest from lower instances", no_args_is_help=True)
+federation_app = typer.Typer(help="Federation (三级平台互联互通): identity, directory harvest from lower instances",
+                             no_args_is_help=True)
 app.add_typer(federation_app, name="federation")
-keys_app = typer.Typer(help="密钥: create the city-held token key", no_args_is_help=True)
+keys_app = typer.Typer(help="Keys (密钥): create the city-held token key", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
@@ -237,7 +245,8 @@ def build(
             f"{table}: {' | '.join(reasons)}" for table, reasons in outcome["blocked"].items()))
 
 
-batches_app = typer.Typer(help="批次: retract a batch from the layers, or restore it", no_args_is_help=True)
+batches_app = typer.Typer(help="Batches (批次): retract a batch from the layers, restore it, list actions",
+                          no_args_is_help=True)
 app.add_typer(batches_app, name="batches")
 
 
