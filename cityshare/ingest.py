@@ -24,6 +24,7 @@ from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
 from cityshare.storage import is_remote_path, stored_path
+from cityshare.vocabulary import QUALITY_DIMENSION_ZH, BatchStatus
 from cityshare.warehouse import connect, transaction
 
 log = logging.getLogger("cityshare.ingest")
@@ -112,7 +113,6 @@ def reject_file(contract: Contract, load_date: dt.date, exc: FileRejected, setti
     The load id derives from the rejected file's content, so a re-run of the same file replaces the
     record; ``raw_path`` names the delivered file (nothing reached the lake). Returns the load id.
     """
-    from cityshare.contracts.rules import GBT36344
     from cityshare.gate.gx_runner import RuleResult
     from cityshare.sources.cityshare_peer import RECEIPT_INVALID, VERSION_GAP
     from cityshare.sources.csv_inbox import file_digest
@@ -124,7 +124,7 @@ def reject_file(contract: Contract, load_date: dt.date, exc: FileRejected, setti
                         RECEIPT_INVALID: ("conformity", "交付回执校验失败（签名、哈希或表不符）"),
                         VERSION_GAP: ("consistency", "交付版本不符或不连续")}.get(
                             exc.rule, ("conformity", "文件编码无效（无法严格解码）"))
-    result = RuleResult(exc.rule, "batch", dimension, GBT36344[dimension], None, f"{label}：{exc.where}",
+    result = RuleResult(exc.rule, "batch", dimension, QUALITY_DIMENSION_ZH[dimension], None, f"{label}：{exc.where}",
                         1, 1, False, verdict="failed", threshold=0.0, kind="file")
     outcome = GateOutcome(contract.key, load_id, "blocked", str(exc), 0, results=[result])
     commit_gate(outcome, LandedBatch(contract.key, load_date, load_id, path, 0, str(path), reused=False),
@@ -150,8 +150,9 @@ def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, setting
                      now: dt.datetime) -> None:
     """The rows of one gate decision, inside the caller's transaction."""
     status = outcome.status
-    if batch_status(con, outcome.dataset, batch.load_id) == "retracted" and status == "accepted":  # a rerun of the same delivery
-        status = "retracted"
+    retracted = batch_status(con, outcome.dataset, batch.load_id) == BatchStatus.RETRACTED
+    if retracted and status == BatchStatus.ACCEPTED:  # a rerun of the same delivery
+        status = BatchStatus.RETRACTED
         log.warning("batch %s of %s was retracted and stays so: `cityshare batches restore %s` brings it back",
                     batch.load_id, outcome.dataset, batch.load_id)
     record_batch(con, {

@@ -27,6 +27,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings, get_settings
+from cityshare.vocabulary import LAYER_ZH
 from cityshare.warehouse import insert_rows
 
 log = logging.getLogger("cityshare.lineage")
@@ -41,8 +42,7 @@ CREATE TABLE IF NOT EXISTS directory.column_lineage (source VARCHAR, source_colu
     target VARCHAR, target_column VARCHAR);
 """
 
-LAYERS = {"raw": "原始库", "standard": "标准库", "base": "基础库", "theme": "主题库", "collab": "协同专题库",
-          "shared": "共享库"}
+LAYERS = LAYER_ZH  # schema → layer name (cityshare.vocabulary)
 
 
 class UnknownResource(KeyError):

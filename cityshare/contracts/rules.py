@@ -22,18 +22,9 @@ from cityshare.contracts.model import Contract, ContractError, Property
 from cityshare.contracts.predicates import TYPE_OK, formula_sql, type_ok_sql
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 from cityshare.sqlquote import lit, q
+from cityshare.vocabulary import QUALITY_DIMENSION_ZH
 
-# ODCS dimension → GB/T 36344-2018 dimension (数据质量评价指标). Duplicate rate sits under 准确性.
-GBT36344 = {
-    "conformity": "规范性",
-    "completeness": "完整性",
-    "coverage": "完整性",
-    "accuracy": "准确性",
-    "uniqueness": "准确性",
-    "consistency": "一致性",
-    "timeliness": "时效性",
-    "accessibility": "可访问性",
-}
+GBT36344 = QUALITY_DIMENSION_ZH  # ODCS dimension → GB/T 36344-2018 dimension (cityshare.vocabulary)
 
 # Logical type → the DuckDB type its raw (VARCHAR) values must cast to.
 CASTS = {"integer": "BIGINT", "number": "DOUBLE", "date": "DATE", "timestamp": "TIMESTAMP"}

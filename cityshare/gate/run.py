@@ -31,6 +31,7 @@ from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
 from cityshare.sqlquote import lit, q
 from cityshare.storage import is_remote_path, local_copy
+from cityshare.vocabulary import BatchStatus
 
 # Batches up to this many rows are read into memory once for all the gate's queries (a few MB);
 # larger ones are scanned from Parquet per query, which DuckDB does in parallel without the copy.
@@ -62,7 +63,7 @@ class GateOutcome:
 
     @property
     def blocked(self) -> bool:
-        return self.status == "blocked"
+        return self.status == BatchStatus.BLOCKED
 
 
 def describe(result: RuleResult, rows: int) -> str:
@@ -167,7 +168,7 @@ def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list
     outcome.results = results
     failed_batch = [r for r in results if r.level == "batch" and not r.success]
     if failed_batch:
-        outcome.status, outcome.reason = "blocked", _describe(failed_batch, batch.rows)
+        outcome.status, outcome.reason = BatchStatus.BLOCKED, _describe(failed_batch, batch.rows)
         return
     row_rules = [r for r in rules if r not in batch_rules]
     if not row_rules:
@@ -260,7 +261,7 @@ def _decide_rows(con: Any, contract: Contract, batch: LandedBatch, settings: Set
         r.verdict = "warned"
     errored = [r for r in results if r.error]
     if errored:  # a rule that could not be evaluated proves nothing: block rather than guess
-        outcome.status, outcome.reason = "blocked", _describe(errored, batch.rows)
+        outcome.status, outcome.reason = BatchStatus.BLOCKED, _describe(errored, batch.rows)
         return
     quarantine_flags = [flags[r.rule] for r in broken]
     any_bad = " OR ".join(quarantine_flags) or "false"
@@ -272,7 +273,7 @@ def _decide_rows(con: Any, contract: Contract, batch: LandedBatch, settings: Set
     if share > contract.quarantine_threshold:
         for r in broken:
             r.verdict = "failed"
-        outcome.status = "blocked"
+        outcome.status = BatchStatus.BLOCKED
         outcome.reason = (
             f"{outcome.rows_quarantined} of {batch.rows} rows ({share:.1%}) failed row rules, above the "
             f"contract threshold {contract.quarantine_threshold:.1%}: {_describe(broken, batch.rows)}{notes}"

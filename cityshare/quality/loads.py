@@ -19,6 +19,7 @@ from cityshare.quality import history
 from cityshare.quality.history import Period
 from cityshare.settings import Settings
 from cityshare.storage import resolved_path
+from cityshare.vocabulary import BatchStatus
 
 MAX_PAGE_SIZE = 500
 HIDDEN_COLUMNS = ("_load_id", "_loaded_at", "_source", "_row_hash", "_load_date", "batch", "load_date")
@@ -92,7 +93,7 @@ def problem_loads(settings: Settings, period: Period) -> dict[str, Any]:
     rules = failed_rules(settings)
     rows = []
     for b in history.batches(settings, period):
-        if b["status"] != "blocked" and not b["rows_quarantined"]:
+        if b["status"] != BatchStatus.BLOCKED and not b["rows_quarantined"]:
             continue
         dept = history.department_of(b["dataset"], known)
         res = known.get(b["dataset"])
@@ -104,8 +105,8 @@ def problem_loads(settings: Settings, period: Period) -> dict[str, Any]:
             "reason": b["reason"], "rules": rules.get((b["dataset"], b["load_id"]), []),
             "has_quarantine": bool(b["quarantine_path"]),
         })
-    blocked = [r for r in rows if r["status"] == "blocked"]
-    quarantined = [r for r in rows if r["status"] != "blocked"]
+    blocked = [r for r in rows if r["status"] == BatchStatus.BLOCKED]
+    quarantined = [r for r in rows if r["status"] != BatchStatus.BLOCKED]
     return {"blocked": blocked, "quarantined": quarantined,
             "totals": {"blocked_batches": len(blocked), "quarantined_batches": len(quarantined),
                        "rows_quarantined": sum(r["rows_quarantined"] or 0 for r in quarantined)}}

@@ -13,6 +13,7 @@ from typing import Any
 from cityshare.quality import charts, evaluation, loads, scorecards, timeliness
 from cityshare.quality.history import Period, default_period
 from cityshare.settings import Settings, get_settings
+from cityshare.vocabulary import BATCH_STATUS_ZH
 from cityshare.workcal import to_beijing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "share" / "templates"
@@ -73,6 +74,7 @@ def _environment() -> Any:
     env.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
     env.filters["score"] = lambda v: "—" if v is None else f"{v:.2f}"
     env.filters["ts"] = lambda v: "—" if v is None else v.strftime("%Y-%m-%d %H:%M")
+    env.filters["batch_status_zh"] = lambda s: BATCH_STATUS_ZH.get(s, s)
     return env
 
 

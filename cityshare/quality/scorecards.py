@@ -28,6 +28,7 @@ from typing import Any
 from cityshare.quality import history, timeliness
 from cityshare.quality.history import Period
 from cityshare.settings import Settings
+from cityshare.vocabulary import BatchStatus
 from cityshare.workcal import to_beijing
 
 DIMENSIONS = ("规范性", "完整性", "准确性", "一致性", "时效性", "可访问性")
@@ -83,7 +84,7 @@ def tally(results: Iterable[dict[str, Any]], deliveries: Iterable[dict[str, Any]
             add(group(d["dataset"]), "时效性", int(d["status"] == "按时"), 1)
     for b in batches:
         if window.contains(b["load_date"]):
-            add(group(b["dataset"]), "可访问性", int(b["status"] == "accepted"), 1)
+            add(group(b["dataset"]), "可访问性", int(b["status"] == BatchStatus.ACCEPTED), 1)
     return out
 
 

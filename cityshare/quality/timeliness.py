@@ -33,6 +33,7 @@ from typing import Any
 from cityshare.quality import history
 from cityshare.quality.history import Period
 from cityshare.settings import Settings
+from cityshare.vocabulary import BatchStatus
 from cityshare.workcal import holiday_name, is_workday, next_workday, to_beijing
 
 GRACE_WORKDAYS = {"每日": 1, "每周": 1, "每月": 5, "每季度": 10, "每半年": 10, "每年": 15}
@@ -98,7 +99,7 @@ def arrival(batch: dict[str, Any]) -> dt.datetime:
 
 
 def _status(slot: Slot, found: list[dict[str, Any]], as_of: dt.datetime) -> tuple[str, dt.datetime | None]:
-    arrivals = sorted(arrival(b) for b in found if b["status"] == "accepted")
+    arrivals = sorted(arrival(b) for b in found if b["status"] == BatchStatus.ACCEPTED)
     arrivals = [a for a in arrivals if a <= as_of]
     if arrivals:
         return ("按时" if arrivals[0].date() <= slot.due else "迟到"), arrivals[0]

@@ -97,7 +97,7 @@ def test_quarantine_browser_masks_pii(history):
     assert data["rows"][1]["failed_rules"] == ["case_id_unique", "reporter_phone_format"]
     page = client.get(f"/quality/quarantine/{CGJ}/{lid}")
     assert page.status_code == 200 and PHONE not in page.text and "138****5678" in page.text
-    assert "手机号格式" in page.text
+    assert "手机号格式" in page.text and "已接收" in page.text  # the batch status in Chinese (cityshare.vocabulary)
     assert client.get(f"/api/quality/quarantine/{CGJ}/nope").status_code == 404
     dash = client.get("/quality", params={"start": "2026-09-28", "end": "2026-10-11"})
     assert dash.status_code == 200 and f"/quality/quarantine/{CGJ}/{lid}" in dash.text
