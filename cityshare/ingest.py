@@ -17,9 +17,10 @@ from cityshare.faults import crash_point
 from cityshare.gate.data_docs import page_path
 from cityshare.gate.run import GateOutcome, gate_context, run_gate
 from cityshare.keys import require_token_key
-from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery
+from cityshare.lake import LandedBatch, batch_dir, content_hash_sql, delivered_at, land_delivery, watermark
 from cityshare.meta.batches import batch_status, record_batch, record_content
 from cityshare.meta.quality import record_history, replace_results
+from cityshare.meta.watermarks import record_window
 from cityshare.raw_views import refresh_raw_view
 from cityshare.settings import Settings, get_settings
 from cityshare.sources import extract, load_id_for
@@ -85,11 +86,12 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
         rows = parquet.metadata.num_rows
         source = parquet.read_row_group(0, columns=["_source"]).column(0)[0].as_py() if rows else ""
         columns = parquet.schema_arrow.names
-        delivered = delivered_at(parquet.metadata.metadata)
+        delivered, window = delivered_at(parquet.metadata.metadata), watermark(parquet.metadata.metadata)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError; a damaged footer an OSError
         raise SourceError(f"{path}: landed batch {load_id} is not readable Parquet ({str(exc).strip()[:200]}); "
                           "delete the batch folder and land the delivery again") from None
-    batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False, delivered_at=delivered)
+    batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False, delivered_at=delivered,
+                        watermark=window)
     ctx = None if is_remote_path(path) else gate_context(contract, batch, settings, columns)
     outcome = run_gate(contract, batch, settings, ctx)
     crash_point("gate.mid_gate")
@@ -166,6 +168,9 @@ def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, setting
     if outcome.accepted_path and outcome.rows_accepted:
         content = con.execute(content_hash_sql("read_parquet(?)"), [str(outcome.accepted_path)]).fetchone()[0]
     record_content(con, outcome.dataset, batch.load_id, content)
+    if batch.watermark is not None:
+        w = batch.watermark
+        record_window(con, outcome.dataset, batch.load_date, batch.load_id, w.column, w.low, w.high, w.rows, now)
     crash_point("gate.mid_commit")
     replace_results(con, "gate", outcome.dataset, batch.load_id, outcome.results, now)
     docs = {level: stored_path(settings, page_path(settings, contract.raw_table, batch.load_id, batch.load_date, level))

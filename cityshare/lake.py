@@ -24,7 +24,7 @@ from typing import Any
 from cityshare.contracts.model import Contract
 from cityshare.faults import crash_point
 from cityshare.settings import Settings
-from cityshare.sources import Extract, load_id_for
+from cityshare.sources import Extract, Watermark, load_id_for
 from cityshare.sqlquote import lit
 from cityshare.storage import LakePath, is_remote_path, lake_root, staged_dir
 
@@ -53,6 +53,7 @@ class LandedBatch:
     reader: str = "tolerant"  # "native" (DuckDB read it straight to Parquet) or "tolerant" (the connector's batches)
     reader_reason: str = ""  # why the tolerant reader ran, when the source offered a native scan or none
     delivered_at: dt.datetime | None = None  # when the department delivered (UTC; Extract.delivered_at)
+    watermark: Watermark | None = None  # a database extract's window (Extract.watermark), recorded at commit
 
 
 def batch_dir(settings: Settings, zone: str, contract: Contract, load_date: dt.date, load_id: str) -> LakePath:
@@ -92,13 +93,27 @@ def _metadata_sql(business: list[str]) -> str:
 
 
 DELIVERED_AT_KEY = "cityshare_delivered_at"  # Parquet key-value metadata of a landed batch: Extract.delivered_at
+WATERMARK_KEY = "cityshare_watermark"  # … and Extract.watermark, as JSON
 
 
 def _parquet_options(extract: Extract) -> str:
-    """COPY options of a landed batch: the delivery time rides in the file's metadata to the gate task."""
-    if extract.delivered_at is None:
-        return "FORMAT parquet"
-    return f"FORMAT parquet, KV_METADATA {{{DELIVERED_AT_KEY}: {lit(extract.delivered_at.isoformat())}}}"
+    """COPY options of a landed batch: the delivery time and a database window ride in the file's metadata to the
+    gate task, which records them with its decision."""
+    pairs = []
+    if extract.delivered_at is not None:
+        pairs.append(f"{DELIVERED_AT_KEY}: {lit(extract.delivered_at.isoformat())}")
+    if extract.watermark is not None:
+        pairs.append(f"{WATERMARK_KEY}: {lit(extract.watermark.to_json())}")
+    return f"FORMAT parquet, KV_METADATA {{{', '.join(pairs)}}}" if pairs else "FORMAT parquet"
+
+
+def watermark(metadata: dict[bytes, bytes] | None) -> Watermark | None:
+    """The database window a landed batch's Parquet metadata carries (None: not a database source)."""
+    value = (metadata or {}).get(WATERMARK_KEY.encode())
+    try:
+        return Watermark.from_json(value.decode()) if value else None
+    except (ValueError, KeyError):
+        return None
 
 
 def delivered_at(metadata: dict[bytes, bytes] | None) -> dt.datetime | None:

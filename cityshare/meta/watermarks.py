@@ -6,19 +6,17 @@ import datetime as dt
 from typing import Any
 
 from cityshare.settings import Settings
-from cityshare.sqlexec import transaction
 from cityshare.warehouse import connect
 
 
-def record_watermark(settings: Settings, dataset: str, load_date: Any, load_id: str, column: str,
-                     low: str | None, high: str | None, rows: int) -> None:
-    """Remember the watermark window an extract read; it counts only once its batch is accepted."""
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with connect(settings) as con, transaction(con):
-        con.execute("DELETE FROM meta.watermarks WHERE dataset = ? AND load_id = ?", [dataset, load_id])
-        con.execute("INSERT INTO meta.watermarks (dataset, load_date, load_id, watermark_column, low_value, high_value, "
-                    "rows, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [dataset, load_date, load_id, column, low, high, rows, now])
+def record_window(con: Any, dataset: str, load_date: Any, load_id: str, column: str, low: str | None,
+                  high: str | None, rows: int, recorded_at: dt.datetime) -> None:
+    """Remember the window a database extract read, in the transaction that records its batch's gate decision
+    (cityshare.ingest); it counts only once that batch is accepted (committed_watermark)."""
+    con.execute("DELETE FROM meta.watermarks WHERE dataset = ? AND load_id = ?", [dataset, load_id])
+    con.execute("INSERT INTO meta.watermarks (dataset, load_date, load_id, watermark_column, low_value, high_value, "
+                "rows, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [dataset, load_date, load_id, column, low, high, rows, recorded_at])
 
 
 def committed_watermark(settings: Settings, dataset: str, before: Any) -> str | None:

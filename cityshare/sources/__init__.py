@@ -37,6 +37,7 @@ from cityshare.sources.base import (
     Extract,
     NativeScan,
     RowBatcher,
+    Watermark,
     dig,
     load_id_for,
     modified_at,
@@ -46,8 +47,22 @@ from cityshare.sources.base import (
     to_text,
 )
 
-__all__ = ["BATCH_ROWS", "SERVER_KINDS", "Extract", "NativeScan", "RowBatcher", "dig", "extract", "load_id_for",
-           "modified_at", "server_kind", "source_fields", "string_schema", "to_text"]
+__all__ = [
+    "BATCH_ROWS",
+    "SERVER_KINDS",
+    "Extract",
+    "NativeScan",
+    "RowBatcher",
+    "Watermark",
+    "dig",
+    "extract",
+    "load_id_for",
+    "modified_at",
+    "server_kind",
+    "source_fields",
+    "string_schema",
+    "to_text",
+]
 
 
 def extract(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:

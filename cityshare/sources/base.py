@@ -39,6 +39,27 @@ class NativeScan:
     columns: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """The window of rows a database extract read (incremental by ``column``): (low, high], ``rows`` rows.
+
+    Handed on with the batch — in its landed Parquet's metadata to the gate task — and recorded with the gate's
+    decision (cityshare.meta.watermarks); it counts once that batch is accepted."""
+
+    column: str
+    low: str | None
+    high: str | None
+    rows: int
+
+    def to_json(self) -> str:
+        return json.dumps({"column": self.column, "low": self.low, "high": self.high, "rows": self.rows})
+
+    @classmethod
+    def from_json(cls, text: str) -> Watermark:
+        doc = json.loads(text)
+        return cls(str(doc["column"]), doc.get("low"), doc.get("high"), int(doc.get("rows") or 0))
+
+
 @dataclass
 class Extract:
     """A running extract: iterate ``batches``; afterwards ``fingerprint`` identifies the content.
@@ -58,6 +79,7 @@ class Extract:
     native: NativeScan | None = None
     native_reason: str = "no native reader for this source kind"
     delivered_at: dt.datetime | None = None
+    watermark: Watermark | None = None  # a database extract's window, known once its rows are read
 
     @property
     def fingerprint(self) -> str:

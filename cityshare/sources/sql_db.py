@@ -33,7 +33,7 @@ import pyarrow as pa
 from cityshare.contracts.model import Contract
 from cityshare.errors import SourceError
 from cityshare.settings import Settings
-from cityshare.sources.base import BATCH_ROWS, Extract, RowBatcher, load_id_for, source_fields, to_text
+from cityshare.sources.base import BATCH_ROWS, Extract, RowBatcher, Watermark, source_fields, to_text
 from cityshare.sqlquote import q
 
 
@@ -55,8 +55,6 @@ def extract_sql(contract: Contract, load_date: dt.date, settings: Settings) -> E
 
 def _rows(contract: Contract, db: Any, table: str, column: str, low: str | None, high_bound: str,
           load_date: dt.date, settings: Settings, extract: Extract) -> Iterator[pa.RecordBatch]:
-    from cityshare.meta.watermarks import record_watermark
-
     fields = source_fields(contract)
     types = {p.name: p.logical_type for p in contract.properties}
     try:
@@ -90,8 +88,7 @@ def _rows(contract: Contract, db: Any, table: str, column: str, low: str | None,
         db.close()
     extract.fingerprint_parts.append(digest.hexdigest())
     extract.delivered_at = _written_at(high) if high != low else None
-    record_watermark(settings, contract.key, load_date, load_id_for(load_date, extract.fingerprint), column,
-                     low, high, rows)
+    extract.watermark = Watermark(column, low, high, rows)  # recorded with the gate's decision, not here
 
 
 def _written_at(watermark: str | None) -> dt.datetime | None:

@@ -196,3 +196,27 @@ def test_postgres_unreachable_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SourceError, match=r"postgresql://127\.0\.0\.1:\d+/zjw: cannot connect"):
         ingest("zjw/test_permits", D1, settings)
     assert os.environ.get("CITYSHARE_HOME", "").startswith(str(tmp_path))
+
+
+def test_the_window_travels_with_the_batch_and_is_recorded_with_the_gate_decision(tmp_path, monkeypatch):
+    """Extract and land write nothing to the warehouse: the window rides in the landed Parquet's metadata to the
+    gate task (a separate process under Airflow), which records it in the transaction of its decision."""
+    from cityshare.ingest import gate_batch, land_batch
+
+    db = tmp_path / "zjw.sqlite"
+    _sqlite(db, [("P1", "一期", "500108003", "2026-11-20 10:00:00")], fresh=True)
+    settings = _project(tmp_path, monkeypatch, {
+        "server": "db", "type": "local", "format": "sqlite", "path": str(db),
+        "customProperties": [{"property": "table", "value": "SGXK"}, {"property": "watermarkColumn", "value": "GXSJ"}]})
+    landed = land_batch("zjw/test_permits", D1, settings)
+    assert not settings.warehouse_path.exists() or _windows(settings) == []
+    gate_batch("zjw/test_permits", D1, landed["load_id"], settings)
+    assert _windows(settings) == [(landed["load_id"], "GXSJ", None, "2026-11-20 10:00:00", 1)]
+
+
+def _windows(settings) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute("SELECT load_id, watermark_column, low_value, high_value, rows FROM meta.watermarks").fetchall()
+    finally:
+        con.close()
