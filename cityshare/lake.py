@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -62,23 +59,6 @@ def batch_dir(settings: Settings, zone: str, contract: Contract, load_date: dt.d
         lake_root(settings) / zone / contract.path.parent.name / contract.dataset
         / f"load_date={load_date.isoformat()}" / f"batch={load_id}"
     )
-
-
-@contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a temp folder beside ``final``; rename it into place only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        if final.exists():  # same content landed meanwhile: keep the first, drop ours
-            shutil.rmtree(tmp)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _metadata_sql(business: list[str]) -> str:

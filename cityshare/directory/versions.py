@@ -112,14 +112,3 @@ def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -
                      entry.get("契约版本"), entry.get("version"), now])
     insert_rows(con, "directory.entry_versions", rows)
     return [row[0] for row in rows]
-
-
-def entry_history(con: Any, resource_code: str) -> list[dict[str, Any]]:
-    """All versions of one entry, oldest first, with their field-level changes."""
-    rows = con.execute(
-        "SELECT entry_version, changed_at, changelog, reason, changes, contract_version, publication_version "
-        "FROM directory.entry_versions WHERE resource_code = ? ORDER BY entry_version", [resource_code]
-    ).fetchall()
-    return [{"条目版本": v, "变更时间": at.isoformat(sep=" "), "变更记录": line, "原因": reason,
-             "变更字段": json.loads(changes), "契约版本": cv, "发布版本": pv}
-            for v, at, line, reason, changes, cv, pv in rows]
