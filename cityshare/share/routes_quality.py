@@ -9,6 +9,8 @@ rows, so it takes an entitled caller and audits every read and refusal (cityshar
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -54,35 +56,20 @@ def build_router(settings: Settings) -> APIRouter:
         html = _environment().get_template("quality_quarantine.html").render(q=q, name=res.name if res else dataset)
         return HTMLResponse(html)
 
-    @router.get("/api/quality/report")
-    def api_report(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-        from cityshare.quality.report import collect
+    def period_json(module: str, reader: str) -> Callable[..., Any]:
+        """A JSON route over one quality reader ``reader(settings, period)`` (imported when first called)."""
+        def route(start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
+            read = getattr(importlib.import_module(module), reader)
+            return jsonable_encoder(read(settings, _period(settings, start, end)))
 
-        return jsonable_encoder(collect(settings, _period(settings, start, end)))
+        return route
 
-    @router.get("/api/quality/scorecards")
-    def api_scorecards(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-        from cityshare.quality.scorecards import scorecards
-
-        return jsonable_encoder(scorecards(settings, _period(settings, start, end)))
-
-    @router.get("/api/quality/timeliness")
-    def api_timeliness(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-        from cityshare.quality.timeliness import summary
-
-        return jsonable_encoder(summary(settings, _period(settings, start, end)))
-
-    @router.get("/api/quality/loads")
-    def api_loads(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-        from cityshare.quality.loads import problem_loads
-
-        return jsonable_encoder(problem_loads(settings, _period(settings, start, end)))
-
-    @router.get("/api/quality/evaluation")
-    def api_evaluation(request: Request, start: dt.date | None = StartQ, end: dt.date | None = EndQ) -> Any:
-        from cityshare.quality.evaluation import evaluation
-
-        return jsonable_encoder(evaluation(settings, _period(settings, start, end)))
+    for path, module, reader in (("report", "cityshare.quality.report", "collect"),
+                                 ("scorecards", "cityshare.quality.scorecards", "scorecards"),
+                                 ("timeliness", "cityshare.quality.timeliness", "summary"),
+                                 ("loads", "cityshare.quality.loads", "problem_loads"),
+                                 ("evaluation", "cityshare.quality.evaluation", "evaluation")):
+        router.add_api_route(f"/api/quality/{path}", period_json(module, reader), methods=["GET"], name=f"api_{path}")
 
     @router.get("/api/quality/quarantine/{dataset:path}/{load_id}")
     def api_quarantine(request: Request, who: Who, dataset: str, load_id: str, page: int = Query(1, ge=1),

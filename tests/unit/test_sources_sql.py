@@ -54,20 +54,20 @@ def _project(tmp_path: Path, monkeypatch, server: dict) -> object:
     return get_settings()
 
 
-def _rows(settings) -> list[tuple]:
+def _read(settings, sql: str) -> list[tuple]:
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
-        return con.execute("SELECT permit_no, updated_at, _load_date FROM raw.zjw__test_permits ORDER BY 2, 1").fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def _rows(settings) -> list[tuple]:
+    return _read(settings, "SELECT permit_no, updated_at, _load_date FROM raw.zjw__test_permits ORDER BY 2, 1")
 
 
 def _batches(settings) -> int:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute("SELECT count(*) FROM meta.batches").fetchone()[0]
-    finally:
-        con.close()
+    return _read(settings, "SELECT count(*) FROM meta.batches")[0][0]
 
 
 def _sqlite(path: Path, rows: list[tuple], fresh: bool = False) -> None:
@@ -215,8 +215,4 @@ def test_the_window_travels_with_the_batch_and_is_recorded_with_the_gate_decisio
 
 
 def _windows(settings) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute("SELECT load_id, watermark_column, low_value, high_value, rows FROM meta.watermarks").fetchall()
-    finally:
-        con.close()
+    return _read(settings, "SELECT load_id, watermark_column, low_value, high_value, rows FROM meta.watermarks")
