@@ -180,14 +180,19 @@ def ingest(
     date: Annotated[str | None, typer.Option(help="load date (YYYY-MM-DD), default today")] = None,
 ) -> None:
     """Extract → land → gate one batch of a department source."""
-    from cityshare.ingest import ingest as run
+    from cityshare.ingest import gate_batch, land_batch
     from cityshare.keys import require_token_key
     from cityshare.settings import get_settings
 
-    require_token_key(get_settings())
-
-    result = run(dataset, _date(date))
-    console.print_json(json.dumps(result, ensure_ascii=False, default=str))
+    settings = get_settings()
+    require_token_key(settings)
+    load_date = _date(date)
+    with _progress(f"ingest 入库 {dataset}", 2) as step:
+        landed = land_batch(dataset, load_date, settings)
+        step(f"landed 已落地 {landed['rows']} rows")
+        gated = gate_batch(dataset, load_date, landed["load_id"], settings)
+        step("gated 已检查")
+    console.print_json(json.dumps({**landed, **gated}, ensure_ascii=False, default=str))
 
 
 @app.command()

@@ -180,7 +180,7 @@ def _record_decision(con: Any, outcome: GateOutcome, batch: LandedBatch, setting
 
 
 def ingest(key: str, load_date: dt.date, settings: Settings | None = None) -> dict[str, Any]:
-    """Extract, land and gate one window (the CLI's ``cityshare ingest``)."""
+    """Extract, land and gate one window (what `cityshare ingest` runs, showing each step)."""
     settings = settings or get_settings()
     landed = land_batch(key, load_date, settings)
     return {**landed, **gate_batch(key, load_date, landed["load_id"], settings)}

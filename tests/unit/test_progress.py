@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from typer.testing import CliRunner
 
@@ -41,3 +42,18 @@ def test_no_bar_where_nobody_watches_it(settings):
                                 env={"CITYSHARE_DATA_DIR": str(settings.data_dir), "TTY_COMPATIBLE": "0"})
     assert result.exit_code == 0, result.output
     assert "simulate 模拟" not in result.stderr and result.stdout.lstrip().startswith("{")
+
+
+def test_ingest_shows_its_steps_on_a_terminal(settings):
+    """`cityshare ingest`: landed, then gated, on stderr; stdout stays the JSON summary."""
+    from cityshare.cli import app
+    from cityshare.simulate import simulate
+
+    simulate(settings, days=1, start=dt.date(2026, 11, 2), scale=0.05, departments=["zjw"])
+    result = CliRunner().invoke(app, ["ingest", "zjw/bridge_sensor_readings", "--date", "2026-11-02"],
+                                env={"CITYSHARE_DATA_DIR": str(settings.data_dir), "TTY_COMPATIBLE": "1",
+                                     "CITYSHARE_TOKEN_KEY": "k" * 43})
+    assert result.exit_code == 0, result.output
+    assert "ingest 入库 zjw/bridge_sensor_readings" in result.stderr and "2/2" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "accepted" and summary["rows"] > 0
