@@ -31,7 +31,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.run import (
     START,
-    _free_port,
     _keys,
     add_next_day,
     make_home,
@@ -40,6 +39,7 @@ from bench.run import (
     simulate_scale,
     snapshot_build_inputs,
 )
+from cityshare.ports import free_port
 
 
 def _prepare(work: Path, rows: int, days: int) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def main() -> None:
     work = Path(args.dir)
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
-    port = _free_port()
+    port = free_port()
     make_home(home, port)  # the working tree's contracts and dbt project, every call
     os.environ.update(CITYSHARE_HOME=str(home), CITYSHARE_SIM_API_PORT=str(port),
                       CITYSHARE_DATA_DIR=str(work / "full"))

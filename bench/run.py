@@ -504,12 +504,15 @@ def baseline_child(data: Path, days: list[dt.date], honest: bool = True, land_on
         for c in sources:
             files = accepted.get(c.key)
             if files:
-                body = f"SELECT * FROM read_parquet({files!r}, union_by_name = true)"
+                # each baseline batch is one day (load id b<YYYYMMDD>): that number is its commit sequence
+                body = (f"SELECT *, CAST(substr(_load_id, 2) AS BIGINT) AS _batch_seq "
+                        f"FROM read_parquet({files!r}, union_by_name = true)")
             else:
                 cols = [f'CAST(NULL AS VARCHAR) AS "{p.name}"' for p in c.properties]
                 cols += ["CAST(NULL AS VARCHAR) AS _load_id", "CAST(NULL AS TIMESTAMP) AS _loaded_at",
                          "CAST(NULL AS VARCHAR) AS _source", "CAST(NULL AS BIGINT) AS _source_row",
-                         "CAST(NULL AS VARCHAR) AS _row_hash", "CAST(NULL AS DATE) AS _load_date"]
+                         "CAST(NULL AS VARCHAR) AS _row_hash", "CAST(NULL AS DATE) AS _load_date",
+                         "CAST(NULL AS BIGINT) AS _batch_seq"]
                 body = "SELECT " + ", ".join(cols) + " WHERE false"
             con.execute(f'CREATE OR REPLACE VIEW raw."{c.raw_table}" AS {body}')
         counts["failing_tests"] = _build_plain(con, manifest)
@@ -798,15 +801,25 @@ def main() -> None:
         print(json.dumps(info, ensure_ascii=False, default=str))
         return
 
-    def say(text: str) -> None:
-        print(text, flush=True)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     # "1e6,1e7:1": a scale may carry its own repetition count (a 10 M rep takes tens of minutes here)
     scales = [(int(float(s.split(":")[0])), int(s.split(":")[1]) if ":" in s else args.reps)
               for s in args.scales.split(",") if s.strip()]
     report: dict[str, Any] = {"measured_at": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
                               "reps": args.reps, "scales": [], "notes": NOTES}
-    with tempfile.TemporaryDirectory(prefix="cityshare-bench-") as tmp:
+    # A bar over the scales on a terminal's stderr (the step lines still go to stdout, for logs and pipes).
+    err = Console(stderr=True)
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err, disable=not err.is_terminal, redirect_stdout=False)
+    task = bar.add_task("bench 基准", total=len(scales) + (0 if args.no_orchestration else 1))
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        bar.update(task, description=f"bench 基准: {text.splitlines()[0][:70]}")
+
+    with bar, tempfile.TemporaryDirectory(prefix="cityshare-bench-") as tmp:
         root = Path(tmp)
         port = free_port()
         make_home(root / "home", port)
@@ -816,10 +829,12 @@ def main() -> None:
             data.mkdir(parents=True)
             report["orchestration"] = _child("orchestration", root / "orchestration", data, [])
             say(f"orchestration: {report['orchestration']}")
+            bar.advance(task)
         for rows, reps in scales:
             report["scales"].append(bench_scale(root, rows, reps, args.days, say, not args.no_incremental,
                                                 old_baseline=args.old_baseline, land_only=args.land_only))
             _write(report, Path(args.out))
+            bar.advance(task)
     _write(report, Path(args.out))
     say(render_md(report))
 
