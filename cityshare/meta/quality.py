@@ -29,18 +29,6 @@ HISTORY_COLUMNS = ("dataset", "load_id", "stage", "rule", "level", "column_name"
                    "description", "evaluated", "failed", "x_rate", "rate_kind", "threshold", "verdict", "duration_ms",
                    "data_docs_url", "error", "checked_at")
 
-# meta.quality_history as the history writer has always ensured it, on connections that may not have gone
-# through cityshare.warehouse.connect (which applies cityshare.meta.schema)
-HISTORY_DDL = """
-CREATE SCHEMA IF NOT EXISTS meta;
-CREATE TABLE IF NOT EXISTS meta.quality_history (
-    dataset VARCHAR, load_id VARCHAR, stage VARCHAR, rule VARCHAR, level VARCHAR, column_name VARCHAR,
-    dimension VARCHAR, dimension_zh VARCHAR, description VARCHAR, evaluated BIGINT, failed BIGINT,
-    x_rate DOUBLE, rate_kind VARCHAR, threshold DOUBLE, verdict VARCHAR, duration_ms DOUBLE,
-    data_docs_url VARCHAR, error VARCHAR, checked_at TIMESTAMP);
-ALTER TABLE meta.quality_history ADD COLUMN IF NOT EXISTS data_docs_url VARCHAR;
-"""
-
 # Rule results with the load date of their batch, only the latest check of every (dataset, load, stage): a batch
 # re-gated or a table re-audited with the same content counts once, with its latest results. Audit results
 # describe a published table, not a delivery: their load_date is NULL (cityshare.quality.history fills it in).
@@ -82,18 +70,12 @@ def replace_results(con: Any, stage: str, dataset: str, load_id: str, results: I
     add_results(con, stage, [(dataset, load_id, results)], checked_at)
 
 
-def ensure_history(con: Any) -> None:
-    """meta.quality_history exists, with every column (HISTORY_DDL)."""
-    con.execute(HISTORY_DDL)
-
-
 def record_history(con: Any, stage: str, dataset: str, load_id: str, results: Iterable[RuleResult],
                    checked_at: dt.datetime, docs: dict[str, str] | None = None) -> None:
     """Replace the history of one batch and stage (a re-gate of the same batch overwrites it).
 
     ``docs``: the Data Docs page of the batch's validations by level (``batch``, ``row``), as stored paths.
     """
-    ensure_history(con)
     con.execute("DELETE FROM meta.quality_history WHERE dataset = ? AND load_id = ? AND stage = ?",
                 [dataset, load_id, stage])
     docs = docs or {}

@@ -100,6 +100,11 @@ def _relative_paths(con: Any, settings: Settings) -> None:
         con.execute(f"UPDATE meta.{table} SET {sets} WHERE {stale}", params)
 
 
+def _quality_history_docs(con: Any, settings: Settings) -> None:
+    """``meta.quality_history.data_docs_url``: added where the history predates Data Docs links."""
+    con.execute("ALTER TABLE meta.quality_history ADD COLUMN IF NOT EXISTS data_docs_url VARCHAR")
+
+
 def _batch_columns(con: Any) -> set[str]:
     return {name for (name,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'meta' "
                                              "AND table_name = 'batches'").fetchall()}
@@ -111,7 +116,8 @@ def _batch_columns(con: Any) -> set[str]:
 MIGRATIONS: tuple[tuple[int, Callable[[Any, Settings], None]], ...] = (
     (1, _add_batch_sequence),
     (2, _add_delivery_time),
-    (3, _relative_paths),
+    (3, _quality_history_docs),  # before 4, which rewrites that column's paths
+    (4, _relative_paths),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
