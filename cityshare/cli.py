@@ -74,28 +74,29 @@ console = Console()
 err = Console(stderr=True)
 
 
-@contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr (stdout stays clean for JSON); yields ``step(name)`` to advance it.
-
-    Only on a terminal (or ``TTY_COMPATIBLE=1``): a log, a pipe or an Airflow task gets no bar, so a failure
-    there stays the one error line it is meant to be."""
+def _bar() -> Any:
+    """A rich progress display on stderr (stdout stays clean for JSON), shown only on a terminal (or with
+    ``TTY_COMPATIBLE=1``): a log, a pipe or an Airflow task gets no bar, so a failure there stays the one error
+    line it is meant to be."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, disable=not err.is_terminal)
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A bar of ``total`` steps; yields ``step(name)`` to advance it."""
+    with _bar() as bar:
         task = bar.add_task(label, total=total)
         yield lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
 
 
 @contextmanager
 def _node_progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A rich progress bar over dbt's nodes (cityshare.transform.NodeProgress): its total is known once dbt has
-    planned the build, each finished model, seed or test advances it. Shown as _progress shows its bars."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+    """A bar over dbt's nodes (cityshare.transform.NodeProgress): its total is known once dbt has planned the
+    build; each finished model, seed or test advances it."""
+    with _bar() as bar:
         task = bar.add_task(label, total=None)
         yield lambda index, total, name: bar.update(task, total=total, completed=index,
                                                     description=f"{label}: {name}")
