@@ -1,21 +1,16 @@
-"""What a gate reads of earlier batches: their volumes and accepted files (reference data for its rules).
+"""What a gate reads of earlier batches' accepted files (reference data for its rules); their volumes are
+cityshare.meta.batches.recent_volumes.
 
 The quality history the gate writes (``meta.quality_history``) is cityshare.meta.quality.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from cityshare.meta import batches as meta_batches
 from cityshare.settings import Settings
 from cityshare.storage import resolved_path
-
-
-def recent_volumes(con: Any, dataset: str, load_id: str, before: dt.date, limit: int = 60) -> list[int]:
-    """Rows landed by the latest accepted batch of each earlier load date, newest first."""
-    return meta_batches.recent_volumes(con, dataset, load_id, before, limit)
 
 
 def accepted_paths(con: Any, dataset: str, settings: Settings) -> list[str]:

@@ -102,7 +102,8 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
     """
     import pyarrow.parquet as pq
 
-    from cityshare.gate.earlier_batches import accepted_paths, recent_volumes
+    from cityshare.gate.earlier_batches import accepted_paths
+    from cityshare.meta.batches import recent_volumes
 
     references = sorted({
         str(check.get("arguments", {}).get("referenceDataset"))
