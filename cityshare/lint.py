@@ -81,6 +81,7 @@ def semantic_errors(contract: Contract, settings: Settings) -> list[ContractErro
         errors.extend(found)
 
     err_all(_provider_errors(contract, settings))
+    err_all(portability_errors(contract))
     sharing = c.get("sharingType")
     if sharing not in list(SharingType):
         err("customProperties.sharingType", f"must be one of {SharingType.names_zh()}, got {sharing!r}")
@@ -146,6 +147,41 @@ def _provider_errors(contract: Contract, settings: Settings) -> list[ContractErr
         return [ContractError(contract.path, "customProperties.providerCode",
                               f"{declared['provider_code']!r} is not a valid 统一社会信用代码 (GB 32100 check character)")]
     return []
+
+
+def portability_errors(contract: Contract) -> list[ContractError]:
+    """Rules in ODCS's own form wherever it has one, so another ODCS implementation reads them the same way:
+    a fixed range is ``logicalTypeOptions.minimum/maximum`` (CityShare's ``arguments`` range is for
+    load-date-relative bounds only), a text length is ``logicalTypeOptions.maxLength`` (``VARCHAR(N)``
+    is a physical hint other tools do not check), and a ``sql`` rule counts the failing rows."""
+    from cityshare.contracts.document import declared_max_length
+    from cityshare.contracts.rules import failing_rows_query, load_date_relative
+
+    errors: list[ContractError] = []
+    raw_properties = contract.table.get("properties") or []
+    checks = [(f"schema[0].quality[{i}]", c) for i, c in enumerate(contract.table_quality())]
+    for i, prop in enumerate(raw_properties):
+        where = f"schema[0].properties[{i}]"
+        checks += [(f"{where}.quality[{j}]", c) for j, c in enumerate(prop.get("quality") or [])]
+        options = prop["logicalTypeOptions"] if isinstance(prop.get("logicalTypeOptions"), dict) else {}
+        sized = declared_max_length({"physicalType": prop.get("physicalType")})
+        if sized is not None and options.get("maxLength") != sized:
+            errors.append(ContractError(contract.path, f"{where}.logicalTypeOptions.maxLength",
+                                        f"column {prop.get('name')}: {prop.get('physicalType')} declares a length; "
+                                        f"say it the ODCS way too: logicalTypeOptions: {{maxLength: {sized}}}"))
+    for where, check in checks:
+        if check.get("type") == "sql":
+            try:
+                failing_rows_query(contract, where, check)
+            except ContractError as exc:
+                errors.append(exc)
+        args = check.get("arguments") or {}
+        fixed = {k: args[k] for k in ("minimum", "maximum") if k in args and not load_date_relative(args[k])}
+        if fixed:
+            errors.append(ContractError(contract.path, f"{where}.arguments",
+                                        f"a fixed range {fixed} is ODCS logicalTypeOptions on the column "
+                                        "(minimum/maximum); arguments.minimum/maximum are for loadDate-relative bounds"))
+    return errors
 
 
 def _pii_errors(contract: Contract) -> list[ContractError]:

@@ -86,6 +86,31 @@ def _varchar_len(physical: str) -> int | None:
     return int(m.group(1)) if m else (10**9 if str(physical).strip().upper() == "VARCHAR" else None)
 
 
+def _counted_condition(query: Any) -> str | None:
+    """The condition of a ``SELECT * | COUNT(*) FROM ${table} WHERE …`` rule, whitespace-normalized: the two
+    forms select and count the same rows."""
+    m = re.fullmatch(r"\s*SELECT\s+(?:\*|COUNT\s*\(\s*\*\s*\))\s+FROM\s+\$\{table\}\s+WHERE\s+(.+?)[\s;]*",
+                     str(query or ""), re.IGNORECASE | re.DOTALL)
+    return " ".join(m.group(1).split()) if m else None
+
+
+def _option_changes(where: str, a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
+    """``logicalTypeOptions``: a bound or length that tightens is breaking, one that loosens is not."""
+    oa, ob = (d["logicalTypeOptions"] if isinstance(d.get("logicalTypeOptions"), dict) else {} for d in (a, b))
+    out: list[Change] = []
+    for key in sorted(set(oa) | set(ob)):
+        old, new = oa.get(key), ob.get(key)
+        if old == new or (key == "maxLength" and new == _varchar_len(a.get("physicalType", "")) and old is None):
+            continue  # maxLength now said beside the VARCHAR(N) that already held it
+        lower = key in ("minimum", "exclusiveMinimum", "minLength")
+        if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength"):
+            breaking = _bound_change(old, new, lower) is not False
+        else:  # pattern, format, timezone …: a different rule
+            breaking = True
+        out.append(Change(where, f"logicalTypeOptions.{key} {old!r} → {new!r}", breaking))
+    return out
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -127,7 +152,9 @@ def _one_rule(where: str, a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
     for key in sorted(keys - {"arguments", "description", "dimension", "businessImpact", "tags"}):
         if a.get(key) == b.get(key):
             continue
-        if key == "severity":
+        if key == "query" and _counted_condition(a.get(key)) == _counted_condition(b.get(key)) is not None:
+            out.append(Change(where, "sql rule rewritten as SELECT COUNT(*) (the same condition)", False))
+        elif key == "severity":
             tighter = str(b.get(key, "error")).lower() not in ("warning", "info") and \
                 str(a.get(key, "error")).lower() in ("warning", "info")
             out.append(Change(where, f"severity {a.get(key)!r} → {b.get(key)!r}", tighter))
@@ -181,6 +208,7 @@ def diff_docs(old: dict[str, Any], new: dict[str, Any]) -> ContractDiff:
             la, lb = _varchar_len(a.get("physicalType", "")), _varchar_len(b.get("physicalType", ""))
             widened = la is not None and lb is not None and lb >= la
             changes.append(Change(where, f"physicalType {a.get('physicalType')} → {b.get('physicalType')}", not widened))
+        changes += _option_changes(where, a, b)
         for flag in ("required", "unique"):
             if bool(a.get(flag)) != bool(b.get(flag)):
                 changes.append(Change(where, f"{flag} {bool(a.get(flag))} → {bool(b.get(flag))}", bool(b.get(flag))))

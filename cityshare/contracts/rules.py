@@ -52,6 +52,28 @@ def guard_casts(contract: Contract, where: str, query: str) -> None:
                             "that fails on one malformed value would stop the whole load")
 
 
+# ODCS defines a `sql` rule as a query whose number is compared with mustBe; CityShare's is the count of the
+# rows that break it, so another ODCS implementation gets the same number, and the gate can quarantine them.
+_COUNT_ROWS = re.compile(r"\s*SELECT\s+COUNT\s*\(\s*\*\s*\)\s+FROM\s+\$\{table\}\s+WHERE\s+(?P<condition>.+?)[\s;]*",
+                         re.IGNORECASE | re.DOTALL)
+SQL_RULE_FORM = "SELECT COUNT(*) FROM ${table} WHERE <condition a failing row meets>, with mustBe: 0"
+
+
+def failing_rows_query(contract: Contract, where: str, check: dict[str, Any], column: str | None = None) -> str:
+    """The rows a contract ``sql`` rule counts, as a query over ``{batch}`` (GX's placeholder, braces escaped).
+
+    Only the standard form is accepted (:data:`SQL_RULE_FORM`): a ``SELECT *`` rule or another threshold
+    would mean something else to every other ODCS implementation."""
+    query = str(check.get("query") or "")
+    match = _COUNT_ROWS.fullmatch(query)
+    thresholds = [k for k in check if k.startswith("mustBe")]
+    if match is None or thresholds != ["mustBe"] or check["mustBe"] != 0:
+        raise ContractError(contract.path, f"{where}.query", f"a sql rule counts the rows that break it: {SQL_RULE_FORM}")
+    guard_casts(contract, where, query)
+    rows = f"SELECT * FROM ${{table}} WHERE {match['condition']}".replace("${table}", "{batch}")
+    return gx_query(rows.replace("${column}", column) if column else rows)
+
+
 def id_number_valid_sql(col: str) -> str:
     """GB 11643-1999 validity of column ``col`` as DuckDB SQL (never NULL, never raises)."""
     return id_number_sql(q(col))
@@ -238,6 +260,11 @@ def _row_rule(name: str, level: str, dim: str, desc: str, column: str | None, pr
 _RELATIVE = re.compile(r"^\s*loadDate\s*(?:([+-])\s*(\d+)\s*d?)?\s*$")
 
 
+def load_date_relative(value: Any) -> bool:
+    """A bound like ``loadDate-30``: a CityShare extension (ODCS ranges are fixed values)."""
+    return isinstance(value, str) and _RELATIVE.match(value) is not None
+
+
 def _bound(value: Any, cast: str, ctx: GateContext | None, where: str, contract: Contract) -> str:
     """A range bound as SQL: a literal, or ``loadDate±Nd`` relative to the batch's load date."""
     if isinstance(value, str) and (m := _RELATIVE.match(value)):
@@ -324,8 +351,7 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
         args = check.get("arguments") or {}
         level = _level(check)
         if check.get("type") == "sql":
-            guard_casts(contract, where, check["query"])
-            query = gx_query(check["query"].replace("${table}", "{batch}").replace("${column}", col))
+            query = failing_rows_query(contract, where, check, col)
             rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
             continue
         if check.get("type") != "library" or check.get("metric") not in ("invalidValues", "nullValues",
@@ -546,8 +572,7 @@ def _table_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         where = f"schema[0].quality[{i}]"
         if check.get("metric") != "rowCount":
             if check.get("type") == "sql":
-                guard_casts(contract, where, check["query"])
-                query = gx_query(check["query"].replace("${table}", "{batch}"))
+                query = failing_rows_query(contract, where, check)
                 rules.append(Rule(check.get("name", f"table_rule_{i}"), "batch", check.get("dimension", "consistency"),
                                   check.get("description", "表级规则"), None, "sql", bad_rows_sql=query))
                 continue

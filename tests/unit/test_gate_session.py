@@ -38,7 +38,8 @@ def test_consecutive_batches_of_the_same_load_are_judged_on_their_own_rows(setti
 
 def test_a_rule_that_cannot_run_blocks_and_the_next_batch_is_unaffected(settings, tmp_path, caplog):
     broken = _contract(tmp_path, table_quality=[{"type": "sql", "name": "no_such_column",
-                                                 "query": "SELECT * FROM ${table} WHERE colour = 'red'"}])
+                                                 "mustBe": 0,
+                                                 "query": "SELECT COUNT(*) FROM ${table} WHERE colour = 'red'"}])
     with caplog.at_level("DEBUG", logger="cityshare.gate"):
         outcome, results = _gate(settings, broken, _rows())
     assert outcome.status == "blocked" and results["no_such_column"].verdict == "error"

@@ -60,10 +60,10 @@ schema:
     physicalType: table
     description: 一行一个水文站的一次观测
     properties:
-      - {name: station_id, businessName: 测站编码, logicalType: string, physicalType: VARCHAR(8), primaryKey: true, primaryKeyPosition: 1, required: true}
+      - {name: station_id, businessName: 测站编码, logicalType: string, physicalType: VARCHAR(8), logicalTypeOptions: {maxLength: 8}, primaryKey: true, primaryKeyPosition: 1, required: true}
       - {name: observed_at, businessName: 观测时间, logicalType: timestamp, physicalType: TIMESTAMP, primaryKey: true, primaryKeyPosition: 2, required: true}
       - {name: level_m, businessName: 水位（米）, logicalType: number, physicalType: DOUBLE, required: true,
-         quality: [{type: library, metric: invalidValues, arguments: {minimum: 150, maximum: 200}, mustBe: 0, dimension: accuracy, name: level_in_range, description: 水位须在 150-200 米之间}]}
+         logicalTypeOptions: {minimum: 150, maximum: 200}}
     quality:
       - {type: library, metric: rowCount, mustBeGreaterThan: 0, dimension: completeness, name: batch_not_empty, description: 批次不得为空}
 customProperties:

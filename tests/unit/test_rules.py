@@ -111,7 +111,8 @@ ROW_CASES = {
     "day_cast": ({"day": {"quality": [{"type": "library", "metric": "invalidValues", "name": "day_cast",
                                        "arguments": {"castTo": "date"}}]}}, {"day": "2026-02-30"}),
     "closed_after_opened": ({"closed": {"quality": [{"type": "sql", "name": "closed_after_opened",
-                                                     "query": "SELECT * FROM ${table} WHERE try_cast(closed AS TIMESTAMP)"
+                                                     "mustBe": 0,
+                                                     "query": "SELECT COUNT(*) FROM ${table} WHERE try_cast(closed AS TIMESTAMP)"
                                                               " < try_cast(opened AS TIMESTAMP)"}]}},
                             {"closed": "2026-11-25 07:00:00"}),
     "item_id_part_unique": ({}, {"item_id": "T0001"}),  # composite key (item_id, part): row 3 repeats row 1

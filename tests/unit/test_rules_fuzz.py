@@ -91,11 +91,13 @@ def test_one_malformed_id_number_quarantines_one_row_and_keeps_the_load(settings
 def test_contract_sql_rule_with_a_bare_cast_is_refused(tmp_path):
     from cityshare.contracts.model import ContractError
 
-    bare = {"type": "sql", "name": "x", "query": "SELECT * FROM ${table} WHERE CAST(closed AS TIMESTAMP) < now()"}
+    bare = {"type": "sql", "name": "x", "mustBe": 0,
+            "query": "SELECT COUNT(*) FROM ${table} WHERE CAST(closed AS TIMESTAMP) < now()"}
     contract = _contract(tmp_path, {"closed": {"quality": [bare]}})
     with pytest.raises(ContractError, match=r"quality\[0\]\.query: use try_cast"):
         compile_rules(contract)
-    colons = {"type": "sql", "name": "y", "query": "SELECT * FROM ${table} WHERE amount::DOUBLE < 0"}
+    colons = {"type": "sql", "name": "y", "mustBe": 0,
+              "query": "SELECT COUNT(*) FROM ${table} WHERE amount::DOUBLE < 0"}
     with pytest.raises(ContractError, match="use try_cast"):
         compile_rules(_contract(tmp_path, {"amount": {"quality": [colons]}}))
 
