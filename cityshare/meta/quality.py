@@ -101,6 +101,16 @@ def latest_run(con: Any, dataset: str) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
+def batch_results(con: Any, dataset: str, load_id: str, stage: str = "gate") -> dict[str, dict[str, Any]]:
+    """Rule → its result for one batch and stage (rule, level, column_name, evaluated, failed, success, error), so a
+    second checker run on the same batch can be compared rule by rule (tests/unit/test_datacontract_portability.py)."""
+    cur = con.execute(
+        "SELECT rule, level, column_name, evaluated, failed, success, error FROM meta.quality_results "
+        "WHERE dataset = ? AND load_id = ? AND stage = ? ORDER BY rule", [dataset, load_id, stage])
+    cols = [d[0] for d in cur.description]
+    return {row[0]: dict(zip(cols, row, strict=True)) for row in cur.fetchall()}
+
+
 def latest_run_summaries(con: Any) -> dict[str, tuple[Any, ...]]:
     """Dataset → (rules, rules passed, checked_at) of its latest check run, for every dataset, in one query
     (meta.quality_results grows with every gate and audit: never one query per dataset)."""

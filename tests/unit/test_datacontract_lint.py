@@ -1,7 +1,7 @@
 """A second, independent check: datacontract-cli lints every contract in contracts/.
 
-datacontract-cli runs as an isolated tool (``uv tool run``; its duckdb pin conflicts with ours, see
-STACK.md). Warnings are allowed: datacontract-cli cannot execute our library arguments (referenceSeed,
+datacontract-cli runs as an isolated, pinned tool (tests/datacontract_tool.py: its duckdb pin conflicts with
+ours). Warnings are allowed: datacontract-cli cannot execute our library arguments (referenceSeed,
 checkDigit, castTo, minimum/maximum, referenceDataset), which CityShare's own compiler runs; failures
 and errors are not.
 """
@@ -9,14 +9,12 @@ and errors are not.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.datacontract_tool import TOOL, requires_uv
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL = ["uv", "tool", "run", "--from", "datacontract-cli"]
 LINT_ALL = """
 import glob, json
 from datacontract.data_contract import DataContract
@@ -29,7 +27,7 @@ for f in sorted(glob.glob("contracts/*/*.odcs.yaml")):
 print(json.dumps(out, ensure_ascii=False))
 """
 
-pytestmark = pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed")
+pytestmark = requires_uv
 
 
 def test_datacontract_lint_accepts_every_contract():
