@@ -153,9 +153,11 @@ def portability_errors(contract: Contract) -> list[ContractError]:
     """Rules in ODCS's own form wherever it has one, so another ODCS implementation reads them the same way:
     a fixed range is ``logicalTypeOptions.minimum/maximum`` (CityShare's ``arguments`` range is for
     load-date-relative bounds only), a text length is ``logicalTypeOptions.maxLength`` (``VARCHAR(N)``
-    is a physical hint other tools do not check), and a ``sql`` rule counts the failing rows."""
+    is a physical hint other tools do not check), and a ``sql`` rule counts the failing rows. CityShare's own
+    rules stay where other tools skip them: load-date-relative bounds in ``arguments``, the volume anomaly as a
+    ``custom`` rule."""
     from cityshare.contracts.document import declared_max_length
-    from cityshare.contracts.rules import failing_rows_query, load_date_relative
+    from cityshare.contracts.rules import VOLUME_ANOMALY_FORM, failing_rows_query, load_date_relative
 
     errors: list[ContractError] = []
     raw_properties = contract.table.get("properties") or []
@@ -164,6 +166,11 @@ def portability_errors(contract: Contract) -> list[ContractError]:
         where = f"schema[0].properties[{i}]"
         checks += [(f"{where}.quality[{j}]", c) for j, c in enumerate(prop.get("quality") or [])]
         options = prop["logicalTypeOptions"] if isinstance(prop.get("logicalTypeOptions"), dict) else {}
+        relative = sorted(k for k, v in options.items() if load_date_relative(v))
+        if relative:
+            errors.append(ContractError(contract.path, f"{where}.logicalTypeOptions",
+                                        f"{relative}: a bound relative to the load date is CityShare's, not ODCS's: "
+                                        "put it in a quality rule's arguments (invalidValues, arguments: {minimum: loadDate-N})"))
         sized = declared_max_length({"physicalType": prop.get("physicalType")})
         if sized is not None and options.get("maxLength") != sized:
             errors.append(ContractError(contract.path, f"{where}.logicalTypeOptions.maxLength",
@@ -176,6 +183,9 @@ def portability_errors(contract: Contract) -> list[ContractError]:
             except ContractError as exc:
                 errors.append(exc)
         args = check.get("arguments") or {}
+        if args.get("anomaly"):
+            errors.append(ContractError(contract.path, f"{where}.arguments.anomaly",
+                                        f"a volume anomaly rule is CityShare's, not a second rowCount: {VOLUME_ANOMALY_FORM}"))
         fixed = {k: args[k] for k in ("minimum", "maximum") if k in args and not load_date_relative(args[k])}
         if fixed:
             errors.append(ContractError(contract.path, f"{where}.arguments",

@@ -145,11 +145,27 @@ def _rule_changes(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[
     return changes
 
 
+def _as_custom_anomaly(rule: dict[str, Any]) -> dict[str, Any]:
+    """An old-style volume anomaly (a second ``rowCount`` with ``arguments.anomaly``) in today's ``custom`` form."""
+    args = rule.get("arguments") or {}
+    if rule.get("metric") != "rowCount" or not args.get("anomaly"):
+        return rule
+    kept = {k: v for k, v in rule.items() if k not in ("type", "metric", "arguments") and not k.startswith("mustBe")}
+    settings = {k: v for k, v in args.items() if k != "anomaly"}
+    return {**kept, "type": "custom", "engine": "cityshare", "implementation": {"metric": "volumeAnomaly", **settings}}
+
+
 def _one_rule(where: str, a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
     out: list[Change] = []
-    aa, ba = a.get("arguments") or {}, b.get("arguments") or {}
+    if _as_custom_anomaly(a) != a or _as_custom_anomaly(b) != b:
+        a, b = _as_custom_anomaly(a), _as_custom_anomaly(b)
+        if a == b:
+            return [Change(where, "volume anomaly rewritten as a custom rule (the same settings)", False)]
+    # a custom rule's settings (the volume anomaly's) are compared like a library rule's arguments
+    aa, ba = (r.get("arguments") or (r["implementation"] if isinstance(r.get("implementation"), dict) else {})
+              for r in (a, b))
     keys = set(a) | set(b)
-    for key in sorted(keys - {"arguments", "description", "dimension", "businessImpact", "tags"}):
+    for key in sorted(keys - {"arguments", "implementation", "description", "dimension", "businessImpact", "tags"}):
         if a.get(key) == b.get(key):
             continue
         if key == "query" and _counted_condition(a.get(key)) == _counted_condition(b.get(key)) is not None:

@@ -566,21 +566,41 @@ def volume_bounds(history: list[int], args: dict[str, Any]) -> tuple[float, floa
     return max(low, 0.0), high, median
 
 
+VOLUME_ANOMALY_FORM = ("type: custom, engine: cityshare, implementation: {metric: volumeAnomaly, window, minHistory, "
+                       "k, minRatio, maxRatio}")
+
+
+def volume_anomaly(check: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings of a volume anomaly rule (批次行数异常), or None for another rule.
+
+    ODCS has no anomaly metric, so it is a ``custom`` rule of the ``cityshare`` engine: other ODCS tools skip it,
+    where a second ``rowCount`` rule would collide with the plain one."""
+    impl = check.get("implementation")
+    if check.get("type") == "custom" and check.get("engine") == "cityshare" and isinstance(impl, dict) \
+            and impl.get("metric") == "volumeAnomaly":
+        return impl
+    return None
+
+
 def _table_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
     rules: list[Rule] = []
     for i, check in enumerate(contract.table_quality()):
         where = f"schema[0].quality[{i}]"
-        if check.get("metric") != "rowCount":
+        if (check.get("arguments") or {}).get("anomaly"):
+            raise ContractError(contract.path, f"{where}.arguments.anomaly",
+                                f"a volume anomaly rule is a CityShare rule: {VOLUME_ANOMALY_FORM}")
+        anomaly = volume_anomaly(check)
+        if anomaly is None and check.get("metric") != "rowCount":
             if check.get("type") == "sql":
                 query = failing_rows_query(contract, where, check)
                 rules.append(Rule(check.get("name", f"table_rule_{i}"), "batch", check.get("dimension", "consistency"),
                                   check.get("description", "表级规则"), None, "sql", bad_rows_sql=query))
                 continue
-            raise ContractError(contract.path, where, "table-level rules: library rowCount or sql")
-        args = check.get("arguments") or {}
+            raise ContractError(contract.path, where, f"table-level rules: library rowCount, sql, or {VOLUME_ANOMALY_FORM}")
+        args = anomaly or check.get("arguments") or {}
         name = check.get("name", f"row_count_{i}")
         dim = check.get("dimension", "completeness")
-        if args.get("anomaly"):
+        if anomaly is not None:
             desc = check.get("description", "批次行数须在近期批次的正常范围内")
             if ctx is None:
                 continue

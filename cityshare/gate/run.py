@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract
-from cityshare.contracts.rules import GateContext, Rule, compile_rules
+from cityshare.contracts.rules import GateContext, Rule, compile_rules, volume_anomaly
 from cityshare.gate.gx_runner import RuleResult, run_suite, session_connection, settle
 from cityshare.lake import LandedBatch, batch_dir, write_parquet_atomic
 from cityshare.settings import Settings
@@ -110,8 +110,7 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
         for p in contract.properties for check in p.quality
         if isinstance(check.get("arguments"), dict) and check["arguments"].get("referenceDataset")
     })
-    needs_history = any(check.get("metric") == "rowCount" and (check.get("arguments") or {}).get("anomaly")
-                        for check in contract.table_quality())
+    needs_history = any(volume_anomaly(check) is not None for check in contract.table_quality())
     history: list[int] = []
     paths: dict[str, list[str]] = {}
     if (needs_history or references) and settings.warehouse_path.exists():

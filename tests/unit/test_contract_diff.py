@@ -52,6 +52,12 @@ EDITS = {
     "logicalTypeOptions.minimum": (lambda d: _prop(d, "reported_at").update(logicalTypeOptions={"minimum": "2020-01-01"}),
                                    True),
     # the same condition in the other form counts and selects the same rows
+    "window": (lambda d: next(r for r in d["schema"][0]["quality"] if r["name"] == "volume_anomaly")["implementation"]
+               .update(window=28), False),
+    "volume anomaly rewritten": (lambda d: d["schema"][0]["quality"].__setitem__(1, {
+        "type": "library", "metric": "rowCount", "mustBeGreaterThan": 0, "name": "volume_anomaly",
+        "dimension": "completeness", "description": d["schema"][0]["quality"][1]["description"],
+        "arguments": {"anomaly": True, "window": 14, "minHistory": 5, "k": 5, "minRatio": 0.3, "maxRatio": 3}}), False),
     "sql rule rewritten": (lambda d: _rule(d, "closed_at", "closed_after_reported").update(
         query="SELECT *  FROM ${table}\nWHERE try_cast(closed_at AS TIMESTAMP) < try_cast(reported_at AS TIMESTAMP)"), False),
 }

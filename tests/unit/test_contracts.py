@@ -184,7 +184,7 @@ def test_an_installation_points_a_contract_server_elsewhere_without_editing_it(s
 def _city_cases_with(tmp_path, edit):
     """cgj/city_cases with one edit, for the standard-form checks (no catalog needed)."""
     doc = yaml.safe_load((ROOT / "contracts" / "cgj" / "city_cases.odcs.yaml").read_text(encoding="utf-8"))
-    edit({p["name"]: p for p in doc["schema"][0]["properties"]})
+    edit({p["name"]: p for p in doc["schema"][0]["properties"]}, doc["schema"][0])
     target = tmp_path / "contracts" / "cgj" / "city_cases.odcs.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     if not (tmp_path / "dbt_project").exists():  # the code-list seeds its rules read
@@ -193,27 +193,39 @@ def _city_cases_with(tmp_path, edit):
     return load_contract(target)
 
 
-def _rows_form(props):
+def _rows_form(props, table):
     props["closed_at"]["quality"][0]["query"] = props["closed_at"]["quality"][0]["query"].replace("COUNT(*)", "*")
 
 
-def _fixed_range_argument(props):
+def _fixed_range_argument(props, table):
     props["reported_at"]["quality"][1]["arguments"] = {"minimum": "2020-01-01", "maximum": "loadDate+1"}
 
 
-def _length_only_physical(props):
+def _length_only_physical(props, table):
     del props["address"]["logicalTypeOptions"]
+
+
+def _relative_bound_option(props, table):
+    props["reported_at"]["logicalTypeOptions"] = {"maximum": "loadDate+1"}
+
+
+def _anomaly_as_row_count(props, table):
+    anomaly = table["quality"][1]
+    table["quality"][1] = {"type": "library", "metric": "rowCount", "mustBeGreaterThan": 0, "name": anomaly["name"],
+                           "arguments": {"anomaly": True, **{k: v for k, v in anomaly["implementation"].items() if k != "metric"}}}
 
 
 @pytest.mark.parametrize(("edit", "field", "says"), [
     (_rows_form, "properties[9].quality[0].query", "SELECT COUNT(*) FROM ${table} WHERE"),
     (_fixed_range_argument, "properties[8].quality[1].arguments", "logicalTypeOptions"),
     (_length_only_physical, "properties[5].logicalTypeOptions.maxLength", "maxLength: 200"),
-], ids=["sql-rows", "fixed-range-argument", "varchar-only"])
+    (_relative_bound_option, "properties[8].logicalTypeOptions", "put it in a quality rule's arguments"),
+    (_anomaly_as_row_count, "schema[0].quality[1].arguments.anomaly", "type: custom, engine: cityshare"),
+], ids=["sql-rows", "fixed-range-argument", "varchar-only", "relative-bound-option", "anomaly-row-count"])
 def test_the_lint_refuses_a_non_standard_form_where_odcs_has_one(tmp_path, edit, field, says):
     from cityshare.lint import portability_errors
 
-    assert portability_errors(_city_cases_with(tmp_path, lambda props: None)) == []
+    assert portability_errors(_city_cases_with(tmp_path, lambda props, table: None)) == []
     errors = portability_errors(_city_cases_with(tmp_path, edit))
     assert len(errors) == 1 and errors[0].field_path.endswith(field) and says in errors[0].message, errors
 
@@ -223,6 +235,6 @@ def test_the_gate_refuses_a_sql_rule_that_returns_rows(tmp_path):
     gate does not guess what it means either."""
     with pytest.raises(ContractError, match=r"counts the rows that break it: SELECT COUNT\(\*\)"):
         compile_rules(_city_cases_with(tmp_path, _rows_form))
-    mustbe_one = _city_cases_with(tmp_path, lambda props: props["closed_at"]["quality"][0].update(mustBe=1))
+    mustbe_one = _city_cases_with(tmp_path, lambda props, table: props["closed_at"]["quality"][0].update(mustBe=1))
     with pytest.raises(ContractError, match="with mustBe: 0"):
         compile_rules(mustbe_one)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,15 +77,9 @@ EXCLUDED = {
 }
 # Quality-rule arguments only CityShare's compiler runs (datacontract-cli reports such a rule as a warning and does
 # not run it): code tables from dbt seeds, another dataset, identifier check digits, castTo, and ranges in the
-# rule's arguments (literal ones are standard as logicalTypeOptions, load-date-relative ones never), volume anomaly.
-EXTENSION_ARGUMENTS = {"referenceSeed", "referenceDataset", "checkDigit", "castTo", "minimum", "maximum", "anomaly"}
-# A bound relative to the batch's load date (`loadDate-30`): CityShare only.
-LOAD_DATE_BOUND = re.compile(r"\s*loadDate\b")
-# The standard form of a sql rule: a count of bad rows. Today's rules select the bad rows (`SELECT * FROM ${table}
-# WHERE …`), which the gate counts, but datacontract-cli takes the first column of the first row as the rule's value:
-# NULL for a clean batch (failing `mustBe: 0`), a case id for a dirty one. Those are left out until rewritten.
-COUNT_QUERY = re.compile(r"\s*select\s+count\s*\(\s*\*\s*\)\s", re.IGNORECASE)
-BOUND_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+# rule's arguments (literal ones are standard as logicalTypeOptions — the lint insists —, load-date-relative ones
+# never). The volume anomaly is a `custom` rule of the `cityshare` engine, which datacontract-cli does not run.
+EXTENSION_ARGUMENTS = {"referenceSeed", "referenceDataset", "checkDigit", "castTo", "minimum", "maximum"}
 # logicalTypeOptions checks → the suffix of the gate rule the same option compiles to (`<col>_<suffix>`)
 OPTION_RULES = {"field_min_length": "min_length", "field_max_length": "max_length", "field_minimum": "minimum",
                 "field_maximum": "maximum", "field_regex": "pattern"}
@@ -147,19 +140,13 @@ def _not_comparable(batch: Batch) -> str | None:
 
 
 def _portable_copy(batch: Batch, folder: Path) -> Path:
-    """The batch's contract with one local server, its landed Parquet file, and without the two extensions that
-    would make datacontract-cli misread the rest: a volume-anomaly rowCount rule (a second rowCount check of the
-    table shares the first one's key, which breaks the one query all count checks run in) and load-date-relative
-    bounds in logicalTypeOptions (compared with a date, the text `loadDate-30` would break it the same way)."""
+    """The batch's contract as it is, with one local server: its landed Parquet file.
+
+    Nothing else is removed: the lint keeps out what would make datacontract-cli misread the rest (a second
+    rowCount rule sharing the first one's check key — the volume anomaly is a ``custom`` rule —, and
+    load-date-relative bounds in logicalTypeOptions, which it would compare with a date)."""
     doc = yaml.safe_load(batch.contract.path.read_text(encoding="utf-8"))
     doc["servers"] = [{"server": "landed", "type": "local", "format": "parquet", "path": str(batch.path)}]
-    for table in doc["schema"]:
-        table["quality"] = [q for q in table.get("quality") or [] if not (q.get("arguments") or {}).get("anomaly")]
-        for prop in table.get("properties") or []:
-            options = prop.get("logicalTypeOptions") or {}
-            for option in BOUND_OPTIONS:
-                if isinstance(options.get(option), str) and LOAD_DATE_BOUND.match(options[option]):
-                    del options[option]
     path = folder / f"{batch.contract.key.replace('/', '__')}.odcs.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -208,8 +195,6 @@ def _map(check: dict[str, Any], contract: Contract) -> Mapped | str:
         return f"a library rule datacontract-cli did not run: {check.get('reason')}"
     if kind in ("field_invalid_values", "field_null_values", "field_missing_values", "field_quality_sql",
                 "model_quality_sql", "row_count"):
-        if kind.endswith("_quality_sql") and not COUNT_QUERY.match(str(definition.get("query", ""))):
-            return "excluded: a sql rule that selects rows instead of counting them"
         if not definition.get("name"):
             return "a rule without a name to find its gate rule by"
         # rowCount: datacontract-cli's value is the row count; the gate records the rule as passed/failed (0/1)

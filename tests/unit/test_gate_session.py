@@ -108,8 +108,8 @@ def test_gate_context_opens_the_warehouse_only_for_rules_that_read_it(settings, 
     ctx = gate.gate_context(plain, batch, settings, columns=["item_id"])
     assert (opened, ctx.history, ctx.columns) == ([], [], ["item_id"])
 
-    volume = _contract(tmp_path, table_quality=[{"type": "library", "metric": "rowCount", "name": "volume",
-                                                 "arguments": {"anomaly": True}}])
+    volume = _contract(tmp_path, table_quality=[{"type": "custom", "engine": "cityshare", "name": "volume",
+                                                 "implementation": {"metric": "volumeAnomaly"}}])
     ctx = gate.gate_context(volume, batch, settings, columns=["item_id"])
     assert opened == [{"read_only": True}] and ctx.history == [42]
 

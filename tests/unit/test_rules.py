@@ -243,8 +243,8 @@ def test_freshness_against_update_cycle_and_latency_blocks_a_stale_batch(setting
 
 
 def test_volume_anomaly_uses_robust_history_and_skips_without_enough(settings, tmp_path):
-    quality = [{"type": "library", "metric": "rowCount", "name": "volume", "mustBeGreaterThan": 0,
-                "arguments": {"anomaly": True, "minHistory": 5, "k": 5, "minRatio": 0.5, "maxRatio": 2}}]
+    quality = [{"type": "custom", "engine": "cityshare", "name": "volume",
+                "implementation": {"metric": "volumeAnomaly", "minHistory": 5, "k": 5, "minRatio": 0.5, "maxRatio": 2}}]
     contract = _contract(tmp_path, table_quality=quality)
     outcome, results = _gate(settings, contract, _rows(), history=[10, 11, 9])
     assert outcome.status == "accepted" and results["volume"].verdict == "skipped"
