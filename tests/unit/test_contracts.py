@@ -211,8 +211,9 @@ def _relative_bound_option(props, table):
 
 def _anomaly_as_row_count(props, table):
     anomaly = table["quality"][1]
+    settings = {k: v for k, v in anomaly["implementation"].items() if k != "metric"}
     table["quality"][1] = {"type": "library", "metric": "rowCount", "mustBeGreaterThan": 0, "name": anomaly["name"],
-                           "arguments": {"anomaly": True, **{k: v for k, v in anomaly["implementation"].items() if k != "metric"}}}
+                           "arguments": {"anomaly": True, **settings}}
 
 
 @pytest.mark.parametrize(("edit", "field", "says"), [
