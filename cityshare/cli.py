@@ -94,8 +94,8 @@ def _progress(label: str, total: int) -> Iterator[Callable[[str], None]]:
 
 @contextmanager
 def _node_progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A bar over dbt's nodes (cityshare.transform.NodeProgress): its total is known once dbt has planned the
-    build; each finished model, seed or test advances it."""
+    """A bar whose total is known only once the work is planned: dbt's nodes (cityshare.transform.NodeProgress),
+    each finished model, seed or test advancing it; the tables audited and published (cityshare.publish.StepProgress)."""
     with _bar() as bar:
         task = bar.add_task(label, total=None)
         yield lambda index, total, name: bar.update(task, total=total, completed=index,
@@ -228,9 +228,8 @@ def build(
         with _node_progress("dbt build 加工") as on_node:
             built = dbt_build(full_refresh=full_refresh, on_node=on_node)
         stop["phase"] = "publish"  # from here a SIGTERM waits for the publish to complete
-        with _progress("audit + publish 审核与发布", 1) as step:
-            outcome = audit_and_publish(not_built=built["failed"], nothing_built=built["nothing_built"])
-            step("done 完成")
+        with _node_progress("audit + publish 审核与发布") as on_step:
+            outcome = audit_and_publish(not_built=built["failed"], nothing_built=built["nothing_built"], on_step=on_step)
     except (Exception, KeyboardInterrupt):
         if stop["asked"] and stop["phase"] == "dbt":
             raise Stopped("stopped on SIGTERM 已停止 during the dbt build, a safe point: nothing was published and the "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from cityshare.settings import Settings, get_settings
 from cityshare.sqlquote import lit
 from cityshare.storage import stored_path
 from cityshare.warehouse import connect, table_schema, transaction
+
+# (steps done, steps in all, what was just done): the audit of each table, then the publish of each that passed
+StepProgress = Callable[[int, int, str], None]
 
 log = logging.getLogger("cityshare.publish")
 
@@ -61,8 +65,8 @@ def content_digest(con: Any, parquet: Path, contract: Contract) -> tuple[int, st
     return int(rows), str(digest)
 
 
-def audit_each(settings: Settings | None = None,
-               not_built: dict[str, str] | None = None) -> tuple[list[Audited], dict[str, list[str]], dict[str, list[str]]]:
+def audit_each(settings: Settings | None = None, not_built: dict[str, str] | None = None,
+               on_step: StepProgress | None = None) -> tuple[list[Audited], dict[str, list[str]], dict[str, list[str]]]:
     """Stage each built table as Parquet and run its published contract on it, one table at a time.
 
     Returns the tables that passed; per table that did not (``shared.<model>``), the reasons: a missing
@@ -96,9 +100,11 @@ def audit_each(settings: Settings | None = None,
             )
             rows, digest = content_digest(con, staged, contract)
             audited.append(Audited(contract, schema, staged, rows, digest, []))
-    for item in audited:
+    for done, item in enumerate(audited, start=1):
         item.results = run_rules(compile_rules(item.contract, order_column=None),
                                  f"SELECT * FROM read_parquet({lit(item.staged)})", item.rows)
+        if on_step:
+            on_step(done, 2 * len(audited), f"审核 audit {item.contract.model_name}")
         bad = [f"{item.contract.model_name}: {r.description} [{r.rule}: {r.failed}/{r.evaluated}]"
                f"{' ' + r.error if r.error else ''}" for r in item.results if not r.success]
         if bad:
@@ -172,7 +178,7 @@ def _previous_outcome(con: Any, inputs: str) -> dict[str, Any] | None:
 
 
 def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str] | None = None,
-                      nothing_built: bool = False) -> dict[str, Any]:
+                      nothing_built: bool = False, on_step: StepProgress | None = None) -> dict[str, Any]:
     """Publish every table whose audit passed; a table that failed keeps its previous version.
 
     Returns ``{"published": [...], "blocked": {table: reasons}, "waiting": {table: sources}}``; the outcome of each
@@ -185,8 +191,19 @@ def audit_and_publish(settings: Settings | None = None, not_built: dict[str, str
         previous = _previous_outcome(con, inputs) if nothing_built else None
     if previous is not None:
         return previous
-    passed, blocked, waiting = audit_each(settings, not_built)
-    report = publish(passed, settings)
+    audited = [0]  # the audit steps reported: the publish steps continue from there
+
+    def audit_step(done: int, total: int, name: str) -> None:
+        audited[0] = done
+        if on_step:
+            on_step(done, total, name)
+
+    def publish_step(done: int, total: int, name: str) -> None:
+        if on_step:
+            on_step(audited[0] + done, audited[0] + total, name)
+
+    passed, blocked, waiting = audit_each(settings, not_built, audit_step)
+    report = publish(passed, settings, publish_step)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = [[r["table"], "published", "", now] for r in report]
     rows += [[table, "blocked", "; ".join(reasons)[:4000], now] for table, reasons in blocked.items()]
@@ -225,7 +242,8 @@ def _next_version(settings: Settings, name: str, last: int, content_hash: str) -
     return max(last, top) + 1
 
 
-def publish(audited: list[Audited], settings: Settings | None = None) -> list[dict[str, Any]]:
+def publish(audited: list[Audited], settings: Settings | None = None,
+            on_step: StepProgress | None = None) -> list[dict[str, Any]]:
     """Publish every audited table: snapshot folders first (fsynced), then one transaction swapping the tables
     into ``shared`` and recording the versions, then the pointers the share service reads (cityshare.snapshots).
     A crash at any step leaves the previous versions served; a rerun completes the publish."""
@@ -244,6 +262,8 @@ def publish(audited: list[Audited], settings: Settings | None = None) -> list[di
             snapshot = snapshots.write_version(settings, name, version, item.staged, {
                 "rows": item.rows, "content_hash": item.content_hash, "published_at": now})
             plans.append((item, version, changed, snapshot))
+            if on_step:
+                on_step(len(plans), len(audited), f"发布 publish {name} v{version}")
         crash_point("publish.before_commit")
         with transaction(con):
             for item, version, changed, snapshot in plans:

@@ -84,8 +84,13 @@ def test_a_failed_audit_keeps_the_previous_version_and_the_directory_says_why(ho
                     encoding="utf-8")
     with connect(home) as con:  # the others change, so they get a new version
         con.execute("UPDATE collab.collab_storefront_order__street_day SET registered_shops = registered_shops + 1")
-    outcome = audit_and_publish(home)
+    steps: list[tuple[int, int, str]] = []  # what the CLI's bar shows
+    outcome = audit_and_publish(home, on_step=lambda done, total, name: steps.append((done, total, name)))
     assert list(outcome["blocked"]) == ["shared.base_legal_entity"]
+    audited = [name for _, _, name in steps if name.startswith("审核 audit ")]
+    published = [name for _, _, name in steps if name.startswith("发布 publish ")]
+    assert "审核 audit base_legal_entity" in audited and len(published) == len(outcome["published"]) == len(audited) - 1
+    assert [done for done, _, _ in steps] == list(range(1, len(steps) + 1)) and steps[-1][1] == len(steps)
     after = _versions(home)
     assert after["base_legal_entity"] == before["base_legal_entity"]
     assert after["collab_storefront_order__street_day"] == before["collab_storefront_order__street_day"] + 1
