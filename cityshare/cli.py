@@ -442,11 +442,16 @@ def contracts_compile(
 def contracts_diff(
     old: Annotated[Path, typer.Argument(help="the previous contract file")],
     new: Annotated[Path, typer.Argument(help="the changed contract file")],
+    as_json: JsonOut = False,
 ) -> None:
     """Classify every change as breaking or not; exit 1 if a breaking change keeps the major version."""
     from cityshare.contracts.diff import diff_files
 
     result = diff_files(old, new)
+    if as_json:
+        _json({"old_version": result.old_version, "new_version": result.new_version, "version_ok": result.version_ok,
+               "changes": [{"where": c.where, "change": c.message, "breaking": c.breaking} for c in result.changes]})
+        raise typer.Exit(0 if result.version_ok else 1)
     for c in result.changes:
         tag = "[bold red]breaking[/]" if c.breaking else "[green]compatible[/]"
         console.print(f"{tag}  {c.where}: {c.message}", highlight=False)

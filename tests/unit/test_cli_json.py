@@ -57,3 +57,18 @@ def test_batch_actions_federation_status_and_lint_speak_json(env):
     failing = {r["contract"].rsplit("/contracts/", 1)[1]: r["errors"] for r in lint if r["errors"]}
     assert "shared/city_cases.odcs.yaml" in failing
     assert failing["shared/city_cases.odcs.yaml"][0]["field"] == "schema[0].physicalName"
+
+
+def test_contracts_diff_speaks_json_and_keeps_its_exit_code(tmp_path):
+    """A script (or CI) reads the classified changes; a breaking change without a major bump still exits 1."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "contracts" / "cgj" / "city_cases.odcs.yaml"
+    text = source.read_text(encoding="utf-8")
+    narrowed = tmp_path / "new.odcs.yaml"
+    narrowed.write_text(text.replace(", 作废]", "]", 1), encoding="utf-8")
+    result = CliRunner().invoke(app, ["contracts", "diff", str(source), str(narrowed), "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["version_ok"] is False and report["changes"] == [
+        {"where": "column status rule.status_valid", "change": "allowed values narrowed (removed 作废)", "breaking": True}]
