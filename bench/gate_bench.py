@@ -69,8 +69,8 @@ def _contract_doc() -> dict:
                 prop("reported_at", "timestamp", quality=[lib("reported_window", minimum="loadDate-30",
                                                               maximum="loadDate+1")]),
                 prop("closed_at", "timestamp", quality=[{
-                    "type": "sql", "name": "closed_after_reported",
-                    "query": "SELECT * FROM ${table} WHERE try_cast(closed_at AS TIMESTAMP) "
+                    "type": "sql", "name": "closed_after_reported", "mustBe": 0,
+                    "query": "SELECT COUNT(*) FROM ${table} WHERE try_cast(closed_at AS TIMESTAMP) "
                              "< try_cast(reported_at AS TIMESTAMP)"}]),
             ]}],
         "customProperties": [{"property": "quarantineThreshold", "value": 0.05},
