@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -98,6 +99,7 @@ def main() -> None:
     rows = int(args.rows)
     report: dict[str, Any] = {"measured_at": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
                               "rows": rows, "reps": args.reps, "formats": {}}
+    key = os.environ.get("CITYSHARE_TOKEN_KEY") or secrets.token_hex(32)  # land_batch refuses to run without one
     with tempfile.TemporaryDirectory(prefix="cityshare-land-bench-") as tmp:
         pristine = Path(tmp) / "pristine"
         report["bytes"] = write_files(pristine, rows)
@@ -109,7 +111,8 @@ def main() -> None:
                     data = Path(tmp) / "run"
                     shutil.rmtree(data, ignore_errors=True)
                     shutil.copytree(pristine, data)
-                    info = run_child([__file__, "--child", side, fmt], {"CITYSHARE_DATA_DIR": str(data)}, side)
+                    info = run_child([__file__, "--child", side, fmt], {"CITYSHARE_DATA_DIR": str(data),
+                                                                        "CITYSHARE_TOKEN_KEY": key}, side)
                     runs[side].append(info)
                     print(f"{fmt} rep {rep + 1} {side}: {info['stages']['extract_land']['seconds']:.2f} s, "
                           f"load {os.getloadavg()[0]:.2f}", flush=True)

@@ -21,7 +21,7 @@ from typing import Any
 from cityshare.contracts.model import Contract
 from cityshare.faults import crash_point
 from cityshare.settings import Settings
-from cityshare.sources import Extract, Watermark, load_id_for
+from cityshare.sources import Extract, NativeScan, Watermark, load_id_for
 from cityshare.sqlquote import lit
 from cityshare.storage import LakePath, is_remote_path, lake_root, staged_dir
 
@@ -180,7 +180,8 @@ def land_native(contract: Contract, load_date: dt.date, extract: Extract, settin
 
     Rows keep the file's order (DuckDB preserves insertion order), so ``row_number() OVER ()`` numbers
     them as the tolerant reader does. The fingerprint is the file digests, known before the read, so a
-    re-run of the same content is recognised without reading it.
+    re-run of the same content is recognised without reading it. A scan that stops at a value its
+    ``retry`` can settle is run again as that (the batch's ``reader_reason`` says so).
     """
     import duckdb
 
@@ -191,30 +192,47 @@ def land_native(contract: Contract, load_date: dt.date, extract: Extract, settin
     staging = settings.lake_dir / "raw" / ".staging"
     staging.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(staging)})
+    reason = ""
     try:
         if final.exists():  # the count comes from the source, as the tolerant path's does: the gate judges the batch
             rows = _native_sql(con, f"SELECT count(*) FROM {scan.relation}", scan.params)
             return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", rows,
                                extract.source_uri, reused=True, reader="native")
         loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        columns = ", ".join(f'{expr} AS "{name}"' for name, expr in scan.columns.items())
-        with staged_dir(settings, final) as tmp:
-            # the read runs inside DuckDB's COPY: a kill there leaves this temp folder, which the rerun sweeps
-            crash_point("land.mid_extract")
-            rows = _native_sql(
-                con,
-                f"""COPY (SELECT *, {_metadata_sql(list(scan.columns))}
-                          FROM (SELECT {columns}, row_number() OVER () AS _source_row FROM {scan.relation}))
-                    TO '{tmp / "part-0.parquet"}' ({_parquet_options(extract)})""",
-                [load_id, loaded_at, extract.source_uri, load_date, *scan.params],  # in placeholder order
-            )
-            if not rows:  # an empty delivery lands with the contract's columns, as the tolerant path writes it
-                raise NativeFailed("no rows: an empty delivery lands with the contract's columns")
-            crash_point("land.before_commit")
+        while True:
+            try:
+                rows = _copy_native(con, scan, extract, settings, final, [load_id, loaded_at, extract.source_uri,
+                                                                          load_date])
+                break
+            except NativeFailed as exc:
+                if scan.retry is None or scan.retry_on not in str(exc):
+                    raise
+                scan, reason = scan.retry, f"second native scan: {exc}"
     finally:
         con.close()
     return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", rows, extract.source_uri,
-                       reused=False, reader="native")
+                       reused=False, reader="native", reader_reason=reason)
+
+
+def _copy_native(con: Any, scan: NativeScan, extract: Extract, settings: Settings, final: LakePath,
+                 meta: list[Any]) -> int:
+    """The batch's ``COPY`` by ``scan`` into a staged folder renamed to ``final``; ``meta``: load id, loaded at,
+    source, load date. Returns the row count."""
+    columns = ", ".join(f'{expr} AS "{name}"' for name, expr in scan.columns.items())
+    with staged_dir(settings, final) as tmp:
+        # the read runs inside DuckDB's COPY: a kill there leaves this temp folder, which the rerun sweeps
+        crash_point("land.mid_extract")
+        rows = _native_sql(
+            con,
+            f"""COPY (SELECT *, {_metadata_sql(list(scan.columns))}
+                      FROM (SELECT {columns}, row_number() OVER () AS _source_row FROM {scan.relation}))
+                TO '{tmp / "part-0.parquet"}' ({_parquet_options(extract)})""",
+            [*meta, *scan.params],  # in placeholder order
+        )
+        if not rows:  # an empty delivery lands with the contract's columns, as the tolerant path writes it
+            raise NativeFailed("no rows: an empty delivery lands with the contract's columns")
+        crash_point("land.before_commit")
+    return rows
 
 
 def _native_sql(con: Any, sql: str, params: list[Any]) -> int:

@@ -31,12 +31,15 @@ class NativeScan:
     ``relation`` is a DuckDB table function call with ``?`` placeholders bound to ``params``; ``columns``
     maps each landed business column, in landed order, to a SQL expression over it giving the very text
     the tolerant path (``Extract.batches``) yields. An expression may call ``error()`` for a value it
-    cannot reproduce exactly: the scan then fails and the delivery lands through the tolerant path.
+    cannot reproduce exactly: the scan then fails and the delivery lands through the tolerant path — or,
+    when the error's message holds ``retry_on``, through ``retry``, a slower scan that can settle it.
     """
 
     relation: str
     params: list[Any]
     columns: dict[str, str]
+    retry: NativeScan | None = None
+    retry_on: str = ""
 
 
 @dataclass(frozen=True)

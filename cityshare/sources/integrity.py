@@ -17,13 +17,16 @@ any other codec (Big5 …)       UTF-8, that codec — not GB18030, which reads 
 
 UTF-8 goes first because valid non-ASCII UTF-8 is practically never another codec's text. The scan also
 yields what truncation checks need — line count, whether the file ends with a line break, its last line —
-and the file's digest, in the same pass (8 MB blocks: memory stays bounded).
+and the file's digest, in the same pass (8 MB blocks: memory stays bounded). UTF-8 is checked without
+decoding first (:func:`_scan_utf8`, ≈ 3× faster); only a file that fails it is decoded to say where.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import struct
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +87,7 @@ def check_text(path: Path, declared: str) -> TextFile:
         tried = ["utf-16"]
     stops: list[_Stop] = []
     for codec in tried:
-        result = _scan(path, codec)
+        result = (_scan_utf8(path) if codec == "utf-8-sig" else None) or _scan(path, codec)
         if isinstance(result, TextFile):
             return result
         stops.append(result)
@@ -134,3 +137,87 @@ def _scan(path: Path, codec: str) -> TextFile | _Stop:
     ends = last in ("\n", "\r")
     lines = newlines + (0 if ends or consumed == 0 else 1)
     return TextFile(path, codec, digest.hexdigest(), lines, ends or consumed == 0, "" if ends else tail)
+
+
+def _scan_utf8(path: Path) -> TextFile | None:
+    """What ``_scan(path, "utf-8-sig")`` returns for a valid UTF-8 file, or None if it is not valid UTF-8.
+
+    Python's decoder builds a str of each block (≈ 0.35 s per 180 MB of Chinese text); here Arrow's UTF-8
+    validation (C, the same strictness as Python's: overlong forms, surrogates and code points beyond U+10FFFF
+    fail; tests/unit/test_sources_files.py) checks the bytes in ≈ 0.03 s, and line breaks are counted in
+    the bytes, since UTF-8 never uses their bytes inside another character. Only the last line is decoded.
+    The digest, the costliest part left (≈ 0.12 s), runs on a second thread (hashlib releases the GIL), one
+    block behind at most.
+    """
+    digest = hashlib.sha256()
+    size = newlines = final = 0
+    carry = b""  # the first bytes of a character the last block boundary cut
+    tail, tail_at, whole = b"", 0, False  # bytes after the last line break, their offset, the whole last line?
+    with path.open("rb") as fh, ThreadPoolExecutor(1) as hasher:
+        hashed: Future[None] | None = None
+        while block := fh.read(_BLOCK):
+            if hashed is not None:
+                hashed.result()
+            hashed = hasher.submit(digest.update, block)
+            newlines += block.count(b"\n")
+            final = block[-1]
+            rest = _valid_through(carry, block)
+            if rest is None:
+                return None
+            carry = rest
+            cut = block.rfind(b"\n")
+            if cut >= 0:  # as _scan: a last line that began in this block is kept whole
+                tail, tail_at, whole = block[cut + 1:], size + cut + 1, True
+            else:  # … one that spans blocks, its last _TAIL characters (at most 4 bytes each, + a cut one)
+                tail = (tail + block)[-(4 * _TAIL + 3):]
+                tail_at, whole = size + len(block) - len(tail), False
+            size += len(block)
+        if hashed is not None:
+            hashed.result()
+    if carry:  # the file ends inside a character
+        return None
+    if size and final in b"\n\r":
+        return TextFile(path, "utf-8-sig", digest.hexdigest(), newlines, True, "")
+    while tail and 0x80 <= tail[0] < 0xC0:  # a character cut when the tail was trimmed
+        tail, tail_at = tail[1:], tail_at + 1
+    last = tail.decode("utf-8-sig" if tail_at == 0 else "utf-8")
+    return TextFile(path, "utf-8-sig", digest.hexdigest(), newlines + (1 if size else 0), size == 0,
+                    last if whole else last[-_TAIL:])
+
+
+def _utf8(data: bytes | memoryview) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's validation of a one-value string array over it, no copy)."""
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _valid_through(carry: bytes, block: bytes) -> bytes | None:
+    """Validate ``block`` as the continuation of a file whose previous blocks were valid UTF-8 but for ``carry``
+    (a character they cut); returns the new carry, or None if the bytes are not UTF-8."""
+    start = 0
+    while start < min(3, len(block)) and 0x80 <= block[start] < 0xC0:  # a cut character's last bytes
+        start += 1
+    if carry or start:
+        head = carry + block[:start]
+        if start == len(block) and len(head) < _width(head[0]):  # a tiny last block: still inside the character
+            return head
+        if not _utf8(head):
+            return None
+    end = len(block)  # where a character the block's end cuts begins: its bytes go with the next block
+    lead = end - 1
+    while lead > max(start, end - 4) and 0x80 <= block[lead] < 0xC0:
+        lead -= 1
+    if lead >= start and block[lead] >= 0xC0 and lead + _width(block[lead]) > end:
+        end = lead
+    return block[end:] if _utf8(memoryview(block)[start:end]) else None
+
+
+def _width(lead: int) -> int:
+    """Bytes of the UTF-8 character ``lead`` begins (an invalid lead fails validation later, whatever this says)."""
+    return 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4

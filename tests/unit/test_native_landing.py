@@ -145,3 +145,41 @@ def test_ingest_says_which_reader_ran(project):
     assert (result["reader"], result["reader_reason"], result["status"], result["rows"]) == ("native", "", "accepted", 30)
     again = ingest("cgj/city_cases", DAY)  # the same content: recognised before reading, counted from the source
     assert again["reused"] and again["load_id"] == result["load_id"] and again["rows"] == 30
+
+
+_TEMPLATE = {"sensor.id": '{"sensor": {"id": %s, "type": "应变", "unit": "με"}, "bridge": {"id": "QL500108001", '
+                          '"name": "东水门长江大桥"}, "ts": "2026-11-25 01:00:00", "value": 1.5, "alarm": false}',
+             "value": '{"sensor": {"id": "S2", "type": "应变", "unit": "με"}, "bridge": {"id": "QL500108001", '
+                      '"name": "东水门长江大桥"}, "ts": "2026-11-25 01:00:00", "value": %s, "alarm": false}',
+             "alarm": '{"sensor": {"id": "S2", "type": "应变", "unit": "με"}, "bridge": {"id": "QL500108001", '
+                      '"name": "东水门长江大桥"}, "ts": "2026-11-25 01:00:00", "value": 1.5, "alarm": %s}'}
+_VALUES = [  # JSON text of one leaf: every JSON type, and strings that look like other types' text
+    '"S1"', '"3.0"', '"1.5"', '"0.10"', '"1e5"', '"1e+20"', '"+5"', '" 5"', '"NaN"', '"nan"', '"inf"', '"Infinity"',
+    '"{x"', '"[1"', '""', '"  "', '"\\u3000"', '"\\u00a0x"', '" x"', '"\\t"', '"a\\"b"', '"a\\\\b"', '"\\u0041"',
+    '"με"', '"东水门"', '"١٢٣"', '"2026-11-25 01:00:00"', '"12345678901234567890"', '"true"', '"null"',
+    '12', '-0', '0', '12345678901234567890123', '-9223372036854775809', '2.0', '-0.0', '1.5', '0.30000000000000004',
+    '1E2', '1e20', '1e-5', '0.0001', '99999999999999.9', '999999999999999.0', '1e15', '1e400', '-1e400', 'NaN',
+    'Infinity', '-Infinity', 'nan', 'true', 'false', 'null', '{"a": 1}', '[1, 2]']
+
+_FIRST_SCAN = {'"S1"', '"1.5"', '"+5"', '" 5"', '""', '"  "', '"\\u3000"', '"\\u0041"', '"东水门"', '"με"',
+               '"2026-11-25 01:00:00"', '"12345678901234567890"', '"true"', '12', '-0', '12345678901234567890123',
+               'true', 'null'}
+_SECOND_SCAN = {'"3.0"', '"{x"', '2.0', '1E2'}
+
+
+@pytest.mark.parametrize("field", list(_TEMPLATE))
+@pytest.mark.parametrize("value", _VALUES)
+def test_a_jsonl_leaf_lands_as_the_tolerant_reader_lands_it(field, value, project):
+    """Each JSON type in each kind of field, and strings that read like numbers, blanks or literals: the native
+    reader lands what the tolerant one lands (or refuses the file and lets it), never something else."""
+    folder = project.inbox_dir / "zjw" / "bridge_sensor_readings"
+    folder.mkdir(parents=True)
+    lines = [_TEMPLATE[field] % '"S9"' if field == "sensor.id" else _TEMPLATE[field] % "true", _TEMPLATE[field] % value]
+    (folder / f"bridge_sensor_readings_{DAY}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _, batch = _compare(get_contract("zjw/bridge_sensor_readings", project), DAY, project)
+    if value in _FIRST_SCAN or (field == "value" and value in _SECOND_SCAN):  # a number field's leaf is JSON
+        assert (batch.reader, batch.reader_reason) == ("native", "")
+    elif value in _SECOND_SCAN:  # read as text, it may have been a double: read again as JSON
+        assert batch.reader == "native" and batch.reader_reason.startswith("second native scan"), batch
+    elif value in ("NaN", '{"a": 1}'):
+        assert batch.reader == "tolerant"

@@ -257,3 +257,33 @@ def test_rerunning_a_file_window_three_times_leaves_one_batch(project):
     assert con.execute("SELECT count(*) FROM meta.batches").fetchone() == (1,)
     assert con.execute("SELECT count(*) FROM raw.ghzrj__illegal_construction_reports").fetchone() == (5,)
     con.close()
+
+
+def _utf8_cases() -> list[bytes]:
+    """Files around every way UTF-8 fails (and a few ways it does not), cut at awkward places."""
+    text = "桥梁 S1 μ 😀 \u3000 é\r\n第二行\n\ufeff末行".encode()
+    broken = [b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\x80",
+              b"\xe4\xb8", b"\xff", b"\xf0\x9f\x98"]
+    cases = [b"", b"\n", b"\r", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n", b"\xef", b"\xef\xbb", text, b"\xef\xbb\xbf" + text,
+             text + b"\n", text[:-1], text[:5], text * 9]
+    for bad in broken:
+        cases += [bad, text + bad, bad + text, text[:7] + bad + text[7:], text * 3 + bad]
+    return cases
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 64])
+def test_the_fast_utf8_scan_agrees_with_the_decoder(block, tmp_path, monkeypatch):
+    """_scan_utf8 (Arrow validates the bytes) gives exactly what decoding gives, or None — never a file the
+    decoder refuses; blocks of a few bytes cut characters every way, a 3-character tail trims long last lines."""
+    from cityshare.sources import integrity
+
+    monkeypatch.setattr(integrity, "_BLOCK", block)
+    monkeypatch.setattr(integrity, "_TAIL", 3)
+    for i, data in enumerate(_utf8_cases()):
+        path = tmp_path / f"{i}.jsonl"
+        path.write_bytes(data)
+        decoded, fast = integrity._scan(path, "utf-8-sig"), integrity._scan_utf8(path)
+        if isinstance(decoded, integrity._Stop):
+            assert fast is None, data
+        else:  # a partial BOM alone: Python's utf-8-sig decoder reads it as empty text, the fast scan leaves it
+            assert fast == decoded or (fast is None and data in (b"\xef", b"\xef\xbb")), data
