@@ -850,10 +850,6 @@ def _table(title: str, rows: list[dict[str, Any]], as_json: bool = False) -> Non
     console.print(table)
 
 
-if __name__ == "__main__":
-    app()
-
-
 @airflow_app.command("env")
 @friendly
 def airflow_env_cmd(
@@ -918,3 +914,7 @@ def _airflow_failed(running: Any) -> int:
     err.print(f"[bold red]error:[/] Airflow did not start: {', '.join(dead) or 'api-server not healthy'}; "
               f"see {running.logs}", highlight=False)
     return 1
+
+
+if __name__ == "__main__":
+    app()
