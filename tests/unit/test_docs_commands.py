@@ -1,0 +1,310 @@
+"""Every command line of README.md's and docs/*.md's shell blocks (```console ``$ `` lines, ```bash/```sh lines) is
+run here, verbatim, in a sandbox — or named in ELSEWHERE (another test runs it verbatim) or SKIPPED (with the reason
+it cannot run in a test). A newly documented command that is in none of them fails
+``test_every_documented_command_is_run_or_skipped_with_a_reason``.
+
+Each run checks the exit code the docs imply (0 unless they say otherwise) and, where the docs show output, that the
+essential part of it (``shows``: a piece of the documented output) appears in the real output. What a command
+depends on but the docs leave to the reader — ``$TOKEN``, a load id, ``FILE``, ``/backups`` — is put in by the
+step's ``replace`` (the sandbox's path or a value an earlier command printed).
+
+Sandboxes: the share world of ``cityshare.share.sample_world`` (published tables, directory, no dbt; < 1 s) for
+tokens, exports, receipts, audit, directory exports, federation identity, backup and check; the project's own
+contracts for the contract commands. Slow (``make test-slow``): the recovery session on the core scenario's built
+warehouse, the by-hand session of operations.md on the whole project, the Airflow CLI and the OpenMetadata files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+from docs_support import ROOT, DocCommand, Done, Shell, all_documented_commands, reader_environment, wait_for_port
+
+from cityshare.ports import free_port
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    doc: str
+    command: str                      # the documented command, its trailing comment left out
+    shows: tuple[str, ...] = ()       # pieces of the documented output that the real output must contain
+    exit: int = 0
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)  # for this command only (a fault switch)
+    replace: Mapping[str, str] = dataclasses.field(default_factory=dict)  # documented → sandbox; {name}: Shell.values
+    before: Callable[[Shell], None] | None = None
+    after: Callable[[Shell, Done], None] | None = None
+
+
+def documented() -> dict[tuple[str, str], list[DocCommand]]:
+    found: dict[tuple[str, str], list[DocCommand]] = {}
+    for command in all_documented_commands():
+        found.setdefault((command.doc, command.key), []).append(command)
+    return found
+
+
+def run_steps(shell: Shell, steps: list[Step]) -> None:
+    """Each step's documented command, verbatim but for its replacements, in the shell session."""
+    docs = documented()
+    for step in steps:
+        occurrences = docs.get((step.doc, step.command))
+        assert occurrences, f"{step.doc} no longer documents `{step.command}`: update this test's steps"
+        if step.before:
+            step.before(shell)
+        text = occurrences[0].text
+        for old, new in step.replace.items():
+            assert old in text, (old, text)
+            text = text.replace(old, new.format(**shell.values))
+        started = time.monotonic()
+        done = shell.run(text, env=step.env)
+        print(f"{time.monotonic() - started:6.1f} s  {step.doc}: {step.command}")  # pytest -s: where the time goes
+        assert done.returncode == step.exit, done.describe()
+        shown = "\n".join(c.shown for c in occurrences)
+        for piece in step.shows:
+            assert piece in shown, f"{step.doc} `{step.command}` does not show {piece!r}: update this test's step"
+            assert piece in done.output, f"{step.doc} shows {piece!r}, the command printed:\n{done.describe()}"
+        if step.after:
+            step.after(shell, done)
+
+
+@pytest.fixture
+def shell_for() -> Iterator[Callable[[Path, dict[str, str]], Shell]]:
+    shells: list[Shell] = []
+
+    def make(cwd: Path, env: dict[str, str]) -> Shell:
+        shells.append(Shell(cwd, env))
+        return shells[-1]
+
+    yield make
+    for shell in shells:
+        shell.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The share world: tokens, exports over HTTP, receipts, the audit chain, directory exports, federation, backup/check
+
+
+TOKEN_KEY = "docs-commands-" + "k" * 32
+
+
+@pytest.fixture(scope="module")
+def share_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sample share world whose folder holds ``home/`` (CITYSHARE_HOME) and ``data/`` (the data dir): the docs'
+    ``data/…`` paths are relative to it, as to a checkout; ``tests/`` is the repository's (reference files)."""
+    from cityshare.share.sample_world import build_world
+
+    world = tmp_path_factory.mktemp("docs-share") / "world"
+    settings = build_world(world, token_key=TOKEN_KEY)
+    seeds = settings.project_root / "dbt_project" / "seeds"  # the GB/T 2260 areas DCAT-AP names (dct:spatial)
+    seeds.mkdir(parents=True)
+    shutil.copy(ROOT / "dbt_project" / "seeds" / "chongqing_areas.csv", seeds)
+    (world / "tests").symlink_to(ROOT / "tests")
+    return world
+
+
+def share_env(world: Path) -> dict[str, str]:
+    return reader_environment(CITYSHARE_HOME=str(world / "home"), CITYSHARE_DATA_DIR=str(world / "data"),
+                              CITYSHARE_TOKEN_KEY=TOKEN_KEY)
+
+
+def _remember_token(name: str) -> Callable[[Shell, Done], None]:
+    def after(shell: Shell, done: Done) -> None:
+        token = done.stdout.strip()
+        assert re.fullmatch(r"cs_[A-Za-z0-9_-]{20,}", token), done.describe()  # the token alone on stdout
+        shell.values[name] = token
+        shell.values[f"{name}_id"] = re.search(r"issued (tk_[0-9a-f]+)", done.stderr).group(1)  # type: ignore[union-attr]
+    return after
+
+
+def _use_as_token(shell: Shell, done: Done) -> None:
+    """The reader's ``$TOKEN``: the provider's (城管局) approver token just issued."""
+    _remember_token("approver")(shell, done)
+    shell.env["TOKEN"] = shell.values["approver"]
+
+
+def _lists_the_issued_tokens(shell: Shell, done: Done) -> None:
+    for user in ("wang", "li", "zhao"):
+        assert re.search(rf"│ {user}\s+│", done.stdout), done.describe()
+
+
+def _revoked(shell: Shell, done: Done) -> None:
+    listed = shell.run(".venv/bin/cityshare token list --json")
+    row = next(t for t in json.loads(listed.stdout) if t["id"] == shell.values["consumer_id"])
+    assert row["revoked_at"], row
+
+
+def _file(name: str, test: Callable[[Path], bool]) -> Callable[[Shell, Done], None]:
+    def after(shell: Shell, done: Done) -> None:
+        path = shell.cwd / name
+        assert path.exists() and test(path), f"{name} after `{done.command}`"
+    return after
+
+
+def _dcat_export(shell: Shell) -> None:
+    """The FILE of the pyshacl command: the directory's DCAT-AP export (JSON-LD)."""
+    made = shell.run(".venv/bin/cityshare directory export --format dcat --out catalog.jsonld")
+    assert made.returncode == 0, made.describe()
+
+
+def _served(shell: Shell) -> None:
+    """The portal the curl commands talk to: `cityshare serve` on a free port instead of 8000."""
+    port = free_port()
+    shell.run(f".venv/bin/cityshare serve --port {port} > serve.log 2>&1 &")
+    wait_for_port(port, timeout=60)
+    shell.values["portal"] = f"http://127.0.0.1:{port}"
+
+
+def _whole_export(shell: Shell) -> bytes:
+    url = f"{shell.values['portal']}/api/tables/theme_city_cases__case/export"
+    answer = httpx.get(url, params={"format": "csv", "header": "zh", "version": "1"}, timeout=60,
+                       headers={"Authorization": f"Bearer {shell.env['TOKEN']}"})
+    assert answer.status_code == 200, answer.text
+    shell.values["delivery"] = answer.headers["X-CityShare-Delivery"]
+    return answer.content
+
+
+def _interrupted_download(shell: Shell) -> None:
+    """The second curl resumes a download: cut the first one's file in half, as a dropped connection would."""
+    cases = shell.cwd / "cases.csv"
+    whole = cases.read_bytes()
+    assert whole.startswith("\ufeff".encode()) and "案件编号".encode() in whole[:500], whole[:500]
+    (shell.cwd / "cases.whole").write_bytes(whole)
+    cases.write_bytes(whole[: len(whole) // 2])
+
+
+def _resumed(shell: Shell, done: Done) -> None:
+    assert (shell.cwd / "cases.csv").read_bytes() == (shell.cwd / "cases.whole").read_bytes()
+
+
+def _export_and_receipt(shell: Shell) -> None:
+    """export.csv and receipt.json as a consumer downloads them: the export, then its signed receipt."""
+    (shell.cwd / "export.csv").write_bytes(_whole_export(shell))
+    receipt = httpx.get(f"{shell.values['portal']}/api/receipts/{shell.values['delivery']}", timeout=30,
+                        headers={"Authorization": f"Bearer {shell.env['TOKEN']}"})
+    assert receipt.status_code == 200, receipt.text
+    (shell.cwd / "receipt.json").write_bytes(receipt.content)
+
+
+def _audit_has_records(shell: Shell, done: Done) -> None:
+    assert re.search(r"audit chain ok: [1-9]\d* records", done.stdout), done.describe()
+
+
+def _airflow_env_for(port: str) -> Callable[[Shell, Done], None]:
+    def after(shell: Shell, done: Done) -> None:
+        assert shell.env["AIRFLOW_HOME"].startswith(shell.env["CITYSHARE_DATA_DIR"]), shell.env["AIRFLOW_HOME"]
+        assert any(port in value for name, value in shell.env.items() if name.startswith("AIRFLOW__")), shell.env
+    return after
+
+
+BACKUPS = {"/backups/": "{root}/backups/"}
+TOKEN = ".venv/bin/cityshare token issue --department"
+SHARE_STEPS = [
+    Step("README.md", f"{TOKEN} jd_nanping --user wang --role consumer", after=_remember_token("readme")),
+    Step("docs/share.md", f"{TOKEN} jd_nanping --user wang --role consumer --days 30", shows=("cs_",),
+         after=_remember_token("consumer")),
+    Step("docs/share.md", f"{TOKEN} cgj --user li --role approver", after=_use_as_token),
+    Step("docs/share.md", f"{TOKEN} cyzx --user zhao --role governance", after=_remember_token("governance")),
+    Step("docs/share.md", ".venv/bin/cityshare token list", after=_lists_the_issued_tokens),
+    Step("docs/share.md", ".venv/bin/cityshare token revoke tk_…", replace={"tk_…": "{consumer_id}"}, after=_revoked),
+    Step("docs/share.md", 'curl -sH "Authorization: Bearer $TOKEN" -o cases.csv "http://127.0.0.1:8000/api/tables/'
+         'theme_city_cases__case/export?format=csv&header=zh&version=1"', before=_served,
+         replace={"http://127.0.0.1:8000": "{portal}"}, after=_file("cases.csv", lambda p: p.stat().st_size > 1000)),
+    Step("docs/share.md", 'curl -sH "Authorization: Bearer $TOKEN" -H "Range: bytes=$(stat -c %s cases.csv)-" '
+         '"http://127.0.0.1:8000/api/tables/theme_city_cases__case/export?format=csv&header=zh&version=1" >> cases.csv',
+         before=_interrupted_download, replace={"http://127.0.0.1:8000": "{portal}"}, after=_resumed),
+    Step("docs/share.md", ".venv/bin/cityshare receipt verify export.csv receipt.json", before=_export_and_receipt,
+         after=lambda shell, done: _contains(done, "ok")),
+    Step("docs/share.md", ".venv/bin/cityshare audit verify", after=_audit_has_records),
+    Step("docs/federation.md", ".venv/bin/cityshare federation identity",
+         shows=("重庆市城市运行和治理中心 · 市级 · 重庆市（500000） · receipt key id",)),
+    Step("docs/federation.md", ".venv/bin/cityshare federation status"),
+    Step("docs/directory.md", ".venv/bin/cityshare directory export --format csv --out directory.csv",
+         after=_file("directory.csv", lambda p: p.read_bytes().startswith("\ufeff".encode()) and
+                     "城市管理案件" in p.read_text(encoding="utf-8-sig"))),
+    Step("docs/directory.md", ".venv/bin/pyshacl -s tests/reference/dcat-ap-3.0.1/dcat-ap-SHACL.ttl -i rdfs "
+         "-df json-ld -f human FILE", before=_dcat_export, replace={"FILE": "catalog.jsonld"},
+         after=lambda shell, done: _contains(done, "Conforms: True")),
+    Step("docs/quality.md", ".venv/bin/cityshare report quality --out quality.html",
+         after=_file("quality.html", lambda p: "<html" in p.read_text(encoding="utf-8").lower())),
+    Step("docs/operations.md", "cityshare backup /backups/cityshare-$(date +%F) --lake", replace=BACKUPS,
+         after=lambda shell, done: _contains(done, '"lake": true')),
+    Step("docs/operations.md", "cityshare check",
+         after=lambda shell, done: _contains(done, "every published version has its snapshot")),
+    Step("docs/airflow.md", 'eval "$(.venv/bin/cityshare airflow env --port 41873)"', after=_airflow_env_for("41873")),
+]
+
+
+def _contains(done: Done, text: str) -> None:
+    assert text in done.output, done.describe()
+
+
+def test_the_share_commands_work_on_a_published_world(share_world, shell_for):
+    shell = shell_for(share_world, share_env(share_world))
+    shell.values["root"] = str(share_world)
+    run_steps(shell, SHARE_STEPS)
+
+
+def _openmetadata_requests(shell: Shell, done: Done) -> None:
+    requests = list((shell.cwd / "data" / "openmetadata" / "requests").rglob("*.json"))
+    assert requests and all(json.loads(p.read_text(encoding="utf-8")) for p in requests), done.describe()
+
+
+def _workflow(shell: Shell, done: Done) -> None:
+    workflow = (shell.cwd / "data" / "openmetadata" / "workflow.yaml").read_text(encoding="utf-8")
+    assert "${CITYSHARE_OPENMETADATA_TOKEN}" in workflow and "http://localhost:8585/api" in workflow, workflow
+
+
+OPENMETADATA_STEPS = [
+    Step("docs/directory.md", "cityshare directory publish --openmetadata http://localhost:8585/api --workflow-file "
+         "data/openmetadata/workflow.yaml", after=_workflow),
+    Step("docs/directory.md", "cityshare directory publish --dry-run data/openmetadata/requests",
+         after=_openmetadata_requests),
+]
+
+
+@pytest.mark.slow  # openmetadata-ingestion takes ≈ 9 s to import, per command
+def test_the_openmetadata_files_are_written_without_a_server(share_world, shell_for):
+    run_steps(shell_for(share_world, share_env(share_world)), OPENMETADATA_STEPS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The project's contracts
+
+
+def _two_versions(shell: Shell) -> None:
+    """old.odcs.yaml and new.odcs.yaml: a contract and its next patch version with a reworded purpose."""
+    text = (ROOT / "contracts" / "cgj" / "city_cases.odcs.yaml").read_text(encoding="utf-8")
+    (shell.cwd / "old.odcs.yaml").write_text(text, encoding="utf-8")
+    version = re.search(r"^version: (\d+)\.(\d+)\.(\d+)$", text, re.M)
+    assert version
+    major, minor, patch = map(int, version.groups())
+    new = text.replace(version.group(0), f"version: {major}.{minor}.{patch + 1}", 1)
+    new = re.sub(r"^(  purpose: )", r"\1（修订）", new, count=1, flags=re.M)
+    (shell.cwd / "new.odcs.yaml").write_text(new, encoding="utf-8")
+
+
+def _a_suite_per_contract(shell: Shell, done: Done) -> None:
+    contracts = {f"{p.parent.name}__{p.name.removesuffix('.odcs.yaml')}" for p in (ROOT / "contracts").glob("*/*.odcs.yaml")}
+    suites = {p.name.removesuffix(".suite.json") for p in (shell.cwd / "suites").glob("*.suite.json")}
+    assert suites == contracts, suites ^ contracts
+
+
+CONTRACT_STEPS = [
+    Step("docs/contracts.md", ".venv/bin/cityshare contracts lint",
+         after=lambda shell, done: _contains(done, "ok ")),
+    Step("docs/contracts.md", ".venv/bin/cityshare contracts diff old.odcs.yaml new.odcs.yaml", before=_two_versions),
+    Step("docs/contracts.md", ".venv/bin/cityshare contracts compile --out suites/", after=_a_suite_per_contract),
+]
+
+
+def test_the_contract_commands_work_on_the_projects_contracts(tmp_path, shell_for):
+    env = reader_environment(CITYSHARE_HOME=str(ROOT), CITYSHARE_DATA_DIR=str(tmp_path / "data"))
+    run_steps(shell_for(tmp_path, env), CONTRACT_STEPS)
