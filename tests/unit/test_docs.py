@@ -12,16 +12,14 @@ from typing import Any
 
 import pytest
 import typer
+from docs_support import DOCS, FENCE, ROOT, documented_commands
 
 from cityshare.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_BYTES = 8 * 1024  # a front door: the details live in docs/
 
 _LINK = re.compile(r"(?<!!)\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]\n]*\]\(([^)\s]+)\)")
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 _CALL = re.compile(r"(?:^|(?<=[\s(]))(?:\S*/)?cityshare\s+(.*)")
 _SEPARATORS = {"|", "||", "&&", ";", "&", ">", ">>", "2>", "2>&1"}
 
@@ -31,7 +29,7 @@ def _rel(path: Path) -> str:
 
 
 def _links(path: Path) -> list[str]:
-    text = _FENCE.sub("", path.read_text(encoding="utf-8"))  # code blocks may show markdown literally
+    text = FENCE.sub("", path.read_text(encoding="utf-8"))  # code blocks may show markdown literally
     text = re.sub(r"`[^`\n]*`", "", text)
     return [a or b for a, b in _LINK.findall(text)]
 
@@ -39,15 +37,8 @@ def _links(path: Path) -> list[str]:
 def _commands(path: Path) -> list[list[str]]:
     """The words after `cityshare` of each command in the file's ```console / ```bash blocks."""
     found = []
-    for lang, body in _FENCE.findall(path.read_text(encoding="utf-8")):
-        if lang not in ("console", "bash", "sh", "shell"):
-            continue
-        for line in body.splitlines():
-            if lang == "console":
-                if not line.startswith("$ "):
-                    continue  # program output, not a command
-                line = line[2:]
-            line = line.split(" #", 1)[0]  # a trailing comment
+    for command in documented_commands(path):
+        for line in command.key.splitlines():
             for match in _CALL.finditer(line):
                 words = []
                 call = re.split(r"[)`]", match.group(1))[0].replace("…", "X")  # end of $(…) or `…`

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -308,3 +308,219 @@ CONTRACT_STEPS = [
 def test_the_contract_commands_work_on_the_projects_contracts(tmp_path, shell_for):
     env = reader_environment(CITYSHARE_HOME=str(ROOT), CITYSHARE_DATA_DIR=str(tmp_path / "data"))
     run_steps(shell_for(tmp_path, env), CONTRACT_STEPS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recovery (docs/recovery.md) on the core scenario's built warehouse: retract, a full disk, recover, backup/restore
+
+
+@pytest.fixture
+def built_core(tmp_path: Path) -> Path:
+    """A private copy of the core scenario (城管局 cases + 市场监管局 registry, 2 days) ingested, built and published."""
+    from test_directory_support import built_home, clone_built
+
+    return clone_built(built_home(tmp_path.parent / "docs-built"), tmp_path / "home").project_root
+
+
+def _warehouse(shell: Shell, sql: str) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(shell.cwd / "data" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _a_load_id(shell: Shell) -> None:
+    """The batch the docs retract: the 城管局 delivery of the last day."""
+    [(load_id,)] = _warehouse(shell, "SELECT max(load_id) FROM meta.batches WHERE dataset = 'cgj/city_cases'")
+    shell.values["load_id"] = load_id
+
+
+def _retraction_listed(shell: Shell, done: Done) -> None:
+    assert "retract" in done.stdout and shell.values["load_id"] in done.stdout, done.describe()
+
+
+def _lose_the_warehouse(shell: Shell) -> None:
+    shell.values["published"] = repr(_warehouse(shell, "SELECT table_name, version, rows FROM meta.publications "
+                                                       "ORDER BY ALL"))
+    for path in (shell.cwd / "data").glob("warehouse.duckdb*"):
+        path.unlink()
+
+
+def _versions_back(shell: Shell, done: Done) -> None:
+    assert repr(_warehouse(shell, "SELECT table_name, version, rows FROM meta.publications ORDER BY ALL")) == \
+        shell.values["published"], done.describe()
+
+
+RESTORED = {"/srv/cityshare/data": "{root}/srv/cityshare/data", "/backups/": "{root}/backups/"}
+RECOVERY_STEPS = [
+    Step("docs/recovery.md", 'cityshare batches retract 20300101-3f9a1c2b7d4e --reason "未来日期的错误交付"',
+         before=_a_load_id, replace={"20300101-3f9a1c2b7d4e": "{load_id}"}),
+    Step("docs/recovery.md", "cityshare build", env={"CITYSHARE_FAIL_AT": "publish.before_commit=ENOSPC"}, exit=3,
+         shows=("error: disk full 磁盘已满 (", "): free space on the data volume (df -h ",
+                ") and rerun the same command; nothing half-written was published")),
+    Step("docs/recovery.md", "cityshare build"),
+    Step("docs/recovery.md", "cityshare batches actions", after=_retraction_listed),
+    Step("docs/recovery.md", "cityshare recover", before=_lose_the_warehouse, after=_versions_back),
+    Step("docs/recovery.md", "cityshare backup /backups/cityshare-2026-12-05 --lake", replace=RESTORED),
+    Step("docs/recovery.md", "CITYSHARE_DATA_DIR=/srv/cityshare/data cityshare restore /backups/cityshare-2026-12-05",
+         replace=RESTORED, after=_file("srv/cityshare/data/warehouse.duckdb", Path.is_file)),
+    Step("docs/recovery.md", "CITYSHARE_DATA_DIR=/srv/cityshare/data cityshare build", replace=RESTORED),
+]
+
+
+@pytest.mark.slow  # dbt builds the core scenario four times (≈ 1 min)
+def test_the_recovery_commands_recover_a_built_warehouse(built_core, shell_for):
+    env = reader_environment(CITYSHARE_HOME=str(built_core), CITYSHARE_DATA_DIR=str(built_core / "data"),
+                             CITYSHARE_TOKEN_KEY=os.environ["CITYSHARE_TOKEN_KEY"])  # the key it was built with
+    shell = shell_for(built_core, env)
+    shell.values["root"] = str(built_core)
+    run_steps(shell, RECOVERY_STEPS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# docs/operations.md "Running the steps by hand": the whole project, a fresh data dir, the 市场监管局 API served
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A checkout's project files (contracts, catalog, dbt project, DAGs) without data."""
+    for part in ("contracts", "catalog", "dbt_project", "dags"):
+        shutil.copytree(ROOT / part, tmp_path / part,
+                        ignore=shutil.ignore_patterns("target", "logs", "__pycache__", "_generated", "dbt_packages"))
+    return tmp_path
+
+
+def _api_up(shell: Shell, done: Done) -> None:
+    wait_for_port(int(shell.env["CITYSHARE_SIM_API_PORT"]))
+
+
+BY_HAND = ".venv/bin/cityshare"
+BY_HAND_STEPS = [
+    Step("docs/operations.md", f"{BY_HAND} keys init"),
+    Step("docs/operations.md", "export CITYSHARE_SCJGJ_API_TOKEN=$(.venv/bin/python -c 'import secrets; "
+         "print(secrets.token_urlsafe(16))')"),
+    Step("docs/operations.md", f"{BY_HAND} simulate --days 2 --start 2026-11-25 --serve-api &", after=_api_up),
+    Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-11-25",
+         shows=('"status": "accepted", "rows": 181, "accepted": 177, "quarantined": 4,',
+                '"reason": "4 of 181 row(s) quarantined: 主键 case_id 不得重复 [case_id_unique: 1 of 181 rows; '
+                '源文件行号 source rows 109]; ')),
+    Step("docs/operations.md", f"{BY_HAND} ingest scjgj/business_registry --date 2026-11-25",
+         after=lambda shell, done: _contains(done, '"status": "accepted"')),
+    Step("docs/operations.md", f"{BY_HAND} build",
+         shows=("加工 build: first build of this warehouse; sources 源: 全部 all; 57 models, 161 nodes; 16 raw views "
+                "原始视图 (re)created",)),
+    Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-11-26 && {BY_HAND} build",
+         shows=("加工 build: new batches in 1 of 18 sources; sources 源: cgj__city_cases; 8 models, 29 nodes; 0 raw "
+                "views 原始视图 (re)created",)),
+    Step("docs/operations.md", f"{BY_HAND} directory build"),
+    Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-12-01", exit=2,
+         shows=("city_cases_2026-12-01.csv: no delivery from cgj for 2026-12-01 (file missing)",)),
+]
+
+
+@pytest.mark.slow  # simulate, two loads and two dbt builds of the whole project (≈ 3 min)
+def test_the_by_hand_session_of_the_operations_guide(project_copy, shell_for):
+    from cityshare.demo import simulator_endpoints
+    from cityshare.settings import get_settings
+
+    port = free_port()  # the docs' 8765 may be taken on a shared machine: the setting that moves it
+    endpoints = simulator_endpoints(get_settings(), f"http://127.0.0.1:{port}")
+    env = reader_environment(CITYSHARE_HOME=str(project_copy), CITYSHARE_DATA_DIR=str(project_copy / "data"),
+                             CITYSHARE_SIM_API_PORT=str(port), **endpoints)
+    run_steps(shell_for(project_copy, env), BY_HAND_STEPS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# docs/airflow.md: the plain airflow CLI in a shell
+
+
+def _lists_the_dags(shell: Shell, done: Done) -> None:
+    for dag in ("ingest__cgj__city_cases", "build_and_publish", "directory"):
+        assert re.search(rf"^{dag}\s", done.stdout, re.M), done.describe()
+
+
+AIRFLOW_STEPS = [
+    Step("docs/airflow.md", 'eval "$(.venv/bin/cityshare airflow env)"'),
+    Step("docs/airflow.md", "airflow db migrate"),
+    Step("docs/airflow.md", "airflow dags list --local", after=_lists_the_dags),
+]
+
+
+@pytest.mark.slow  # Airflow's CLI: a migration and a parse of every DAG (≈ 15 s)
+def test_the_airflow_cli_lists_the_dags_in_a_shell(tmp_path, shell_for):
+    env = reader_environment(CITYSHARE_HOME=str(ROOT), CITYSHARE_DATA_DIR=str(tmp_path / "data"),
+                             CITYSHARE_TOKEN_KEY=TOKEN_KEY)
+    run_steps(shell_for(tmp_path, env), AIRFLOW_STEPS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What is not run here, and why
+
+
+ELSEWHERE = {  # run verbatim, output checked, by another test that reads the same doc
+    ("README.md", "make demo"): "tests/e2e/test_readme_quickstart.py",
+    **{("docs/onboarding.md", command): "tests/unit/test_onboarding_guide.py" for command in (
+        ".venv/bin/cityshare keys init",
+        "mkdir -p data/inbox/yjglj/shelter_volunteers",
+        "cp tests/e2e/onboarding/inbox/shelter_volunteers_day1.csv "
+        "data/inbox/yjglj/shelter_volunteers/shelter_volunteers_2026-11-23.csv",
+        ".venv/bin/cityshare contracts lint",
+        ".venv/bin/cityshare ingest yjglj/shelter_volunteers --date 2026-11-23",
+        ".venv/bin/cityshare build",
+        ".venv/bin/cityshare directory build",
+        ".venv/bin/cityshare token issue --department jd_nanping --user nanping_clerk --role consumer")},
+}
+
+SERVES = ("serves the portal on 127.0.0.1:8000 until Ctrl-C (a fixed port on a shared machine); the share steps run "
+          "`cityshare serve --port <free>` for the curl commands, the browser tests drive the portal")
+SKIPPED = {
+    ("docs/operations.md", "make demo"): "the README's `make demo` (its shown output is an earlier run's: dates and "
+                                         "counts vary), which tests/e2e/test_readme_quickstart.py runs on a fresh clone",
+    ("README.md", "make test"): "the whole CI run itself (`.ci/run` runs it): it runs this test",
+    ("docs/spark.md", "make test-spark"): "installs Java 17 with apt-get (sudo) and the spark extra; the Spark tier "
+                                          "of CI (`make test-spark`) is that command",
+    ("docs/airflow.md", "make airflow"): "starts Airflow's scheduler, dag-processor, triggerer and UI until Ctrl-C; "
+                                         "tests/e2e/test_airflow_scheduler.py starts the same components",
+    ("docs/airflow.md", "airflow backfill create --dag-id ingest__cgj__city_cases \\\n    --from-date "
+                        "2026-11-20T00:00:00+00:00 --to-date 2026-11-22T00:00:00+00:00 --reprocess-behavior completed"):
+        "needs a running `airflow up` (its scheduler runs the backfill); tests/e2e/test_airflow_scheduler.py "
+        "backfills three days twice through it",
+    ("docs/directory.md", 'cityshare directory publish --openmetadata http://localhost:8585/api --token '
+                          '"$CITYSHARE_OPENMETADATA_TOKEN"'):
+        "needs a live OpenMetadata 2.0.7 server; tests/unit/test_openmetadata_workflow.py runs the same workflow "
+        "against a stand-in server",
+    ("docs/directory.md", "CITYSHARE_OPENMETADATA_TOKEN=... .venv/bin/metadata ingest -c "
+                          "data/openmetadata/workflow.yaml"):
+        "needs a live OpenMetadata 2.0.7 server (the workflow file itself is written and checked here)",
+    ("docs/federation.md", ".venv/bin/cityshare federation harvest nanan"):
+        "needs a running lower instance (南岸区) at CITYSHARE_PEER_NANAN_URL; tests/e2e/test_federation_loopback.py "
+        "serves one and harvests it",
+    ("docs/federation.md", "CITYSHARE_PEER_NANAN_TOKEN=… .venv/bin/cityshare ingest cyzx/nanan_city_cases "
+                           "--date 2026-11-27"):
+        "needs a running providing instance and a token it issued; tests/e2e/test_federation_loopback.py lands it",
+    ("docs/operations.md", ".venv/bin/cityshare serve"): SERVES,
+    ("docs/quality.md", ".venv/bin/cityshare serve"): SERVES,
+}
+
+ALL_STEPS = [*SHARE_STEPS, *OPENMETADATA_STEPS, *CONTRACT_STEPS, *RECOVERY_STEPS, *BY_HAND_STEPS, *AIRFLOW_STEPS]
+
+
+def test_every_documented_command_is_run_or_skipped_with_a_reason():
+    docs = documented()
+    run = {(s.doc, s.command) for s in ALL_STEPS}
+    unaccounted = [f"{c.doc}:{c.line}: {c.key}" for key, cs in docs.items() for c in cs
+                   if key not in run and key not in ELSEWHERE and key not in SKIPPED]
+    assert not unaccounted, ("documented commands neither run by tests/unit/test_docs_commands.py nor listed in its "
+                             "ELSEWHERE or SKIPPED (with the reason):\n" + "\n".join(unaccounted))
+    stale = [key for key in [*run, *ELSEWHERE, *SKIPPED] if key not in docs]
+    assert not stale, f"no longer documented: {stale}"
+    assert not (run & SKIPPED.keys()) and not (run & ELSEWHERE.keys()) and not (SKIPPED.keys() & ELSEWHERE.keys())
+    unchecked = [key for key, cs in docs.items() if key in run and any(c.shown.strip() for c in cs)
+                 and not any(s.shows for s in ALL_STEPS if (s.doc, s.command) == key)]
+    assert not unchecked, f"the docs show output for these, the steps check none of it: {unchecked}"
+
+
+def test_the_tests_that_run_documented_commands_elsewhere_read_those_docs():
+    for (doc, _), test in ELSEWHERE.items():
+        text = (ROOT / test).read_text(encoding="utf-8")
+        assert (ROOT / test).exists() and Path(doc).name in text, (test, doc)
