@@ -120,7 +120,9 @@ def _remember_token(name: str) -> Callable[[Shell, Done], None]:
         token = done.stdout.strip()
         assert re.fullmatch(r"cs_[A-Za-z0-9_-]{20,}", token), done.describe()  # the token alone on stdout
         shell.values[name] = token
-        shell.values[f"{name}_id"] = re.search(r"issued (tk_[0-9a-f]+)", done.stderr).group(1)  # type: ignore[union-attr]
+        issued = re.search(r"issued (tk_[0-9a-f]+)", done.stderr)  # its id, on stderr
+        assert issued, done.describe()
+        shell.values[f"{name}_id"] = issued.group(1)
     return after
 
 
@@ -351,7 +353,8 @@ def _versions_back(shell: Shell, done: Done) -> None:
         shell.values["published"], done.describe()
 
 
-RESTORED = {"/srv/cityshare/data": "{root}/srv/cityshare/data", "/backups/": "{root}/backups/"}
+MOVED_DATA_DIR = {"/srv/cityshare/data": "{root}/srv/cityshare/data"}
+RESTORED = {**MOVED_DATA_DIR, **BACKUPS}
 RECOVERY_STEPS = [
     Step("docs/recovery.md", 'cityshare batches retract 20300101-3f9a1c2b7d4e --reason "未来日期的错误交付"',
          before=_a_load_id, replace={"20300101-3f9a1c2b7d4e": "{load_id}"}),
@@ -361,10 +364,10 @@ RECOVERY_STEPS = [
     Step("docs/recovery.md", "cityshare build"),
     Step("docs/recovery.md", "cityshare batches actions", after=_retraction_listed),
     Step("docs/recovery.md", "cityshare recover", before=_lose_the_warehouse, after=_versions_back),
-    Step("docs/recovery.md", "cityshare backup /backups/cityshare-2026-12-05 --lake", replace=RESTORED),
+    Step("docs/recovery.md", "cityshare backup /backups/cityshare-2026-12-05 --lake", replace=BACKUPS),
     Step("docs/recovery.md", "CITYSHARE_DATA_DIR=/srv/cityshare/data cityshare restore /backups/cityshare-2026-12-05",
          replace=RESTORED, after=_file("srv/cityshare/data/warehouse.duckdb", Path.is_file)),
-    Step("docs/recovery.md", "CITYSHARE_DATA_DIR=/srv/cityshare/data cityshare build", replace=RESTORED),
+    Step("docs/recovery.md", "CITYSHARE_DATA_DIR=/srv/cityshare/data cityshare build", replace=MOVED_DATA_DIR),
 ]
 
 
@@ -401,7 +404,8 @@ BY_HAND_STEPS = [
          "print(secrets.token_urlsafe(16))')"),
     Step("docs/operations.md", f"{BY_HAND} simulate --days 2 --start 2026-11-25 --serve-api &", after=_api_up),
     Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-11-25",
-         shows=('"status": "accepted", "rows": 181, "accepted": 177, "quarantined": 4,',
+         shows=('"dataset": "cgj/city_cases",\n  "load_date": "2026-11-25",', '"rows": 181,',
+                '"status": "accepted",\n  "accepted": 177,\n  "quarantined": 4,',
                 '"reason": "4 of 181 row(s) quarantined: 主键 case_id 不得重复 [case_id_unique: 1 of 181 rows; '
                 '源文件行号 source rows 109]; ')),
     Step("docs/operations.md", f"{BY_HAND} ingest scjgj/business_registry --date 2026-11-25",
