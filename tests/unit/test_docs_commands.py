@@ -156,12 +156,20 @@ def _dcat_export(shell: Shell) -> None:
     assert made.returncode == 0, made.describe()
 
 
-def _served(shell: Shell) -> None:
-    """The portal the curl commands talk to: `cityshare serve` on a free port instead of 8000."""
-    port = free_port()
-    shell.run(f".venv/bin/cityshare serve --port {port} > serve.log 2>&1 &")
-    wait_for_port(port, timeout=60)
-    shell.values["portal"] = f"http://127.0.0.1:{port}"
+def _a_free_port(shell: Shell) -> None:
+    shell.values["port"] = str(free_port())
+    shell.values["portal"] = f"http://127.0.0.1:{shell.values['port']}"
+
+
+def _portal_up(shell: Shell, done: Done) -> None:
+    """The portal serves the directory as JSON (/api/directory) once it listens."""
+    wait_for_port(int(shell.values["port"]), timeout=120)
+    listed = httpx.get(f"{shell.values['portal']}/api/directory", timeout=30)
+    assert listed.status_code == 200 and listed.json()["total"] > 0, listed.text[:500]
+
+
+# `serve` binds 127.0.0.1:8000 until Ctrl-C: here a free port, in the background (the shell stops it at the end)
+SERVED = {"serve": "serve --port {port} &"}
 
 
 def _whole_export(shell: Shell) -> bytes:
@@ -216,8 +224,9 @@ SHARE_STEPS = [
     Step("docs/share.md", f"{TOKEN} cyzx --user zhao --role governance", after=_remember_token("governance")),
     Step("docs/share.md", ".venv/bin/cityshare token list", after=_lists_the_issued_tokens),
     Step("docs/share.md", ".venv/bin/cityshare token revoke tk_…", replace={"tk_…": "{consumer_id}"}, after=_revoked),
+    Step("docs/quality.md", ".venv/bin/cityshare serve", before=_a_free_port, replace=SERVED, after=_portal_up),
     Step("docs/share.md", 'curl -sH "Authorization: Bearer $TOKEN" -o cases.csv "http://127.0.0.1:8000/api/tables/'
-         'theme_city_cases__case/export?format=csv&header=zh&version=1"', before=_served,
+         'theme_city_cases__case/export?format=csv&header=zh&version=1"',
          replace={"http://127.0.0.1:8000": "{portal}"}, after=_file("cases.csv", lambda p: p.stat().st_size > 1000)),
     Step("docs/share.md", 'curl -sH "Authorization: Bearer $TOKEN" -H "Range: bytes=$(stat -c %s cases.csv)-" '
          '"http://127.0.0.1:8000/api/tables/theme_city_cases__case/export?format=csv&header=zh&version=1" >> cases.csv',
@@ -410,13 +419,17 @@ BY_HAND_STEPS = [
                 '源文件行号 source rows 109]; ')),
     Step("docs/operations.md", f"{BY_HAND} ingest scjgj/business_registry --date 2026-11-25",
          after=lambda shell, done: _contains(done, '"status": "accepted"')),
-    Step("docs/operations.md", f"{BY_HAND} build",
+    Step("docs/operations.md", f"{BY_HAND} build", exit=1,
          shows=("加工 build: first build of this warehouse; sources 源: 全部 all; 57 models, 161 nodes; 16 raw views "
-                "原始视图 (re)created",)),
-    Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-11-26 && {BY_HAND} build",
+                "原始视图 (re)created", "error: not published 未发布 (previous version kept): "
+                "shared.collab_joint_utility__provider_day: collab_joint_utility__provider_day: 发布表不得为空 "
+                "[table_not_empty: 1/1]; shared.collab_smart_parking__street_day: ")),
+    Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-11-26 && {BY_HAND} build", exit=1,
          shows=("加工 build: new batches in 1 of 18 sources; sources 源: cgj__city_cases; 8 models, 29 nodes; 0 raw "
-                "views 原始视图 (re)created",)),
+                "views 原始视图 (re)created", "error: not published 未发布 (previous version kept): "
+                "shared.collab_joint_utility__provider_day: ")),
     Step("docs/operations.md", f"{BY_HAND} directory build"),
+    Step("docs/operations.md", f"{BY_HAND} serve", before=_a_free_port, replace=SERVED, after=_portal_up),
     Step("docs/operations.md", f"{BY_HAND} ingest cgj/city_cases --date 2026-12-01", exit=2,
          shows=("city_cases_2026-12-01.csv: no delivery from cgj for 2026-12-01 (file missing)",)),
 ]
@@ -475,8 +488,6 @@ ELSEWHERE = {  # run verbatim, output checked, by another test that reads the sa
         ".venv/bin/cityshare token issue --department jd_nanping --user nanping_clerk --role consumer")},
 }
 
-SERVES = ("serves the portal on 127.0.0.1:8000 until Ctrl-C (a fixed port on a shared machine); the share steps run "
-          "`cityshare serve --port <free>` for the curl commands, the browser tests drive the portal")
 SKIPPED = {
     ("docs/operations.md", "make demo"): "the README's `make demo` (its shown output is an earlier run's: dates and "
                                          "counts vary), which tests/e2e/test_readme_quickstart.py runs on a fresh clone",
@@ -502,8 +513,6 @@ SKIPPED = {
     ("docs/federation.md", "CITYSHARE_PEER_NANAN_TOKEN=… .venv/bin/cityshare ingest cyzx/nanan_city_cases "
                            "--date 2026-11-27"):
         "needs a running providing instance and a token it issued; tests/e2e/test_federation_loopback.py lands it",
-    ("docs/operations.md", ".venv/bin/cityshare serve"): SERVES,
-    ("docs/quality.md", ".venv/bin/cityshare serve"): SERVES,
 }
 
 ALL_STEPS = [*SHARE_STEPS, *OPENMETADATA_STEPS, *CONTRACT_STEPS, *RECOVERY_STEPS, *BY_HAND_STEPS, *AIRFLOW_STEPS]
@@ -522,6 +531,9 @@ def test_every_documented_command_is_run_or_skipped_with_a_reason():
     unchecked = [key for key, cs in docs.items() if key in run and any(c.shown.strip() for c in cs)
                  and not any(s.shows for s in ALL_STEPS if (s.doc, s.command) == key)]
     assert not unchecked, f"the docs show output for these, the steps check none of it: {unchecked}"
+    said = {(key, int(code)) for key, cs in docs.items() if key in run for c in cs
+            for code in re.findall(r"# exit (\d+)", c.shown)}
+    assert said <= {((s.doc, s.command), s.exit) for s in ALL_STEPS}, "a documented `# exit N` that no step expects"
 
 
 def test_the_tests_that_run_documented_commands_elsewhere_read_those_docs():
