@@ -37,7 +37,8 @@ test: setup lint
 	$(VENV)/bin/pytest -q -m "not distributed and not slow and not spark" --durations=15
 
 # Slow tier (≈ 9 min on 2 cores): the 10k-example identifier property tests, the 300-contract catalogue, the bench
-# harness smoke runs, the recovery fault tests and the README's quick start (`make demo` on a fresh clone).
+# harness smoke runs, the recovery fault tests, the docs' longer command sessions (test_docs_commands.py) and the
+# README's quick start (`make demo` on a fresh clone).
 test-slow: setup
 	$(VENV)/bin/pytest -q -m "slow and not spark"
 
