@@ -538,5 +538,5 @@ def test_every_documented_command_is_run_or_skipped_with_a_reason():
 
 def test_the_tests_that_run_documented_commands_elsewhere_read_those_docs():
     for (doc, _), test in ELSEWHERE.items():
-        text = (ROOT / test).read_text(encoding="utf-8")
-        assert (ROOT / test).exists() and Path(doc).name in text, (test, doc)
+        assert (ROOT / test).is_file(), test
+        assert Path(doc).name in (ROOT / test).read_text(encoding="utf-8"), f"{test} does not read {doc}"
