@@ -435,7 +435,7 @@ BY_HAND_STEPS = [
 ]
 
 
-@pytest.mark.slow  # simulate, two loads and two dbt builds of the whole project (≈ 3 min)
+@pytest.mark.slow  # simulate, two loads and two dbt builds of the whole project (≈ 70 s)
 def test_the_by_hand_session_of_the_operations_guide(project_copy, shell_for):
     from cityshare.demo import simulator_endpoints
     from cityshare.settings import get_settings
