@@ -463,7 +463,7 @@ AIRFLOW_STEPS = [
 ]
 
 
-@pytest.mark.slow  # Airflow's CLI: a migration and a parse of every DAG (≈ 15 s)
+@pytest.mark.slow  # Airflow's CLI: a migration and a parse of every DAG (≈ 10 s)
 def test_the_airflow_cli_lists_the_dags_in_a_shell(tmp_path, shell_for):
     env = reader_environment(CITYSHARE_HOME=str(ROOT), CITYSHARE_DATA_DIR=str(tmp_path / "data"),
                              CITYSHARE_TOKEN_KEY=TOKEN_KEY)
