@@ -139,29 +139,18 @@
     {{ return('table') }}
 {%- endmacro %}
 
-{#- The value of ``arg`` on the row with the largest / smallest ``val`` (DuckDB arg_max/arg_min, Spark max_by/min_by). -#}
-{% macro cs_arg_max(arg, val) -%}
-    {{ return(adapter.dispatch('cs_arg_max', 'cityshare')(arg, val)) }}
+{#- The value of ``arg`` on the row with the largest (``extreme`` 'max') or smallest ('min') ``val``: DuckDB's
+    arg_max/arg_min, Spark's max_by/min_by. -#}
+{% macro cs_arg_by(extreme, arg, val) -%}
+    {{ return(adapter.dispatch('cs_arg_by', 'cityshare')(extreme, arg, val)) }}
 {%- endmacro %}
 
-{% macro duckdb__cs_arg_max(arg, val) -%}
-    arg_max({{ arg }}, {{ val }})
+{% macro duckdb__cs_arg_by(extreme, arg, val) -%}
+    arg_{{ extreme }}({{ arg }}, {{ val }})
 {%- endmacro %}
 
-{% macro default__cs_arg_max(arg, val) -%}
-    max_by({{ arg }}, {{ val }})
-{%- endmacro %}
-
-{% macro cs_arg_min(arg, val) -%}
-    {{ return(adapter.dispatch('cs_arg_min', 'cityshare')(arg, val)) }}
-{%- endmacro %}
-
-{% macro duckdb__cs_arg_min(arg, val) -%}
-    arg_min({{ arg }}, {{ val }})
-{%- endmacro %}
-
-{% macro default__cs_arg_min(arg, val) -%}
-    min_by({{ arg }}, {{ val }})
+{% macro default__cs_arg_by(extreme, arg, val) -%}
+    {{ extreme }}_by({{ arg }}, {{ val }})
 {%- endmacro %}
 
 {#- The text type of casts: DuckDB's varchar; Spark's varchar needs a length, its unbounded text type is string. -#}
