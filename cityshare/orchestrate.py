@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cityshare.processes import stop_group as _stop_group
 from cityshare.settings import Settings, get_settings
 
 
@@ -93,21 +92,6 @@ def run_dags(plan: list[tuple[str, dt.date]], settings: Settings | None = None,
         return _collect(proc, payload, plan, settings, on_result)
     finally:
         _stop_group(proc)
-
-
-def _stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
-    """End the runner's process group if it is still there: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _collect(proc: subprocess.Popen[str], payload: str, plan: list[tuple[str, dt.date]], settings: Settings,

@@ -57,9 +57,12 @@ class Settings:
     alert_webhook: str = ""
     # dbt run artifacts kept per build under the data folder (cityshare.transform.archive_artifacts).
     dbt_artifact_runs: int = 30
-    # The Spark engine (cityshare.spark_engine): master URL and shuffle partitions.
+    # The Spark engine (cityshare.spark_engine): master URL, shuffle partitions, executor memory on a cluster, and
+    # whether a remote standalone cluster's workers see the data folder at the same path (a shared mount).
     spark_master: str = "local[2]"
     spark_partitions: int = 4
+    spark_executor_memory: str = "512m"
+    spark_shared_data: bool = False
 
     @property
     def contracts_dir(self) -> Path:
@@ -142,4 +145,6 @@ def get_settings() -> Settings:
         dbt_artifact_runs=int(os.environ.get("CITYSHARE_DBT_ARTIFACT_RUNS") or 30),
         spark_master=os.environ.get("CITYSHARE_SPARK_MASTER") or "local[2]",
         spark_partitions=int(os.environ.get("CITYSHARE_SPARK_PARTITIONS") or 4),
+        spark_executor_memory=os.environ.get("CITYSHARE_SPARK_EXECUTOR_MEMORY") or "512m",
+        spark_shared_data=os.environ.get("CITYSHARE_SPARK_SHARED_DATA") == "1",
     )

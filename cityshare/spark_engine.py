@@ -63,13 +63,18 @@ def spark_session(settings: Settings | None = None, master: str | None = None) -
     from pyspark.sql import SparkSession
 
     settings = settings or get_settings()
+    master = check_master(master or settings.spark_master, settings)
     home = spark_dir(settings)
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python UDF workers run this environment's cityshare
     builder = (
         SparkSession.builder.appName("cityshare")
-        .master(master or settings.spark_master)
+        .master(master)
+        # no web UI and no event log: query plans hold the cs_token function's key-derived pads (see register_functions)
         .config("spark.ui.enabled", "false")
+        # on a cluster: small executors, one core each (the workers' cores bound how many run)
+        .config("spark.executor.memory", settings.spark_executor_memory)
+        .config("spark.executor.cores", "1")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.warehouse.dir", str(home / "warehouse"))
         .config("spark.hadoop.javax.jdo.option.ConnectionURL",
@@ -82,9 +87,48 @@ def spark_session(settings: Settings | None = None, master: str | None = None) -
         .config("spark.sql.shuffle.partitions", str(settings.spark_partitions))
         .enableHiveSupport()
     )
+    if on_this_machine(master):  # the driver listens on the loopback address only (its executors are here)
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     _SESSION = builder.getOrCreate()
     _SESSION.sparkContext.setLogLevel("ERROR")
     return _SESSION
+
+
+def check_master(master: str, settings: Settings) -> str:
+    """``master`` when the build can run there, else a one-line BuildFailed.
+
+    The raw views read the landed Parquet files and the tables are written under the data folder by local path,
+    so every executor must see that folder at the same path: ``local[N]`` and a standalone master on this machine
+    (``spark://127.0.0.1:7077``, its workers here) do; a standalone master elsewhere only when its workers mount
+    the data folder at the same path (``CITYSHARE_SPARK_SHARED_DATA=1``). YARN, Kubernetes and others are refused.
+    """
+    if on_this_machine(master) or (master.startswith("spark://") and settings.spark_shared_data):
+        return master
+    if master.startswith("spark://"):
+        raise BuildFailed(f"Spark 集群 {master} 的 worker 不在本机：仅当每个 worker 以同一路径挂载数据目录 "
+                          f"{settings.data_dir} 时可用（设置 CITYSHARE_SPARK_SHARED_DATA=1，见 docs/spark.md）")
+    raise BuildFailed(f"不支持的 Spark master {master}：仅支持 local[N] 与 spark:// 独立集群（docs/spark.md）")
+
+
+def on_this_machine(master: str) -> bool:
+    """Whether every executor of ``master`` runs on this machine: ``local[N]``, or a standalone master (and so, in
+    the deployments this project starts, its workers) on the loopback address."""
+    if master == "local" or master.startswith("local["):
+        return True
+    hosts = {hp.rsplit(":", 1)[0].strip("[]") for hp in master.removeprefix("spark://").split(",")}
+    return master.startswith("spark://") and hosts <= {"127.0.0.1", "localhost", "::1"}
+
+
+def executor_tasks(spark: Any) -> dict[str, tuple[str, int]]:
+    """Executor id → (host:port, tasks completed) of the session's application, as the application's REST status
+    (``/api/v1/applications/<id>/executors``) reports it, read from the driver's status store (the web UI is off).
+    Under ``local[N]`` the one executor is ``driver``; on a cluster the executors the workers launched."""
+    executors = spark.sparkContext._jsc.sc().statusStore().executorList(False)
+    out = {}
+    for i in range(executors.size()):
+        e = executors.apply(i)
+        out[str(e.id())] = (str(e.hostPort()), int(e.completedTasks()))
+    return out
 
 
 def stop_session() -> None:
@@ -129,14 +173,16 @@ def accepted_batches(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     """Dataset key → (Parquet file, commit sequence) of its latest accepted batch of every load date (the DuckDB
     raw views' files)."""
     from cityshare.meta.batches import accepted_files
+    from cityshare.storage import resolved_path
     from cityshare.warehouse import connect
 
     with connect(settings, read_only=True) as con:
         rows = accepted_files(con)
     out: dict[str, list[tuple[str, int]]] = {}
-    for dataset, path, seq in rows:
+    for dataset, stored, seq in rows:
+        path = resolved_path(settings, stored)  # meta keeps paths under the data folder relative to it
         if path:
-            out.setdefault(dataset, []).append((str(path), seq))
+            out.setdefault(dataset, []).append((path, seq))
     return out
 
 

@@ -6,5 +6,5 @@
     {{ area_code }} || {{ class_code }} || lpad(cast(row_number() over (
         partition by {{ area_code }}, {{ class_code }}
         order by {{ first_seen_on }} nulls last, {{ source_id }}
-    ) as varchar), 6, '0')
+    ) as {{ cs_text() }}), 6, '0')
 {%- endmacro %}

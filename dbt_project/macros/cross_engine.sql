@@ -138,3 +138,100 @@
 {% macro spark__cs_incremental_materialization() -%}
     {{ return('table') }}
 {%- endmacro %}
+
+{#- The value of ``arg`` on the row with the largest (``extreme`` 'max') or smallest ('min') ``val``: DuckDB's
+    arg_max/arg_min, Spark's max_by/min_by. -#}
+{% macro cs_arg_by(extreme, arg, val) -%}
+    {{ return(adapter.dispatch('cs_arg_by', 'cityshare')(extreme, arg, val)) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_arg_by(extreme, arg, val) -%}
+    arg_{{ extreme }}({{ arg }}, {{ val }})
+{%- endmacro %}
+
+{% macro default__cs_arg_by(extreme, arg, val) -%}
+    {{ extreme }}_by({{ arg }}, {{ val }})
+{%- endmacro %}
+
+{#- The text type of casts: DuckDB's varchar; Spark's varchar needs a length, its unbounded text type is string. -#}
+{% macro cs_text() -%}
+    {{ return(adapter.dispatch('cs_text', 'cityshare')()) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_text() -%}varchar{%- endmacro %}
+
+{% macro default__cs_text() -%}string{%- endmacro %}
+
+{#- The rows of ``relations`` (refs) under one column list, columns matched by name in order of first appearance,
+    NULL where a relation lacks one (DuckDB's union all by name). Spark has no SQL form: the columns are listed. -#}
+{% macro cs_union_all_by_name(relations) -%}
+    {{ return(adapter.dispatch('cs_union_all_by_name', 'cityshare')(relations)) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_union_all_by_name(relations) -%}
+    {%- for rel in relations %}
+    select * from {{ rel }}
+    {%- if not loop.last %}
+    union all by name{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{% macro default__cs_union_all_by_name(relations) -%}
+    {%- if not execute -%}
+        {{ return('select * from ' ~ relations[0]) }}
+    {%- endif -%}
+    {%- set names = [] -%}
+    {%- set by_rel = [] -%}
+    {%- for rel in relations -%}
+        {%- set cols = adapter.get_columns_in_relation(rel) | map(attribute='name') | list -%}
+        {%- do by_rel.append(cols) -%}
+        {%- for c in cols if c not in names -%}{%- do names.append(c) -%}{%- endfor -%}
+    {%- endfor -%}
+    {%- for i in range(relations | length) %}
+    select {% for c in names %}{% if c in by_rel[i] %}{{ adapter.quote(c) }}{% else %}null as {{ adapter.quote(c) }}{% endif %}
+        {{- ", " if not loop.last }}{% endfor %} from {{ relations[i] }}
+    {%- if i < relations | length - 1 %}
+    union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- A select list of every column of ``relation`` but ``exclude``, with ``rename`` (old → new) applied (DuckDB's
+    ``* exclude (…) rename (…)``). -#}
+{% macro cs_star(relation, exclude=[], rename={}) -%}
+    {{ return(adapter.dispatch('cs_star', 'cityshare')(relation, exclude, rename)) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_star(relation, exclude=[], rename={}) -%}
+    *{% if exclude %} exclude ({{ exclude | join(', ') }}){% endif %}
+    {%- if rename %} rename ({% for old, new in rename.items() %}{{ old }} as {{ new }}{{ ", " if not loop.last }}{% endfor %}){% endif %}
+{%- endmacro %}
+
+{% macro default__cs_star(relation, exclude=[], rename={}) -%}
+    {%- if not execute -%}{{ return('*') }}{%- endif -%}
+    {%- for c in adapter.get_columns_in_relation(relation) | map(attribute='name') if c not in exclude -%}
+        {{ adapter.quote(c) }}{% if c in rename %} as {{ rename[c] }}{% endif %}{{ ", " if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+{#- ``left join`` of ``relation`` as ``alias``: per left row, the right row of the same ``key`` with the latest
+    ``right_time`` not after ``left_time`` (DuckDB's asof left join; right_time unique per key). Spark has no asof
+    join: each right row holds until the next one of its key. -#}
+{% macro cs_asof_left_join(relation, alias, key, left_key, left_time, right_time) -%}
+    {{ return(adapter.dispatch('cs_asof_left_join', 'cityshare')(relation, alias, key, left_key, left_time, right_time)) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_asof_left_join(relation, alias, key, left_key, left_time, right_time) -%}
+    asof left join {{ relation }} as {{ alias }}
+        on {{ alias }}.{{ key }} = {{ left_key }}
+        and {{ left_time }} >= {{ alias }}.{{ right_time }}
+{%- endmacro %}
+
+{% macro default__cs_asof_left_join(relation, alias, key, left_key, left_time, right_time) -%}
+    left join (
+        select *, lead({{ right_time }}) over (partition by {{ key }} order by {{ right_time }}) as _cs_asof_until
+        from {{ relation }}
+    ) as {{ alias }}
+        on {{ alias }}.{{ key }} = {{ left_key }}
+        and {{ left_time }} >= {{ alias }}.{{ right_time }}
+        and ({{ alias }}._cs_asof_until is null or {{ left_time }} < {{ alias }}._cs_asof_until)
+{%- endmacro %}

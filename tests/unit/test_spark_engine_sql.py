@@ -4,6 +4,7 @@ is RFC 2104 HMAC-SHA256, checked here by evaluating the same pads in Python."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 
@@ -12,7 +13,8 @@ import pytest
 from cityshare.contracts.model import load_contracts
 from cityshare.errors import BuildFailed
 from cityshare.privacy import keyed_token
-from cityshare.spark_engine import RAW_META_COLUMNS, hmac_sha256_sql, raw_view_sql
+from cityshare.settings import get_settings
+from cityshare.spark_engine import RAW_META_COLUMNS, check_master, hmac_sha256_sql, raw_view_sql
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,26 @@ def test_raw_view_without_batches_is_empty_but_typed(registry):
 def test_object_storage_lake_is_refused_in_one_line(registry):
     with pytest.raises(BuildFailed, match=re.escape("Spark 引擎暂只读取本地湖目录：s3://lake/x.parquet")):
         raw_view_sql(registry, [("s3://lake/x.parquet", 1)])
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local[*]", "spark://127.0.0.1:7077",
+                                    "spark://localhost:7077,127.0.0.1:7078"])
+def test_masters_whose_executors_read_the_local_lake_are_accepted(master):
+    assert check_master(master, get_settings()) == master
+
+
+def test_a_remote_standalone_master_needs_the_data_folder_shared():
+    settings = get_settings()
+    with pytest.raises(BuildFailed, match=r"spark://10\.0\.0\.5:7077 的 worker 不在本机.*CITYSHARE_SPARK_SHARED_DATA=1"):
+        check_master("spark://10.0.0.5:7077", settings)
+    shared = dataclasses.replace(settings, spark_shared_data=True)
+    assert check_master("spark://10.0.0.5:7077", shared) == "spark://10.0.0.5:7077"
+
+
+@pytest.mark.parametrize("master", ["yarn", "k8s://https://10.0.0.1:6443", "local-cluster[2,1,1024]"])
+def test_other_cluster_managers_are_refused_in_one_line(master):
+    with pytest.raises(BuildFailed, match=r"^不支持的 Spark master .*：仅支持 local\[N\] 与 spark:// 独立集群"):
+        check_master(master, dataclasses.replace(get_settings(), spark_shared_data=True))
 
 
 @pytest.mark.parametrize("key", ["k" * 16, "城市密钥-" * 20])  # short, and longer than SHA-256's 64-byte block

@@ -15,9 +15,7 @@ with roster_grids as (
         any_value(department)                           as department,
         count(distinct worker_id)                       as grid_workers
     from (
-        select * from {{ ref('stg_jd_nanping__grid_workers') }}
-        union all by name
-        select * from {{ ref('stg_jd_lijia__grid_workers') }}
+        {{ cs_union_all_by_name([ref('stg_jd_nanping__grid_workers'), ref('stg_jd_lijia__grid_workers')]) }}
     )
     where unit_grid_code is not null
         and in_latest_roster

@@ -17,7 +17,7 @@ select
 from {{ ref('theme_utilities__installation') }} as a
 -- the slowest stage of the provider's applications of the day (highest mean hours)
 left join (
-    select provider, utility_type, applied_on, arg_max(stage, mean_hours) as stage
+    select provider, utility_type, applied_on, {{ cs_arg_by('max', 'stage', 'mean_hours') }} as stage
     from (
         select provider, utility_type, applied_on, stage, stage_order, avg(hours) as mean_hours
         from {{ ref('collab_joint_utility__stages') }}

@@ -35,7 +35,7 @@ violations as (
 select
     p.device_id,
     p.gps_date                                          as stat_date,
-    arg_max(p.plate_no, p.gps_time)                     as plate_no,
+    {{ cs_arg_by('max', 'p.plate_no', 'p.gps_time') }}  as plate_no,
     count(*)::bigint                                    as gps_points,
     min(p.gps_time)                                     as first_point_at,
     max(p.gps_time)                                     as last_point_at,

@@ -76,9 +76,7 @@ counted as (
         coalesce(cases.cases_with_registered_shop, 0)::bigint   as cases_with_registered_shop,
         coalesce(cases.closed_cases, 0)::bigint                 as closed_cases
     from street_days as sd
-    asof left join shops_to_date as reg
-        on reg.street_code = sd.street_code
-        and sd.stat_date >= reg.registered_on
+    {{ cs_asof_left_join('shops_to_date', 'reg', 'street_code', 'sd.street_code', 'sd.stat_date', 'registered_on') }}
     left join cases_per_street_day as cases
         on cases.street_code = sd.street_code
         and cases.stat_date = sd.stat_date

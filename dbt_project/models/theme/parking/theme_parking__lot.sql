@@ -3,5 +3,6 @@
 
 {{ config(materialized='view') }}
 
-select * exclude (lng, lat, opened_on, component_class_code) rename (total_spaces as lot_total_spaces)
+select {{ cs_star(ref('base_parking_lots'), exclude=['lng', 'lat', 'opened_on', 'component_class_code'],
+                 rename={'total_spaces': 'lot_total_spaces'}) }}
 from {{ ref('base_parking_lots') }}

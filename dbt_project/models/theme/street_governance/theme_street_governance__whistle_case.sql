@@ -2,9 +2,7 @@
 
 with cases as (
 
-    select * from {{ ref('stg_jd_nanping__street_cases') }}
-    union all by name
-    select * from {{ ref('stg_jd_lijia__street_cases') }}
+    {{ cs_union_all_by_name([ref('stg_jd_nanping__street_cases'), ref('stg_jd_lijia__street_cases')]) }}
 
 ),
 
