@@ -73,7 +73,7 @@ def current(settings: Settings, name: str) -> dict[str, Any] | None:
     return doc
 
 
-def dbt_vars(settings: Settings) -> dict[str, str]:
+def received_lists(settings: Settings) -> dict[str, str]:
     """Seed name → received CSV, for the seeds' post-hook (``var('cs_code_lists')``) that loads it instead."""
     return {n: str(received_dir(settings) / f"{n}.csv") for n in CODE_LISTS if current(settings, n)}
 

@@ -97,7 +97,7 @@ def test_a_district_receives_the_city_code_lists_once(tmp_path: Path) -> None:
     assert state["chongqing_streets"]["in_use"] == "received" and state["chongqing_streets"]["local_version"] == 1
     assert state["chongqing_streets"]["origin"] == city.instance_name and state["chongqing_streets"]["source"] == "chongqing"
     assert state["chongqing_streets"]["version"] == streets["version"]
-    assert reference.dbt_vars(district)["chongqing_streets"].endswith("federation/reference/chongqing_streets.csv")
+    assert reference.received_lists(district)["chongqing_streets"].endswith("federation/reference/chongqing_streets.csv")
     received = [r for r in audit.entries(district, 20) if r["action"] == "federation.reference"]
     assert len(received) == len(reference.CODE_LISTS) and {r["status"] for r in received} == {200}
     # cascading further down, the list keeps its first origin (the city), served by the district
@@ -195,3 +195,28 @@ def test_a_code_changed_at_the_city_reaches_the_district_build(tmp_path: Path) -
     assert streets == {"500108003": "南坪新区街道", "500108099": "测试新设街道"}
     assert event == ("道路不洁净", 4)  # the seed's column types stay
     assert build(district)["nothing_built"]
+
+
+def test_the_gate_checks_street_codes_against_the_received_list(tmp_path: Path) -> None:
+    """A street the city created is a valid code at the district's gate once its list is received (before: not)."""
+    import datetime as dt
+
+    import duckdb
+
+    from cityshare.contracts.model import load_contract
+    from cityshare.contracts.rules import GateContext, compile_rules
+
+    received = tmp_path / "chongqing_streets.csv"
+    received.write_text((SEEDS / "chongqing_streets.csv").read_text(encoding="utf-8") + NEW_STREET + "\n",
+                        encoding="utf-8")
+    contract = load_contract(PROJECT_ROOT / "contracts" / "cgj" / "city_cases.odcs.yaml")
+
+    def bad(ctx: GateContext) -> int:
+        (rule,) = [r for r in compile_rules(contract, ctx=ctx) if r.name == "street_code_valid"]
+        with duckdb.connect() as con:
+            row = con.execute(f"SELECT count(*) FROM (SELECT '500108099' AS street_code) WHERE {rule.predicate}")
+            return int(row.fetchone()[0])  # type: ignore[index]
+
+    day = dt.date(2026, 12, 1)
+    assert bad(GateContext(day)) == 1
+    assert bad(GateContext(day, code_lists={"chongqing_streets": str(received)})) == 0
