@@ -16,6 +16,7 @@ from cityshare.dag_specs import (
     ANY_SHARED_TABLE,
     START_DATE,
     harvest_specs,
+    reference_specs,
     shared_asset_uris,
     source_specs,
 )
@@ -112,6 +113,29 @@ def _harvest_dag(spec):  # type: ignore[no-untyped-def]
 
 for _spec in harvest_specs(CURRENT):
     globals()[_spec.dag_id] = _harvest_dag(_spec)
+
+
+def _reference_dag(spec):  # type: ignore[no-untyped-def]
+    """下发参考数据 from a higher instance (catalog/federation.yml): a refused list fails this DAG, the list in use stays."""
+    with DAG(
+        dag_id=spec.dag_id, schedule=spec.schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
+        tags=list(spec.tags), doc_md=spec.doc, default_args={**DEFAULTS, "owner": spec.owner},
+    ) as dag:
+
+        @task(outlets=[Asset(spec.asset_uri)])
+        def pull_reference() -> dict:
+            from cityshare.federation.reference import pull, raise_if_refused
+
+            result = pull(spec.key)
+            _blocked_fails_fast(lambda: raise_if_refused(result))
+            return result
+
+        pull_reference()
+    return dag
+
+
+for _spec in reference_specs(CURRENT):
+    globals()[_spec.dag_id] = _reference_dag(_spec)
 
 
 def _wanted(dag_id: str) -> bool:
