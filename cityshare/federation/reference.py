@@ -1,14 +1,16 @@
 """Downward reference data (下发参考数据): the code lists a higher instance governs, received by the lower ones.
 
 A code list is one of the dbt seeds (GB/T 2260 areas and streets, the 县改区 code changes, the GB/T 30428.2
-event and component classes). Every instance serves the list it builds with — the list it received from above,
-else its own seed — at ``/api/federation/reference/<name>``, signed with its receipt key; a lower instance names
-the higher one in a ``reference`` entry of ``catalog/federation.yml`` and pulls (``cityshare federation
-pull-reference``, DAG ``reference__<name>``). A list is checked before it replaces anything: signature against
-the pinned key, sha256 and size, the seed's columns, a non-empty list of unique codes. It is kept under
+event and component classes, the GB/T 30428.4 evaluation indicators with their weights). Every instance serves
+the list it builds with — the list it received from above, else its own seed — at
+``/api/federation/reference/<name>``, signed with its receipt key; a lower instance names the higher one in a
+``reference`` entry of ``catalog/federation.yml`` and pulls (``cityshare federation pull-reference``, DAG
+``reference__<name>``). A list is checked before it replaces anything: signature against the pinned key, sha256
+and size, the seed's columns, a non-empty list of unique codes. It is kept under
 ``<data dir>/federation/reference/`` with its signed document (origin, content version) and a local version
-number (``meta.reference_versions``), and the next ``cityshare build`` loads it in place of the seed (the seeds'
-post-hook ``cs_received_code_list``), so every model, data test and report reading ``ref.<seed>`` uses it.
+number (``meta.reference_versions``); the next ``cityshare build`` loads it in place of the seed (the seeds'
+post-hook ``cs_received_code_list``), so every model, data test and report reading ``ref.<seed>`` uses it, and
+the gate's ``referenceSeed`` rules check against it.
 
 Why a federation endpoint and not shared tables: a code list is the platform's vocabulary (维度库), not a
 department's data resource — no department provides or approves it and it is as public as the directory. As
@@ -38,6 +40,7 @@ CODE_LISTS = {
     "area_code_changes": "区划代码变更（县改区）",
     "event_classes": "数字城管事件分类（GB/T 30428.2）",
     "component_classes": "数字城管部件分类（GB/T 30428.2）",
+    "evaluation_indicators": "数字城管综合评价指标及权重（GB/T 30428.4）",
 }
 RECEIVED = "received"  # a list's state: from a higher instance (else "seed")
 DDL = """
