@@ -5,46 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from federation_support import serving
 
 from cityshare.errors import CityShareError, GateBlocked, SourceError
 from cityshare.federation import reference
 from cityshare.instance import reference_sources
-from cityshare.ports import free_port
 from cityshare.settings import PROJECT_ROOT, Settings, get_settings
 from cityshare.share import audit
 
 SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 NEW_STREET = "500108099,测试新设街道,500108,50,5001"
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The instance's portal and API in this process, on a free loopback port."""
-    import uvicorn
-
-    from cityshare.share.app import create_app
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _city(tmp_path: Path) -> Settings:
