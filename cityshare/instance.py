@@ -99,8 +99,8 @@ def code_infix(settings: Settings) -> str:
 
 
 @dataclass(frozen=True)
-class HarvestSource:
-    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml)."""
+class PeerEntry:
+    """Another instance named in catalog/federation.yml: its name (a DAG id part), portal URL, level, area."""
 
     name: str
     endpoint: str
@@ -108,6 +108,11 @@ class HarvestSource:
     area: str
     title: str
     schedule: str = "@daily"
+
+
+@dataclass(frozen=True)
+class HarvestSource(PeerEntry):
+    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml)."""
 
     @property
     def dag_id(self) -> str:
@@ -115,15 +120,9 @@ class HarvestSource:
 
 
 @dataclass(frozen=True)
-class ReferenceSource:
+class ReferenceSource(PeerEntry):
     """A higher instance whose code lists this one receives (a ``reference`` entry of catalog/federation.yml)."""
 
-    name: str
-    endpoint: str
-    level: str
-    area: str
-    title: str
-    schedule: str = "@daily"
     lists: tuple[str, ...] = ()
     key_id: str | None = None  # pin of the higher instance's receipt key (else the key seen first is pinned)
 
