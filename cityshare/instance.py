@@ -2,10 +2,11 @@
 lower instances it harvests and the higher ones it receives code lists from (``catalog/federation.yml``); the
 signing key is the receipt key.
 
-The area code is checked against the project's reference data (the dbt seed ``chongqing_areas.csv``
-every area check uses): a 区县 instance needs a district code listed there, a 市 instance the code of a
-province-level city in it (``500000``), the 国家 instance ``000000`` (GB/T 2260 has no code for the
-country; 000000 is the conventional national code of the 政务数据共享 cascade). A wrong identity stops
+The area code is checked against the reference data (the dbt seed ``chongqing_areas.csv`` every area check
+uses, or the list received from a higher instance in its place, cityshare.federation.reference): a 区县
+instance needs a district code listed there, a 市 instance the code of a province-level city in it
+(``500000``), the 国家 instance ``000000`` (GB/T 2260 has no code for the country; 000000 is the conventional
+national code of the 政务数据共享 cascade). A wrong identity stops
 ``serve`` and ``federation`` commands with a one-line message naming the variable.
 """
 
