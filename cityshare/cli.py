@@ -685,9 +685,19 @@ def demo(
     days: Annotated[int, typer.Option(help="days to simulate")] = 3,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="stop after the summary")] = False,
     port: Annotated[int | None, typer.Option(help="portal port (default 8000, or any free port if 8000 is taken)")] = None,
+    federation: Annotated[bool, typer.Option(
+        "--federation", help="instead: a national, a city and two district instances on free loopback ports, "
+                             "wired by directory harvest and code lists (no Airflow)")] = False,
 ) -> None:
     """simulate → every DAG through Airflow → summary → serve the portal."""
     import signal
+
+    if federation:
+        from cityshare.federation.demo import run
+        from cityshare.settings import get_settings
+
+        run(get_settings().data_dir / "federation-demo", console, serve=not no_serve)
+        return
 
     from cityshare.demo import run_demo
     from cityshare.errors import Stopped
