@@ -62,7 +62,7 @@ def project_fingerprint(settings: Settings) -> str:
     """SHA-256 over the dbt project's files (models, macros, seeds, generated YAML), the Python code the
     models call, dbt's versions, a hash of the token key and the received code lists: any of them changes what a
     model holds."""
-    from cityshare.federation.reference import received_digests
+    from cityshare.code_lists import received_digests
 
     digest = hashlib.sha256()
     root = settings.dbt_project_dir

@@ -693,7 +693,7 @@ def demo(
     import signal
 
     if federation:
-        from cityshare.federation.demo import run
+        from cityshare.demo_federation import run
         from cityshare.settings import get_settings
 
         run(get_settings().data_dir / "federation-demo", console, serve=not no_serve)

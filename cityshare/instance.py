@@ -3,7 +3,7 @@ lower instances it harvests and the higher ones it receives code lists from (``c
 signing key is the receipt key.
 
 The area code is checked against the reference data (the dbt seed ``chongqing_areas.csv`` every area check
-uses, or the list received from a higher instance in its place, cityshare.federation.reference): a 区县
+uses, or the list received from a higher instance in its place, cityshare.code_lists): a 区县
 instance needs a district code listed there, a 市 instance the code of a province-level city in it
 (``500000``), the 国家 instance ``000000`` (GB/T 2260 has no code for the country; 000000 is the conventional
 national code of the 政务数据共享 cascade). A wrong identity stops
@@ -53,7 +53,7 @@ class Instance:
 
 def reference_areas(settings: Settings) -> dict[str, str]:
     """GB/T 2260 code → name: the districts of the reference data, their provinces and the country."""
-    from cityshare.federation.reference import code_list_path
+    from cityshare.code_lists import code_list_path
 
     seed = code_list_path(settings, "chongqing_areas")  # the list received from above, else the seed
     areas = {NATIONAL_AREA: "中华人民共和国"}
@@ -179,8 +179,8 @@ def harvest_sources(settings: Settings | None = None) -> list[HarvestSource]:
 
 def reference_sources(settings: Settings | None = None) -> list[ReferenceSource]:
     """The ``reference`` entries, checked like harvest entries (a higher level) and their ``lists``: code lists
-    a CityShare instance serves (cityshare.federation.reference.CODE_LISTS), default all of them."""
-    from cityshare.federation.reference import CODE_LISTS
+    a CityShare instance serves (cityshare.code_lists.CODE_LISTS), default all of them."""
+    from cityshare.code_lists import CODE_LISTS
 
     out = []
     for where, item, common in _entries(settings or get_settings(), "reference"):

@@ -194,7 +194,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     """
     from dbt.cli.main import dbtRunner
 
-    from cityshare.federation.reference import received_lists
+    from cityshare.code_lists import received_lists
 
     settings = settings or get_settings()
     if not rendered:

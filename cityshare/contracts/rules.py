@@ -239,7 +239,7 @@ _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "un
 
 def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
     """The code list a ``referenceSeed`` rule checks against: the one received from a higher instance
-    (cityshare.federation.reference), else the project's seed."""
+    (cityshare.code_lists), else the project's seed."""
     if ctx is not None and seed in ctx.code_lists:
         return Path(ctx.code_lists[seed])
     path = contract.path.parent.parent.parent / "dbt_project" / "seeds" / f"{seed}.csv"

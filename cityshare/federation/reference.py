@@ -25,101 +25,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-from cityshare.errors import CityShareError, GateBlocked, SourceError
-from cityshare.settings import PROJECT_ROOT, Settings, get_settings
+from cityshare.code_lists import CODE_LISTS, code_list_path, current, parse, received_dir, seed_path
+from cityshare.errors import GateBlocked, SourceError
+from cityshare.settings import Settings, get_settings
 
-# The code lists a higher level governs (seed name → title); the seeds of local project rules are not served.
-CODE_LISTS = {
-    "chongqing_areas": "区县代码（GB/T 2260）",
-    "chongqing_streets": "街道乡镇代码（统计用区划代码）",
-    "area_code_changes": "区划代码变更（县改区）",
-    "event_classes": "数字城管事件分类（GB/T 30428.2）",
-    "component_classes": "数字城管部件分类（GB/T 30428.2）",
-    "evaluation_indicators": "数字城管综合评价指标及权重（GB/T 30428.4）",
-}
 RECEIVED = "received"  # a list's state: from a higher instance (else "seed")
-DDL = """
-CREATE SCHEMA IF NOT EXISTS meta;
-CREATE TABLE IF NOT EXISTS meta.reference_versions (code_list VARCHAR, version INTEGER, sha256 VARCHAR, rows INTEGER,
-    source VARCHAR, provider VARCHAR, origin VARCHAR, key_id VARCHAR, added INTEGER, removed INTEGER,
-    changed INTEGER, received_at TIMESTAMP, PRIMARY KEY (code_list, version));
-"""
 
-
-def received_dir(settings: Settings) -> Path:
-    return settings.data_dir / "federation" / "reference"
-
-
-def seed_path(settings: Settings, name: str) -> Path:
-    """The project's own seed of a code list (a home without a dbt project uses the shipped one)."""
-    seed = settings.dbt_project_dir / "seeds" / f"{name}.csv"
-    return seed if seed.exists() else PROJECT_ROOT / "dbt_project" / "seeds" / f"{name}.csv"
-
-
-def code_list_path(settings: Settings, name: str) -> Path:
-    """The list this instance uses: the one received from a higher instance, else its seed."""
-    received = received_dir(settings) / f"{name}.csv"
-    return received if received.exists() else seed_path(settings, name)
-
-
-def current(settings: Settings, name: str) -> dict[str, Any] | None:
-    """The signed document and local version of the received list in use (None: the seed is used)."""
-    path = received_dir(settings) / f"{name}.json"
-    if not path.exists() or not (received_dir(settings) / f"{name}.csv").exists():
-        return None
-    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return doc
-
-
-def received_lists(settings: Settings) -> dict[str, str]:
-    """Seed name → received CSV, for the seeds' post-hook (``var('cs_code_lists')``) that loads it instead."""
-    return {n: str(received_dir(settings) / f"{n}.csv") for n in CODE_LISTS if current(settings, n)}
-
-
-def received_digests(settings: Settings) -> list[str]:
-    """``name=sha256`` of every received list in use: part of the build's project fingerprint (a new list
-    rebuilds everything that reads the seed)."""
-    return [f"{n}={doc['receipt']['sha256']}" for n in CODE_LISTS if (doc := current(settings, n))]
-
-
-def _parse(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    return list(reader.fieldnames or []), list(reader)
-
-
-def code_lists_index(settings: Settings) -> dict[str, Any]:
-    """``/api/federation/reference``: every code list served, with its content version and origin."""
-    from cityshare.share.federation import identity_doc
-
-    lists = []
-    for name, title in CODE_LISTS.items():
-        payload = code_list_doc(settings, name)["receipt"]
-        lists.append({k: payload[k] for k in ("code_list", "title", "version", "rows", "columns", "origin")}
-                     | {"title": title})
-    return {"instance": identity_doc(settings) | {"receipt_public_key": None}, "code_lists": lists}
-
-
-def code_list_doc(settings: Settings, name: str) -> dict[str, Any]:
-    """``/api/federation/reference/<name>``: the list as CSV text with a signed payload (sha256, size, rows,
-    columns, content version, origin: the instance that first published it)."""
-    from cityshare.instance import instance
-    from cityshare.share.receipts import sign
-
-    if name not in CODE_LISTS:
-        raise CityShareError(f"code list {name!r}: not one of {', '.join(CODE_LISTS)}")
-    data = code_list_path(settings, name).read_bytes()
-    columns, rows = _parse(data.decode("utf-8"))
-    received = current(settings, name)
-    origin = received["receipt"]["origin"] if received else instance(settings).as_dict()
-    digest = hashlib.sha256(data).hexdigest()
-    payload = {"code_list": name, "title": CODE_LISTS[name], "sha256": digest, "bytes": len(data), "rows": len(rows),
-               "columns": columns, "version": digest[:12], "origin": origin}
-    return {**sign(settings, payload), "csv": data.decode("utf-8")}
 
 
 def list_problems(doc: dict[str, Any], name: str, trusted_pem: str, settings: Settings) -> list[str]:
@@ -137,7 +52,7 @@ def list_problems(doc: dict[str, Any], name: str, trusted_pem: str, settings: Se
         problems.append(f"代码表不符：收到 {payload.get('code_list')!r}，请求 {name}")
     if payload.get("sha256") != hashlib.sha256(data).hexdigest() or payload.get("bytes") != len(data):
         problems.append("文件哈希或大小与签名内容不符")
-    columns, rows = _parse(text)
+    columns, rows = parse(text)
     with seed_path(settings, name).open(encoding="utf-8", newline="") as fh:
         expected = next(csv.reader(fh))
     if sorted(columns) != sorted(expected):
@@ -153,8 +68,8 @@ def list_problems(doc: dict[str, Any], name: str, trusted_pem: str, settings: Se
 
 def _diff(old: Path, new_text: str) -> tuple[int, int, int]:
     """Codes added, removed and changed (same code, other name or attributes) against the list in use."""
-    columns, before = _parse(old.read_text(encoding="utf-8"))
-    _, after = _parse(new_text)
+    columns, before = parse(old.read_text(encoding="utf-8"))
+    _, after = parse(new_text)
     key = columns[0]
     a, b = {r[key]: r for r in before}, {r[key]: r for r in after}
     return len(b.keys() - a.keys()), len(a.keys() - b.keys()), sum(1 for k in a.keys() & b.keys() if a[k] != b[k])
@@ -162,6 +77,7 @@ def _diff(old: Path, new_text: str) -> tuple[int, int, int]:
 
 def _receive(settings: Settings, source: Any, name: str, doc: dict[str, Any], pem: str) -> dict[str, Any]:
     """Check one list and, when it is new, keep it as the list in use with its next local version."""
+    from cityshare.meta.reference_versions import record_version
     from cityshare.share import audit
     from cityshare.sources.cityshare_peer import _payload
     from cityshare.warehouse import connect, transaction
@@ -180,14 +96,12 @@ def _receive(settings: Settings, source: Any, name: str, doc: dict[str, Any], pe
         return {"code_list": name, "status": "unchanged", "local_version": kept["local_version"],
                 "version": payload["version"], "rows": payload["rows"]}
     added, removed, changed = _diff(code_list_path(settings, name), doc["csv"])
+    origin = payload["origin"]
     with connect(settings) as con, transaction(con):
-        con.execute(DDL)
-        version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM meta.reference_versions WHERE code_list = ?",
-                              [name]).fetchone()[0]
-        origin = payload["origin"]
-        con.execute("INSERT INTO meta.reference_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [name, version, payload["sha256"], payload["rows"], source.name, source.endpoint,
-                     f"{origin.get('name')}（{origin.get('area')}）", payload["key_id"], added, removed, changed, now])
+        version = record_version(con, {
+            "code_list": name, "sha256": payload["sha256"], "rows": payload["rows"], "source": source.name,
+            "provider": source.endpoint, "origin": f"{origin.get('name')}（{origin.get('area')}）",
+            "key_id": payload["key_id"], "added": added, "removed": removed, "changed": changed, "received_at": now})
         folder = received_dir(settings)
         folder.mkdir(parents=True, exist_ok=True)
         for suffix, text in ((".csv", doc["csv"]), (".json", json.dumps(

@@ -103,7 +103,7 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
     """
     import pyarrow.parquet as pq
 
-    from cityshare.federation.reference import received_lists
+    from cityshare.code_lists import received_lists
     from cityshare.gate.earlier_batches import accepted_paths
     from cityshare.meta.batches import recent_volumes
 

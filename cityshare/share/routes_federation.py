@@ -34,13 +34,14 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/reference", summary="本平台下发的参考数据（代码表）清单：内容版本与来源")
     def code_lists(request: Request) -> dict[str, Any]:
-        from cityshare.federation.reference import code_lists_index
+        from cityshare.share.federation import code_lists_index
 
         return code_lists_index(settings)
 
     @router.get("/reference/{name}", summary="一张代码表（CSV 文本）及其签名（哈希、行数、列、版本、来源平台）")
     def code_list(request: Request, name: str) -> dict[str, Any]:
-        from cityshare.federation.reference import CODE_LISTS, code_list_doc
+        from cityshare.code_lists import CODE_LISTS
+        from cityshare.share.federation import code_list_doc
 
         if name not in CODE_LISTS:
             raise ShareError(404, f"没有名为 {name[:40]!r} 的代码表（可选：{'、'.join(CODE_LISTS)}）")

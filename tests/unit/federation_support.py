@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cityshare.federation.demo import LoopbackServer
+from cityshare.demo_federation import LoopbackServer
 from cityshare.settings import Settings
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from cityshare.federation.demo import INSTANCES, start
+from cityshare.demo_federation import INSTANCES, start
 
 
 def test_four_instances_harvest_upward_and_pass_code_lists_down(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_four_instances_harvest_upward_and_pass_code_lists_down(tmp_path: Path) 
 
 
 def test_the_demo_prints_every_url(tmp_path: Path) -> None:
-    from cityshare.federation.demo import run
+    from cityshare.demo_federation import run
 
     console = Console(record=True, width=200)
     urls = run(tmp_path / "demo", console, serve=False)

@@ -11,11 +11,13 @@ import pytest
 import yaml
 from federation_support import serving
 
+from cityshare import code_lists
 from cityshare.errors import CityShareError, GateBlocked, SourceError
 from cityshare.federation import reference
 from cityshare.instance import reference_sources
 from cityshare.settings import PROJECT_ROOT, Settings, get_settings
 from cityshare.share import audit
+from cityshare.share.federation import code_list_doc
 
 SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 NEW_STREET = "500108099,测试新设街道,500108,50,5001"
@@ -65,19 +67,19 @@ def test_a_district_receives_the_city_code_lists_once(tmp_path: Path) -> None:
     assert (first["event_classes"]["added"], first["event_classes"]["changed"]) == (0, 1)
     assert first["chongqing_areas"]["added"] == first["chongqing_areas"]["changed"] == 0  # same list, now received
     assert {r["status"] for r in again.values()} == {"unchanged"}  # nothing new: no version, nothing rewritten
-    in_use = reference.code_list_path(district, "chongqing_streets").read_text(encoding="utf-8")
+    in_use = code_lists.code_list_path(district, "chongqing_streets").read_text(encoding="utf-8")
     assert NEW_STREET in in_use and '"南坪街道"' not in in_use and "南坪新区街道" in in_use
     state = {r["code_list"]: r for r in reference.status(district)}
     assert state["chongqing_streets"]["in_use"] == "received" and state["chongqing_streets"]["local_version"] == 1
     assert state["chongqing_streets"]["origin"] == city.instance_name and state["chongqing_streets"]["source"] == "chongqing"
     assert state["chongqing_streets"]["version"] == streets["version"]
-    assert reference.received_lists(district)["chongqing_streets"].endswith("federation/reference/chongqing_streets.csv")
+    assert code_lists.received_lists(district)["chongqing_streets"].endswith("federation/reference/chongqing_streets.csv")
     received = [r for r in audit.entries(district, 20) if r["action"] == "federation.reference"]
-    assert len(received) == len(reference.CODE_LISTS) and {r["status"] for r in received} == {200}
+    assert len(received) == len(code_lists.CODE_LISTS) and {r["status"] for r in received} == {200}
     # cascading further down, the list keeps its first origin (the city), served by the district
-    passed_on = reference.code_list_doc(district, "chongqing_streets")["receipt"]
+    passed_on = code_list_doc(district, "chongqing_streets")["receipt"]
     assert passed_on["origin"]["area"] == "500000" and passed_on["sha256"] == \
-        reference.code_list_doc(city, "chongqing_streets")["receipt"]["sha256"]
+        code_list_doc(city, "chongqing_streets")["receipt"]["sha256"]
 
 
 def test_a_second_change_is_the_next_version_and_a_foreign_key_replaces_nothing(tmp_path: Path) -> None:
@@ -93,7 +95,7 @@ def test_a_second_change_is_the_next_version_and_a_foreign_key_replaces_nothing(
         with pytest.raises(SourceError, match=r"reference chongqing\.receiptKeyId: 提供方公钥 .* 与锁定的 0000000000000000 "
                                               r"不符；nothing replaced"):
             reference.pull("chongqing", pinned)
-    assert reference.current(pinned, "chongqing_streets") is None
+    assert code_lists.current(pinned, "chongqing_streets") is None
 
 
 def test_every_bad_list_is_refused_naming_why(tmp_path: Path) -> None:
@@ -102,7 +104,7 @@ def test_every_bad_list_is_refused_naming_why(tmp_path: Path) -> None:
     city = _city(tmp_path)
     district = _district(tmp_path, "http://127.0.0.1:9")
     pem = public_key_pem(city)
-    doc = reference.code_list_doc(city, "event_classes")
+    doc = code_list_doc(city, "event_classes")
     assert reference.list_problems(doc, "event_classes", pem, district) == []
     changed = {**doc, "csv": doc["csv"].replace("道路不洁净", "道路不洁")}
     assert reference.list_problems(changed, "event_classes", pem, district) == ["文件哈希或大小与签名内容不符"]
