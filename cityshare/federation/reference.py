@@ -127,7 +127,7 @@ def pull(name: str, settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or get_settings()
     instance(settings)
     source = get_reference_source(name, settings)
-    peer = _Peer(source.endpoint, None)
+    peer = _Peer(source.endpoint, None, "nothing replaced")
     try:
         ident = peer.get("/api/federation/identity").json()
         if (ident.get("level"), ident.get("area")) != (source.level, source.area):
@@ -162,6 +162,7 @@ def status(settings: Settings | None = None) -> list[dict[str, Any]]:
                     "local_version": doc["local_version"] if doc else None,
                     "version": payload.get("version") or hashlib.sha256(
                         code_list_path(settings, name).read_bytes()).hexdigest()[:12],
-                    "rows": payload.get("rows"), "origin": (payload.get("origin") or {}).get("name"),
+                    "rows": payload.get("rows") or len(parse(code_list_path(settings, name).read_text(encoding="utf-8"))[1]),
+                    "origin": (payload.get("origin") or {}).get("name"),
                     "source": doc["source"] if doc else None, "received_at": doc["received_at"] if doc else None})
     return out

@@ -97,10 +97,10 @@ def last_accepted_version(contract: Contract, settings: Settings) -> int | None:
 class _Peer:
     """HTTP calls to the providing instance: refusals become one-line errors quoting its reason."""
 
-    def __init__(self, base: str, token: str | None) -> None:
+    def __init__(self, base: str, token: str | None, outcome: str = "no batch landed") -> None:
         import httpx
 
-        self.base = base
+        self.base, self.outcome = base, outcome  # what a failure leaves: said at the end of its message
         self.http = httpx.Client(base_url=base, timeout=TIMEOUT,
                                  headers={"Authorization": f"Bearer {token}"} if token else {})
 
@@ -111,7 +111,7 @@ class _Peer:
             detail = resp.json().get("detail")
         except ValueError:
             detail = resp.text[:200]
-        raise SourceError(f"{self.base}{what}: 提供方平台拒绝（HTTP {resp.status_code}）：{detail}；no batch landed")
+        raise SourceError(f"{self.base}{what}: 提供方平台拒绝（HTTP {resp.status_code}）：{detail}；{self.outcome}")
 
     def get(self, path: str, **params: Any) -> Any:
         import httpx
@@ -119,7 +119,7 @@ class _Peer:
         try:
             return self.check(self.http.get(path, params=params), path)
         except httpx.TransportError as exc:
-            raise SourceError(f"{self.base}{path}: 提供方平台不可达（{type(exc).__name__}）; no batch landed") from None
+            raise SourceError(f"{self.base}{path}: 提供方平台不可达（{type(exc).__name__}）; {self.outcome}") from None
 
     def download(self, path: str, params: dict[str, Any], target: Path) -> str:
         """Stream the export to ``target``; returns the delivery id the provider gave it."""
@@ -136,7 +136,7 @@ class _Peer:
                         fh.write(chunk)
                 return resp.headers.get("x-cityshare-delivery", "")
         except httpx.TransportError as exc:
-            raise SourceError(f"{self.base}{path}: 下载中断（{type(exc).__name__}）; no batch landed") from None
+            raise SourceError(f"{self.base}{path}: 下载中断（{type(exc).__name__}）; {self.outcome}") from None
 
 
 def trusted_key(peer: _Peer, contract: Contract, settings: Settings) -> str:

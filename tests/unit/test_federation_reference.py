@@ -196,3 +196,10 @@ def test_the_gate_checks_street_codes_against_the_received_list(tmp_path: Path) 
     day = dt.date(2026, 12, 1)
     assert bad(GateContext(day)) == 1
     assert bad(GateContext(day, code_lists={"chongqing_streets": str(received)})) == 0
+
+
+def test_an_unreachable_higher_instance_replaces_nothing(tmp_path: Path) -> None:
+    district = _district(tmp_path, "http://127.0.0.1:9")
+    with pytest.raises(SourceError, match=r"127\.0\.0\.1:9/api/federation/identity: 提供方平台不可达.*; nothing replaced"):
+        reference.pull("chongqing", district)
+    assert code_lists.received_lists(district) == {} and not (district.data_dir / "federation" / "reference").exists()
