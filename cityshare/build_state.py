@@ -60,7 +60,10 @@ class Plan:
 
 def project_fingerprint(settings: Settings) -> str:
     """SHA-256 over the dbt project's files (models, macros, seeds, generated YAML), the Python code the
-    models call, dbt's versions and a hash of the token key: any of them changes what a model holds."""
+    models call, dbt's versions, a hash of the token key and the received code lists: any of them changes what a
+    model holds."""
+    from cityshare.code_lists import received_digests
+
     digest = hashlib.sha256()
     root = settings.dbt_project_dir
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not _SKIP_DIRS & set(p.relative_to(root).parts)):
@@ -73,6 +76,8 @@ def project_fingerprint(settings: Settings) -> str:
     for dist in ("dbt-core", "dbt-duckdb", "duckdb"):
         digest.update(f"{dist}={importlib.metadata.version(dist)}\0".encode())
     digest.update(hashlib.sha256(require_token_key(settings).encode()).digest())
+    for received in received_digests(settings):  # a code list received from a higher instance replaces a seed
+        digest.update(received.encode() + b"\0")
     return digest.hexdigest()
 
 

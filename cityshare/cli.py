@@ -65,7 +65,8 @@ def _owner_only() -> None:
     os.umask(0o077)
 
 
-federation_app = typer.Typer(help="Federation (三级平台互联互通): identity, directory harvest from lower instances",
+federation_app = typer.Typer(help="Federation (三级平台互联互通): identity, directory harvest from lower instances, "
+                             "code lists from higher ones",
                              no_args_is_help=True)
 app.add_typer(federation_app, name="federation")
 keys_app = typer.Typer(help="Keys (密钥): create the city-held token key", no_args_is_help=True)
@@ -608,6 +609,38 @@ def federation_status(as_json: JsonOut = False) -> None:
            as_json)
 
 
+@federation_app.command("pull-reference")
+@friendly
+def federation_pull_reference(
+    name: Annotated[str, typer.Argument(help="a reference entry of catalog/federation.yml")],
+) -> None:
+    """Receive the code lists a higher instance passes down (下发参考数据); the next build uses them (exit 1 if one
+    is refused: the list in use stays)."""
+    from cityshare.federation.reference import pull, raise_if_refused
+
+    r = pull(name)
+    for item in r["lists"]:
+        if item["status"] == "new":
+            console.print(f"{item['code_list']}: v{item['local_version']} (content {item['version']}), {item['rows']} "
+                          f"codes: {item['added']} added, {item['removed']} removed, {item['changed']} changed",
+                          soft_wrap=True)
+        elif item["status"] == "unchanged":
+            console.print(f"{item['code_list']}: unchanged, v{item['local_version']} (content {item['version']})",
+                          soft_wrap=True)
+    raise_if_refused(r)
+
+
+@federation_app.command("code-lists")
+@friendly
+def federation_code_lists(as_json: JsonOut = False) -> None:
+    """The code lists this instance builds with: its seed or the list received from above, with versions."""
+    from cityshare.federation.reference import status
+
+    rows = status()
+    _table("参考数据（代码表）", rows if as_json else [{k: ("" if v is None else str(v)) for k, v in r.items()}
+                                              for r in rows], as_json)
+
+
 @app.command()
 @friendly
 def serve(
@@ -652,9 +685,19 @@ def demo(
     days: Annotated[int, typer.Option(help="days to simulate")] = 3,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="stop after the summary")] = False,
     port: Annotated[int | None, typer.Option(help="portal port (default 8000, or any free port if 8000 is taken)")] = None,
+    federation: Annotated[bool, typer.Option(
+        "--federation", help="instead: a national, a city and two district instances on free loopback ports, "
+                             "wired by directory harvest and code lists (no Airflow)")] = False,
 ) -> None:
     """simulate → every DAG through Airflow → summary → serve the portal."""
     import signal
+
+    if federation:
+        from cityshare.demo_federation import run
+        from cityshare.settings import get_settings
+
+        run(get_settings().data_dir / "federation-demo", console, serve=not no_serve)
+        return
 
     from cityshare.demo import run_demo
     from cityshare.errors import Stopped

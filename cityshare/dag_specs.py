@@ -141,5 +141,22 @@ def harvest_specs(only_dag: str | None = None) -> list[DagSpec]:
     ]
 
 
+def reference_specs(only_dag: str | None = None) -> list[DagSpec]:
+    """One ``reference__<name>`` DAG per ``reference`` entry of catalog/federation.yml (下发参考数据 from a higher
+    instance). Its asset is a raw batch's (``ANY_RAW_BATCH``): a received code list changes what the build reads."""
+    from cityshare.instance import reference_sources
+
+    if only_dag is not None and not only_dag.startswith("reference__"):
+        return []
+    return [
+        DagSpec(dag_id=s.dag_id, key=s.name, schedule=s.schedule, owner="cyzx",
+                tags=("cityshare", "reference", "下发参考数据", s.level), asset_uri=ANY_RAW_BATCH,
+                doc=f"### 下发参考数据：{s.title}\n\n接收{s.level}级平台 {s.area}（`{s.endpoint}`）下发的代码表 "
+                    f"{'、'.join(s.lists)}：验签、校验列与代码后替换本平台的种子数据，记录版本；下一次加工即使用。"
+                    "被拒绝的代码表保留当前版本，任务失败并说明原因。")
+        for s in reference_sources(get_settings()) if only_dag is None or s.dag_id == only_dag
+    ]
+
+
 def shared_asset_uris() -> list[str]:
     return [asset_uri(c) for c in load_contracts(get_settings(), kind="shared")]

@@ -194,9 +194,13 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     """
     from dbt.cli.main import dbtRunner
 
+    from cityshare.code_lists import received_lists
+
     settings = settings or get_settings()
     if not rendered:
         render_dbt_files(settings)
+    if code_lists := received_lists(settings):  # code lists received from a higher instance replace their seeds' rows
+        args = [*args, "--vars", json.dumps({"cs_code_lists": code_lists})]
     os.environ["CITYSHARE_WAREHOUSE"] = str(settings.warehouse_path)
     project = str(settings.dbt_project_dir)
     target = settings.dbt_target_dir

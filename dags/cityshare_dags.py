@@ -16,6 +16,7 @@ from cityshare.dag_specs import (
     ANY_SHARED_TABLE,
     START_DATE,
     harvest_specs,
+    reference_specs,
     shared_asset_uris,
     source_specs,
 )
@@ -93,25 +94,36 @@ for _spec in SOURCES:
     globals()[_spec.dag_id] = _ingestion_dag(_spec)
 
 
-def _harvest_dag(spec):  # type: ignore[no-untyped-def]
-    """目录汇聚 from a lower instance (catalog/federation.yml): a down instance fails only this DAG."""
+def _harvest(key: str) -> dict:
+    """目录汇聚 from a lower instance: a down instance fails only its harvest DAG."""
+    from cityshare.federation.harvest import harvest
+
+    return harvest(key)
+
+
+def _pull_reference(key: str) -> dict:
+    """下发参考数据 from a higher instance: a refused list fails the task without retry, the list in use stays."""
+    from cityshare.federation.reference import pull, raise_if_refused
+
+    result = pull(key)
+    _blocked_fails_fast(lambda: raise_if_refused(result))
+    return result
+
+
+def _federation_dag(spec, task_id, run):  # type: ignore[no-untyped-def]
+    """One federation entry of catalog/federation.yml: one task calling ``run(spec.key)``, emitting the spec's asset."""
     with DAG(
         dag_id=spec.dag_id, schedule=spec.schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
         tags=list(spec.tags), doc_md=spec.doc, default_args={**DEFAULTS, "owner": spec.owner},
     ) as dag:
-
-        @task(outlets=[Asset(spec.asset_uri)])
-        def harvest() -> dict:
-            from cityshare.federation.harvest import harvest as run
-
-            return run(spec.key)
-
-        harvest()
+        task(run, task_id=task_id, outlets=[Asset(spec.asset_uri)])(spec.key)
     return dag
 
 
 for _spec in harvest_specs(CURRENT):
-    globals()[_spec.dag_id] = _harvest_dag(_spec)
+    globals()[_spec.dag_id] = _federation_dag(_spec, "harvest", _harvest)
+for _spec in reference_specs(CURRENT):
+    globals()[_spec.dag_id] = _federation_dag(_spec, "pull_reference", _pull_reference)
 
 
 def _wanted(dag_id: str) -> bool:

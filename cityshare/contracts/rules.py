@@ -96,6 +96,7 @@ class GateContext:
     history: list[int] = field(default_factory=list)  # rows of recent accepted batches, newest first
     references: dict[str, list[str]] = field(default_factory=dict)  # dataset key → accepted Parquet paths
     columns: list[str] | None = None  # the landed batch's columns (for extra-column drift)
+    code_lists: dict[str, str] = field(default_factory=dict)  # seed → code list received from a higher instance
 
 
 @dataclass
@@ -236,7 +237,11 @@ _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "un
                  "formula")
 
 
-def _seed_path(contract: Contract, seed: str) -> Path:
+def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
+    """The code list a ``referenceSeed`` rule checks against: the one received from a higher instance
+    (cityshare.code_lists), else the project's seed."""
+    if ctx is not None and seed in ctx.code_lists:
+        return Path(ctx.code_lists[seed])
     path = contract.path.parent.parent.parent / "dbt_project" / "seeds" / f"{seed}.csv"
     if not path.exists():
         raise ContractError(contract.path, "quality.arguments.referenceSeed", f"no seed {path.name}")
@@ -377,10 +382,10 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
             (pred, params), kind = _range_rule(contract, prop, args, where, ctx), "range"
         elif "referenceSeed" in args:
             ref_col = q(args.get("referenceColumn", "code"))
-            seed = lit(_seed_path(contract, args["referenceSeed"]))
+            seed = lit(_seed_path(contract, args["referenceSeed"], ctx))
             ref = f"SELECT {ref_col} FROM read_csv({seed}, all_varchar = true)"
             if args.get("includeLegacyCodes"):
-                legacy = lit(_seed_path(contract, "area_code_changes"))
+                legacy = lit(_seed_path(contract, "area_code_changes", ctx))
                 ref += f" UNION ALL SELECT old_code FROM read_csv({legacy}, all_varchar = true)"
             pred = f"{col} IS NOT NULL AND {col} NOT IN ({ref})"
         elif "castTo" in args:

@@ -94,7 +94,8 @@ def validations_path(settings: Settings, contract: Contract, load_id: str) -> Pa
 
 def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
                  columns: list[str] | None = None) -> GateContext:
-    """History (recent accepted volumes), reference data and landed columns for one batch.
+    """History (recent accepted volumes), reference data (accepted batches of referenced sources, code lists
+    received from a higher instance) and landed columns for one batch.
 
     The warehouse is opened only for a contract whose rules read it (a volume anomaly rule, a
     reference dataset): opening the DuckDB file is a fixed cost per batch. ``columns`` spares a
@@ -102,6 +103,7 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
     """
     import pyarrow.parquet as pq
 
+    from cityshare.code_lists import received_lists
     from cityshare.gate.earlier_batches import accepted_paths
     from cityshare.meta.batches import recent_volumes
 
@@ -121,7 +123,7 @@ def gate_context(contract: Contract, batch: LandedBatch, settings: Settings,
             paths = {ref: accepted_paths(con, ref, settings) for ref in references}
     if columns is None:
         columns = pq.read_schema(batch.path).names
-    return GateContext(batch.load_date, history, paths, list(columns))
+    return GateContext(batch.load_date, history, paths, list(columns), received_lists(settings))
 
 
 def run_gate(contract: Contract, batch: LandedBatch, settings: Settings,

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS meta.batch_actions (
 CREATE TABLE IF NOT EXISTS meta.schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS meta.publish_status (
     table_name VARCHAR PRIMARY KEY, status VARCHAR, reason VARCHAR, checked_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS meta.reference_versions (code_list VARCHAR, version INTEGER, sha256 VARCHAR, rows INTEGER,
+    source VARCHAR, provider VARCHAR, origin VARCHAR, key_id VARCHAR, added INTEGER, removed INTEGER,
+    changed INTEGER, received_at TIMESTAMP, PRIMARY KEY (code_list, version));
 """
 
 

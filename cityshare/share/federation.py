@@ -1,4 +1,5 @@
-"""What an instance offers its peers: its identity with the receipt key, and its directory by modification time.
+"""What an instance offers its peers: its identity with the receipt key, its directory by modification time, and the
+code lists it builds with (下发参考数据, signed; cityshare.federation.reference receives them).
 
 Both are as public as the directory itself (``/api/directory``, the DCAT-AP feed): metadata, no data.
 A higher instance harvests ``directory_feed`` incrementally: entries changed after ``since`` in full,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cityshare.errors import CityShareError
 from cityshare.settings import Settings
 
 
@@ -56,3 +58,36 @@ def directory_feed(settings: Settings, since: dt.datetime | None = None) -> dict
             "generated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" "),
             "since": since.isoformat(sep=" ") if since else None,
             "codes": [e["信息资源代码"] for e in entries], "entries": changed}
+
+
+def code_lists_index(settings: Settings) -> dict[str, Any]:
+    """``/api/federation/reference``: every code list served, with its content version and origin."""
+    from cityshare.code_lists import CODE_LISTS
+
+    lists = []
+    for name, title in CODE_LISTS.items():
+        payload = code_list_doc(settings, name)["receipt"]
+        lists.append({k: payload[k] for k in ("code_list", "title", "version", "rows", "columns", "origin")}
+                     | {"title": title})
+    return {"instance": identity_doc(settings) | {"receipt_public_key": None}, "code_lists": lists}
+
+
+def code_list_doc(settings: Settings, name: str) -> dict[str, Any]:
+    """``/api/federation/reference/<name>``: the list as CSV text with a signed payload (sha256, size, rows,
+    columns, content version, origin: the instance that first published it)."""
+    import hashlib
+
+    from cityshare.code_lists import CODE_LISTS, code_list_path, current, parse
+    from cityshare.instance import instance
+    from cityshare.share.receipts import sign
+
+    if name not in CODE_LISTS:
+        raise CityShareError(f"code list {name!r}: not one of {', '.join(CODE_LISTS)}")
+    data = code_list_path(settings, name).read_bytes()
+    columns, rows = parse(data.decode("utf-8"))
+    received = current(settings, name)
+    origin = received["receipt"]["origin"] if received else instance(settings).as_dict()
+    digest = hashlib.sha256(data).hexdigest()
+    payload = {"code_list": name, "title": CODE_LISTS[name], "sha256": digest, "bytes": len(data), "rows": len(rows),
+               "columns": columns, "version": digest[:12], "origin": origin}
+    return {**sign(settings, payload), "csv": data.decode("utf-8")}

@@ -1,4 +1,5 @@
-"""Routes peers call (三级平台互联互通): the instance identity and the incremental directory feed."""
+"""Routes peers call (三级平台互联互通): the instance identity, the incremental directory feed and the code lists
+it passes down (下发参考数据)."""
 
 from __future__ import annotations
 
@@ -30,5 +31,20 @@ def build_router(settings: Settings) -> APIRouter:
         except ValueError:
             raise ShareError(400, f"since: 须为 ISO 时间（如 2026-12-01 08:00:00），收到 {str(since)[:40]!r}") from None
         return directory_feed(settings, when)
+
+    @router.get("/reference", summary="本平台下发的参考数据（代码表）清单：内容版本与来源")
+    def code_lists(request: Request) -> dict[str, Any]:
+        from cityshare.share.federation import code_lists_index
+
+        return code_lists_index(settings)
+
+    @router.get("/reference/{name}", summary="一张代码表（CSV 文本）及其签名（哈希、行数、列、版本、来源平台）")
+    def code_list(request: Request, name: str) -> dict[str, Any]:
+        from cityshare.code_lists import CODE_LISTS
+        from cityshare.share.federation import code_list_doc
+
+        if name not in CODE_LISTS:
+            raise ShareError(404, f"没有名为 {name[:40]!r} 的代码表（可选：{'、'.join(CODE_LISTS)}）")
+        return code_list_doc(settings, name)
 
     return router

@@ -71,9 +71,27 @@ TABLE_SQL = {
 }
 
 
-def build_world(root: Path, rows: int = 40, token_key: str | None = None, **identity: Any) -> Settings:
+# 数字城管街道月度综合评价 (the city's upward report, 上报指标): street × month; the 南岸区 streets, grades A–E.
+EVALUATION_SQL = """
+    SELECT printf('500108%03d', 1 + i % 12) AS street_code,
+           CAST(DATE '2026-06-01' + INTERVAL (i // 12) MONTH AS DATE) AS stat_month,
+           '南坪街道' AS street_name, '500108' AS area_code, '南岸区' AS area_name, CAST(10 + i % 7 AS BIGINT) AS cases,
+           CAST(8 AS BIGINT) AS should_dispose, CAST(8 AS BIGINT) AS disposed, CAST(i % 9 AS BIGINT) AS disposed_on_time,
+           CAST(8 AS BIGINT) AS should_close, CAST(8 AS BIGINT) AS closed, CAST(i % 9 AS BIGINT) AS closed_on_time,
+           CAST(0 AS BIGINT) AS reworked, 100.0 AS disposal_rate, 12.5 * (i % 9) AS on_time_disposal_rate,
+           100.0 AS closure_rate, 12.5 * (i % 9) AS on_time_closure_rate, 0.0 AS rework_rate,
+           40.0 + 7.5 * (i % 9) AS composite_score,
+           CASE WHEN 40.0 + 7.5 * (i % 9) >= 90 THEN 'A' WHEN 40.0 + 7.5 * (i % 9) >= 75 THEN 'B'
+                WHEN 40.0 + 7.5 * (i % 9) >= 60 THEN 'C' ELSE 'D' END AS grade
+    FROM range({n}) t(i)"""
+
+
+def build_world(root: Path, rows: int = 40, token_key: str | None = None, evaluation: bool = False,
+                **identity: Any) -> Settings:
     """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory);
-    the token key is random unless given; ``identity``: ``instance_level/_area/_name`` settings."""
+    the token key is random unless given; ``evaluation`` adds the published city-management evaluation
+    (``collab_city_evaluation__street_month``, the table a city reports upward); ``identity``:
+    ``instance_level/_area/_name`` settings."""
     import secrets
 
     import duckdb
@@ -90,7 +108,8 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
     scheme = yaml.safe_load(scheme_path.read_text(encoding="utf-8"))
     scheme.setdefault("subjects", {})["2/03/901"] = "高龄独居老人关爱（示例）"
     scheme_path.write_text(yaml.safe_dump(scheme, allow_unicode=True), encoding="utf-8")
-    for name in ("legal_entity", "city_cases"):
+    shared = ["legal_entity", "city_cases", *(["city_evaluation_street_month"] if evaluation else [])]
+    for name in shared:
         shutil.copy(PROJECT_ROOT / "contracts" / "shared" / f"{name}.odcs.yaml", home / "contracts" / "shared")
     (home / "contracts" / "shared" / "elderly_alone.odcs.yaml").write_text(
         yaml.safe_dump(ELDERLY_CONTRACT, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -101,13 +120,14 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, **iden
     con = duckdb.connect(str(settings.warehouse_path))
     try:
         con.execute(DDL)
-        for table, sql in TABLE_SQL.items():
+        tables = {**TABLE_SQL, **({"collab_city_evaluation__street_month": EVALUATION_SQL} if evaluation else {})}
+        for table, sql in tables.items():
             con.execute(f'CREATE OR REPLACE TABLE shared."{table}" AS {sql.format(n=rows)}')
             snapshot = settings.exports_dir / "shared" / table / "version=1" / f"{table}.parquet"
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"COPY shared.\"{table}\" TO '{snapshot}' (FORMAT parquet)")
             record_publication(con, table, 1, rows=rows, content_hash="h", snapshot_path=str(snapshot), published_at=now)
-        for key in ("shared/legal_entity", "shared/city_cases", "shared/elderly_alone"):
+        for key in [*(f"shared/{name}" for name in shared), "shared/elderly_alone"]:
             insert_results(con, [[key, "h", "audit", "table_not_empty", "batch", None, "completeness", "完整性",
                                   "发布表不得为空", rows, 0, True, None, now]])
     finally:

@@ -97,10 +97,10 @@ def last_accepted_version(contract: Contract, settings: Settings) -> int | None:
 class _Peer:
     """HTTP calls to the providing instance: refusals become one-line errors quoting its reason."""
 
-    def __init__(self, base: str, token: str | None) -> None:
+    def __init__(self, base: str, token: str | None, outcome: str = "no batch landed") -> None:
         import httpx
 
-        self.base = base
+        self.base, self.outcome = base, outcome  # what a failure leaves: said at the end of its message
         self.http = httpx.Client(base_url=base, timeout=TIMEOUT,
                                  headers={"Authorization": f"Bearer {token}"} if token else {})
 
@@ -111,7 +111,7 @@ class _Peer:
             detail = resp.json().get("detail")
         except ValueError:
             detail = resp.text[:200]
-        raise SourceError(f"{self.base}{what}: 提供方平台拒绝（HTTP {resp.status_code}）：{detail}；no batch landed")
+        raise SourceError(f"{self.base}{what}: 提供方平台拒绝（HTTP {resp.status_code}）：{detail}；{self.outcome}")
 
     def get(self, path: str, **params: Any) -> Any:
         import httpx
@@ -119,7 +119,7 @@ class _Peer:
         try:
             return self.check(self.http.get(path, params=params), path)
         except httpx.TransportError as exc:
-            raise SourceError(f"{self.base}{path}: 提供方平台不可达（{type(exc).__name__}）; no batch landed") from None
+            raise SourceError(f"{self.base}{path}: 提供方平台不可达（{type(exc).__name__}）; {self.outcome}") from None
 
     def download(self, path: str, params: dict[str, Any], target: Path) -> str:
         """Stream the export to ``target``; returns the delivery id the provider gave it."""
@@ -136,29 +136,32 @@ class _Peer:
                         fh.write(chunk)
                 return resp.headers.get("x-cityshare-delivery", "")
         except httpx.TransportError as exc:
-            raise SourceError(f"{self.base}{path}: 下载中断（{type(exc).__name__}）; no batch landed") from None
+            raise SourceError(f"{self.base}{path}: 下载中断（{type(exc).__name__}）; {self.outcome}") from None
 
 
 def trusted_key(peer: _Peer, contract: Contract, settings: Settings) -> str:
     """The provider's receipt public key: must match ``receiptKeyId`` or the key pinned at first contact."""
+    pem = str(peer.get("/api/federation/identity").json().get("receipt_public_key") or "")
+    pinned = settings.data_dir / "federation" / "peers" / f"{contract.department}__{contract.dataset}.pem"
+    check_key(pem, contract.server_option("receiptKeyId"), pinned, f"{contract.path}: servers[0]",
+              "customProperties.receiptKeyId", "no batch landed")
+    return pem
+
+
+def check_key(pem: str, pin: object, pinned: Path, where: str, field: str, outcome: str) -> None:
+    """A peer's receipt public key must match the ``pin`` (a key id) or, without one, the key recorded at first
+    contact in ``pinned`` (trust on first use); SourceError naming ``where``/``field`` and ``outcome`` otherwise."""
     from cityshare.keys import write_secret
     from cityshare.share.receipts import key_id
 
-    ident = peer.get("/api/federation/identity").json()
-    pem = str(ident.get("receipt_public_key") or "")
-    pin = contract.server_option("receiptKeyId")
-    where = f"{contract.path}: servers[0]"
     if pin and key_id(pem) != str(pin):
-        raise SourceError(f"{where}.customProperties.receiptKeyId: 提供方公钥 {key_id(pem)} 与锁定的 {pin} 不符；"
-                          "no batch landed")
-    pinned = settings.data_dir / "federation" / "peers" / f"{contract.department}__{contract.dataset}.pem"
+        raise SourceError(f"{where}.{field}: 提供方公钥 {key_id(pem)} 与锁定的 {pin} 不符；{outcome}")
     if not pin:
         if not pinned.exists():
             write_secret(pinned, pem.strip())
         elif pinned.read_text(encoding="utf-8").strip() != pem.strip():
-            raise SourceError(f"{where}: 提供方公钥已变更（首次记录于 {pinned}）；确认后删除该文件或设置 receiptKeyId；"
-                              "no batch landed")
-    return pem
+            raise SourceError(f"{where}: 提供方公钥已变更（首次记录于 {pinned}）；确认后删除该文件或设置 {field.split('.')[-1]}；"
+                              f"{outcome}")
 
 
 def extract_peer(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:

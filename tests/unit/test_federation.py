@@ -104,7 +104,7 @@ def test_harvest_entries_are_checked(tmp_path, item, says) -> None:  # type: ign
     assert "federation.yml: harvest[0]" in str(exc.value)
 
 
-def test_harvest_entry_and_peer_contract_become_dags(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_harvest_and_reference_entries_and_peer_contract_become_dags(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from cityshare.lint import lint_file
 
     home = tmp_path / "home"
@@ -112,7 +112,9 @@ def test_harvest_entry_and_peer_contract_become_dags(tmp_path, monkeypatch) -> N
         shutil.copytree(PROJECT_ROOT / part, home / part, ignore=shutil.ignore_patterns("__pycache__"))
     (home / "catalog" / "federation.yml").write_text(yaml.safe_dump({"harvest": [
         {"name": "nanan", "endpoint": "http://127.0.0.1:8101", "level": "区县", "area": "500108",
-         "schedule": "@hourly"}]}, allow_unicode=True), encoding="utf-8")
+         "schedule": "@hourly"}], "reference": [
+        {"name": "national", "endpoint": "http://127.0.0.1:8100", "level": "国家", "area": "000000",
+         "lists": ["event_classes"]}]}, allow_unicode=True), encoding="utf-8")
     (home / "contracts" / "cyzx").mkdir()
     shutil.copy(PEER_CONTRACT, home / "contracts" / "cyzx")
     monkeypatch.setenv("CITYSHARE_HOME", str(home))
@@ -128,6 +130,9 @@ def test_harvest_entry_and_peer_contract_become_dags(tmp_path, monkeypatch) -> N
     dag = bag.dags["harvest__nanan"]
     assert [t.task_id for t in dag.tasks] == ["harvest"] and "下级平台汇聚" in dag.tags
     assert "ingest__cyzx__nanan_city_cases" in bag.dags
+    down = bag.dags["reference__national"]  # 下发参考数据: its task's asset triggers the build like a raw batch
+    assert [t.task_id for t in down.tasks] == ["pull_reference"] and "下发参考数据" in down.tags
+    assert [a.uri for a in down.tasks[0].outlets] == ["cityshare://raw/_any_batch"]
 
 
 def test_unreachable_harvest_keeps_nothing_it_never_had(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 -- Scenario dataset 数字城管综合评价: per street and month, the GB/T 30428.4 indicators 处置率, 按期处置率, 结案率, 按期结案率,
 -- 返工率 (percent), a composite score and grade A–E (A ≥ 90, B 75–90, C 60–75, D 40–60, E < 40) (collaboration layer / 协同专题库).
--- Composite weights are a project rule (unverified), set in dbt_project.yml vars.
+-- The indicators' composite weights are the seed evaluation_indicators (project rule, unverified; a higher instance
+-- may pass its own down, docs/federation.md).
 
 with counts as (
 
@@ -34,19 +35,32 @@ rates as (
 
 ),
 
+weights as (
+
+    select
+        max(weight) filter (where code = 'on_time_disposal_rate')  as w_on_time_disposal,
+        max(weight) filter (where code = 'on_time_closure_rate')   as w_on_time_closure,
+        max(weight) filter (where code = 'disposal_rate')          as w_disposal,
+        max(weight) filter (where code = 'closure_rate')           as w_closure,
+        max(weight) filter (where code = 'rework_rate')            as w_rework
+    from {{ ref('evaluation_indicators') }}
+
+),
+
 scored as (
 
     select
-        *,
+        r.*,
         round(
-            {{ var('cs_eval_weights')['on_time_disposal_rate'] }} * on_time_disposal_rate
-            + {{ var('cs_eval_weights')['on_time_closure_rate'] }} * on_time_closure_rate
-            + {{ var('cs_eval_weights')['disposal_rate'] }} * disposal_rate
-            + {{ var('cs_eval_weights')['closure_rate'] }} * closure_rate
-            + {{ var('cs_eval_weights')['rework'] }} * (100 - rework_rate),
+            w.w_on_time_disposal * r.on_time_disposal_rate
+            + w.w_on_time_closure * r.on_time_closure_rate
+            + w.w_disposal * r.disposal_rate
+            + w.w_closure * r.closure_rate
+            + w.w_rework * (100 - r.rework_rate),
             2
         )                                                               as composite_score
-    from rates
+    from rates as r
+    cross join weights as w
 
 )
 

@@ -1,0 +1,65 @@
+"""The code lists an instance builds with (下发参考数据): each is a dbt seed, replaced by the list received from a
+higher instance when there is one (cityshare.federation.reference pulls it). The one owner of "which list is in
+use": the build (seeds' post-hook, fingerprint), the gate's ``referenceSeed`` rules, the identity check and what
+the instance serves further down all ask here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from cityshare.settings import PROJECT_ROOT, Settings
+
+# The code lists a higher level governs (seed name → title); the seeds of local project rules are not served.
+CODE_LISTS = {
+    "chongqing_areas": "区县代码（GB/T 2260）",
+    "chongqing_streets": "街道乡镇代码（统计用区划代码）",
+    "area_code_changes": "区划代码变更（县改区）",
+    "event_classes": "数字城管事件分类（GB/T 30428.2）",
+    "component_classes": "数字城管部件分类（GB/T 30428.2）",
+    "evaluation_indicators": "数字城管综合评价指标及权重（GB/T 30428.4）",
+}
+def received_dir(settings: Settings) -> Path:
+    return settings.data_dir / "federation" / "reference"
+
+
+def seed_path(settings: Settings, name: str) -> Path:
+    """The project's own seed of a code list (a home without a dbt project uses the shipped one)."""
+    seed = settings.dbt_project_dir / "seeds" / f"{name}.csv"
+    return seed if seed.exists() else PROJECT_ROOT / "dbt_project" / "seeds" / f"{name}.csv"
+
+
+def code_list_path(settings: Settings, name: str) -> Path:
+    """The list this instance uses: the one received from a higher instance, else its seed."""
+    received = received_dir(settings) / f"{name}.csv"
+    return received if received.exists() else seed_path(settings, name)
+
+
+def current(settings: Settings, name: str) -> dict[str, Any] | None:
+    """The signed document and local version of the received list in use (None: the seed is used)."""
+    path = received_dir(settings) / f"{name}.json"
+    if not path.exists() or not (received_dir(settings) / f"{name}.csv").exists():
+        return None
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def received_lists(settings: Settings) -> dict[str, str]:
+    """Seed name → received CSV, for the seeds' post-hook (``var('cs_code_lists')``) that loads it instead."""
+    return {n: str(received_dir(settings) / f"{n}.csv") for n in CODE_LISTS if current(settings, n)}
+
+
+def received_digests(settings: Settings) -> list[str]:
+    """``name=sha256`` of every received list in use: part of the build's project fingerprint (a new list
+    rebuilds everything that reads the seed)."""
+    return [f"{n}={doc['receipt']['sha256']}" for n in CODE_LISTS if (doc := current(settings, n))]
+
+
+def parse(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    """A code list's CSV text: its columns and rows."""
+    reader = csv.DictReader(io.StringIO(text))
+    return list(reader.fieldnames or []), list(reader)
