@@ -36,7 +36,8 @@ airflow: setup
 test: setup lint
 	$(VENV)/bin/pytest -q -m "not distributed and not slow and not spark" --durations=15
 
-# Slow tier (≈ 9 min on 2 cores): the 10k-example identifier property tests, the 300-contract catalogue, the bench
+# Slow tier (≈ 19 min on 2 cores, estimated): the 10k-example identifier property tests, the 300-contract catalogue,
+# the pipeline e2e through Airflow on three full days, a backfill twice, three of the crash points, the bench
 # harness smoke runs, the recovery fault tests, the docs' longer command sessions (test_docs_commands.py) and the
 # README's quick start (`make demo` on a fresh clone).
 test-slow: setup

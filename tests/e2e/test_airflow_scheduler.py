@@ -148,6 +148,7 @@ def test_a_blocked_gate_fails_names_the_rule_and_alerts(airflow):
     assert "batch_not_empty" in alerts[0]["reason"]
 
 
+@pytest.mark.slow  # ≈ 80 s: two whole backfills; test_idempotency reruns every task in the default run
 def test_a_backfill_twice_gives_the_same_batches(airflow):
     from cityshare.airflow_local import airflow_bin
 

@@ -21,7 +21,9 @@ from cityshare.orchestrate import run_dag
 from cityshare.settings import get_settings
 from cityshare.simulate import simulate
 
-pytestmark = pytest.mark.e2e
+# Slow tier: the onboarding e2e (default run) drives the same demo path through Airflow day by day; this
+# module adds hand counts, the broken batch and the rerun on three full days (≈ 4.5 min).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DAYS = [dt.date(2026, 11, 23) + dt.timedelta(days=i) for i in range(3)]
 NANPING = "500108003"  # 南岸区南坪街道
 

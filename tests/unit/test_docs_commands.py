@@ -499,7 +499,7 @@ SKIPPED = {
     ("docs/airflow.md", "airflow backfill create --dag-id ingest__cgj__city_cases \\\n    --from-date "
                         "2026-11-20T00:00:00+00:00 --to-date 2026-11-22T00:00:00+00:00 --reprocess-behavior completed"):
         "needs a running `airflow up` (its scheduler runs the backfill); tests/e2e/test_airflow_scheduler.py "
-        "backfills three days twice through it",
+        "backfills three days twice through it (slow tier)",
     ("docs/directory.md", 'cityshare directory publish --openmetadata http://localhost:8585/api --token '
                           '"$CITYSHARE_OPENMETADATA_TOKEN"'):
         "needs a live OpenMetadata 2.0.7 server; tests/unit/test_openmetadata_workflow.py runs the same workflow "
@@ -507,6 +507,15 @@ SKIPPED = {
     ("docs/directory.md", "CITYSHARE_OPENMETADATA_TOKEN=... .venv/bin/metadata ingest -c "
                           "data/openmetadata/workflow.yaml"):
         "needs a live OpenMetadata 2.0.7 server (the workflow file itself is written and checked here)",
+    **{("docs/federation.md", command): "needs a running higher instance serving its code lists; "
+       "tests/unit/test_federation_reference.py pulls from a served instance, shows the lists and builds with them"
+       for command in (".venv/bin/cityshare federation pull-reference chongqing",
+                       ".venv/bin/cityshare federation code-lists", ".venv/bin/cityshare build")},
+    ("docs/federation.md", "CITYSHARE_PEER_CHONGQING_TOKEN=… .venv/bin/cityshare ingest cyzx/chongqing_city_evaluation "
+                           "--date 2026-12-01"):
+        "needs a running city instance and a token it issued; tests/unit/test_federation_report.py lands it",
+    ("docs/federation.md", ".venv/bin/cityshare demo --federation"):
+        "serves four instances until Ctrl-C; tests/unit/test_federation_demo.py runs it with --no-serve",
     ("docs/federation.md", ".venv/bin/cityshare federation harvest nanan"):
         "needs a running lower instance (南岸区) at CITYSHARE_PEER_NANAN_URL; tests/e2e/test_federation_loopback.py "
         "serves one and harvests it",
