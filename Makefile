@@ -33,8 +33,12 @@ demo: setup
 airflow: setup
 	$(VENV)/bin/cityshare airflow up
 
+# Two pytest workers (pytest-xdist), a test module each at a time (`--dist loadfile`: a module's fixtures are built
+# once, and tests that share them stay in one process). Every test has its own data dir and free ports, so
+# workers never meet; TEST_WORKERS=0 runs in one process (e.g. to read one test's output in order).
+TEST_WORKERS ?= 2
 test: setup lint
-	$(VENV)/bin/pytest -q -m "not distributed and not slow and not spark" --durations=15
+	$(VENV)/bin/pytest -q -m "not distributed and not slow and not spark" -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # Slow tier (≈ 19 min on 2 cores, estimated): the 10k-example identifier property tests, the 300-contract catalogue,
 # the pipeline e2e through Airflow on three full days, a backfill twice, three of the crash points, the bench
