@@ -23,6 +23,15 @@ CODE_LISTS = {
     "component_classes": "数字城管部件分类（GB/T 30428.2）",
     "evaluation_indicators": "数字城管综合评价指标及权重（GB/T 30428.4）",
 }
+# The lists' column names as the portal shows them (参考数据 page); a column not here is shown as named.
+COLUMN_TITLES = {
+    "code": "代码", "name": "名称", "province_code": "省级代码", "city_code": "市级代码", "area_code": "区县代码",
+    "old_code": "原代码", "new_code": "现代码", "old_name": "原名称", "new_name": "现名称", "changed_year": "变更年份",
+    "major_code": "大类代码", "major_name": "大类名称", "disposal_hours": "处置时限（小时）",
+    "definition": "定义", "weight": "权重", "basis": "依据",
+}
+
+
 def received_dir(settings: Settings) -> Path:
     return settings.data_dir / "federation" / "reference"
 

@@ -237,6 +237,23 @@ def build_router(settings: Settings) -> APIRouter:
         grants.resolve_correction(settings, require(posted(request, csrf)), case_id[:40], accepted == "yes", resolution)
         return back("/corrections")
 
+    @router.get("/reference", response_class=HTMLResponse)
+    def reference_page(request: Request, name: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
+        """参考数据: the code lists this instance builds and checks with, and where each came from (a list received
+        from a higher instance or the project's own seed). Public like /api/federation/reference: code lists,
+        no department's rows."""
+        from cityshare.code_lists import CODE_LISTS, COLUMN_TITLES, code_list_path, parse
+        from cityshare.federation.reference import status
+
+        shown = None
+        if name:
+            if name not in CODE_LISTS:
+                raise ShareError(404, f"没有名为「{name[:40]}」的代码表")
+            columns, rows = parse(code_list_path(settings, name).read_text(encoding="utf-8"))
+            shown = {"name": name, "title": CODE_LISTS[name], "rows": rows,
+                     "columns": [(c, COLUMN_TITLES.get(c, c)) for c in columns]}
+        return page(request, "reference.html", lists=status(settings), shown=shown)
+
     @router.get("/governance", response_class=HTMLResponse)
     def governance(request: Request) -> HTMLResponse:
         ident = require(who(request), "governance")

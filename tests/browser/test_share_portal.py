@@ -188,7 +188,8 @@ def _pages(settings) -> dict[str, str]:
     code = next(e["信息资源代码"] for e in entries if e["信息资源名称"] == CASES)
     return {"directory": "/", "search": "/?q=" + quote("案件"), "entry": "/entry?code=" + quote(code, safe=""),
             "grants": "/grants", "approvals": "/approvals", "corrections": "/corrections",
-            "governance": "/governance", "login": "/login", "quality": "/quality"}
+            "governance": "/governance", "login": "/login", "quality": "/quality",
+            "reference": "/reference?name=chongqing_streets"}
 
 
 @pytest.mark.browser
@@ -199,7 +200,7 @@ def test_every_page_fits_a_phone_and_shows_no_internal_token(portal, chromium, l
     problems: list[str] = []
     for role, token in logins.items():
         ctx, page = _login(chromium, base, token, viewport=PHONE)
-        mine = {"directory", "search", "entry", "grants", "corrections", "login", "quality",
+        mine = {"directory", "search", "entry", "grants", "corrections", "login", "quality", "reference",
                 *({"approver": ["approvals"], "governance": ["governance"]}.get(role, []))}
         try:
             for name, path in _pages(settings).items():

@@ -82,6 +82,31 @@ def test_a_district_receives_the_city_code_lists_once(tmp_path: Path) -> None:
         code_list_doc(city, "chongqing_streets")["receipt"]["sha256"]
 
 
+def test_the_portal_shows_each_code_list_in_use_and_where_it_came_from(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    city = _city(tmp_path)
+    with serving(city) as url:
+        district = _district(tmp_path, url, lists=["chongqing_streets"])
+        reference.pull("chongqing", district)
+        with serving(district) as mine:
+            listing = httpx.get(f"{mine}/reference")
+            streets = httpx.get(f"{mine}/reference", params={"name": "chongqing_streets"})
+            unknown = httpx.get(f"{mine}/reference", params={"name": "no_such_list"})
+    rows = {re.sub(r"<[^>]+>", "", r.split("</td>")[0]): r for r in listing.text.split("<tr><td>")[1:]}
+    assert listing.status_code == 200 and set(rows) == set(code_lists.CODE_LISTS.values())
+    received = rows["街道乡镇代码（统计用区划代码）"]
+    assert "上级平台下发（本地第 1 版）" in received and city.instance_name in received
+    assert re.search(r"<td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d</td>", received)  # Beijing time, to the second
+    assert "本平台自带" in rows["区县代码（GB/T 2260）"]  # not pulled: the district's own seed
+    assert "received" not in listing.text and "seed" not in listing.text  # no English states on the page
+    assert streets.status_code == 200 and "<th>代码</th><th>名称</th><th>区县代码</th>" in streets.text
+    assert "测试新设街道" in streets.text and "南坪新区街道" in streets.text  # the city's list, not the seed
+    assert unknown.status_code == 404 and "没有名为「no_such_list」的代码表" in unknown.text
+
+
 def test_a_second_change_is_the_next_version_and_a_foreign_key_replaces_nothing(tmp_path: Path) -> None:
     city = _city(tmp_path)
     with serving(city) as url:
