@@ -634,7 +634,7 @@ def federation_pull_reference(
 @friendly
 def federation_code_lists(as_json: JsonOut = False) -> None:
     """The code lists this instance builds with: its seed or the list received from above, with versions."""
-    from cityshare.federation.reference import status
+    from cityshare.code_lists import status
 
     rows = status()
     _table("参考数据（代码表）", rows if as_json else [{k: ("" if v is None else str(v)) for k, v in r.items()}

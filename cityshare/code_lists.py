@@ -7,13 +7,15 @@ the instance serves further down all ask here.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
 from typing import Any
 
-from cityshare.settings import PROJECT_ROOT, Settings
+from cityshare.settings import PROJECT_ROOT, Settings, get_settings
 
+RECEIVED, SEED = "received", "seed"  # a list in use: received from a higher instance, or the project's own seed
 # The code lists a higher level governs (seed name → title); the seeds of local project rules are not served.
 CODE_LISTS = {
     "chongqing_areas": "区县代码（GB/T 2260）",
@@ -72,3 +74,21 @@ def parse(text: str) -> tuple[list[str], list[dict[str, str]]]:
     """A code list's CSV text: its columns and rows."""
     reader = csv.DictReader(io.StringIO(text))
     return list(reader.fieldnames or []), list(reader)
+
+
+def status(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every code list: in use from the seed or received (local version, content version, from where, when)."""
+    settings = settings or get_settings()
+    out = []
+    for name, title in CODE_LISTS.items():
+        doc = current(settings, name)
+        payload = doc["receipt"] if doc else {}
+        out.append({"code_list": name, "title": title, "in_use": RECEIVED if doc else SEED,
+                    "local_version": doc["local_version"] if doc else None,
+                    "version": payload.get("version") or hashlib.sha256(
+                        code_list_path(settings, name).read_bytes()).hexdigest()[:12],
+                    "rows": payload.get("rows") or len(parse(code_list_path(settings, name).read_text(encoding="utf-8"))[1]),
+                    "origin": (payload.get("origin") or {}).get("name"),
+                    "source": doc["source"] if doc else None, "received_at": doc["received_at"] if doc else None})
+    return out
+

@@ -111,9 +111,18 @@ class PeerEntry:
     schedule: str = "@daily"
 
 
+HARVEST_FORMATS = ("cityshare", "dcat-ap")  # what a harvest entry's endpoint serves (HarvestSource.format)
+
+
 @dataclass(frozen=True)
 class HarvestSource(PeerEntry):
-    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml)."""
+    """A lower instance this one harvests (a ``harvest`` entry of catalog/federation.yml).
+
+    ``format``: ``cityshare`` (default) reads the peer's incremental CityShare directory API at ``endpoint``;
+    ``dcat-ap`` reads a plain DCAT-AP feed at ``endpoint`` (the feed's own URL: a CityShare instance's
+    ``/catalog.ttl``, or any catalogue's DCAT-AP JSON-LD, Turtle or RDF/XML) — cityshare.federation.dcat_feed."""
+
+    format: str = "cityshare"
 
     @property
     def dag_id(self) -> str:
@@ -174,7 +183,13 @@ def _entries(settings: Settings, section: str) -> list[tuple[str, dict[str, Any]
 
 def harvest_sources(settings: Settings | None = None) -> list[HarvestSource]:
     """The ``harvest`` entries, checked: known name characters, a GB/T 2260 area of a lower level."""
-    return [HarvestSource(**common) for _, _, common in _entries(settings or get_settings(), "harvest")]
+    out = []
+    for where, item, common in _entries(settings or get_settings(), "harvest"):
+        fmt = str(item.get("format") or "cityshare")
+        if fmt not in HARVEST_FORMATS:
+            raise CityShareError(f"{where}.format: one of {', '.join(HARVEST_FORMATS)}, got {fmt!r}")
+        out.append(HarvestSource(**common, format=fmt))
+    return out
 
 
 def reference_sources(settings: Settings | None = None) -> list[ReferenceSource]:

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from typing import Any
+from urllib.parse import quote
 
 from cityshare.vocabulary import SharingType
 
@@ -105,11 +106,12 @@ def _node(iri: str, rdf_type: str | list[str], **props: Any) -> dict[str, Any]:
 
 
 def area_codes(settings: Any = None) -> dict[str, str]:
-    """GB/T 2260 district (区县) name → code, from the dbt seed every area check uses."""
+    """GB/T 2260 district (区县) name → code, from the area code list in use (cityshare.code_lists: the list received
+    from a higher instance, else the seed every area check uses)."""
+    from cityshare.code_lists import code_list_path
     from cityshare.settings import get_settings
 
-    seed = (settings or get_settings()).dbt_project_dir / "seeds" / "chongqing_areas.csv"
-    with seed.open(encoding="utf-8", newline="") as fh:
+    with code_list_path(settings or get_settings(), "chongqing_areas").open(encoding="utf-8", newline="") as fh:
         return {row["name"]: row["code"] for row in csv.DictReader(fh)}
 
 
@@ -138,8 +140,9 @@ def _themes(e: dict[str, Any], base_url: str) -> list[dict[str, Any]]:
                                                                          "skos:inScheme": {"@id": f"{EU}data-theme"}})]
 
 
-def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str]) -> dict[str, Any]:
-    """One dcat:Dataset (DCAT-AP 3.0.1) for a directory entry."""
+def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str], modified: Any = None) -> dict[str, Any]:
+    """One dcat:Dataset (DCAT-AP 3.0.1) for a directory entry; ``modified`` (a datetime, UTC) when its entry last
+    changed, so a harvester can tell what is new."""
     code = e["信息资源代码"]
     share = e["共享属性"]
     fmt = e["信息资源格式"]
@@ -167,6 +170,7 @@ def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str]) -> dic
         "dcat:contactPoint": _node(f"{dataset_iri}#contact", ["vcard:Kind", "vcard:Organization"],
                                    **{"vcard:fn": _zh(provider), "vcard:hasURL": {"@id": dataset_iri}}),
         "dcat:distribution": [distribution],
+        "dcat:landingPage": _node(f"{base_url}/entry?code={quote(code, safe='')}", "foaf:Document"),
         "dct:accrualPeriodicity": _node(EU + "frequency/" + UPDATE_CYCLE_FREQUENCY.get(cycle, "OTHER"), "dct:Frequency",
                                         **{"skos:prefLabel": _zh(cycle)}),
         "dct:accessRights": _node(EU + "access-right/" + SHARING_ACCESS_RIGHT.get(sharing, "NON_PUBLIC"),
@@ -180,13 +184,16 @@ def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str]) -> dic
     }
     if e.get("发布日期"):
         dataset["dct:issued"] = {"@value": e["发布日期"], "@type": "xsd:date"}
+    if modified is not None:
+        dataset["dct:modified"] = {"@value": modified.isoformat(timespec="seconds") + "Z", "@type": "xsd:dateTime"}
     if e.get("关联资源代码"):
         dataset["dct:relation"] = [{"@id": f"{base_url}/directory/{c}"} for c in e["关联资源代码"]]
     return dataset
 
 
 def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0.1:8000",
-                  areas: dict[str, str] | None = None, settings: Any = None) -> dict[str, Any]:
+                  areas: dict[str, str] | None = None, settings: Any = None,
+                  modified: dict[str, Any] | None = None) -> dict[str, Any]:
     """The catalog and every dataset as one DCAT-AP 3.0.1 JSON-LD document (conforms to the official shapes).
 
     The catalog's publisher and coverage are this instance's identity (cityshare.instance).
@@ -214,7 +221,7 @@ def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0
             _node(f"{EU}data-theme", "skos:ConceptScheme", **{"dct:title": _zh("欧盟数据主题")}),
         ],
         "dct:conformsTo": _node("https://semiceu.github.io/DCAT-AP/releases/3.0.1/", "dct:Standard"),
-        "dcat:dataset": [dcat_dataset(e, base_url, areas) for e in entries],
+        "dcat:dataset": [dcat_dataset(e, base_url, areas, (modified or {}).get(e["信息资源代码"])) for e in entries],
     }
     if issued:
         catalog["dct:modified"] = {"@value": issued[-1], "@type": "xsd:date"}

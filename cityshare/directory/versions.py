@@ -50,6 +50,8 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
 def _reason(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """Why the entry changed: contract version, publication version, new accepted batches."""
     if old is None:
+        if not new.get("contract_id"):  # harvested from a DCAT-AP catalogue: no contract behind it here
+            return f"首次编目（汇聚自{(new.get('来源平台') or {}).get('平台名称') or '下级平台'}）"
         return f"首次编目（契约 {new.get('contract_id')} 版本 {new.get('契约版本')}）"
     reasons = []
     if old.get("契约版本") != new.get("契约版本"):
@@ -107,7 +109,7 @@ def record_versions(con: Any, entries: list[dict[str, Any]], now: dt.datetime) -
         reason = _reason(old_entry, entry)
         line = changelog_line(now, version, changes, reason)
         entry["条目版本"], entry["变更记录"] = version, line
-        rows.append([code, version, entry["contract_id"], json.dumps(entry, ensure_ascii=False),
+        rows.append([code, version, entry.get("contract_id"), json.dumps(entry, ensure_ascii=False),
                      json.dumps(changes, ensure_ascii=False, default=str), line, reason,
                      entry.get("契约版本"), entry.get("version"), now])
     insert_rows(con, "directory.entry_versions", rows)

@@ -2,7 +2,8 @@
 
 Harvest sources are ``harvest`` entries in ``catalog/federation.yml`` (name, endpoint, level, area); each
 gets a ``harvest__<name>`` Airflow DAG like every other source. A harvest reads the lower instance's
-``/api/federation/directory`` since the last modification time it saw, stores every changed entry with
+``/api/federation/directory`` since the last modification time it saw (or, ``format: dcat-ap``, its whole DCAT-AP
+feed: cityshare.federation.dcat_feed), stores every changed entry with
 its origin (level, area, original code, original provider) in ``directory.harvested``, withdraws the
 entries whose codes are gone, records entry versions (so an edit at the origin is one new version here)
 and rewrites the directory the portal serves. Running it again changes nothing (idempotent). A lower
@@ -18,6 +19,7 @@ from typing import Any
 
 from cityshare.directory.harvested import DDL, write_directory
 from cityshare.errors import SourceError
+from cityshare.federation import dcat_feed
 from cityshare.instance import CATALOG_FILE, HarvestSource, get_source, instance
 from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, transaction
@@ -72,7 +74,8 @@ def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[s
         "原提供方代码": entry.get("提供方代码")}
     return {**out, "信息资源代码": code, "kind": "harvested", "汇聚方式": HARVESTED, "来源平台": origin_info,
             "申请方式": {"说明": f"该资源由{origin_info['平台名称']}提供，请向来源平台申请共享",
-                     "申请地址": f"{origin_info['平台地址']}/entry?code={origin_info['原信息资源代码']}"}}
+                     "申请地址": origin_info.get("申请地址")  # a DCAT-AP dataset's landing page (dcat_feed)
+                     or f"{origin_info['平台地址']}/entry?code={origin_info['原信息资源代码']}"}}
 
 
 def _now() -> dt.datetime:
@@ -118,7 +121,7 @@ def harvest(name: str, settings: Settings | None = None) -> dict[str, Any]:
         row = con.execute("SELECT watermark FROM directory.harvest_sources WHERE name = ?", [name]).fetchone()
     watermark = row[0] if row else None
     try:
-        body = _fetch(source, watermark)
+        body = dcat_feed.fetch(source) if source.format == "dcat-ap" else _fetch(source, watermark)
     except SourceError as exc:
         with connect(settings) as con, transaction(con):
             _upsert_source(con, source, watermark, None, now, str(exc))

@@ -29,12 +29,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cityshare.code_lists import CODE_LISTS, code_list_path, current, parse, received_dir, seed_path
+from cityshare.code_lists import code_list_path, current, parse, received_dir, seed_path
 from cityshare.errors import GateBlocked, SourceError
 from cityshare.settings import Settings, get_settings
-
-RECEIVED = "received"  # a list's state: from a higher instance (else "seed")
-
 
 
 def list_problems(doc: dict[str, Any], name: str, trusted_pem: str, settings: Settings) -> list[str]:
@@ -149,20 +146,3 @@ def raise_if_refused(result: dict[str, Any]) -> None:
     if refused:
         raise GateBlocked(f"reference {result['source']} ({result['endpoint']}): refused, the list in use stays — "
                           + " | ".join(refused))
-
-
-def status(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Every code list: in use from the seed or received (local version, content version, from where, when)."""
-    settings = settings or get_settings()
-    out = []
-    for name, title in CODE_LISTS.items():
-        doc = current(settings, name)
-        payload = doc["receipt"] if doc else {}
-        out.append({"code_list": name, "title": title, "in_use": RECEIVED if doc else "seed",
-                    "local_version": doc["local_version"] if doc else None,
-                    "version": payload.get("version") or hashlib.sha256(
-                        code_list_path(settings, name).read_bytes()).hexdigest()[:12],
-                    "rows": payload.get("rows") or len(parse(code_list_path(settings, name).read_text(encoding="utf-8"))[1]),
-                    "origin": (payload.get("origin") or {}).get("name"),
-                    "source": doc["source"] if doc else None, "received_at": doc["received_at"] if doc else None})
-    return out

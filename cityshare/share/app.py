@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Any:
     app.include_router(routes_directory.build_router(settings))
     app.include_router(routes_quality.build_router(settings))
     app.include_router(routes_federation.build_router(settings))
+    app.include_router(routes_federation.build_feed_router(settings))
     app.include_router(api.build_router(settings))
     app.include_router(portal.build_router(settings))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

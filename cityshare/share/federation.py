@@ -60,6 +60,23 @@ def directory_feed(settings: Settings, since: dt.datetime | None = None) -> dict
             "codes": [e["信息资源代码"] for e in entries], "entries": changed}
 
 
+def dcat_feed(settings: Settings, base_url: str, turtle: bool = False) -> str:
+    """The directory (own and harvested entries) as DCAT-AP 3.0.1, JSON-LD or Turtle, each dataset with
+    ``dct:modified`` (when its entry last changed): a DCAT harvester cannot ask "since", so it compares."""
+    import json
+
+    from cityshare.directory.exporters import dcat_document
+    from cityshare.share.service import directory
+
+    doc = dcat_document(directory(settings)[0], base_url, settings=settings, modified=modified_times(settings))
+    text = json.dumps(doc, ensure_ascii=False)
+    if not turtle:
+        return text
+    from rdflib import Graph
+
+    return Graph().parse(data=text, format="json-ld").serialize(format="turtle")
+
+
 def code_lists_index(settings: Settings) -> dict[str, Any]:
     """``/api/federation/reference``: every code list served, with its content version and origin."""
     from cityshare.code_lists import CODE_LISTS

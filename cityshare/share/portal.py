@@ -242,8 +242,7 @@ def build_router(settings: Settings) -> APIRouter:
         """参考数据: the code lists this instance builds and checks with, and where each came from (a list received
         from a higher instance or the project's own seed). Public like /api/federation/reference: code lists,
         no department's rows."""
-        from cityshare.code_lists import CODE_LISTS, COLUMN_TITLES, code_list_path, parse
-        from cityshare.federation.reference import status
+        from cityshare.code_lists import CODE_LISTS, COLUMN_TITLES, code_list_path, parse, status
 
         shown = None
         if name:

@@ -1,5 +1,6 @@
-"""Routes peers call (三级平台互联互通): the instance identity, the incremental directory feed and the code lists
-it passes down (下发参考数据)."""
+"""Routes peers call (三级平台互联互通): the instance identity, the incremental directory feed, the code lists
+it passes down (下发参考数据) and the directory as a DCAT-AP feed (``/catalog.jsonld``, ``/catalog.ttl``: what a
+higher instance's ``dcat-ap`` harvest or any DCAT harvester reads)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from cityshare.settings import Settings
 from cityshare.share.auth import ShareError
@@ -48,3 +50,25 @@ def build_router(settings: Settings) -> APIRouter:
         return code_list_doc(settings, name)
 
     return router
+
+
+def build_feed_router(settings: Settings) -> APIRouter:
+    """The DCAT-AP feed at the paths DCAT harvesters look for (public metadata, like the directory)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/catalog.jsonld")
+    def catalog_jsonld(request: Request) -> Response:
+        return _dcat(request, "jsonld", settings)
+
+    @router.get("/catalog.ttl")
+    def catalog_ttl(request: Request) -> Response:
+        return _dcat(request, "ttl", settings)
+
+    return router
+
+
+def _dcat(request: Request, fmt: str, settings: Settings) -> Response:
+    from cityshare.share.federation import dcat_feed
+
+    text = dcat_feed(settings, str(request.base_url).rstrip("/"), turtle=fmt == "ttl")
+    return Response(text, media_type="text/turtle; charset=utf-8" if fmt == "ttl" else "application/ld+json")

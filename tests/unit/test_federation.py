@@ -97,6 +97,8 @@ def _catalog(tmp_path: Path, harvest: list[dict[str, str]], level: str = "市"):
     ({"name": "nanan", "endpoint": "http://x", "level": "国家", "area": "000000"}, "must be a level below"),
     ({"name": "Nan-an", "endpoint": "http://x", "level": "区县", "area": "500108"}, "lower-case letters"),
     ({"name": "nanan", "level": "区县", "area": "500108"}, "endpoint"),
+    ({"name": "nanan", "endpoint": "http://x", "level": "区县", "area": "500108", "format": "ckan"},
+     "format: one of cityshare, dcat-ap, got 'ckan'"),
 ])
 def test_harvest_entries_are_checked(tmp_path, item, says) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CityShareError, match=says) as exc:

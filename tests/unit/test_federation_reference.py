@@ -69,7 +69,7 @@ def test_a_district_receives_the_city_code_lists_once(tmp_path: Path) -> None:
     assert {r["status"] for r in again.values()} == {"unchanged"}  # nothing new: no version, nothing rewritten
     in_use = code_lists.code_list_path(district, "chongqing_streets").read_text(encoding="utf-8")
     assert NEW_STREET in in_use and '"南坪街道"' not in in_use and "南坪新区街道" in in_use
-    state = {r["code_list"]: r for r in reference.status(district)}
+    state = {r["code_list"]: r for r in code_lists.status(district)}
     assert state["chongqing_streets"]["in_use"] == "received" and state["chongqing_streets"]["local_version"] == 1
     assert state["chongqing_streets"]["origin"] == city.instance_name and state["chongqing_streets"]["source"] == "chongqing"
     assert state["chongqing_streets"]["version"] == streets["version"]

@@ -217,6 +217,7 @@ ROUTES = {
     # code lists a higher level hands down (areas, streets, event classes): reference data, no rows of anyone
     ("GET", "/api/federation/reference"): PUBLIC, ("GET", "/api/federation/reference/{name}"): PUBLIC,
     ("GET", "/reference"): PUBLIC,  # the same code lists as a portal page
+    ("GET", "/catalog.jsonld"): PUBLIC, ("GET", "/catalog.ttl"): PUBLIC,  # the directory as DCAT-AP (metadata)
     # aggregates only (the quality report file goes to every department)
     ("GET", "/quality"): PUBLIC, ("GET", "/api/quality/report"): PUBLIC, ("GET", "/api/quality/scorecards"): PUBLIC,
     ("GET", "/api/quality/timeliness"): PUBLIC, ("GET", "/api/quality/loads"): PUBLIC,
