@@ -3,22 +3,40 @@
 Each instance is a small share world (cityshare.share.sample_world) with its own home, data dir, token key and
 receipt key under ``<data dir>/federation-demo/<name>/``, served by uvicorn on a free 127.0.0.1 port in this
 process. The wiring is the real one: the city harvests both districts and the national platform harvests the city
-(目录汇聚), the city receives the national platform's code lists and the districts the city's (下发参考数据).
+(目录汇聚), the city receives the national platform's code lists and the districts the city's (下发参考数据), the
+city lands both districts' case tables by data exchange (数据交换: grant at the district, signed receipt verified,
+gate) and builds and publishes a table combining them, and the national platform lands the city's evaluation
+(上报指标). The extra contracts and the city's model are files under ``deploy/federation-demo/<name>/``, copied
+into the instance's home: contracts stay the only place a dataset is declared.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cityshare.errors import InfrastructureError
-from cityshare.settings import Settings
+from cityshare.contracts.model import Contract
+from cityshare.errors import CityShareError, InfrastructureError
+from cityshare.settings import PROJECT_ROOT, Settings
+
+# per instance name: files copied over that instance's home (contracts, the city's dbt models)
+DEMO_FILES = PROJECT_ROOT / "deploy" / "federation-demo"
+# the load date of the demo's exchanges: the day of the sample worlds' rows
+DEMO_DAY = dt.date(2026, 11, 27)
+# what a home with demo models gets from the shipped dbt project to build them (not its models: their sources)
+DBT_BASE = ("dbt_project.yml", "profiles.yml", "macros", "seeds")
+_PEER_URL = re.compile(r"\$\{CITYSHARE_PEER_([A-Z0-9_]+)_URL\}")
 
 
 @dataclass(frozen=True)
@@ -68,11 +86,35 @@ class LoopbackServer:
         self.thread.join(timeout=10)
 
 
-def start(root: Path) -> tuple[dict[str, Settings], dict[str, LoopbackServer], dict[str, Any]]:
-    """Create the four instances under ``root`` (anew), serve them, harvest upward and pull code lists downward.
+@dataclass
+class Federation:
+    """The running demo: each instance's settings and server, what flowed, and the peer variables (URL and token
+    of each data exchange, as an operator sets them for ``serve`` and the DAGs) this process holds until ``stop``."""
 
-    Returns each instance's settings and server and what the harvests and pulls did; the caller stops the servers.
-    """
+    settings: dict[str, Settings]
+    servers: dict[str, LoopbackServer]
+    done: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)  # variable → its value before the demo set it
+
+    def setenv(self, name: str, value: str) -> None:
+        self.env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        for name, before in self.env.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+        self.env.clear()
+
+
+def start(root: Path) -> Federation:
+    """Create the four instances under ``root`` (anew), serve them, pull code lists downward, exchange data (the
+    city lands the districts' cases and publishes them combined, the national platform the city's evaluation) and
+    harvest upward. The caller stops the returned federation."""
     from cityshare.federation.harvest import harvest
     from cityshare.federation.reference import pull
     from cityshare.share.sample_world import build_world
@@ -80,7 +122,10 @@ def start(root: Path) -> tuple[dict[str, Settings], dict[str, LoopbackServer], d
     shutil.rmtree(root, ignore_errors=True)
     settings = {i.name: build_world(root / i.name, rows=40, evaluation=i.level == "市", instance_level=i.level,
                                     instance_area=i.area, instance_name=i.title) for i in INSTANCES}
-    servers: dict[str, LoopbackServer] = {}
+    for name, s in settings.items():
+        install_demo_files(name, s)
+    fed = Federation(settings, {})
+    servers = fed.servers
     try:
         for i in INSTANCES:
             servers[i.name] = LoopbackServer(settings[i.name])
@@ -91,17 +136,133 @@ def start(root: Path) -> tuple[dict[str, Settings], dict[str, LoopbackServer], d
                 entry["reference"] = [_entry(by_name[i.receives_from], servers[i.receives_from].url)]
             (settings[i.name].catalog_dir / "federation.yml").write_text(
                 yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        done: dict[str, Any] = {"harvests": [], "references": []}
+        done: dict[str, Any] = {"harvests": [], "references": [], "exchanges": [], "published": []}
+        fed.done = done
         for i in INSTANCES:  # top down: a district receives the lists the city has just received
             if i.receives_from:
                 done["references"].append((i.name, pull(i.receives_from, settings[i.name])))
+        for i in reversed(INSTANCES):  # bottom up: the city publishes the districts' cases before it reports upward
+            exchange_all(fed, i.name)
         for i in reversed(INSTANCES):  # bottom up: the national platform sees the districts' entries via the city
             done["harvests"] += [(i.name, harvest(n, settings[i.name])) for n in i.harvests]
     except BaseException:
-        for server in servers.values():
-            server.stop()
+        fed.stop()
         raise
-    return settings, servers, done
+    return fed
+
+
+def install_demo_files(name: str, settings: Settings) -> None:
+    """Copy ``deploy/federation-demo/<name>/`` over the instance's home; a home that gets dbt models also gets the
+    shipped project's configuration, macros and seeds (the code lists) to build them with."""
+    files = DEMO_FILES / name
+    if not files.is_dir():
+        return
+    shutil.copytree(files, settings.project_root, dirs_exist_ok=True)
+    if (files / "dbt_project").is_dir():
+        for part in DBT_BASE:
+            src, dst = PROJECT_ROOT / "dbt_project" / part, settings.dbt_project_dir / part
+            if src.is_dir():
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            else:
+                shutil.copy(src, dst)
+
+
+def exchange_all(fed: Federation, name: str) -> None:
+    """Land every shared table the instance's contracts name at another demo instance (数据交换), then, when it has
+    dbt models, build and publish, and rebuild its directory so the portal lists what arrived."""
+    from cityshare.contracts.model import load_contracts
+    from cityshare.directory.builder import build_directory
+    from cityshare.lineage import peer_table
+
+    settings = fed.settings[name]
+    peers = [c for c in load_contracts(settings, kind="source") if peer_table(c)]
+    if not peers:
+        return
+    for contract in peers:
+        fed.done["exchanges"].append((name, exchange(fed, name, contract)))
+    if settings.dbt_project_dir.is_dir():
+        fed.done["published"].append((name, build_and_publish(settings)))
+    build_directory(settings)
+
+
+def exchange(fed: Federation, name: str, contract: Contract) -> dict[str, Any]:
+    """One data exchange as an operator runs it: a token the providing instance issues to this instance's
+    department, a grant there through its request-approve API when the table is 有条件共享, the peer variables
+    the contract names, then ``ingest`` (the receipt is verified before the batch lands, then the gate)."""
+    from cityshare.ingest import ingest
+    from cityshare.share.tables import shared_tables
+    from cityshare.share.tokens import issue
+    from cityshare.vocabulary import SharingType
+
+    endpoint, table = str(contract.server.get("endpointUrl") or ""), str(contract.server.get("dataset") or "")
+    found = _PEER_URL.fullmatch(endpoint)
+    provider = found.group(1).lower() if found else ""
+    if provider not in fed.servers or provider == name:
+        raise CityShareError(f"{contract.path}: servers[0].endpointUrl {endpoint!r}: the demo lands another demo "
+                             f"instance's table, ${{CITYSHARE_PEER_<NAME>_URL}} with NAME one of "
+                             + ", ".join(n.upper() for n in fed.servers if n != name))
+    at, url = fed.settings[provider], fed.servers[provider].url
+    shared = shared_tables(at).get(table)
+    if shared is None:
+        raise CityShareError(f"{contract.path}: servers[0].dataset {table!r} is not a shared table of {provider}")
+    _, token = issue(at, contract.department, f"{name}-platform", "consumer")
+    grant = None
+    if shared.sharing_type == SharingType.CONDITIONAL:
+        grant = _granted(url, token, at, shared.provider, table, contract)
+    fed.setenv(found.group(0)[2:-1] if found else "", url)
+    fed.setenv(str(contract.server_option("tokenEnv")), token)
+    landed = ingest(contract.key, DEMO_DAY, fed.settings[name])
+    return {**landed, "provider": provider, "table": table, "grant_id": grant}
+
+
+def _granted(url: str, token: str, at: Settings, provider: str, table: str, contract: Contract) -> str:
+    """Apply at the providing instance for the contract's columns and have its approver approve (its real API):
+    returns the request id."""
+    import httpx
+
+    from cityshare.share.tokens import issue
+    from cityshare.sources.base import source_fields
+
+    req = httpx.post(f"{url}/api/requests", headers={"Authorization": f"Bearer {token}"}, timeout=30, json={
+        "table": table, "purpose": f"数据交换：{contract.name}", "columns": list(source_fields(contract).values()),
+        "period_days": 30})
+    if req.status_code != 201:
+        raise InfrastructureError(f"{url}/api/requests: 申请被拒绝（HTTP {req.status_code}）：{req.text[:300]}")
+    _, approver = issue(at, provider, f"{provider}-approver", "approver")
+    decided = httpx.post(f"{url}/api/requests/{req.json()['id']}/decision", timeout=30,
+                         headers={"Authorization": f"Bearer {approver}"},
+                         json={"decision": "approve", "reason": "同意市级协同（演示）"})
+    if decided.status_code != 200:
+        raise InfrastructureError(f"{url}/api/requests: 审批失败（HTTP {decided.status_code}）：{decided.text[:300]}")
+    return str(req.json()["id"])
+
+
+def build_and_publish(settings: Settings) -> dict[str, Any]:
+    """``cityshare build`` for the instance (dbt build, audit, publish): dbt and its plugin read the settings from the
+    environment, so the instance's are set for the build and restored afterwards."""
+    from cityshare.publish import audit_and_publish
+    from cityshare.transform import build
+
+    with _environment({"CITYSHARE_HOME": str(settings.project_root), "CITYSHARE_DATA_DIR": str(settings.data_dir),
+                       "CITYSHARE_TOKEN_KEY": settings.token_key}):
+        built = build(settings)
+        if built["failed"]:
+            raise InfrastructureError(f"{settings.project_root}: dbt build failed: {built['failed']}")
+        return audit_and_publish(settings, not_built=built["failed"])
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _entry(target: DemoInstance, url: str) -> dict[str, str]:
@@ -111,7 +272,8 @@ def _entry(target: DemoInstance, url: str) -> dict[str, str]:
 def run(root: Path, console: Any, serve: bool = True) -> dict[str, str]:
     """Start the demo federation, print every instance's URL and what flowed, then serve until Ctrl-C (or return
     at once with ``serve=False``). Returns name → URL."""
-    settings, servers, done = start(root)
+    fed = start(root)
+    settings, servers, done = fed.settings, fed.servers, fed.done
     try:
         for i in INSTANCES:
             console.print(f"{i.title} · {i.level}级 · {i.area}: {servers[i.name].url}/  (data {settings[i.name].data_dir})",
@@ -129,6 +291,5 @@ def run(root: Path, console: Any, serve: bool = True) -> dict[str, str]:
     except KeyboardInterrupt:
         pass
     finally:
-        for server in servers.values():
-            server.stop()
+        fed.stop()
     return {name: server.url for name, server in servers.items()}

@@ -39,15 +39,20 @@ ELDERLY_CONTRACT = {
         {"property": "updateCycle", "value": "每月"}, {"property": "classification", "value": "2/03/901"}],
 }
 
+# The district whose rows a world holds: a 区县 instance's own (so two districts' data differ when a city combines
+# them), else 南岸区. Area code → (district, the street named in the rows).
+SAMPLE_DISTRICTS = {"500108": ("南岸区", "南坪街道"), "500112": ("渝北区", "双龙湖街道")}
+DEFAULT_SAMPLE_DISTRICT = "500108"
+
 TABLE_SQL = {
     "base_legal_entity": """
-        SELECT printf('91500108MA%08d', i) AS uscc,
-               '重庆市南岸区' || (['鸿福','顺意','嘉禾','山城'])[1 + i % 4] || '商贸有限公司' || i AS entity_name,
+        SELECT printf('91{area}MA%08d', i) AS uscc,
+               '重庆市{area_name}' || (['鸿福','顺意','嘉禾','山城'])[1 + i % 4] || '商贸有限公司' || i AS entity_name,
                (['有限责任公司','个体工商户'])[1 + i % 2] AS entity_type,
                (['批发和零售业','住宿和餐饮业'])[1 + i % 2] AS industry,
-               '张*' || i % 10 AS legal_person_name, '500108********' || printf('%03d', i % 1000) || 'X' AS legal_person_id,
-               md5('p' || i) AS legal_person_token, '500108' AS area_code, '南岸区' AS area_name,
-               printf('500108%03d', 1 + i % 12) AS street_code, '南坪街道' AS street_name, '南坪街道' AS address,
+               '张*' || i % 10 AS legal_person_name, '{area}********' || printf('%03d', i % 1000) || 'X' AS legal_person_id,
+               md5('p' || i) AS legal_person_token, '{area}' AS area_code, '{area_name}' AS area_name,
+               printf('{area}%03d', 1 + i % 12) AS street_code, '{street_name}' AS street_name, '{street_name}' AS address,
                DATE '2015-01-01' + CAST(i % 3000 AS INTEGER) AS registered_on, '存续' AS status,
                TIMESTAMP '2026-11-25 08:00:00' + INTERVAL (i % 600) MINUTE AS updated_at
         FROM range({n}) t(i)""",
@@ -55,8 +60,8 @@ TABLE_SQL = {
         SELECT printf('CASE%08d', i) AS case_id, '01' AS event_major_code, '市容环境' AS event_major_name,
                printf('01%02d', 1 + i % 9) AS event_class_code,
                (['店外经营','占道经营','乱堆物料'])[1 + i % 3] AS event_class_name,
-               '500108' AS area_code, '南岸区' AS area_name, printf('500108%03d', 1 + i % 12) AS street_code,
-               '南坪街道' AS street_name, '南坪正街' || i || '号' AS address, printf('91500108MA%08d', i % 97) AS shop_uscc,
+               '{area}' AS area_code, '{area_name}' AS area_name, printf('{area}%03d', 1 + i % 12) AS street_code,
+               '{street_name}' AS street_name, '{street_name}' || i || '号' AS address, printf('91{area}MA%08d', i % 97) AS shop_uscc,
                '商户' || i % 97 AS shop_name, TIMESTAMP '2026-11-25 08:00:00' + INTERVAL (i) MINUTE AS reported_at,
                CASE WHEN i % 3 = 0 THEN NULL ELSE TIMESTAMP '2026-11-25 12:00:00' + INTERVAL (i) MINUTE END AS closed_at,
                CASE WHEN i % 3 = 0 THEN '处置中' ELSE '已结案' END AS status, i % 3 <> 0 AS is_closed,
@@ -65,17 +70,17 @@ TABLE_SQL = {
                '138****' || printf('%04d', i % 10000) AS reporter_phone, md5('r' || i) AS reporter_token
         FROM range({n}) t(i)""",
     "theme_elderly_alone__person": """
-        SELECT md5('e' || i) AS person_token, '李*' AS person_name, printf('500108%03d', 1 + i % 12) AS street_code,
+        SELECT md5('e' || i) AS person_token, '李*' AS person_name, printf('{area}%03d', 1 + i % 12) AS street_code,
                CAST(80 + i % 20 AS INTEGER) AS age, CAST(i % 7 AS BIGINT) AS alerts_30d
         FROM range({n}) t(i)""",
 }
 
 
-# 数字城管街道月度综合评价 (the city's upward report, 上报指标): street × month; the 南岸区 streets, grades A–E.
+# 数字城管街道月度综合评价 (the city's upward report, 上报指标): street × month; one district's streets, grades A–E.
 EVALUATION_SQL = """
-    SELECT printf('500108%03d', 1 + i % 12) AS street_code,
+    SELECT printf('{area}%03d', 1 + i % 12) AS street_code,
            CAST(DATE '2026-06-01' + INTERVAL (i // 12) MONTH AS DATE) AS stat_month,
-           '南坪街道' AS street_name, '500108' AS area_code, '南岸区' AS area_name, CAST(10 + i % 7 AS BIGINT) AS cases,
+           '{street_name}' AS street_name, '{area}' AS area_code, '{area_name}' AS area_name, CAST(10 + i % 7 AS BIGINT) AS cases,
            CAST(8 AS BIGINT) AS should_dispose, CAST(8 AS BIGINT) AS disposed, CAST(i % 9 AS BIGINT) AS disposed_on_time,
            CAST(8 AS BIGINT) AS should_close, CAST(8 AS BIGINT) AS closed, CAST(i % 9 AS BIGINT) AS closed_on_time,
            CAST(0 AS BIGINT) AS reworked, 100.0 AS disposal_rate, 12.5 * (i % 9) AS on_time_disposal_rate,
@@ -91,7 +96,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, evalua
     """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory);
     the token key is random unless given; ``evaluation`` adds the published city-management evaluation
     (``collab_city_evaluation__street_month``, the table a city reports upward); ``identity``:
-    ``instance_level/_area/_name`` settings."""
+    ``instance_level/_area/_name`` settings (a 区县 instance's rows are of its own district, SAMPLE_DISTRICTS)."""
     import secrets
 
     import duckdb
@@ -101,6 +106,11 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, evalua
     from cityshare.meta.quality import insert_results
     from cityshare.meta.schema import DDL
 
+    area = identity.get("instance_area", DEFAULT_SAMPLE_DISTRICT) if identity.get("instance_level") == "区县" \
+        else DEFAULT_SAMPLE_DISTRICT
+    if area not in SAMPLE_DISTRICTS:
+        raise ValueError(f"no sample rows for district {area}: a sample 区县 world is one of {', '.join(SAMPLE_DISTRICTS)}")
+    names = {"area": area, "area_name": SAMPLE_DISTRICTS[area][0], "street_name": SAMPLE_DISTRICTS[area][1]}
     home, data = root / "home", root / "data"
     (home / "contracts" / "shared").mkdir(parents=True, exist_ok=True)
     shutil.copytree(PROJECT_ROOT / "catalog", home / "catalog", dirs_exist_ok=True)
@@ -122,7 +132,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, evalua
         con.execute(DDL)
         tables = {**TABLE_SQL, **({"collab_city_evaluation__street_month": EVALUATION_SQL} if evaluation else {})}
         for table, sql in tables.items():
-            con.execute(f'CREATE OR REPLACE TABLE shared."{table}" AS {sql.format(n=rows)}')
+            con.execute(f'CREATE OR REPLACE TABLE shared."{table}" AS {sql.format(n=rows, **names)}')
             snapshot = settings.exports_dir / "shared" / table / "version=1" / f"{table}.parquet"
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"COPY shared.\"{table}\" TO '{snapshot}' (FORMAT parquet)")
