@@ -13,6 +13,7 @@ into the instance's home: contracts stay the only place a dataset is declared.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -121,7 +122,8 @@ def start(root: Path) -> Federation:
 
     shutil.rmtree(root, ignore_errors=True)
     settings = {i.name: build_world(root / i.name, rows=40, evaluation=i.level == "市", instance_level=i.level,
-                                    instance_area=i.area, instance_name=i.title) for i in INSTANCES}
+                                    instance_area=i.area, instance_name=i.title,
+                                    layers=(DEMO_FILES / i.name / "dbt_project").is_dir()) for i in INSTANCES}
     for name, s in settings.items():
         install_demo_files(name, s)
     fed = Federation(settings, {})
@@ -141,10 +143,10 @@ def start(root: Path) -> Federation:
         for i in INSTANCES:  # top down: a district receives the lists the city has just received
             if i.receives_from:
                 done["references"].append((i.name, pull(i.receives_from, settings[i.name])))
-        for i in reversed(INSTANCES):  # bottom up: the city publishes the districts' cases before it reports upward
-            exchange_all(fed, i.name)
-        for i in reversed(INSTANCES):  # bottom up: the national platform sees the districts' entries via the city
+        for i in reversed(INSTANCES):  # bottom up: the national platform sees the districts' entries via the city,
+            # and the city's combined table, published before the national platform harvests and lands from it
             done["harvests"] += [(i.name, harvest(n, settings[i.name])) for n in i.harvests]
+            exchange_all(fed, i.name)
     except BaseException:
         fed.stop()
         raise
@@ -169,7 +171,8 @@ def install_demo_files(name: str, settings: Settings) -> None:
 
 def exchange_all(fed: Federation, name: str) -> None:
     """Land every shared table the instance's contracts name at another demo instance (数据交换), then, when it has
-    dbt models, build and publish, and rebuild its directory so the portal lists what arrived."""
+    dbt models, build and publish, and rebuild its directory (the directory DAG's step) so the portal lists what
+    arrived, with lineage from the providers' harvested entries."""
     from cityshare.contracts.model import load_contracts
     from cityshare.directory.builder import build_directory
     from cityshare.lineage import peer_table
@@ -192,6 +195,7 @@ def exchange(fed: Federation, name: str, contract: Contract) -> dict[str, Any]:
     from cityshare.ingest import ingest
     from cityshare.share.tables import shared_tables
     from cityshare.share.tokens import issue
+    from cityshare.sources.cityshare_peer import receipts_dir
     from cityshare.vocabulary import SharingType
 
     endpoint, table = str(contract.server.get("endpointUrl") or ""), str(contract.server.get("dataset") or "")
@@ -206,13 +210,15 @@ def exchange(fed: Federation, name: str, contract: Contract) -> dict[str, Any]:
     if shared is None:
         raise CityShareError(f"{contract.path}: servers[0].dataset {table!r} is not a shared table of {provider}")
     _, token = issue(at, contract.department, f"{name}-platform", "consumer")
-    grant = None
+    request = None
     if shared.sharing_type == SharingType.CONDITIONAL:
-        grant = _granted(url, token, at, shared.provider, table, contract)
+        request = _granted(url, token, at, shared.provider, table, contract)
     fed.setenv(found.group(0)[2:-1] if found else "", url)
     fed.setenv(str(contract.server_option("tokenEnv")), token)
     landed = ingest(contract.key, DEMO_DAY, fed.settings[name])
-    return {**landed, "provider": provider, "table": table, "grant_id": grant}
+    kept = receipts_dir(fed.settings[name], contract) / f"{landed['load_id']}.receipt.json"
+    receipt = json.loads(kept.read_text(encoding="utf-8"))["receipt"]  # verified before the batch landed
+    return {**landed, "provider": provider, "request_id": request, "receipt_path": str(kept), "receipt": receipt}
 
 
 def _granted(url: str, token: str, at: Settings, provider: str, table: str, contract: Contract) -> str:
@@ -240,6 +246,8 @@ def _granted(url: str, token: str, at: Settings, provider: str, table: str, cont
 def build_and_publish(settings: Settings) -> dict[str, Any]:
     """``cityshare build`` for the instance (dbt build, audit, publish): dbt and its plugin read the settings from the
     environment, so the instance's are set for the build and restored afterwards."""
+    from cityshare.contracts.model import load_contracts
+    from cityshare.policy import current_lineage, upstream_sources
     from cityshare.publish import audit_and_publish
     from cityshare.transform import build
 
@@ -248,7 +256,15 @@ def build_and_publish(settings: Settings) -> dict[str, Any]:
         built = build(settings)
         if built["failed"]:
             raise InfrastructureError(f"{settings.project_root}: dbt build failed: {built['failed']}")
-        return audit_and_publish(settings, not_built=built["failed"])
+        outcome = audit_and_publish(settings, not_built=built["failed"])
+    if outcome["blocked"]:
+        raise InfrastructureError(f"{settings.project_root}: not published: {outcome['blocked']}")
+    contracts = load_contracts(settings)
+    graph = current_lineage(settings, contracts)
+    by_table = {f"shared.{c.model_name}": c for c in contracts}
+    changed = [t for t in outcome["published"] if t["changed"]]  # the sample world's own tables stay as they were
+    return {**outcome, "published": [
+        {**t, "sources": upstream_sources(by_table[t["table"]], contracts, graph) if graph else []} for t in changed]}
 
 
 @contextmanager
@@ -269,21 +285,39 @@ def _entry(target: DemoInstance, url: str) -> dict[str, str]:
     return {"name": target.name, "title": target.title, "endpoint": url, "level": target.level, "area": target.area}
 
 
+def summary(fed: Federation) -> list[str]:
+    """What a user reads after the demo started: every instance's URL and data dir, then what flowed."""
+    lines = [f"{i.title} · {i.level}级 · {i.area}: {fed.servers[i.name].url}/  (data {fed.settings[i.name].data_dir})"
+             for i in INSTANCES]
+    levels = {i.name: i.level for i in INSTANCES}
+    for who, r in fed.done["harvests"]:
+        lines.append(f"目录汇聚 {who} ← {r['source']}: {r['received']} entries received, {r['entries']} there")
+    for who, r in fed.done["references"]:
+        lines.append(f"下发参考数据 {who} ← {r['source']}: {len(r['lists'])} code lists, versions "
+                     + ", ".join(f"{x['code_list']} v{x.get('local_version')}" for x in r["lists"]))
+    exchanges: dict[str, list[str]] = {"数据交换": [], "上报指标": []}  # 上报指标: the city's report to the national platform
+    for who, r in fed.done["exchanges"]:
+        receipt = r["receipt"]
+        exchanges["上报指标" if levels[who] == "国家" else "数据交换"].append(
+            f"{who} ← {r['provider']}: {receipt['table']} v{receipt['version']} → {r['dataset']}, {r['accepted']} rows "
+            f"accepted, receipt verified (key {receipt['key_id']}"
+            + (f", grant {receipt['grant_id']}" if receipt.get("grant_id") else "") + ")")
+    lines += [f"数据交换 {line}" for line in exchanges["数据交换"]]
+    for who, outcome in fed.done["published"]:
+        for t in outcome["published"]:
+            lines.append(f"发布 {who}: {t['table']} v{t['version']}, {t['rows']} rows ({t['sharing_type']}), "
+                         f"from {', '.join(t['sources'])}")
+    lines += [f"上报指标 {line}" for line in exchanges["上报指标"]]
+    return lines
+
+
 def run(root: Path, console: Any, serve: bool = True) -> dict[str, str]:
     """Start the demo federation, print every instance's URL and what flowed, then serve until Ctrl-C (or return
     at once with ``serve=False``). Returns name → URL."""
     fed = start(root)
-    settings, servers, done = fed.settings, fed.servers, fed.done
     try:
-        for i in INSTANCES:
-            console.print(f"{i.title} · {i.level}级 · {i.area}: {servers[i.name].url}/  (data {settings[i.name].data_dir})",
-                          soft_wrap=True)
-        for who, r in done["harvests"]:
-            console.print(f"目录汇聚 {who} ← {r['source']}: {r['received']} entries received, {r['entries']} there",
-                          soft_wrap=True)
-        for who, r in done["references"]:
-            console.print(f"下发参考数据 {who} ← {r['source']}: {len(r['lists'])} code lists, versions "
-                          + ", ".join(f"{x['code_list']} v{x.get('local_version')}" for x in r["lists"]), soft_wrap=True)
+        for line in summary(fed):
+            console.print(line, soft_wrap=True)
         if serve:
             console.print("serving the four instances; Ctrl-C stops them")
             while True:
@@ -292,4 +326,4 @@ def run(root: Path, console: Any, serve: bool = True) -> dict[str, str]:
         pass
     finally:
         fed.stop()
-    return {name: server.url for name, server in servers.items()}
+    return {name: server.url for name, server in fed.servers.items()}

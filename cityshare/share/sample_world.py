@@ -61,7 +61,8 @@ TABLE_SQL = {
                printf('01%02d', 1 + i % 9) AS event_class_code,
                (['店外经营','占道经营','乱堆物料'])[1 + i % 3] AS event_class_name,
                '{area}' AS area_code, '{area_name}' AS area_name, printf('{area}%03d', 1 + i % 12) AS street_code,
-               '{street_name}' AS street_name, '{street_name}' || i || '号' AS address, printf('91{area}MA%08d', i % 97) AS shop_uscc,
+               '{street_name}' AS street_name, '{street_name}' || i || '号' AS address,
+               printf('91{area}MA%08d', i % 97) AS shop_uscc,
                '商户' || i % 97 AS shop_name, TIMESTAMP '2026-11-25 08:00:00' + INTERVAL (i) MINUTE AS reported_at,
                CASE WHEN i % 3 = 0 THEN NULL ELSE TIMESTAMP '2026-11-25 12:00:00' + INTERVAL (i) MINUTE END AS closed_at,
                CASE WHEN i % 3 = 0 THEN '处置中' ELSE '已结案' END AS status, i % 3 <> 0 AS is_closed,
@@ -92,19 +93,23 @@ EVALUATION_SQL = """
 
 
 def build_world(root: Path, rows: int = 40, token_key: str | None = None, evaluation: bool = False,
-                **identity: Any) -> Settings:
+                layers: bool = False, **identity: Any) -> Settings:
     """Create ``root/home`` (catalog + contracts) and ``root/data`` (warehouse, snapshots, directory);
     the token key is random unless given; ``evaluation`` adds the published city-management evaluation
-    (``collab_city_evaluation__street_month``, the table a city reports upward); ``identity``:
+    (``collab_city_evaluation__street_month``, the table a city reports upward); ``layers`` keeps each table in its
+    layer schema too (``base``/``theme``/``collab``), as a build leaves it, so that a ``cityshare build`` of models
+    added to this home audits them and finds them unchanged instead of "not built"; ``identity``:
     ``instance_level/_area/_name`` settings (a 区县 instance's rows are of its own district, SAMPLE_DISTRICTS)."""
     import secrets
 
     import duckdb
 
+    from cityshare.contracts.model import load_contract
     from cityshare.directory.builder import build_directory
     from cityshare.meta.publications import record_publication
     from cityshare.meta.quality import insert_results
     from cityshare.meta.schema import DDL
+    from cityshare.publish import content_digest
 
     area = identity.get("instance_area", DEFAULT_SAMPLE_DISTRICT) if identity.get("instance_level") == "区县" \
         else DEFAULT_SAMPLE_DISTRICT
@@ -127,6 +132,7 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, evalua
                         sim_api_token="unused", sim_api_port=0, **identity)
     data.mkdir(parents=True, exist_ok=True)
     now = dt.datetime(2026, 11, 27, 6, 0, 0)
+    contracts = {c.model_name: c for c in map(load_contract, sorted((home / "contracts" / "shared").glob("*.yaml")))}
     con = duckdb.connect(str(settings.warehouse_path))
     try:
         con.execute(DDL)
@@ -134,9 +140,18 @@ def build_world(root: Path, rows: int = 40, token_key: str | None = None, evalua
         for table, sql in tables.items():
             con.execute(f'CREATE OR REPLACE TABLE shared."{table}" AS {sql.format(n=rows, **names)}')
             snapshot = settings.exports_dir / "shared" / table / "version=1" / f"{table}.parquet"
-            snapshot.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY shared.\"{table}\" TO '{snapshot}' (FORMAT parquet)")
-            record_publication(con, table, 1, rows=rows, content_hash="h", snapshot_path=str(snapshot), published_at=now)
+            staged = settings.exports_dir / ".staging" / f"{table}.parquet"  # outside version=1: no hive column
+            for folder in (snapshot.parent, staged.parent):
+                folder.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY shared.\"{table}\" TO '{staged}' (FORMAT parquet)")
+            _, digest = content_digest(con, staged, contracts[table])  # what an audit of the same rows computes
+            staged.replace(snapshot)
+            record_publication(con, table, 1, rows=rows, content_hash=digest, snapshot_path=str(snapshot),
+                               published_at=now)
+            if layers:
+                layer = table.split("_")[0]  # base_…, theme_…, collab_…: the schema dbt builds the model in
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS {layer}; '
+                            f'CREATE TABLE {layer}."{table}" AS SELECT * FROM shared."{table}"')
         for key in [*(f"shared/{name}" for name in shared), "shared/elderly_alone"]:
             insert_results(con, [[key, "h", "audit", "table_not_empty", "batch", None, "completeness", "完整性",
                                   "发布表不得为空", rows, 0, True, None, now]])
