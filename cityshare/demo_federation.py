@@ -312,9 +312,13 @@ def summary(fed: Federation) -> list[str]:
 
 
 def run(root: Path, console: Any, serve: bool = True) -> dict[str, str]:
-    """Start the demo federation, print every instance's URL and what flowed, then serve until Ctrl-C (or return
-    at once with ``serve=False``). Returns name → URL."""
-    fed = start(root)
+    """Start the demo federation under ``root`` and show it (see ``show``). Returns name → URL."""
+    return show(start(root), console, serve)
+
+
+def show(fed: Federation, console: Any, serve: bool = True) -> dict[str, str]:
+    """Print every instance's URL and what flowed, then serve until Ctrl-C (or return at once with
+    ``serve=False``); the federation is stopped either way. Returns name → URL."""
     try:
         for line in summary(fed):
             console.print(line, soft_wrap=True)
