@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -14,10 +15,12 @@ import httpx
 import pytest
 from rich.console import Console
 
-from cityshare.demo_federation import INSTANCES, Federation, show, start
+from cityshare.demo_federation import DEMO_FILES, INSTANCES, Federation, exchange, show, start
+from cityshare.errors import CityShareError
 from cityshare.lineage import load_lineage
 from cityshare.settings import Settings
 from cityshare.share import audit
+from cityshare.share.sample_world import build_world
 from cityshare.sources.cityshare_peer import receipts_dir
 
 COMBINED = "collab_district_cases__street_day"
@@ -109,6 +112,30 @@ def test_the_national_platform_holds_the_city_indicators(federation: Federation)
     found = httpx.get(f"{federation.servers['national'].url}/api/directory", params={"q": "综合评价"},
                       timeout=10).json()["共享数据资源目录"]
     assert any(e["table"] == "raw.cyzx__chongqing_city_evaluation" for e in found)  # visible on the national portal
+
+
+def test_the_demo_contracts_lint_clean_in_their_homes(federation: Federation) -> None:
+    from cityshare.lint import lint_file
+
+    files = sorted(DEMO_FILES.glob("*/contracts/**/*.odcs.yaml"))
+    assert len(files) == 4
+    for path in files:
+        name = path.relative_to(DEMO_FILES).parts[0]  # the instance whose home the demo copies it into
+        rel = path.relative_to(DEMO_FILES / name)
+        assert lint_file(federation.settings[name].project_root / rel, federation.settings[name]) == [], rel
+
+
+def test_a_contract_naming_no_demo_instance_is_refused(tmp_path: Path) -> None:
+    from cityshare.contracts.model import load_contract
+
+    doc = (DEMO_FILES / "chongqing" / "contracts" / "cyzx" / "nanan_city_cases.odcs.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "shapingba_city_cases.odcs.yaml"
+    path.write_text(doc.replace("CITYSHARE_PEER_NANAN_URL", "CITYSHARE_PEER_SHAPINGBA_URL"), encoding="utf-8")
+    fed = Federation({}, {"nanan": None, "chongqing": None})  # type: ignore[dict-item]  # only the names are read
+    with pytest.raises(CityShareError, match=r"CITYSHARE_PEER_<NAME>_URL\} with NAME one of NANAN"):
+        exchange(fed, "chongqing", load_contract(path))
+    with pytest.raises(ValueError, match="no sample rows for district 500103"):
+        build_world(tmp_path / "yuzhong", instance_level="区县", instance_area="500103")
 
 
 def test_the_demo_prints_every_url_and_what_flowed(federation: Federation) -> None:
