@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +13,7 @@ from cityshare.dag_specs import source_specs
 from cityshare.meta.batches import dataset_totals
 from cityshare.meta.publications import latest_publications
 from cityshare.orchestrate import DagRun, init_airflow, run_dags
-from cityshare.settings import Settings, get_settings
+from cityshare.settings import Settings, environment, get_settings
 from cityshare.warehouse import connect
 
 
@@ -37,7 +34,7 @@ def run_pipeline(days: list[dt.date], settings: Settings, console: Console | Non
     plan = [(spec.dag_id, day) for day in days for spec in specs]
     plan += [("build_and_publish", days[-1]), ("directory", days[-1])]
     # any free port: the department APIs' contracts keep their endpoints and are pointed at it by environment
-    with start_api_server(settings, port=0) as api, _environment(simulator_endpoints(settings, api.url)):
+    with start_api_server(settings, port=0) as api, environment(simulator_endpoints(settings, api.url)):
         return run_dags(plan, settings, on_result=show)
 
 
@@ -51,21 +48,6 @@ def simulator_endpoints(settings: Settings, base_url: str) -> dict[str, str]:
     return {server_override_env(str(c.server.get("server") or "")): base_url + urlsplit(str(c.server["location"])).path
             for c in load_contracts(settings, kind="source")
             if c.key in simulated and c.server.get("type") == "api"}
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """``values`` set in this process's environment for the block, then restored."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def unsimulated_sources() -> list[str]:

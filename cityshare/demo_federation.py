@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import yaml
 
 from cityshare.contracts.model import Contract
 from cityshare.errors import CityShareError, InfrastructureError
-from cityshare.settings import PROJECT_ROOT, Settings
+from cityshare.settings import PROJECT_ROOT, Settings, environment
 
 # per instance name: files copied over that instance's home (contracts, the city's dbt models)
 DEMO_FILES = PROJECT_ROOT / "deploy" / "federation-demo"
@@ -95,21 +93,15 @@ class Federation:
     settings: dict[str, Settings]
     servers: dict[str, LoopbackServer]
     done: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, str | None] = field(default_factory=dict)  # variable → its value before the demo set it
+    env: ExitStack = field(default_factory=ExitStack)  # the peer variables set, restored on stop
 
     def setenv(self, name: str, value: str) -> None:
-        self.env.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
+        self.env.enter_context(environment({name: value}))
 
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
-        for name, before in self.env.items():
-            if before is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = before
-        self.env.clear()
+        self.env.close()
 
 
 def start(root: Path) -> Federation:
@@ -199,12 +191,15 @@ def exchange(fed: Federation, name: str, contract: Contract) -> dict[str, Any]:
     from cityshare.vocabulary import SharingType
 
     endpoint, table = str(contract.server.get("endpointUrl") or ""), str(contract.server.get("dataset") or "")
-    found = _PEER_URL.fullmatch(endpoint)
+    found, token_env = _PEER_URL.fullmatch(endpoint), str(contract.server_option("tokenEnv") or "")
     provider = found.group(1).lower() if found else ""
-    if provider not in fed.servers or provider == name:
+    if found is None or provider not in fed.servers or provider == name:
         raise CityShareError(f"{contract.path}: servers[0].endpointUrl {endpoint!r}: the demo lands another demo "
                              f"instance's table, ${{CITYSHARE_PEER_<NAME>_URL}} with NAME one of "
                              + ", ".join(n.upper() for n in fed.servers if n != name))
+    if not token_env:
+        raise CityShareError(f"{contract.path}: servers[0].customProperties.tokenEnv: the variable for the token "
+                             f"{provider} issues")
     at, url = fed.settings[provider], fed.servers[provider].url
     shared = shared_tables(at).get(table)
     if shared is None:
@@ -213,8 +208,8 @@ def exchange(fed: Federation, name: str, contract: Contract) -> dict[str, Any]:
     request = None
     if shared.sharing_type == SharingType.CONDITIONAL:
         request = _granted(url, token, at, shared.provider, table, contract)
-    fed.setenv(found.group(0)[2:-1] if found else "", url)
-    fed.setenv(str(contract.server_option("tokenEnv")), token)
+    fed.setenv(endpoint[2:-1], url)  # as an operator sets them for the ingestion DAG and the directory build
+    fed.setenv(token_env, token)
     landed = ingest(contract.key, DEMO_DAY, fed.settings[name])
     kept = receipts_dir(fed.settings[name], contract) / f"{landed['load_id']}.receipt.json"
     receipt = json.loads(kept.read_text(encoding="utf-8"))["receipt"]  # verified before the batch landed
@@ -237,7 +232,7 @@ def _granted(url: str, token: str, at: Settings, provider: str, table: str, cont
     _, approver = issue(at, provider, f"{provider}-approver", "approver")
     decided = httpx.post(f"{url}/api/requests/{req.json()['id']}/decision", timeout=30,
                          headers={"Authorization": f"Bearer {approver}"},
-                         json={"decision": "approve", "reason": "同意市级协同（演示）"})
+                         json={"decision": "approve", "reason": "同意平台间数据交换（演示）"})
     if decided.status_code != 200:
         raise InfrastructureError(f"{url}/api/requests: 审批失败（HTTP {decided.status_code}）：{decided.text[:300]}")
     return str(req.json()["id"])
@@ -251,7 +246,7 @@ def build_and_publish(settings: Settings) -> dict[str, Any]:
     from cityshare.publish import audit_and_publish
     from cityshare.transform import build
 
-    with _environment({"CITYSHARE_HOME": str(settings.project_root), "CITYSHARE_DATA_DIR": str(settings.data_dir),
+    with environment({"CITYSHARE_HOME": str(settings.project_root), "CITYSHARE_DATA_DIR": str(settings.data_dir),
                        "CITYSHARE_TOKEN_KEY": settings.token_key}):
         built = build(settings)
         if built["failed"]:
@@ -265,20 +260,6 @@ def build_and_publish(settings: Settings) -> dict[str, Any]:
     changed = [t for t in outcome["published"] if t["changed"]]  # the sample world's own tables stay as they were
     return {**outcome, "published": [
         {**t, "sources": upstream_sources(by_table[t["table"]], contracts, graph) if graph else []} for t in changed]}
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _entry(target: DemoInstance, url: str) -> dict[str, str]:

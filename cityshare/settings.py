@@ -8,6 +8,8 @@ tests can point a whole run at a temporary folder with one environment variable.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,3 +150,19 @@ def get_settings() -> Settings:
         spark_executor_memory=os.environ.get("CITYSHARE_SPARK_EXECUTOR_MEMORY") or "512m",
         spark_shared_data=os.environ.get("CITYSHARE_SPARK_SHARED_DATA") == "1",
     )
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` set in this process's environment for the block, then restored (the demos point what reads the
+    environment — dbt, its plugin, a contract's ``${VAR}`` — at one instance or endpoint)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,6 +1,6 @@
 """`cityshare demo --federation`: four instances on loopback, each with its own data dir and keys, wired both ways —
 harvests up, code lists down, the districts' cases to the city by data exchange and published there combined, the
-city's evaluation to the national platform (上报指标). One federation for the module (≈ 45 s: the gate's first Great
+city's evaluation to the national platform (上报指标). One federation for the module (≈ 30 s: the gate's first Great
 Expectations run and the city's dbt build); the test of the printed summary runs last and stops it, as the CLI does."""
 
 from __future__ import annotations
