@@ -66,9 +66,8 @@ def test_the_city_publishes_both_districts_cases_combined(federation: Federation
     entry = entries[f"shared.{COMBINED}"]
     assert entry["发布状态"]["状态"] == "已发布" and entry["version"] == 1
     assert entry["关联资源代码"] == sorted(entries[f"raw.cyzx__{n}_city_cases"]["信息资源代码"] for n in EXCHANGED)
-    found = httpx.get(f"{federation.servers['chongqing'].url}/api/directory", params={"q": "区县城市管理案件"},
-                      timeout=10).json()["共享数据资源目录"]
-    assert entry["信息资源代码"] in {e["信息资源代码"] for e in found}
+    url = federation.servers["chongqing"].url
+    assert "区县城市管理案件街道日统计" in httpx.get(f"{url}/", params={"q": "区县城市管理案件"}, timeout=10).text
 
     # lineage: the table goes back to each district's shared table, named by its platform, with its harvested code
     graph = load_lineage(city)
@@ -79,6 +78,8 @@ def test_the_city_publishes_both_districts_cases_combined(federation: Federation
                  if e.get("kind") == "harvested" and e["table"] == "shared.theme_city_cases__case"}
     assert peers == {f"{name} · theme_city_cases__case": code for name, code in harvested.items()}
     assert set(harvested) == {"南岸区城市运行和治理中心", "渝北区城市运行和治理中心"}
+    page = httpx.get(f"{url}/directory/{entry['信息资源代码']}/lineage", timeout=10).text  # the portal's lineage page
+    assert all(label in page for label in peers)
 
 
 def test_each_district_delivery_was_granted_signed_and_verified(federation: Federation) -> None:
@@ -109,9 +110,8 @@ def test_the_national_platform_holds_the_city_indicators(federation: Federation)
     finally:
         con.close()
     assert indicators == (40, 4, "A")
-    found = httpx.get(f"{federation.servers['national'].url}/api/directory", params={"q": "综合评价"},
-                      timeout=10).json()["共享数据资源目录"]
-    assert any(e["table"] == "raw.cyzx__chongqing_city_evaluation" for e in found)  # visible on the national portal
+    found = httpx.get(f"{federation.servers['national'].url}/", params={"q": "综合评价"}, timeout=10).text
+    assert "重庆市数字城管街道月度综合评价（市级平台上报）" in found  # visible on the national portal
 
 
 def test_the_demo_contracts_lint_clean_in_their_homes(federation: Federation) -> None:
