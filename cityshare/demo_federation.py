@@ -251,7 +251,7 @@ def build_and_publish(settings: Settings) -> dict[str, Any]:
         built = build(settings)
         if built["failed"]:
             raise InfrastructureError(f"{settings.project_root}: dbt build failed: {built['failed']}")
-        outcome = audit_and_publish(settings, not_built=built["failed"])
+        outcome = audit_and_publish(settings)
     if outcome["blocked"]:
         raise InfrastructureError(f"{settings.project_root}: not published: {outcome['blocked']}")
     contracts = load_contracts(settings)
