@@ -420,7 +420,7 @@ BY_HAND_STEPS = [
     Step("docs/operations.md", f"{BY_HAND} ingest scjgj/business_registry --date 2026-11-25",
          after=lambda shell, done: _contains(done, '"status": "accepted"')),
     Step("docs/operations.md", f"{BY_HAND} build", exit=1,
-         shows=("加工 build: first build of this warehouse; sources 源: 全部 all; 57 models, 161 nodes; 16 raw views "
+         shows=("加工 build: first build of this warehouse; sources 源: 全部 all; 57 models, 165 nodes; 16 raw views "
                 "原始视图 (re)created", "error: not published 未发布 (previous version kept): "
                 "shared.collab_joint_utility__provider_day: collab_joint_utility__provider_day: 发布表不得为空 "
                 "[table_not_empty: 1/1]; shared.collab_smart_parking__street_day: ")),
