@@ -134,6 +134,13 @@ class Rule:
         return lit(self.description)
 
     @property
+    def gx_description(self) -> str:
+        """What Data Docs show as the expectation: the rule by its contract name (契约规则名), then what it means.
+        GX renders an expectation's ``description`` in place of its own sentence, so without the name a reader
+        could not find the rule in the contract, the gate's message or the quality history."""
+        return f"[{self.name}] {self.description}"
+
+    @property
     def native(self) -> bool:
         """A row rule GX evaluates with a column expectation of its own — GX's built-in (not null, in set,
         between, lengths, unique, compound unique) or CityShare's custom ones (full-match regex, identifiers,
@@ -172,25 +179,26 @@ class Rule:
         if copies and self.native and self.kind not in ("not_null", "in_set"):
             return self._native_expectation(meta, extra)
         if self.kind == "column_exists":
-            return gxe.ExpectColumnToExist(column=column, meta=meta)
+            return gxe.ExpectColumnToExist(column=column, meta=meta, description=self.gx_description)
         if self.kind in ("row_count_min", "volume"):
             return gxe.ExpectTableRowCountToBeBetween(
-                min_value=self.params.get("min"), max_value=self.params.get("max"), meta=meta
+                min_value=self.params.get("min"), max_value=self.params.get("max"), meta=meta,
+                description=self.gx_description,
             )
         if self.kind == "extra_columns":
             return gxe.ExpectTableColumnsToMatchSet(
-                column_set=self.params["expected"], exact_match=True, meta=meta
+                column_set=self.params["expected"], exact_match=True, meta=meta, description=self.gx_description
             )
         if self.kind == "not_null":
-            return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta, description=self.description,
+            return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta, description=self.gx_description,
                                                      **extra)
         if self.kind == "in_set":
             return gxe.ExpectColumnValuesToBeInSet(
-                column=column, value_set=self.params["values"], meta=meta, description=self.description,
+                column=column, value_set=self.params["values"], meta=meta, description=self.gx_description,
                 **extra,
             )
         return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=self.bad_rows_sql or "", description=self.description, meta=meta
+            unexpected_rows_query=self.bad_rows_sql or "", description=self.gx_description, meta=meta
         )
 
     def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any]) -> Any:
@@ -199,7 +207,7 @@ class Rule:
         from cityshare.contracts import gx_expectations as cx
 
         column, p = next(iter(self.gx_columns)), self.params
-        common = {"meta": meta, "description": self.description, **extra}
+        common = {"meta": meta, "description": self.gx_description, **extra}
         if self.kind == "pattern":
             return cx.ExpectColumnValuesToFullyMatchRegex(column=column, regex=p["pattern"], **common)
         if self.kind == "range":
@@ -228,7 +236,7 @@ class Rule:
         shown = ", ".join(["_source_row", *(q(c) for c in self.gx_columns if self.column and with_column)])
         return UnexpectedRowsWithSamplesExpectation(
             unexpected_rows_query=f"SELECT {shown} FROM {{batch}} WHERE {q(flag)}",
-            description=self.description, meta={"rule": self.name},
+            description=self.gx_description, meta={"rule": self.name},
         )
 
 
