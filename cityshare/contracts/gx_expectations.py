@@ -25,7 +25,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.render import LegacyDiagnosticRendererType, RenderedTableContent
 from great_expectations.render.renderer.renderer import renderer
 
-from cityshare.contracts.predicates import formula_sql, type_ok_sql
+from cityshare.contracts.predicates import format_ok_sql, formula_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 
@@ -100,6 +100,22 @@ class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
     map_metric: ClassVar[str] = _metric("logical_type", type_ok_sql, ("logical_type",))
     success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type")
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
+
+
+def _format_ok(column: str, logical_type: str, format: str) -> str:
+    return format_ok_sql(column, logical_type, format) or "true"
+
+
+class ExpectColumnValuesToHaveLogicalFormat(ColumnMapExpectation):
+    """Raw text values have the ODCS ``logicalTypeOptions.format`` of their logical type (格式): a string's kind
+    (email, uuid, uri, hostname, ipv4, ipv6, byte), a date/timestamp's JDK pattern, an integer's or number's width."""
+
+    logical_type: str
+    format: str
+    map_metric: ClassVar[str] = _metric("logical_format", _format_ok, ("logical_type", "format"))
+    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "format", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type", "format")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
-from cityshare.contracts.predicates import TYPE_OK, formula_sql, type_ok_sql
+from cityshare.contracts.predicates import FORMAT_TYPES, TYPE_OK, format_ok_sql, formula_sql, type_ok_sql
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 from cityshare.vocabulary import QUALITY_DIMENSION_ZH
@@ -224,6 +224,9 @@ class Rule:
             return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
         if self.kind == "type":
             return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
+        if self.kind == "format":
+            return cx.ExpectColumnValuesToHaveLogicalFormat(column=column, logical_type=p["type"], format=p["format"],
+                                                            **common)
         return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **common)  # formula
 
     def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
@@ -242,7 +245,7 @@ class Rule:
 
 # Row rule kinds GX checks with a column expectation of its own (``Rule.native``; in_set only for text values).
 _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "unique", "identifier", "type",
-                 "formula")
+                 "formula", "format")
 
 
 def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
@@ -445,8 +448,8 @@ def _raw_property(contract: Contract, name: str) -> dict[str, Any]:
 def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> list[Rule]:
     """What the column's declaration itself says, as row rules (规范性): the value casts to its logical
     type (``<col>_type``; not added where the contract names its own ``castTo`` rule for the column),
-    and ODCS ``logicalTypeOptions`` minimum/maximum/exclusiveMinimum/exclusiveMaximum, minLength
-    and pattern (maxLength is :func:`max_length_rule`)."""
+    and ODCS ``logicalTypeOptions`` minimum/maximum/exclusiveMinimum/exclusiveMaximum, minLength,
+    pattern and format (maxLength is :func:`max_length_rule`)."""
     rules: list[Rule] = []
     col, label = q(prop.name), f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
     own_cast = any("castTo" in (c.get("arguments") or {}) for c in prop.quality)
@@ -471,6 +474,8 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
                                f"{label}长度不得少于 {options['minLength']} 个字符", prop.name,
                                f"length(CAST({col} AS VARCHAR)) < {int(options['minLength'])}", "min_length",
                                {"min": int(options["minLength"])}))
+    if (fmt := options.get("format")) is not None:
+        rules.extend(_format_rule(contract, prop, fmt, f"{where}.format", label))
     if isinstance(options.get("pattern"), str):
         try:
             re.compile(options["pattern"])
@@ -480,6 +485,26 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
                                prop.name, _pattern_predicate(col, options["pattern"]), "pattern",
                                {"pattern": options["pattern"]}))
     return rules
+
+
+def _format_rule(contract: Contract, prop: Property, fmt: Any, where: str, label: str) -> list[Rule]:
+    """ODCS ``logicalTypeOptions.format`` (格式) as a row rule ``<col>_format`` (规范性): a string's kind
+    (email, uuid, uri, hostname, ipv4, ipv6, byte), a date/timestamp's JDK pattern, an integer's or number's
+    width (i8…u128, f32/f64). A number that is not one at all is left to ``<col>_type``; an unknown format is
+    a contract error, never silently unchecked."""
+    if prop.logical_type not in FORMAT_TYPES:
+        raise ContractError(contract.path, where, f"ODCS defines no format for {prop.logical_type} columns")
+    col = q(prop.name)
+    try:
+        ok = format_ok_sql(col, prop.logical_type, str(fmt))
+    except ValueError as exc:
+        raise ContractError(contract.path, where, f"{fmt!r}: {exc}") from None
+    if ok is None:  # password, binary: nothing about the characters to check
+        return []
+    typed = f" AND {type_ok_sql(col, prop.logical_type)}" if prop.logical_type in ("integer", "number") else ""
+    return [_row_rule(f"{prop.name}_format", "row", "conformity", f"{label}格式须为 {fmt}", prop.name,
+                      f"{col} IS NOT NULL{typed} AND NOT {ok}", "format",
+                      {"type": prop.logical_type, "format": str(fmt)})]
 
 
 def _snake(name: str) -> str:
