@@ -681,8 +681,9 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         hint = ""
         if p in missing and (similar := similar_column(p, unexpected, sole=len(missing) == 1)):
             hint = f"；到达的相近字段 similar column arrived: {similar}"
+        about = "，".join(part for part in (p.business_name, role.removeprefix("，")) if part)
         rules.append(Rule(f"column_present:{p.name}", "batch", "conformity",
-                          f"缺少字段 {p.name}（{p.business_name}{role}）{hint}", p.name, "column_exists"))
+                          f"缺少字段 {p.name}{f'（{about}）' if about else ''}{hint}", p.name, "column_exists"))
     if ctx is None:
         return rules
     if ctx.columns is not None:
@@ -704,9 +705,14 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         sql = (f"SELECT * FROM {{batch}} WHERE {bad} AND (SELECT count(*) FROM {{batch}} WHERE {bad})"
                f" > {share!r} * (SELECT count({c}) FROM {{batch}})")
         rules.append(Rule(f"schema:retyped:{p.name}", "batch", "conformity",
-                          f"字段 {p.name}（{p.business_name}）类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
+                          f"字段 {_label(p)} 类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
                           p.name, "retyped", {"share": share, "cast": cast}, gx_query(sql)))
     return rules
+
+
+def _label(prop: Property) -> str:
+    """A column as messages name it: ``name（业务名称）``, or the name alone when the contract gives no business name."""
+    return f"{prop.name}（{prop.business_name}）" if prop.business_name else prop.name
 
 
 def similar_column(prop: Property, arrived: list[str], sole: bool = False) -> str | None:

@@ -414,3 +414,13 @@ def test_directory_csv_export_escapes_formula_cells():
     assert len(cells) == len(csv_row(entry))
     assert {"'=cmd|' /C calc'!A0", "'@SUM(1)", "'\tsecret", "'-1+1"} <= set(cells)
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_batch_rule_messages_name_a_column_without_business_name_cleanly(tmp_path):
+    """A contract field without businessName is named alone — no empty （） in the one-line reason."""
+    from cityshare.contracts.rules import drift_rules
+
+    rules = {r.name: r.description for r in drift_rules(_contract(tmp_path), GateContext(DAY, columns=["item_id", "amount"]))}
+    assert rules["column_present:part"] == "缺少字段 part"
+    assert rules["schema:retyped:amount"] == "字段 amount 类型改变：超过 30% 的值无法转换为 number"
+    assert not [d for d in rules.values() if "（）" in d]
