@@ -22,8 +22,10 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     ColumnMapMetricProvider,
     column_condition_partial,
 )
+from great_expectations.render import LegacyDiagnosticRendererType, RenderedTableContent
+from great_expectations.render.renderer.renderer import renderer
 
-from cityshare.contracts.predicates import formula_sql, type_ok_sql
+from cityshare.contracts.predicates import format_ok_sql, formula_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 
@@ -101,6 +103,22 @@ class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
+def _format_ok(column: str, logical_type: str, format: str) -> str:
+    return format_ok_sql(column, logical_type, format) or "true"
+
+
+class ExpectColumnValuesToHaveLogicalFormat(ColumnMapExpectation):
+    """Raw text values have the ODCS ``logicalTypeOptions.format`` of their logical type (格式): a string's kind
+    (email, uuid, uri, hostname, ipv4, ipv6, byte), a date/timestamp's JDK pattern, an integer's or number's width."""
+
+    logical_type: str
+    format: str
+    map_metric: ClassVar[str] = _metric("logical_format", _format_ok, ("logical_type", "format"))
+    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "format", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type", "format")
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
+
+
 class UnexpectedRowsWithSamplesExpectation(UnexpectedRowsExpectation):
     """GX's ``UnexpectedRowsExpectation`` that also keeps the first rows its query returned (source row and
     the rule's column) in a SUMMARY result; GX's own keeps them only in COMPLETE, which for column
@@ -115,6 +133,32 @@ class UnexpectedRowsWithSamplesExpectation(UnexpectedRowsExpectation):
             rows = metrics["unexpected_rows_query.table"] or []
             outcome["result"]["details"] = {"unexpected_rows": list(rows)[: self.samples]}
         return outcome
+
+    @classmethod
+    @renderer(renderer_type=LegacyDiagnosticRendererType.UNEXPECTED_TABLE)
+    def _diagnostic_unexpected_table_renderer(cls, configuration: Any = None, result: Any = None,
+                                              runtime_configuration: dict[str, Any] | None = None) -> Any:
+        """Data Docs: the sample rows (源文件行号 source row and the rule's column) under the rule, as column
+        expectations show their sample unexpected values (GX's own renderer shows only the count)."""
+        return sample_rows_table((result.result or {}) if result is not None else {})
+
+
+def sample_rows_table(result: dict[str, Any]) -> list[Any] | None:
+    """The Data Docs table of the sample rows in one stored result of :class:`UnexpectedRowsWithSamplesExpectation`."""
+    rows = [r for r in ((result.get("details") or {}).get("unexpected_rows") or []) if isinstance(r, dict)]
+    if not rows:
+        return None
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    return [RenderedTableContent(content_block_type="table", header_row=header,
+                                 table=[[_cell(row.get(key)) for key in header] for row in rows],
+                                 styling={"body": {"classes": ["table-bordered", "table-sm", "mt-3"]}})]
+
+
+def _cell(value: Any) -> str:
+    """One sample cell as Data Docs print it (GX's own tables say EMPTY and null too)."""
+    if value is None:
+        return "null"
+    return "EMPTY" if value == "" else str(value)
 
 
 # contract rule ``arguments: {checkDigit: <kind>}`` → its expectation class

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
-from cityshare.contracts.predicates import TYPE_OK, formula_sql, type_ok_sql
+from cityshare.contracts.predicates import FORMAT_TYPES, TYPE_OK, format_ok_sql, formula_sql, type_ok_sql
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 from cityshare.vocabulary import QUALITY_DIMENSION_ZH
@@ -134,6 +134,13 @@ class Rule:
         return lit(self.description)
 
     @property
+    def gx_description(self) -> str:
+        """What Data Docs show as the expectation: the rule by its contract name (契约规则名), then what it means.
+        GX renders an expectation's ``description`` in place of its own sentence, so without the name a reader
+        could not find the rule in the contract, the gate's message or the quality history."""
+        return f"[{self.name}] {self.description}"
+
+    @property
     def native(self) -> bool:
         """A row rule GX evaluates with a column expectation of its own — GX's built-in (not null, in set,
         between, lengths, unique, compound unique) or CityShare's custom ones (full-match regex, identifiers,
@@ -172,25 +179,26 @@ class Rule:
         if copies and self.native and self.kind not in ("not_null", "in_set"):
             return self._native_expectation(meta, extra)
         if self.kind == "column_exists":
-            return gxe.ExpectColumnToExist(column=column, meta=meta)
+            return gxe.ExpectColumnToExist(column=column, meta=meta, description=self.gx_description)
         if self.kind in ("row_count_min", "volume"):
             return gxe.ExpectTableRowCountToBeBetween(
-                min_value=self.params.get("min"), max_value=self.params.get("max"), meta=meta
+                min_value=self.params.get("min"), max_value=self.params.get("max"), meta=meta,
+                description=self.gx_description,
             )
         if self.kind == "extra_columns":
             return gxe.ExpectTableColumnsToMatchSet(
-                column_set=self.params["expected"], exact_match=True, meta=meta
+                column_set=self.params["expected"], exact_match=True, meta=meta, description=self.gx_description
             )
         if self.kind == "not_null":
-            return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta, description=self.description,
+            return gxe.ExpectColumnValuesToNotBeNull(column=column, meta=meta, description=self.gx_description,
                                                      **extra)
         if self.kind == "in_set":
             return gxe.ExpectColumnValuesToBeInSet(
-                column=column, value_set=self.params["values"], meta=meta, description=self.description,
+                column=column, value_set=self.params["values"], meta=meta, description=self.gx_description,
                 **extra,
             )
         return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=self.bad_rows_sql or "", description=self.description, meta=meta
+            unexpected_rows_query=self.bad_rows_sql or "", description=self.gx_description, meta=meta
         )
 
     def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any]) -> Any:
@@ -199,7 +207,7 @@ class Rule:
         from cityshare.contracts import gx_expectations as cx
 
         column, p = next(iter(self.gx_columns)), self.params
-        common = {"meta": meta, "description": self.description, **extra}
+        common = {"meta": meta, "description": self.gx_description, **extra}
         if self.kind == "pattern":
             return cx.ExpectColumnValuesToFullyMatchRegex(column=column, regex=p["pattern"], **common)
         if self.kind == "range":
@@ -216,6 +224,9 @@ class Rule:
             return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
         if self.kind == "type":
             return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
+        if self.kind == "format":
+            return cx.ExpectColumnValuesToHaveLogicalFormat(column=column, logical_type=p["type"], format=p["format"],
+                                                            **common)
         return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **common)  # formula
 
     def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
@@ -228,13 +239,13 @@ class Rule:
         shown = ", ".join(["_source_row", *(q(c) for c in self.gx_columns if self.column and with_column)])
         return UnexpectedRowsWithSamplesExpectation(
             unexpected_rows_query=f"SELECT {shown} FROM {{batch}} WHERE {q(flag)}",
-            description=self.description, meta={"rule": self.name},
+            description=self.gx_description, meta={"rule": self.name},
         )
 
 
 # Row rule kinds GX checks with a column expectation of its own (``Rule.native``; in_set only for text values).
 _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "unique", "identifier", "type",
-                 "formula")
+                 "formula", "format")
 
 
 def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
@@ -437,8 +448,8 @@ def _raw_property(contract: Contract, name: str) -> dict[str, Any]:
 def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> list[Rule]:
     """What the column's declaration itself says, as row rules (规范性): the value casts to its logical
     type (``<col>_type``; not added where the contract names its own ``castTo`` rule for the column),
-    and ODCS ``logicalTypeOptions`` minimum/maximum/exclusiveMinimum/exclusiveMaximum, minLength
-    and pattern (maxLength is :func:`max_length_rule`)."""
+    and ODCS ``logicalTypeOptions`` minimum/maximum/exclusiveMinimum/exclusiveMaximum, minLength,
+    pattern and format (maxLength is :func:`max_length_rule`)."""
     rules: list[Rule] = []
     col, label = q(prop.name), f"{prop.business_name}（{prop.name}）" if prop.business_name else prop.name
     own_cast = any("castTo" in (c.get("arguments") or {}) for c in prop.quality)
@@ -463,6 +474,8 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
                                f"{label}长度不得少于 {options['minLength']} 个字符", prop.name,
                                f"length(CAST({col} AS VARCHAR)) < {int(options['minLength'])}", "min_length",
                                {"min": int(options["minLength"])}))
+    if (fmt := options.get("format")) is not None:
+        rules.extend(_format_rule(contract, prop, fmt, f"{where}.format", label))
     if isinstance(options.get("pattern"), str):
         try:
             re.compile(options["pattern"])
@@ -472,6 +485,26 @@ def type_rules(contract: Contract, prop: Property, ctx: GateContext | None) -> l
                                prop.name, _pattern_predicate(col, options["pattern"]), "pattern",
                                {"pattern": options["pattern"]}))
     return rules
+
+
+def _format_rule(contract: Contract, prop: Property, fmt: Any, where: str, label: str) -> list[Rule]:
+    """ODCS ``logicalTypeOptions.format`` (格式) as a row rule ``<col>_format`` (规范性): a string's kind
+    (email, uuid, uri, hostname, ipv4, ipv6, byte), a date/timestamp's JDK pattern, an integer's or number's
+    width (i8…u128, f32/f64). A number that is not one at all is left to ``<col>_type``; an unknown format is
+    a contract error, never silently unchecked."""
+    if prop.logical_type not in FORMAT_TYPES:
+        raise ContractError(contract.path, where, f"ODCS defines no format for {prop.logical_type} columns")
+    col = q(prop.name)
+    try:
+        ok = format_ok_sql(col, prop.logical_type, str(fmt))
+    except ValueError as exc:
+        raise ContractError(contract.path, where, f"{fmt!r}: {exc}") from None
+    if ok is None:  # password, binary: nothing about the characters to check
+        return []
+    typed = f" AND {type_ok_sql(col, prop.logical_type)}" if prop.logical_type in ("integer", "number") else ""
+    return [_row_rule(f"{prop.name}_format", "row", "conformity", f"{label}格式须为 {fmt}", prop.name,
+                      f"{col} IS NOT NULL{typed} AND NOT {ok}", "format",
+                      {"type": prop.logical_type, "format": str(fmt)})]
 
 
 def _snake(name: str) -> str:
@@ -648,8 +681,9 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         hint = ""
         if p in missing and (similar := similar_column(p, unexpected, sole=len(missing) == 1)):
             hint = f"；到达的相近字段 similar column arrived: {similar}"
+        about = "，".join(part for part in (p.business_name, role.removeprefix("，")) if part)
         rules.append(Rule(f"column_present:{p.name}", "batch", "conformity",
-                          f"缺少字段 {p.name}（{p.business_name}{role}）{hint}", p.name, "column_exists"))
+                          f"缺少字段 {p.name}{f'（{about}）' if about else ''}{hint}", p.name, "column_exists"))
     if ctx is None:
         return rules
     if ctx.columns is not None:
@@ -671,9 +705,14 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
         sql = (f"SELECT * FROM {{batch}} WHERE {bad} AND (SELECT count(*) FROM {{batch}} WHERE {bad})"
                f" > {share!r} * (SELECT count({c}) FROM {{batch}})")
         rules.append(Rule(f"schema:retyped:{p.name}", "batch", "conformity",
-                          f"字段 {p.name}（{p.business_name}）类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
+                          f"字段 {_label(p)} 类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
                           p.name, "retyped", {"share": share, "cast": cast}, gx_query(sql)))
     return rules
+
+
+def _label(prop: Property) -> str:
+    """A column as messages name it: ``name（业务名称）``, or the name alone when the contract gives no business name."""
+    return f"{prop.name}（{prop.business_name}）" if prop.business_name else prop.name
 
 
 def similar_column(prop: Property, arrived: list[str], sole: bool = False) -> str | None:

@@ -221,6 +221,14 @@ def main() -> None:
     put("jsonl_array_line.jsonl", "\n".join([lines[0], "[1, 2, 3]", *lines[1:]]) + "\n")
     gbk_line = reading(11, bridge={"id": "QL500108001", "name": "东水门长江大桥"}).encode("gb18030")
     put("jsonl_encoding_invalid_gbk_record.jsonl", ("\n".join(lines) + "\n").encode() + gbk_line + b"\n")
+    # issue #23: the contract's own declaration — logicalTypeOptions bounds and a number that is not finite
+    bad_reports = [report(i) if i != 7 else report(7, 违建面积="200000") for i in range(1, 21)]
+    put("report_area_above_maximum.csv", "\n".join(",".join(r) for r in [REPORT_HEADER, *bad_reports]) + "\n", "gb18030")
+    bad_reports = [report(i) if i != 7 else report(7, 违建面积="inf") for i in range(1, 21)]
+    put("report_area_not_finite.csv", "\n".join(",".join(r) for r in [REPORT_HEADER, *bad_reports]) + "\n", "gb18030")
+    put("api_registered_before_minimum.json",
+        json.dumps(registry(**{"5": {"registered_on": "1900-01-01"}}), ensure_ascii=False))
+    put("jsonl_value_above_maximum.jsonl", "\n".join([*lines[:6], reading(7, value=5000), *lines[7:]]) + "\n")
     put("evil.odcs.yaml", "apiVersion: v3.1.0\nkind: DataContract\nid: urn:evil\nname: evil\nversion: 1.0.0\n"
         "status: active\nservers: [{server: x, type: local, format: csv, path: /etc/passwd}]\n")
 

@@ -257,5 +257,6 @@ def test_corpus_covers_the_issue_list():
                   "renamed", "missing", "extra", "retyped", "duplicate_key", "null_required", "invalid_date",
                   "future", "gbt2260", "id_check_digit", "uscc_check_digit", "megabyte", "formula_injection",
                   "sql_injection", "path_traversal", "html_instead_of_json", "volume_spike", "file_truncated",
-                  "encoding_invalid", "no_delivery", "jsonl", "renamed_freshness_element"):
+                  "encoding_invalid", "no_delivery", "jsonl", "renamed_freshness_element", "logical_type_options",
+                  "not_finite", "closed_at_not_a_timestamp", "api_id_birth", "api_uscc"):
         assert topic in ids, topic

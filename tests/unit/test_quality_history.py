@@ -51,3 +51,28 @@ def test_blocked_batch_history_says_which_rule_blocked(settings):
         ingest("cgj/city_cases", DAY)
     failed = _sql(settings, "SELECT rule, verdict FROM meta.quality_history WHERE verdict = 'failed'")
     assert failed == [("column_present:reporter_phone", "failed")]
+
+
+def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(settings):
+    """Issue #23: a governance officer finds each rule of the contract in Data Docs by its name (契约规则名), and
+    under a failing rule its sample bad values — for GX's column expectations (the phone pattern) and for a rule
+    the gate's flag pass counts (the GB/T 2260 code-list check), whose sample rows GX alone would not show."""
+    import json
+
+    rows = [_row(i) for i in range(1, 30)] + [_row(30, **{"上报人电话": "123"})]
+    rows[4] = _row(5, **{"区县代码": "500199"})
+    _write(settings, rows)
+    result = ingest("cgj/city_cases", DAY)
+    assert (result["status"], result["quarantined"]) == ("accepted", 2)
+    pages = {p.stem: p.read_text(encoding="utf-8") for p in build_data_docs("cgj/city_cases", result["load_id"], settings)}
+    stored = settings.data_dir / "quality" / "validations" / "cgj__city_cases" / f"{result['load_id']}.json"
+    validations = json.loads(stored.read_text(encoding="utf-8"))["validations"]
+    for level in ("batch", "row"):
+        names = [r["expectation_config"]["meta"]["rule"] for r in validations[level]["results"]]
+        assert names and [n for n in names if f"[{n}]" not in pages[level]] == [], level
+    row = {r["expectation_config"]["meta"]["rule"]: r for r in validations["row"]["results"]}
+    assert row["area_code_gbt2260"]["expectation_config"]["type"] == "unexpected_rows_with_samples_expectation"
+    assert row["area_code_gbt2260"]["result"]["details"]["unexpected_rows"] == [{"_source_row": 5, "area_code": "500199"}]
+    page = pages["row"]
+    assert "500199" in page and "123" in page  # the sample values, under their rules
+    assert page.index("[area_code_gbt2260]") < page.index("500199")

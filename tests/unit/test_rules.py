@@ -129,6 +129,11 @@ ROW_CASES = {
     "day_maximum": ({"day": {"logicalTypeOptions": {"maximum": "2026-11-24"}}}, {"day": "2026-11-25"}),
     "parent_min_length": ({"parent": {"logicalTypeOptions": {"minLength": 2}}}, {"parent": "P"}),
     "parent_pattern": ({"parent": {"logicalTypeOptions": {"pattern": "^P[0-9]+$"}}}, {"parent": "Q1"}),
+    # logicalTypeOptions.format: a date's JDK pattern (DuckDB itself would cast '2026-11-2'), an integer's width,
+    # a string's kind
+    "day_format": ({"day": {"logicalTypeOptions": {"format": "yyyy-MM-dd"}}}, {"day": "2026-11-2"}),
+    "part_format": ({"part": {"logicalType": "integer", "logicalTypeOptions": {"format": "i8"}}}, {"part": "300"}),
+    "parent_format": ({"parent": {"logicalTypeOptions": {"format": "hostname"}}}, {"parent": "P_1"}),
 }
 
 
@@ -162,6 +167,9 @@ GX_TYPES = {
     "amount_type": "expect_column_values_to_be_of_logical_type", "day_type": "expect_column_values_to_be_of_logical_type",
     "seen_at_type": "expect_column_values_to_be_of_logical_type", "part_type": "expect_column_values_to_be_of_logical_type",
     "amount_unique": "expect_column_values_to_be_unique", "item_id_part_unique": "expect_compound_columns_to_be_unique",
+    "day_format": "expect_column_values_to_have_logical_format",
+    "part_format": "expect_column_values_to_have_logical_format",
+    "parent_format": "expect_column_values_to_have_logical_format",
     "day_cast": "unexpected_rows_with_samples_expectation",
     "closed_after_opened": "unexpected_rows_with_samples_expectation",
 }
@@ -406,3 +414,13 @@ def test_directory_csv_export_escapes_formula_cells():
     assert len(cells) == len(csv_row(entry))
     assert {"'=cmd|' /C calc'!A0", "'@SUM(1)", "'\tsecret", "'-1+1"} <= set(cells)
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_batch_rule_messages_name_a_column_without_business_name_cleanly(tmp_path):
+    """A contract field without businessName is named alone — no empty （） in the one-line reason."""
+    from cityshare.contracts.rules import drift_rules
+
+    rules = {r.name: r.description for r in drift_rules(_contract(tmp_path), GateContext(DAY, columns=["item_id", "amount"]))}
+    assert rules["column_present:part"] == "缺少字段 part"
+    assert rules["schema:retyped:amount"] == "字段 amount 类型改变：超过 30% 的值无法转换为 number"
+    assert not [d for d in rules.values() if "（）" in d]
