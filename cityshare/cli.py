@@ -223,7 +223,7 @@ def build(
     from cityshare.settings import get_settings
 
     require_token_key(get_settings())
-    from cityshare.transform import build as dbt_build
+    from cityshare.engine import build as dbt_build  # on DuckDB or Spark (CITYSHARE_ENGINE)
 
     try:
         with _node_progress("dbt build 加工") as on_node:
