@@ -299,6 +299,7 @@ def build(settings: Settings, full_refresh: bool = False, on_node: NodeProgress 
     nothing. The summary has :func:`cityshare.transform.build`'s keys; ``failed`` lists the nodes dbt could not
     build, which the audit holds back."""
     del full_refresh  # every Spark build rebuilds every table
+    shutil.rmtree(audit_dir(settings), ignore_errors=True)  # a failed build leaves nothing the audit could take
     result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--exclude-resource-type", "test",
                             "--select", *SPARK_SELECT, "--exclude", *SPARK_EXCLUDE], settings,
                            allow_failed_nodes=True, on_node=on_node)
