@@ -203,7 +203,8 @@ def build(
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="rebuild every model (incremental ones from every batch), not only what new batches reach"),
 ) -> None:
-    """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``.
+    """dbt build (标准库 → 基础库/主题库 → 协同专题库) → audit → publish to ``shared``; on Spark with
+    ``CITYSHARE_ENGINE=spark`` (docs/spark.md).
 
     SIGTERM (a service manager's stop) ends the dbt step at once — it writes only the internal layers — and waits
     for a publish under way to finish; either way the command says where it stopped and exits 143."""
@@ -223,7 +224,7 @@ def build(
     from cityshare.settings import get_settings
 
     require_token_key(get_settings())
-    from cityshare.transform import build as dbt_build
+    from cityshare.engine import build as dbt_build  # on DuckDB or Spark (CITYSHARE_ENGINE)
 
     try:
         with _node_progress("dbt build 加工") as on_node:

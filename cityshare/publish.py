@@ -17,6 +17,7 @@ from typing import Any
 from cityshare import snapshots
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.contracts.rules import compile_rules
+from cityshare.engine import audit_source
 from cityshare.errors import AuditFailed
 from cityshare.faults import crash_point
 from cityshare.gate.gx_runner import RuleResult, run_rules
@@ -33,7 +34,7 @@ from cityshare.meta.publications import (
 from cityshare.settings import Settings, get_settings
 from cityshare.sqlquote import lit
 from cityshare.storage import stored_path
-from cityshare.warehouse import connect, table_schema, transaction
+from cityshare.warehouse import connect, transaction
 
 # (steps done, steps in all, what was just done): the audit of each table, then the publish of each that passed
 StepProgress = Callable[[int, int, str], None]
@@ -44,7 +45,7 @@ log = logging.getLogger("cityshare.publish")
 @dataclass
 class Audited:
     contract: Contract
-    schema: str
+    source: str  # what it was staged from (cityshare.engine.audit_source)
     staged: Path
     rows: int
     content_hash: str
@@ -90,16 +91,14 @@ def audit_each(settings: Settings | None = None, not_built: dict[str, str] | Non
     audited: list[Audited] = []
     with connect(settings) as con:
         for contract in (c for c in shared if f"shared.{c.model_name}" not in blocked):
-            schema = table_schema(con, contract.model_name)
-            if schema is None:
+            source = audit_source(con, settings, contract.model_name)  # the DuckDB table, or Spark's Parquet files
+            if source is None:
                 blocked[f"shared.{contract.model_name}"] = [f"{contract.model_name}: not built (run `cityshare build`)"]
                 continue
             staged = staging / f"{contract.model_name}.parquet"
-            write_parquet_atomic(
-                con, f'SELECT * FROM {schema}."{contract.model_name}" ORDER BY {_order(contract)}', staged
-            )
+            write_parquet_atomic(con, f"SELECT * FROM {source} ORDER BY {_order(contract)}", staged)
             rows, digest = content_digest(con, staged, contract)
-            audited.append(Audited(contract, schema, staged, rows, digest, []))
+            audited.append(Audited(contract, source, staged, rows, digest, []))
     for done, item in enumerate(audited, start=1):
         item.results = run_rules(compile_rules(item.contract, order_column=None),
                                  f"SELECT * FROM read_parquet({lit(item.staged)})", item.rows)
@@ -144,7 +143,7 @@ def audit(settings: Settings | None = None) -> list[Audited]:
     return passed
 
 
-_AUDIT_CODE = ("publish.py", "contracts/rules.py", "contracts/predicates.py", "gate/gx_runner.py",
+_AUDIT_CODE = ("publish.py", "engine.py", "contracts/rules.py", "contracts/predicates.py", "gate/gx_runner.py",
                "contracts/gx_expectations.py", "policy.py", "lineage.py", "snapshots.py")
 
 

@@ -313,10 +313,10 @@ def recover(settings: Settings, force: bool = False) -> dict[str, Any]:
     versions). An existing warehouse is replaced only with ``force`` (kept beside it)."""
     from cityshare import journal
     from cityshare.contracts.model import load_contracts
+    from cityshare.engine import build
     from cityshare.errors import GateBlocked
     from cityshare.ingest import gate_batch
     from cityshare.publish import audit_and_publish
-    from cityshare.transform import build
 
     warehouse = settings.warehouse_path
     kept = []

@@ -59,6 +59,8 @@ class Settings:
     alert_webhook: str = ""
     # dbt run artifacts kept per build under the data folder (cityshare.transform.archive_artifacts).
     dbt_artifact_runs: int = 30
+    # The engine that builds the layers: duckdb (default) or spark (CITYSHARE_ENGINE, see cityshare.engine).
+    engine: str = "duckdb"
     # The Spark engine (cityshare.spark_engine): master URL, shuffle partitions, executor memory on a cluster, and
     # whether a remote standalone cluster's workers see the data folder at the same path (a shared mount).
     spark_master: str = "local[2]"
@@ -145,6 +147,7 @@ def get_settings() -> Settings:
         openmetadata_token=os.environ.get("CITYSHARE_OPENMETADATA_TOKEN", ""),
         alert_webhook=os.environ.get("CITYSHARE_ALERT_WEBHOOK", "").strip(),
         dbt_artifact_runs=int(os.environ.get("CITYSHARE_DBT_ARTIFACT_RUNS") or 30),
+        engine=(os.environ.get("CITYSHARE_ENGINE") or "duckdb").strip().lower(),
         spark_master=os.environ.get("CITYSHARE_SPARK_MASTER") or "local[2]",
         spark_partitions=int(os.environ.get("CITYSHARE_SPARK_PARTITIONS") or 4),
         spark_executor_memory=os.environ.get("CITYSHARE_SPARK_EXECUTOR_MEMORY") or "512m",

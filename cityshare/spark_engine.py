@@ -30,9 +30,15 @@ from typing import Any
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
 from cityshare.settings import Settings, get_settings
+from cityshare.transform import NodeProgress, failed_nodes, node_results, progress_callback, render_dbt_files
 
 RAW_META_COLUMNS = (("_load_id", "string"), ("_loaded_at", "timestamp"), ("_source", "string"),
                     ("_source_row", "bigint"), ("_row_hash", "string"), ("_load_date", "date"))
+LAYERS = ("standard", "base", "theme", "collab")
+# what a Spark build builds: the seeds and the four layers, but the one Python model (the scenarios' task list):
+# dbt-spark runs Python models only on Databricks (docs/spark.md)
+SPARK_SELECT = ("tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab")
+SPARK_EXCLUDE = ("collab_scenarios__tasks",)
 MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
 _SESSION: Any = None
 
@@ -219,11 +225,13 @@ def register_raw_views(spark: Any, settings: Settings) -> dict[str, int]:
     return out
 
 
-def run_dbt_spark(args: list[str], settings: Settings | None = None) -> Any:
-    """dbt on the Spark session (profile target ``spark``); raises BuildFailed naming the failed nodes."""
-    from dbt.cli.main import dbtRunner
+def run_dbt_spark(args: list[str], settings: Settings | None = None, allow_failed_nodes: bool = False,
+                  on_node: NodeProgress | None = None) -> Any:
+    """dbt on the Spark session (profile target ``spark``); raises BuildFailed naming the failed nodes.
 
-    from cityshare.transform import render_dbt_files
+    With ``allow_failed_nodes`` a run whose nodes ran but some failed returns normally, as
+    :func:`cityshare.transform.run_dbt` (the others are built; the audit holds back what depends on the failed)."""
+    from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
     spark = spark_session(settings)
@@ -240,18 +248,68 @@ def run_dbt_spark(args: list[str], settings: Settings | None = None) -> Any:
     previous = os.environ.get("CITYSHARE_ENGINE")
     os.environ["CITYSHARE_ENGINE"] = "spark"
     try:
-        result = dbtRunner().invoke([*args, "--project-dir", str(project), "--profiles-dir", str(project),
-                                     "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"])
+        result = dbtRunner(callbacks=[progress_callback(on_node)] if on_node else []).invoke([
+            *args, "--project-dir", str(project), "--profiles-dir", str(project),
+            "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"])
     finally:
         if previous is None:
             del os.environ["CITYSHARE_ENGINE"]
         else:
             os.environ["CITYSHARE_ENGINE"] = previous
-    if not result.success:
+    if not result.success and not (allow_failed_nodes and result.exception is None and failed_nodes(result)):
         failures = [f"{r.node.name}: {' '.join(str(r.message).split())[:800]}"
                     for r in getattr(result.result, "results", None) or [] if str(r.status) in ("error", "fail")]
         raise BuildFailed(f"Spark 上的 dbt {' '.join(args)} 失败：{'; '.join(failures) or result.exception}")
     return result
+
+
+def audit_dir(settings: Settings) -> Path:
+    """The Spark build's audit area (审核区) as DuckDB reads it: one folder of Parquet files per published model."""
+    return spark_dir(settings) / "audit"
+
+
+def export_for_audit(settings: Settings, models: Iterable[str]) -> list[str]:
+    """Write each built published model as Parquet under :func:`audit_dir`; returns the models written. The
+    folder is emptied first, so a model this build did not make has no files and the audit reports it not built.
+
+    Spark writes the files (a view's rows too), each folder whole and then renamed into place; DuckDB's audit
+    reads them (:func:`cityshare.engine.audit_source`) exactly as it reads a DuckDB table."""
+    spark = spark_session(settings)
+    root = audit_dir(settings)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    out = []
+    for model in models:
+        relation = next((f"{layer}.{model}" for layer in LAYERS if spark.catalog.tableExists(f"{layer}.{model}")), None)
+        if relation is None:
+            continue
+        tmp = root / f".tmp-{model}"
+        spark.table(relation).write.parquet(str(tmp))  # an empty table still gets one file, with its schema
+        os.rename(tmp, root / model)
+        out.append(model)
+    return out
+
+
+def build(settings: Settings, full_refresh: bool = False, on_node: NodeProgress | None = None) -> dict[str, Any]:
+    """``cityshare build`` on Spark (``CITYSHARE_ENGINE=spark``, see :mod:`cityshare.engine`): every model of the
+    layers but the Python one (:data:`SPARK_EXCLUDE`), with the seeds, then the published models written to the
+    audit area; the gate's ``meta.batches`` in the DuckDB warehouse says which landed batches the raw views read.
+
+    Every build is full (incremental models are tables on Spark, docs/spark.md), so ``full_refresh`` changes
+    nothing. The summary has :func:`cityshare.transform.build`'s keys; ``failed`` lists the nodes dbt could not
+    build, which the audit holds back."""
+    del full_refresh  # every Spark build rebuilds every table
+    shutil.rmtree(audit_dir(settings), ignore_errors=True)  # a failed build leaves nothing the audit could take
+    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--exclude-resource-type", "test",
+                            "--select", *SPARK_SELECT, "--exclude", *SPARK_EXCLUDE], settings,
+                           allow_failed_nodes=True, on_node=on_node)
+    failed = failed_nodes(result)
+    exported = export_for_audit(settings, [c.model_name for c in load_contracts(settings, kind="shared")
+                                           if c.model_name not in failed])
+    nodes = node_results(result)
+    return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model"),
+            "failed": failed, "selected": "all", "reason": "Spark 引擎：每次全量构建 every Spark build is full",
+            "raw_views_refreshed": 0, "nothing_built": False, "engine": "spark", "audit_tables": len(exported)}
 
 
 def _value(v: Any) -> Any:

@@ -165,7 +165,7 @@ def derived_models(settings: Settings, out: Path) -> dict[Path, str]:
 NodeProgress = Callable[[int, int, str], None]
 
 
-def _progress_callback(on_node: NodeProgress) -> Callable[[Any], None]:
+def progress_callback(on_node: NodeProgress) -> Callable[[Any], None]:
     import threading
 
     lock, state = threading.Lock(), {"total": 0, "done": 0}
@@ -210,7 +210,7 @@ def run_dbt(args: list[str], settings: Settings | None = None, rendered: bool = 
     # for each (51,561 lines for one build): dropped here; the build's own error names the fault once.
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
-        result = dbtRunner(callbacks=[_progress_callback(on_node)] if on_node else []).invoke([
+        result = dbtRunner(callbacks=[progress_callback(on_node)] if on_node else []).invoke([
             *args, "--project-dir", project, "--profiles-dir", project,
             "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet",
         ])
@@ -280,7 +280,7 @@ def failed_nodes(result: Any) -> dict[str, str]:
     return out
 
 
-def _node_results(result: Any) -> list[Any]:
+def node_results(result: Any) -> list[Any]:
     """The results of the selected nodes, without the project's run hooks (on-run-start)."""
     return [r for r in result.result.results if r.node.resource_type != "operation"]
 
@@ -344,7 +344,7 @@ def build(settings: Settings | None = None, full_refresh: bool = False,
     else:
         with connect(settings) as con, transaction(con):
             build_state.record(con, settings, plan)
-    nodes = _node_results(result)
+    nodes = node_results(result)
     return {**summary, "nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model"),
             "failed": failed}
 
@@ -363,6 +363,6 @@ def unit_test(settings: Settings | None = None, select: str = "test_type:unit",
         scratch = dataclasses.replace(settings, data_dir=Path(work_dir or tmp), lake_url="")
         _refresh_raw_views(scratch)
         run_dbt(["build", "--empty", "--exclude-resource-type", "test", "unit_test"], scratch)
-        results = _node_results(run_dbt(["test", "--select", select], scratch))
+        results = node_results(run_dbt(["test", "--select", select], scratch))
     return {"unit_tests": len(results), "passed": sum(1 for r in results if str(r.status) == "pass"),
             "target_dir": str(scratch.dbt_target_dir)}

@@ -144,7 +144,7 @@ if _wanted("build_and_publish"):
 
         @task
         def dbt_build() -> dict:
-            from cityshare.transform import build
+            from cityshare.engine import build  # on DuckDB or Spark (CITYSHARE_ENGINE)
 
             return _blocked_fails_fast(build)
 

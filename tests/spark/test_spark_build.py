@@ -7,6 +7,11 @@ contract-derived models), base (基础库), theme (主题库) and collaboration 
 landed Parquet files in place. Every Spark table and view must hold exactly the DuckDB one's rows — the same
 masked values and the same keyed tokens —, every model must have run on Spark, and the executors the two workers
 launched must have run the tasks.
+
+Then write-audit-publish on Spark (``CITYSHARE_ENGINE=spark``): the DuckDB build was published first, its layer
+tables are emptied, and the Spark build is audited and published by the same code — every published table (its
+Parquet snapshot, the ``shared`` table, the ``meta.publications`` record) must hold exactly the rows DuckDB
+published, and a Spark table that fails its audit must publish nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import shutil
 import sys
 
 import pytest
@@ -29,17 +35,17 @@ LAYERS = ("standard", "base", "theme", "collab")
 # a dbt Python model (the scenario task list read from catalog/scenarios.yml): dbt-spark runs Python models only
 # on Databricks, so it stays a DuckDB table (docs/spark.md)
 PYTHON_MODELS = ("collab.collab_scenarios__tasks",)
-SPARK_SELECT = ["--select", "tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab",
-                "--exclude", *(rel.split(".")[1] for rel in PYTHON_MODELS)]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(settings, cluster, dbt-spark result) of a home built on DuckDB, then on a two-worker standalone cluster."""
-    from cityshare import spark_cluster, spark_engine
+    """(settings, cluster, Spark build summary, DuckDB publish outcome) of a home built and published on DuckDB,
+    then built by ``cityshare.engine.build`` with ``CITYSHARE_ENGINE=spark`` on a two-worker standalone cluster."""
+    from cityshare import engine, spark_cluster, spark_engine
     from cityshare.contracts.model import load_contracts
     from cityshare.errors import GateBlocked
     from cityshare.ingest import gate_batch, land_batch
+    from cityshare.publish import audit_and_publish
     from cityshare.simulate import simulate
     from cityshare.simulate.api import start_api_server
     from cityshare.transform import build
@@ -58,14 +64,11 @@ def built(tmp_path_factory):
             with contextlib.suppress(GateBlocked):  # a defective batch stays out of both builds alike
                 gate_batch(contract.key, DAY, landed["load_id"], settings)
     build(settings)
+    on_duckdb = audit_and_publish(settings)
     cluster = spark_cluster.start_standalone(settings, workers=2, cores=1, memory="1g")
     try:
-        settings = dataclasses.replace(settings, spark_master=cluster.master_url)
-        result = spark_engine.run_dbt_spark(
-            ["build", "--exclude-resource-type", "unit_test", "--exclude-resource-type", "test", *SPARK_SELECT],
-            settings,
-        )
-        yield settings, cluster, result
+        settings = dataclasses.replace(settings, engine="spark", spark_master=cluster.master_url)
+        yield settings, cluster, engine.build(settings), on_duckdb
     finally:
         spark_engine.stop_session()
         cluster.stop()
@@ -82,8 +85,13 @@ def _relations(settings) -> list[str]:
 
 
 def test_every_model_ran_on_spark(built):
-    settings, _, _ = built
+    settings, _, summary, _ = built
+    from cityshare.contracts.model import load_contracts
     from cityshare.spark_engine import spark_dir
+
+    # cityshare.engine.build chose Spark: every node built, the published models written to the audit area
+    assert (summary["engine"], summary["failed"], summary["nothing_built"]) == ("spark", {}, False)
+    assert summary["models"] >= 55 and summary["audit_tables"] == len(load_contracts(settings, kind="shared")) >= 12
 
     target = spark_dir(settings) / "target"
     assert json.loads((target / "manifest.json").read_text(encoding="utf-8"))["metadata"]["adapter_type"] == "spark"
@@ -99,7 +107,7 @@ def test_every_model_ran_on_spark(built):
 
 
 def test_every_layer_equals_duckdb(built):
-    settings, _, _ = built
+    settings, *_ = built
     from cityshare.spark_engine import compare_with_duckdb, spark_rows, spark_session
 
     relations = [*_relations(settings), "ref.area_code_changes"]
@@ -112,7 +120,7 @@ def test_every_layer_equals_duckdb(built):
 
 
 def test_the_models_ran_on_the_cluster_executors(built):
-    settings, cluster, _ = built
+    settings, cluster, *_ = built
     from cityshare.spark_engine import executor_tasks, spark_session
 
     spark = spark_session(settings)
@@ -134,7 +142,7 @@ def test_the_models_ran_on_the_cluster_executors(built):
 
 
 def test_tokens_are_the_keyed_hmac_on_both_engines(built):
-    settings, _, _ = built
+    settings, *_ = built
     from cityshare.privacy import keyed_token, token_key
     from cityshare.spark_engine import duckdb_rows, spark_rows, spark_session
 
@@ -151,3 +159,118 @@ def test_tokens_are_the_keyed_hmac_on_both_engines(built):
         d_cols, d_rows = duckdb_rows(settings, relation)
         s_tokens = sorted(r[s_cols.index(column)] for r in s_rows if r[s_cols.index(column)])
         assert s_tokens and s_tokens == sorted(r[d_cols.index(column)] for r in d_rows if r[d_cols.index(column)])
+
+
+# Write-audit-publish on Spark. These tests come last: the fixture below empties the DuckDB build's layer tables.
+
+
+def _published(settings) -> dict[str, tuple[int, list[str], list[tuple]]]:
+    """Published table → (version the share service serves, columns, sorted rows of its Parquet snapshot)."""
+    from cityshare import snapshots
+    from cityshare.contracts.model import load_contracts
+    from cityshare.spark_engine import _value
+    from cityshare.warehouse import connect
+
+    out = {}
+    with connect(settings, read_only=True) as con:
+        for contract in load_contracts(settings, kind="shared"):
+            version, path = snapshots.current(settings, contract.model_name)
+            if version is None:
+                continue
+            cur = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+            rows = sorted((tuple(_value(v) for v in r) for r in cur.fetchall()), key=repr)
+            out[f"shared.{contract.model_name}"] = (version, [d[0] for d in cur.description], rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def published_on_spark(built):
+    """(settings, what DuckDB published, its outcome, Spark's outcome): the DuckDB build's published tables are
+    read, its layer tables emptied (a publish that read them would publish empty tables), then the Spark build is
+    audited and published by ``cityshare.publish.audit_and_publish``, as ``cityshare build`` does."""
+    from cityshare.publish import audit_and_publish
+    from cityshare.warehouse import connect, transaction
+
+    settings, _, summary, on_duckdb = built
+    assert len(on_duckdb["published"]) >= 10
+    before = _published(settings)
+    with connect(settings) as con, transaction(con):
+        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+                             f"'BASE TABLE' AND table_schema IN ({', '.join('?' for _ in LAYERS)})", list(LAYERS)).fetchall()
+        for schema, name in tables:
+            con.execute(f'DELETE FROM {schema}."{name}"')
+    return settings, before, on_duckdb, audit_and_publish(settings, not_built=summary["failed"])
+
+
+def test_spark_publishes_the_tables_duckdb_published(published_on_spark, tmp_path):
+    settings, before, on_duckdb, outcome = published_on_spark
+    from cityshare import snapshots
+    from cityshare.contracts.model import load_contracts
+    from cityshare.meta.publications import latest_publication
+    from cityshare.publish import content_digest
+    from cityshare.storage import resolved_path
+    from cityshare.warehouse import connect
+
+    # the same outcome as on DuckDB: the same tables published (and held back or waiting, if any)
+    assert not outcome.get("unchanged") and sorted(r["table"] for r in outcome["published"]) == sorted(before)
+    assert (set(outcome["blocked"]), outcome["waiting"]) == (set(on_duckdb["blocked"]), on_duckdb["waiting"])
+    after = _published(settings)
+    # same columns, same rows (masked values and tokens included), table by table
+    assert {t: (cols, rows) for t, (_v, cols, rows) in after.items()} == {
+        t: (cols, rows) for t, (_v, cols, rows) in before.items()}
+    assert sum(bool(rows) for _v, _c, rows in after.values()) >= len(after) - 3
+    contracts = {f"shared.{c.model_name}": c for c in load_contracts(settings, kind="shared")}
+    with connect(settings, read_only=True) as con:
+        for r in outcome["published"]:
+            name = r["table"].split(".", 1)[1]
+            version, path = snapshots.current(settings, name)
+            # the share service's pointer, meta.publications and the shared table agree with the snapshot
+            assert version == r["version"] and path is not None
+            # hashed from a copy: DuckDB reads the snapshot's `version=N` folder as a Hive partition column
+            rows, digest = content_digest(con, shutil.copy(path, tmp_path / path.name), contracts[r["table"]])
+            assert latest_publication(con, name) == (version, digest) and rows == r["rows"]
+            stored = con.execute("SELECT snapshot_path FROM meta.publications WHERE table_name = ? AND version = ?",
+                                 [name, version]).fetchone()[0]
+            assert resolved_path(settings, stored) == str(path)
+            assert con.execute(f'SELECT count(*) FROM shared."{name}"').fetchone()[0] == rows
+            # a table whose rows are byte-for-byte DuckDB's keeps its version, a changed one gets the next
+            assert version == before[r["table"]][0] + (1 if r["changed"] else 0)
+
+
+def test_a_failed_audit_on_spark_publishes_nothing(published_on_spark):
+    settings, _, on_duckdb, _ = published_on_spark
+    from cityshare import snapshots
+    from cityshare.contracts.model import load_contracts
+    from cityshare.publish import audit_and_publish
+    from cityshare.spark_engine import export_for_audit, spark_session
+    from cityshare.warehouse import connect
+
+    spark = spark_session(settings)
+    shared = [c for c in load_contracts(settings, kind="shared")]
+    # a published model that is a Spark table with a primary key and rows: one of its rows written twice
+    victim, relation = next(
+        (c, f"{layer}.{c.model_name}") for c in shared if c.primary_key for layer in LAYERS
+        if spark.catalog.tableExists(f"{layer}.{c.model_name}")
+        and spark.catalog.getTable(f"{layer}.{c.model_name}").tableType == "MANAGED"
+        and spark.table(f"{layer}.{c.model_name}").limit(1).count())
+    spark.sql(f"INSERT INTO {relation} SELECT * FROM {relation} LIMIT 1")
+    assert export_for_audit(settings, [c.model_name for c in shared])
+
+    def state():
+        with connect(settings, read_only=True) as con:
+            records = con.execute("SELECT * FROM meta.publications ORDER BY ALL").fetchall()
+            shared_rows = con.execute(f'SELECT count(*) FROM shared."{victim.model_name}"').fetchone()[0]
+        folders = {c.model_name: sorted(snapshots.versions(settings, c.model_name)) for c in shared}
+        pointers = {c.model_name: snapshots.pointer(settings, c.model_name) for c in shared}
+        return records, shared_rows, folders, pointers
+
+    before = state()
+    outcome = audit_and_publish(settings)
+    table = f"shared.{victim.model_name}"
+    assert set(outcome["blocked"]) == {*on_duckdb["blocked"], table}
+    assert "unique" in " ".join(outcome["blocked"][table]), outcome["blocked"][table]
+    assert table not in {r["table"] for r in outcome["published"]}
+    # nothing of it published, nor half: no new version folder, record or pointer, the shared table as it was;
+    # the others' rows did not change, so they keep their versions
+    assert state() == before
+    assert not (settings.exports_dir / ".staging" / f"{victim.model_name}.parquet").exists()

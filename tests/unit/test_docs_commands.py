@@ -494,6 +494,9 @@ SKIPPED = {
     ("README.md", "make test"): "the whole CI run itself (`.ci/run` runs it): it runs this test",
     ("docs/spark.md", "make test-spark"): "installs Java 17 with apt-get (sudo) and the spark extra; the Spark tier "
                                           "of CI (`make test-spark`) is that command",
+    ("docs/spark.md", "CITYSHARE_ENGINE=spark .venv/bin/cityshare build"):
+        "needs the spark extra and Java 17; the Spark tier (`make test-spark`) runs the function it calls, "
+        "cityshare.engine.build with engine spark, then audit_and_publish, on a standalone cluster",
     ("docs/airflow.md", "make airflow"): "starts Airflow's scheduler, dag-processor, triggerer and UI until Ctrl-C; "
                                          "tests/e2e/test_airflow_scheduler.py starts the same components",
     ("docs/airflow.md", "airflow backfill create --dag-id ingest__cgj__city_cases \\\n    --from-date "

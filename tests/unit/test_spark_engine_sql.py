@@ -73,3 +73,29 @@ def test_token_sql_is_the_keyed_hmac(key):
     for value in ("500108198001011234", "13812345678", "张三"):
         inner = hashlib.sha256(bytes.fromhex(ipad) + value.encode("utf-8")).digest()
         assert hashlib.sha256(bytes.fromhex(opad) + inner).hexdigest() == keyed_token(value, key)
+
+
+def test_the_engine_is_chosen_in_one_place(settings, monkeypatch):
+    """``cityshare build`` (cityshare.engine.build) runs the Spark build only with CITYSHARE_ENGINE=spark, and the
+    audit then stages each published model from the Parquet files that build wrote, never from a DuckDB table."""
+    from cityshare import engine, spark_engine
+    from cityshare.warehouse import connect
+
+    monkeypatch.setenv("CITYSHARE_ENGINE", "Spark")
+    assert get_settings().engine == "spark"
+    with pytest.raises(BuildFailed, match="duckdb / spark"):
+        engine.engine(dataclasses.replace(settings, engine="flink"))
+    calls = []
+    monkeypatch.setattr(spark_engine, "build", lambda s, **kw: calls.append((s.engine, kw)) or {"engine": "spark"})
+    on_spark = dataclasses.replace(settings, engine="spark")
+    assert engine.build(on_spark) == {"engine": "spark"}
+    assert calls == [("spark", {"full_refresh": False, "on_node": None})]
+    with connect(settings) as con:
+        con.execute("CREATE SCHEMA theme; CREATE TABLE theme.t AS SELECT 1 AS x")
+        assert engine.audit_source(con, settings, "t") == 'theme."t"'
+        assert engine.audit_source(con, on_spark, "t") is None  # the Spark build wrote no files of it
+        folder = spark_engine.audit_dir(settings) / "t"
+        folder.mkdir(parents=True)
+        con.execute(f"COPY (SELECT 2 AS x) TO '{folder / 'part-0.parquet'}' (FORMAT parquet)")
+        source = engine.audit_source(con, on_spark, "t")
+        assert con.execute(f"SELECT x FROM {source}").fetchall() == [(2,)]
