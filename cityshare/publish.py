@@ -59,9 +59,11 @@ def _order(contract: Contract) -> str:
 def content_digest(con: Any, parquet: Path, contract: Contract) -> tuple[int, str]:
     """Rows and content hash of a published table's Parquet file (in key order): what ``meta.publications`` keeps,
     so a rebuilt table with the same rows keeps its version."""
+    # hive_partitioning off: a published snapshot lives under ``…/version=N/``, which DuckDB would otherwise add to
+    # every row as a ``version`` column, so the same file would hash differently staged and published
     rows, digest = con.execute(
         f"SELECT count(*), coalesce(md5(string_agg(md5(CAST(t AS VARCHAR)), '' ORDER BY {_order(contract)})), '')"
-        f" FROM read_parquet({lit(parquet)}) t"
+        f" FROM read_parquet({lit(parquet)}, hive_partitioning = false) t"
     ).fetchone()
     return int(rows), str(digest)
 

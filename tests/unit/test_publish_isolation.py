@@ -98,3 +98,22 @@ def test_a_failed_audit_keeps_the_previous_version_and_the_directory_says_why(ho
     status = entries["shared/legal_entity"]["发布状态"]
     assert status["状态"] == "未发布（审核未通过，保留上一版本）" and "table_not_empty" in status["原因"]
     assert entries["shared/storefront_order_street_day"]["发布状态"]["状态"] == "已发布"
+
+
+def test_a_published_snapshot_hashes_as_its_publication_record(built):
+    """The content hash of each served snapshot file (under ``version=N/``) is the one ``meta.publications`` kept,
+    so a warehouse rebuilt from the snapshots (recovery) recognises every table as unchanged."""
+    from cityshare import snapshots
+    from cityshare.contracts.model import load_contracts
+    from cityshare.publish import content_digest
+
+    contracts = {c.model_name: c for c in load_contracts(built, kind="shared")}
+    with connect(built, read_only=True) as con:
+        kept = {t: (v, h) for t, v, h in con.execute(
+            "SELECT table_name, version, content_hash FROM meta.publications QUALIFY row_number() OVER "
+            "(PARTITION BY table_name ORDER BY version DESC) = 1").fetchall()}
+        assert kept
+        for table, (version, digest) in kept.items():
+            served, path = snapshots.current(built, table)
+            assert served == version and "version=" in str(path)
+            assert content_digest(con, path, contracts[table])[1] == digest, table
