@@ -104,10 +104,10 @@ def measure(n: int, work: Path) -> dict[str, Any]:
                 "_AIRFLOW_PARSING_CONTEXT_TASK_ID": "land"}
     out["task_parse"] = _run(["-c", DAG_FILE, dag_file], task_env)
     from cityshare.airflow_local import local_env
-    from cityshare.settings import get_settings
+    from cityshare.settings import environment, get_settings
 
-    os.environ.update({"CITYSHARE_HOME": str(home), "CITYSHARE_DATA_DIR": str(data)})
-    airflow_env = {**env, **local_env(get_settings())}
+    with environment({"CITYSHARE_HOME": str(home), "CITYSHARE_DATA_DIR": str(data)}):  # restored: a test runs this
+        airflow_env = {**env, **local_env(get_settings())}
     subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=airflow_env, capture_output=True, check=True)
     out["dag_sync"] = _run(["-c", TIMED, str(VENV_BIN / "airflow"), "dags", "reserialize"], airflow_env)
     out["first_build"] = _run(["-c", TIMED, cli, "build"], env)
