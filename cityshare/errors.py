@@ -13,7 +13,20 @@ class CityShareError(Exception):
 
 
 class SourceError(CityShareError):
-    """A department source could not be read (missing file, bad CSV, API error)."""
+    """A department source could not be read (unreachable API, dropped connection, bad CSV …).
+
+    A plain SourceError may pass (a source down or slow): an Airflow land task retries it. What cannot pass
+    by waiting is an :class:`UnusableInput`.
+    """
+
+
+class UnusableInput(SourceError):
+    """The delivery or the source's contract cannot be used as it is: an empty or non-CSV file, duplicated
+    headers, a ragged row, invalid JSON, a broken workbook, a source setting that is missing or wrong.
+
+    A verdict, not a transient fault: the CLI exits 2 and an Airflow land task fails at once with the one-line
+    message (no retry; a corrected delivery or contract and a re-run of the window are the remedy).
+    """
 
 
 class GateBlocked(CityShareError):

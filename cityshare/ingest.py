@@ -12,7 +12,7 @@ from typing import Any
 
 from cityshare import journal
 from cityshare.contracts.model import Contract, get_contract
-from cityshare.errors import CityShareError, FileRejected, GateBlocked, SourceError
+from cityshare.errors import CityShareError, FileRejected, GateBlocked, UnusableInput
 from cityshare.faults import crash_point
 from cityshare.gate.data_docs import page_path
 from cityshare.gate.run import GateOutcome, gate_context, run_gate
@@ -80,7 +80,7 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
     contract = get_contract(key, settings)
     path = batch_dir(settings, "raw", contract, load_date, load_id) / "part-0.parquet"
     if not path.exists():
-        raise SourceError(f"{path}: no landed batch {load_id} for {key} {load_date}")
+        raise UnusableInput(f"{path}: no landed batch {load_id} for {key} {load_date}")
     try:
         parquet = pq.ParquetFile(path.open("rb") if is_remote_path(path) else path)
         rows = parquet.metadata.num_rows
@@ -88,7 +88,7 @@ def gate_batch(key: str, load_date: dt.date, load_id: str, settings: Settings | 
         columns = parquet.schema_arrow.names
         delivered, window = delivered_at(parquet.metadata.metadata), watermark(parquet.metadata.metadata)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError; a damaged footer an OSError
-        raise SourceError(f"{path}: landed batch {load_id} is not readable Parquet ({str(exc).strip()[:200]}); "
+        raise UnusableInput(f"{path}: landed batch {load_id} is not readable Parquet ({str(exc).strip()[:200]}); "
                           "delete the batch folder and land the delivery again") from None
     batch = LandedBatch(key, load_date, load_id, path, rows, source, reused=False, delivered_at=delivered,
                         watermark=window)

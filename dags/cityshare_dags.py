@@ -1,7 +1,8 @@
 """CityShare DAGs — wiring only. One ingestion DAG per source contract, plus build_and_publish and
 directory, each scheduled on the Assets the previous stage emits. Every task body calls one function
-of the ``cityshare`` package; a blocked gate or audit fails the task without retries, and a window
-with no delivery skips its land task (and so its gate) with the reason, without retries.
+of the ``cityshare`` package; a blocked gate or audit, or an unusable delivery (empty, not CSV, ragged …), fails
+the task without retries, and a window with no delivery skips its land task (and so its gate) with the reason,
+without retries; a source that is down is retried.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_ca
 
 
 def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
-    """Run a package function; a gate/audit verdict is final, so no retry; no delivery skips the task; a full disk,
-    read-only volume, held lock or lack of memory fails the try with one line saying what to do (retried)."""
-    from cityshare.errors import AuditFailed, GateBlocked, NoDelivery, infrastructure_error
+    """Run a package function; a gate/audit verdict or unusable input is final, so no retry; no delivery skips the
+    task; a full disk, read-only volume, held lock or lack of memory fails the try with one line saying what to do
+    (retried); a source that is down (any other SourceError) is retried."""
+    from cityshare.errors import AuditFailed, GateBlocked, NoDelivery, UnusableInput, infrastructure_error
 
     try:
         return fn(*args)
-    except (GateBlocked, AuditFailed) as exc:
+    except (GateBlocked, AuditFailed, UnusableInput) as exc:
         raise AirflowFailException(str(exc)) from exc
     except NoDelivery as exc:  # nothing to load is an outcome, not an error: skipped, never retried
         raise AirflowSkipException(str(exc)) from exc

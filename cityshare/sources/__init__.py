@@ -67,7 +67,7 @@ __all__ = [
 
 def extract(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
     """Open the contract's server for one load window (the load date)."""
-    from cityshare.errors import SourceError
+    from cityshare.errors import UnusableInput
 
     kind, fmt = server_kind(contract)
     if kind == "local" and fmt == "csv":
@@ -95,4 +95,4 @@ def extract(contract: Contract, load_date: dt.date, settings: Settings) -> Extra
 
         return extract_peer(contract, load_date, settings)
     what = f"{kind!r} with format {fmt!r}" if kind == "local" else repr(kind)
-    raise SourceError(f"{contract.path}: servers[0].type: no connector for {what}")
+    raise UnusableInput(f"{contract.path}: servers[0].type: no connector for {what}")

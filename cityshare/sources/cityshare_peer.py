@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract, expand
-from cityshare.errors import FileRejected, SourceError
+from cityshare.errors import FileRejected, SourceError, UnusableInput
 from cityshare.settings import Settings
 from cityshare.sources.base import Extract, RowBatcher, load_id_for, source_fields, to_text
 
@@ -155,13 +155,13 @@ def check_key(pem: str, pin: object, pinned: Path, where: str, field: str, outco
     from cityshare.share.receipts import key_id
 
     if pin and key_id(pem) != str(pin):
-        raise SourceError(f"{where}.{field}: 提供方公钥 {key_id(pem)} 与锁定的 {pin} 不符；{outcome}")
+        raise UnusableInput(f"{where}.{field}: 提供方公钥 {key_id(pem)} 与锁定的 {pin} 不符；{outcome}")
     if not pin:
         if not pinned.exists():
             write_secret(pinned, pem.strip())
         elif pinned.read_text(encoding="utf-8").strip() != pem.strip():
-            raise SourceError(f"{where}: 提供方公钥已变更（首次记录于 {pinned}）；确认后删除该文件或设置 {field.split('.')[-1]}；"
-                              f"{outcome}")
+            raise UnusableInput(f"{where}: 提供方公钥已变更（首次记录于 {pinned}）；确认后删除该文件或设置 "
+                                f"{field.split('.')[-1]}；{outcome}")
 
 
 def extract_peer(contract: Contract, load_date: dt.date, settings: Settings) -> Extract:
@@ -172,10 +172,10 @@ def extract_peer(contract: Contract, load_date: dt.date, settings: Settings) -> 
     base = expand(str(server.get("endpointUrl") or ""), settings).rstrip("/")
     table = str(server.get("dataset") or "")
     if not base or not table:
-        raise SourceError(f"{contract.path}: servers[0]: a cityshare server needs endpointUrl and dataset")
+        raise UnusableInput(f"{contract.path}: servers[0]: a cityshare server needs endpointUrl and dataset")
     pin = str(contract.server_option("version", "latest"))
     if pin != "latest" and not pin.isdigit():
-        raise SourceError(f"{contract.path}: servers[0].customProperties.version: latest or a version number, got {pin!r}")
+        raise UnusableInput(f"{contract.path}: servers[0].customProperties.version: latest or a version number, got {pin!r}")
     peer = _Peer(base, bearer_token(contract, settings))
     try:
         pem = trusted_key(peer, contract, settings)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract
-from cityshare.errors import FileRejected, NoDelivery, SourceError
+from cityshare.errors import FileRejected, NoDelivery, UnusableInput
 from cityshare.settings import Settings
 from cityshare.sources.base import Extract, NativeScan, modified_at
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
@@ -52,7 +52,7 @@ def delivered_file(contract: Contract, load_date: dt.date, settings: Settings) -
     if not path.is_file():
         raise NoDelivery(f"{path}: no delivery from {contract.department} for {load_date} (file missing)")
     if path.stat().st_size == 0:
-        raise SourceError(f"{path}: the file is empty (0 bytes)")
+        raise UnusableInput(f"{path}: the file is empty (0 bytes)")
     return path
 
 
@@ -95,12 +95,12 @@ def _layout(contract: Contract, text: TextFile) -> _Layout:
             header_text = fh.readline()
     header_text = header_text.lstrip("\ufeff").rstrip("\r\n")
     if header_text.startswith("PK\x03\x04") or "\x00" in header_text:
-        raise SourceError(f"{path}: line {header_row}: not a CSV text file (binary content; an .xlsx renamed .csv?)")
+        raise UnusableInput(f"{path}: line {header_row}: not a CSV text file (binary content; an .xlsx renamed .csv?)")
     delimiter = _delimiter(contract.server_option("delimiter"), header_text)
     headers = [h.strip().strip('"') for h in header_text.split(delimiter)]
     dupes = sorted({h for h in headers if headers.count(h) > 1})
     if dupes:
-        raise SourceError(f"{path}: line {header_row}: duplicated header(s) {', '.join(dupes)}")
+        raise UnusableInput(f"{path}: line {header_row}: duplicated header(s) {', '.join(dupes)}")
     if not text.ends_with_newline and text.lines > header_row:  # the last row may be cut anywhere
         _raise_fault(text, delimiter, header_row, len(headers))
     mapping = contract.column_by_header()
@@ -127,7 +127,7 @@ def _read(layout: _Layout, text: TextFile) -> Iterator[pa.RecordBatch]:
     except pa.ArrowInvalid as exc:
         _raise_fault(text, layout.delimiter, layout.header_row, len(names))
         reason = str(exc).splitlines()[0][:300]
-        raise SourceError(f"{path}: cannot parse CSV (delimiter {layout.delimiter!r}, {codec}): {reason}") from None
+        raise UnusableInput(f"{path}: cannot parse CSV (delimiter {layout.delimiter!r}, {codec}): {reason}") from None
 
 
 def _native(layout: _Layout, text: TextFile) -> NativeScan | str:
@@ -183,7 +183,7 @@ def _raise_fault(text: TextFile, delimiter: str, header_row: int, width: int) ->
                 if not text.ends_with_newline and header_row + reader.line_num >= text.lines:
                     raise FileRejected(FILE_TRUNCATED, path, f"line {start}",
                                        f"the last row is cut off without a line break ({exc})") from None
-                raise SourceError(f"{path}: line {header_row + reader.line_num}: malformed CSV ({exc})") from None
+                raise UnusableInput(f"{path}: line {header_row + reader.line_num}: malformed CSV ({exc})") from None
             end = reader.line_num
             if not record or len(record) == width:
                 continue
@@ -191,7 +191,7 @@ def _raise_fault(text: TextFile, delimiter: str, header_row: int, width: int) ->
             if last and len(record) < width:
                 raise FileRejected(FILE_TRUNCATED, path, f"line {start}",
                                    f"the last row has {len(record)} of {width} fields")
-            raise SourceError(f"{path}: line {start}: {len(record)} fields where the header has {width}")
+            raise UnusableInput(f"{path}: line {start}: {len(record)} fields where the header has {width}")
     if not text.ends_with_newline:
         raise FileRejected(FILE_TRUNCATED, path, f"line {text.lines}",
                            "the last row has no line break, so its last field may be cut")

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract
-from cityshare.errors import SourceError
+from cityshare.errors import UnusableInput
 from cityshare.settings import Settings
 from cityshare.sources.base import Extract, RowBatcher, modified_at, to_text
 from cityshare.sources.csv_inbox import delivered_file, file_digest
@@ -61,7 +61,7 @@ def _open(path: Path) -> Any:
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SourceError(f"{path}: not a readable .xlsx workbook (truncated or wrong format): {exc}") from None
+        raise UnusableInput(f"{path}: not a readable .xlsx workbook (truncated or wrong format): {exc}") from None
 
 
 def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
@@ -77,7 +77,7 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
         chosen = contract.server_option("sheets")
         missing = [s for s in chosen or [] if s not in workbook.sheetnames]
         if missing:
-            raise SourceError(f"{path}: sheet(s) {', '.join(missing)} not in the workbook ({', '.join(workbook.sheetnames)})")
+            raise UnusableInput(f"{path}: sheet(s) {', '.join(missing)} not in the workbook ({', '.join(workbook.sheetnames)})")
         names: list[str] | None = None
         batcher: RowBatcher | None = None
         matched = 0
@@ -92,7 +92,7 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
             at = _find_header(head, mapping, wanted)
             if at is None:
                 if chosen:
-                    raise SourceError(f"{path}: sheet {sheet_name!r}: no header row naming the contract's columns "
+                    raise UnusableInput(f"{path}: sheet {sheet_name!r}: no header row naming the contract's columns "
                                       f"in the first {search} rows")
                 continue  # a notes/说明 sheet
             matched += 1
@@ -101,11 +101,11 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
             sheet_names = [c for _, c in columns] + ([sheet_column] if sheet_column else [])
             dupes = sorted({c for c in sheet_names if sheet_names.count(c) > 1})
             if dupes:
-                raise SourceError(f"{path}: sheet {sheet_name!r} row {at + 1}: duplicated column(s) {', '.join(dupes)}")
+                raise UnusableInput(f"{path}: sheet {sheet_name!r} row {at + 1}: duplicated column(s) {', '.join(dupes)}")
             if names is None:
                 names, batcher = sheet_names, RowBatcher(sheet_names)
             elif sorted(sheet_names) != sorted(names):
-                raise SourceError(
+                raise UnusableInput(
                     f"{path}: sheet {sheet_name!r} row {at + 1}: columns differ from the first sheet "
                     f"(missing {sorted(set(names) - set(sheet_names))}, extra {sorted(set(sheet_names) - set(names))})"
                 )
@@ -132,13 +132,13 @@ def _read(contract: Contract, path: Path) -> Iterator[pa.RecordBatch]:
                 if out is not None:
                     yield out
         if names is None or batcher is None:
-            raise SourceError(f"{path}: no sheet has a header row naming the contract's columns "
+            raise UnusableInput(f"{path}: no sheet has a header row naming the contract's columns "
                               f"({', '.join(p.business_name or p.name for p in contract.properties[:4])} …)")
         out = batcher.flush()
         if out is not None:
             yield out
     except (zipfile.BadZipFile, EOFError) as exc:
-        raise SourceError(f"{path}: workbook is truncated or corrupt: {exc}") from None
+        raise UnusableInput(f"{path}: workbook is truncated or corrupt: {exc}") from None
     finally:
         workbook.close()
 

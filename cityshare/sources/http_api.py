@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract
-from cityshare.errors import SourceError
+from cityshare.errors import SourceError, UnusableInput
 from cityshare.settings import Settings
 from cityshare.sources.base import Extract, RowBatcher, dig, source_fields, to_text
 
@@ -47,7 +47,7 @@ def bearer_token(contract: Contract, settings: Settings) -> str | None:
     try:  # the variable the contract names, or the demo simulator's own token; never another source's
         return source_token(settings, env)
     except MissingSecret as exc:
-        raise SourceError(f"{contract.path}: servers[0].customProperties.tokenEnv: {exc}") from None
+        raise UnusableInput(f"{contract.path}: servers[0].customProperties.tokenEnv: {exc}") from None
 
 
 class _Client:
@@ -139,7 +139,7 @@ def _pages(contract: Contract, url: str, load_date: dt.date, token: str | None,
     types = {p.name: p.logical_type for p in contract.properties}
     kind = str(opt("pagination", "page"))
     if kind not in ("page", "offset", "cursor", "none"):
-        raise SourceError(f"{contract.path}: servers[0].customProperties.pagination: page/offset/cursor/none, got {kind!r}")
+        raise UnusableInput(f"{contract.path}: servers[0].customProperties.pagination: page/offset/cursor/none, got {kind!r}")
     size = int(opt("pageSize", 500))
     records_field = str(opt("recordsField", "data"))
     total_field = str(opt("totalField", "total"))
@@ -187,6 +187,6 @@ def _pages(contract: Contract, url: str, load_date: dt.date, token: str | None,
             total = body.get(total_field) if isinstance(body, dict) else None
             if (total is not None and seen >= int(total)) or (total is None and len(rows) < size):
                 return
-        raise SourceError(f"{url}: more than {MAX_PAGES} pages; the API does not end its pagination")
+        raise UnusableInput(f"{url}: more than {MAX_PAGES} pages; the API does not end its pagination")
     finally:
         client.close()

@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cityshare.errors import FileRejected, SourceError
+from cityshare.errors import FileRejected, SourceError, UnusableInput
 
 ENCODING_INVALID = "encoding_invalid"
 FILE_TRUNCATED = "file_truncated"
@@ -71,7 +71,7 @@ def candidates(declared: str) -> list[str]:
     try:
         name = codecs.lookup(declared).name
     except LookupError:
-        raise SourceError(f"servers[0].encoding {declared!r} is not a known encoding") from None
+        raise UnusableInput(f"servers[0].encoding {declared!r} is not a known encoding") from None
     return ["utf-8-sig", "gb18030" if name in _GB else name]
 
 
@@ -82,7 +82,7 @@ def check_text(path: Path, declared: str) -> TextFile:
     try:
         tried = candidates(declared)
     except SourceError as exc:
-        raise SourceError(f"{path}: {exc}") from None
+        raise UnusableInput(f"{path}: {exc}") from None
     if declared.lower() == "auto" and head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         tried = ["utf-16"]
     stops: list[_Stop] = []

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract
-from cityshare.errors import FileRejected, NoDelivery, SourceError
+from cityshare.errors import FileRejected, NoDelivery, UnusableInput
 from cityshare.settings import Settings
 from cityshare.sources.base import Extract, NativeScan, RowBatcher, dig, modified_at, source_fields, to_text
 from cityshare.sources.integrity import FILE_TRUNCATED, TextFile, check_text
@@ -65,7 +65,7 @@ def _raise_partial(path: Path, line_no: int, line: str, exc: json.JSONDecodeErro
     if exc.pos >= len(line.rstrip()) or exc.msg.startswith("Unterminated string"):
         raise FileRejected(FILE_TRUNCATED, path, f"line {line_no}",
                            f"partial JSON record ({len(line.rstrip())} characters, {exc.msg})")
-    raise SourceError(f"{path}: line {line_no}: not valid JSON ({exc})")
+    raise UnusableInput(f"{path}: line {line_no}: not valid JSON ({exc})")
 
 
 def _read(contract: Contract, texts: list[TextFile]) -> Iterator[pa.RecordBatch]:
@@ -83,7 +83,7 @@ def _read(contract: Contract, texts: list[TextFile]) -> Iterator[pa.RecordBatch]
                 except json.JSONDecodeError as exc:
                     _raise_partial(text.path, line_no, line, exc)
                 if not isinstance(record, dict):
-                    raise SourceError(f"{text.path}: line {line_no}: expected a JSON object, got {type(record).__name__}")
+                    raise UnusableInput(f"{text.path}: line {line_no}: expected a JSON object, got {type(record).__name__}")
                 out = batcher.add(tuple(to_text(dig(record, fields[n]), types[n]) for n in names))
                 if out is not None:
                     yield out

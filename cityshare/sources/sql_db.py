@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from cityshare.contracts.model import Contract
-from cityshare.errors import SourceError
+from cityshare.errors import SourceError, UnusableInput
 from cityshare.settings import Settings
 from cityshare.sources.base import BATCH_ROWS, Extract, RowBatcher, Watermark, source_fields, to_text
 from cityshare.sqlquote import q
@@ -44,7 +44,7 @@ def extract_sql(contract: Contract, load_date: dt.date, settings: Settings) -> E
     column = contract.server_option("watermarkColumn")
     for name, value in (("table", table), ("watermarkColumn", column)):
         if not value:
-            raise SourceError(f"{contract.path}: servers[0].customProperties.{name} is required for a database source")
+            raise UnusableInput(f"{contract.path}: servers[0].customProperties.{name} is required for a database source")
     low = committed_watermark(settings, contract.key, load_date)
     high_bound = (dt.datetime.combine(load_date, dt.time()) + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     db = _SQLite(contract, settings) if contract.server.get("type") == "local" else _Postgres(contract)
@@ -60,9 +60,9 @@ def _rows(contract: Contract, db: Any, table: str, column: str, low: str | None,
     try:
         available = db.columns(table)
         if not available:
-            raise SourceError(f"{db.uri}: table {table!r} does not exist (servers[0].customProperties.table)")
+            raise UnusableInput(f"{db.uri}: table {table!r} does not exist (servers[0].customProperties.table)")
         if column not in available:
-            raise SourceError(
+            raise UnusableInput(
                 f"{db.uri}: table {table}: watermark column {column!r} is missing "
                 f"(servers[0].customProperties.watermarkColumn; columns: {', '.join(sorted(available))})"
             )
@@ -116,7 +116,7 @@ class _SQLite:
             self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise SourceError(f"{path}: not a readable SQLite database: {exc}") from None
+            raise UnusableInput(f"{path}: not a readable SQLite database: {exc}") from None
 
     def columns(self, table: str) -> set[str]:
         return {r[1] for r in self.con.execute(f"PRAGMA table_info({q(table)})")}
