@@ -25,7 +25,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.render import LegacyDiagnosticRendererType, RenderedTableContent
 from great_expectations.render.renderer.renderer import renderer
 
-from cityshare.contracts.predicates import format_ok_sql, formula_sql, type_ok_sql
+from cityshare.contracts.predicates import cast_fails_sql, format_ok_sql, formula_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 
@@ -105,6 +105,16 @@ class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
 
 def _format_ok(column: str, logical_type: str, format: str) -> str:
     return format_ok_sql(column, logical_type, format) or "true"
+
+
+class ExpectColumnValuesToCast(ColumnMapExpectation):
+    """Raw text values cast to the DuckDB type a contract's ``castTo`` names (DATE, TIMESTAMP, BIGINT …)."""
+
+    cast: str
+    map_metric: ClassVar[str] = _metric("cast", lambda c, cast: f"NOT {cast_fails_sql(c, cast)}", ("cast",))
+    success_keys: ClassVar[tuple[str, ...]] = ("cast", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column", "cast")
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
 class ExpectColumnValuesToHaveLogicalFormat(ColumnMapExpectation):

@@ -18,6 +18,17 @@ TYPE_OK = {
 }
 
 
+CAST_TYPES = frozenset({"BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN"})  # what a castTo may mean
+
+
+def cast_fails_sql(expr: str, cast: str) -> str:
+    """True when the raw value ``expr`` does not cast to the DuckDB type ``cast`` (a contract's ``castTo``).
+    ``cast`` is spliced into SQL, so only the known type names are accepted (also from a stored GX suite)."""
+    if cast not in CAST_TYPES:
+        raise ValueError(f"castTo type must be one of {', '.join(sorted(CAST_TYPES))}, got {cast!r}")
+    return f"try_cast({expr} AS {cast}) IS NULL"
+
+
 def type_ok_sql(expr: str, logical_type: str) -> str:
     """True when the raw value ``expr`` is a proper value of ``logical_type`` (never NULL)."""
     return f"coalesce({TYPE_OK[logical_type].format(c=expr)}, false)"

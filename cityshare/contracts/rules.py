@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, ContractError, Property
-from cityshare.contracts.predicates import FORMAT_TYPES, TYPE_OK, format_ok_sql, formula_sql, type_ok_sql
+from cityshare.contracts.predicates import (
+    FORMAT_TYPES,
+    TYPE_OK,
+    cast_fails_sql,
+    format_ok_sql,
+    formula_sql,
+    type_ok_sql,
+)
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 from cityshare.vocabulary import QUALITY_DIMENSION_ZH
@@ -143,12 +150,13 @@ class Rule:
     @property
     def native(self) -> bool:
         """A row rule GX evaluates with a column expectation of its own — GX's built-in (not null, in set,
-        between, lengths, unique, compound unique) or CityShare's custom ones (full-match regex, identifiers,
-        logical type, formula injection; ``gx_expectations``) — so Data Docs show the rule on its column with
+        between, lengths, unique, compound unique; in set for allowed values and code lists) or CityShare's custom
+        ones (full-match regex, identifiers, logical type, cast, formula injection; ``gx_expectations``) — so Data
+        Docs show the rule on its column with
         unexpected counts, sample values and their source rows instead of a precomputed flag."""
         if self.predicate is None or self.column is None or self.level not in ("row", "warn"):
             return False
-        if self.kind == "in_set":
+        if self.kind in ("in_set", "code_list"):
             return all(isinstance(v, str) for v in self.params["values"])
         return self.kind in _NATIVE_KINDS
 
@@ -222,6 +230,10 @@ class Rule:
             return gxe.ExpectColumnValuesToBeUnique(column=column, **common)
         if self.kind == "identifier":
             return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
+        if self.kind == "code_list":
+            return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=p["values"], **common)
+        if self.kind == "cast":
+            return cx.ExpectColumnValuesToCast(column=column, cast=p["cast"], **common)
         if self.kind == "type":
             return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
         if self.kind == "format":
@@ -231,7 +243,7 @@ class Rule:
 
     def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
         """The expectation over the gate's flag table for a rule GX has no column expectation for (a contract
-        ``sql`` rule, castTo, reference data; in a large batch, every rule but not-null and in-set): the rows
+        ``sql`` rule, a reference dataset; in a large batch, every rule but not-null and in-set): the rows
         whose precomputed flag is set, with their source row and, ``with_column``, the rule's column (a copy in
         the flag table: :attr:`gx_columns`), so Data Docs show sample rows."""
         from cityshare.contracts.gx_expectations import UnexpectedRowsWithSamplesExpectation
@@ -245,7 +257,7 @@ class Rule:
 
 # Row rule kinds GX checks with a column expectation of its own (``Rule.native``; in_set only for text values).
 _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "unique", "identifier", "type",
-                 "formula", "format")
+                 "formula", "format", "cast")
 
 
 def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
@@ -257,6 +269,19 @@ def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) ->
     if not path.exists():
         raise ContractError(contract.path, "quality.arguments.referenceSeed", f"no seed {path.name}")
     return path
+
+
+def _seed_codes(contract: Contract, path: Path, column: str, where: str) -> list[str]:
+    """The codes of a code list (its ``column``, as the gate's SQL reads it: text, blank cells left out), for
+    GX's in-set expectation, so Data Docs show the rule's unexpected values like any other in-set rule."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if column not in (reader.fieldnames or []):
+            raise ContractError(contract.path, f"{where}.arguments.referenceColumn",
+                                f"{path.name} has no column {column!r} ({', '.join(reader.fieldnames or [])})")
+        return [row[column] for row in reader if row.get(column)]
 
 
 def gx_query(sql: str) -> str:
@@ -393,18 +418,21 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
             (pred, params), kind = _range_rule(contract, prop, args, where, ctx), "range"
         elif "referenceSeed" in args:
             ref_col = q(args.get("referenceColumn", "code"))
-            seed = lit(_seed_path(contract, args["referenceSeed"], ctx))
-            ref = f"SELECT {ref_col} FROM read_csv({seed}, all_varchar = true)"
+            seed_path = _seed_path(contract, args["referenceSeed"], ctx)
+            ref = f"SELECT {ref_col} FROM read_csv({lit(seed_path)}, all_varchar = true)"
+            codes = _seed_codes(contract, seed_path, str(args.get("referenceColumn", "code")), where)
             if args.get("includeLegacyCodes"):
-                legacy = lit(_seed_path(contract, "area_code_changes", ctx))
-                ref += f" UNION ALL SELECT old_code FROM read_csv({legacy}, all_varchar = true)"
-            pred = f"{col} IS NOT NULL AND {col} NOT IN ({ref})"
+                legacy = _seed_path(contract, "area_code_changes", ctx)
+                ref += f" UNION ALL SELECT old_code FROM read_csv({lit(legacy)}, all_varchar = true)"
+                codes += _seed_codes(contract, legacy, "old_code", where)
+            pred, kind = f"{col} IS NOT NULL AND {col} NOT IN ({ref})", "code_list"
+            params = {"values": sorted(set(codes)), "seed": str(args["referenceSeed"])}
         elif "castTo" in args:
             target = TYPE_CASTS.get(str(args["castTo"]).lower())
             if target is None:
                 raise ContractError(contract.path, f"{where}.arguments.castTo",
                                     f"castTo must be one of {', '.join(TYPE_CASTS)}, got {args['castTo']!r}")
-            pred = f"{col} IS NOT NULL AND try_cast({col} AS {target}) IS NULL"
+            pred, kind, params = f"{col} IS NOT NULL AND {cast_fails_sql(col, target)}", "cast", {"cast": target}
         elif "checkDigit" in args:
             valid = IDENTIFIER_SQL.get(str(args["checkDigit"]))
             if valid is None:

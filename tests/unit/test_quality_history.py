@@ -55,8 +55,8 @@ def test_blocked_batch_history_says_which_rule_blocked(settings):
 
 def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(settings):
     """Issue #23: a governance officer finds each rule of the contract in Data Docs by its name (契约规则名), and
-    under a failing rule its sample bad values — for GX's column expectations (the phone pattern) and for a rule
-    the gate's flag pass counts (the GB/T 2260 code-list check), whose sample rows GX alone would not show."""
+    under a failing rule its sample bad values and their source rows — for GX's column expectations: the phone
+    pattern and the GB/T 2260 code-list check (GX's in-set expectation over the code list's codes)."""
     import json
 
     rows = [_row(i) for i in range(1, 30)] + [_row(30, **{"上报人电话": "123"})]
@@ -71,8 +71,11 @@ def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(s
         names = [r["expectation_config"]["meta"]["rule"] for r in validations[level]["results"]]
         assert names and [n for n in names if f"[{n}]" not in pages[level]] == [], level
     row = {r["expectation_config"]["meta"]["rule"]: r for r in validations["row"]["results"]}
-    assert row["area_code_gbt2260"]["expectation_config"]["type"] == "unexpected_rows_with_samples_expectation"
-    assert row["area_code_gbt2260"]["result"]["details"]["unexpected_rows"] == [{"_source_row": 5, "area_code": "500199"}]
+    area = row["area_code_gbt2260"]
+    assert area["expectation_config"]["type"] == "expect_column_values_to_be_in_set"
+    assert "500108" in area["expectation_config"]["kwargs"]["value_set"]  # the code list's codes, not a flag
+    assert (area["result"]["unexpected_count"], area["result"]["partial_unexpected_list"]) == (1, ["500199"])
+    assert area["result"]["partial_unexpected_index_list"] == [{"_source_row": 5, "area_code": "500199"}]
     page = pages["row"]
     assert "500199" in page and "123" in page  # the sample values, under their rules
     assert page.index("[area_code_gbt2260]") < page.index("500199")

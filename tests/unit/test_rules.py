@@ -55,6 +55,9 @@ def _contract(tmp_path, props: dict[str, dict] | None = None, table_quality: lis
     }
     path = tmp_path / "contracts" / "test" / "things.odcs.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
+    seed = tmp_path / "dbt_project" / "seeds" / "kinds.csv"  # the code list a referenceSeed rule reads
+    seed.parent.mkdir(parents=True, exist_ok=True)
+    seed.write_text("code,name\nA,甲类\nB,乙类\n", encoding="utf-8")
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return load_contract(path)
 
@@ -110,6 +113,9 @@ ROW_CASES = {
                     {"seen_at": "2026-11-10 10:00:00"}),
     "day_cast": ({"day": {"quality": [{"type": "library", "metric": "invalidValues", "name": "day_cast",
                                        "arguments": {"castTo": "date"}}]}}, {"day": "2026-02-30"}),
+    "kind_code": ({"kind": {"quality": [{"type": "library", "metric": "invalidValues", "name": "kind_code",
+                                         "arguments": {"referenceSeed": "kinds", "referenceColumn": "code"}}]}},
+                  {"kind": "C"}),  # a code list (dbt seed): codes A and B
     "closed_after_opened": ({"closed": {"quality": [{"type": "sql", "name": "closed_after_opened",
                                                      "mustBe": 0,
                                                      "query": "SELECT COUNT(*) FROM ${table} WHERE try_cast(closed AS TIMESTAMP)"
@@ -170,7 +176,7 @@ GX_TYPES = {
     "day_format": "expect_column_values_to_have_logical_format",
     "part_format": "expect_column_values_to_have_logical_format",
     "parent_format": "expect_column_values_to_have_logical_format",
-    "day_cast": "unexpected_rows_with_samples_expectation",
+    "day_cast": "expect_column_values_to_cast", "kind_code": "expect_column_values_to_be_in_set",
     "closed_after_opened": "unexpected_rows_with_samples_expectation",
 }
 
