@@ -81,6 +81,27 @@ def failing_rows_query(contract: Contract, where: str, check: dict[str, Any], co
     return gx_query(rows.replace("${column}", column) if column else rows)
 
 
+# A row rule comparing two columns of one type, the commonest contract `sql` rule ("closed before reported"):
+# `try_cast(a AS T) < try_cast(b AS T)` (or >, <=, >=). Recognised, it runs as GX's own column-pair
+# expectation on typed copies of both columns; the contract keeps its portable ODCS `sql` form.
+_CAST_SIDE = r"try_cast\s*\(\s*(?P<{0}>[A-Za-z_][A-Za-z0-9_]*)\s+AS\s+(?P<{0}_type>[A-Za-z]+)\s*\)"
+_PAIR = re.compile(rf"\s*{_CAST_SIDE.format('a')}\s*(?P<op><=|>=|<|>)\s*{_CAST_SIDE.format('b')}\s*", re.IGNORECASE)
+
+
+def column_pair(condition: str) -> dict[str, Any] | None:
+    """The column-pair expectation a failing-row ``condition`` negates — ``column_A`` greater than (or equal to)
+    ``column_B``, both cast to ``cast`` — or None when the condition is anything else."""
+    from cityshare.contracts.predicates import CAST_TYPES
+
+    m = _PAIR.fullmatch(condition)
+    if m is None or m["a_type"].upper() != m["b_type"].upper() or m["a_type"].upper() not in CAST_TYPES:
+        return None
+    a, b, op = m["a"], m["b"], m["op"]
+    # failing a < b ⇔ expect a ≥ b; a <= b ⇔ a > b; a > b ⇔ b ≥ a; a >= b ⇔ b > a
+    high, low = (a, b) if op.startswith("<") else (b, a)
+    return {"column_A": high, "column_B": low, "or_equal": op in ("<", ">"), "cast": m["a_type"].upper()}
+
+
 def id_number_valid_sql(col: str) -> str:
     """GB 11643-1999 validity of column ``col`` as DuckDB SQL (never NULL, never raises)."""
     return id_number_sql(q(col))
@@ -150,7 +171,8 @@ class Rule:
     @property
     def native(self) -> bool:
         """A row rule GX evaluates with a column expectation of its own — GX's built-in (not null, in set,
-        between, lengths, unique, compound unique; in set for allowed values and code lists) or CityShare's custom
+        between, lengths, unique, compound unique, column pair; in set for allowed values and code lists) or
+        CityShare's custom
         ones (full-match regex, identifiers, logical type, cast, formula injection; ``gx_expectations``) — so Data
         Docs show the rule on its column with
         unexpected counts, sample values and their source rows instead of a precomputed flag."""
@@ -168,6 +190,10 @@ class Rule:
         if self.kind == "range":
             return {f"{self.column}::{self.params['cast'].lower()}":
                     f"try_cast({q(str(self.column))} AS {self.params['cast']})"}
+        if self.kind == "column_pair":
+            cast = self.params["cast"]
+            return {f"{c}::{cast.lower()}": f"try_cast({q(c)} AS {cast})"
+                    for c in (self.params["column_A"], self.params["column_B"])}
         return {c: q(c) for c in self.params.get("key") or [str(self.column)]}
 
     def expectation(self, mostly: float | None = None, copies: bool = False) -> Any:
@@ -232,6 +258,10 @@ class Rule:
             return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
         if self.kind == "code_list":
             return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=p["values"], **common)
+        if self.kind == "column_pair":  # rows with either value missing or not of the type are not compared
+            a, b = self.gx_columns
+            return gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=p["or_equal"],
+                                                               ignore_row_if="either_value_is_missing", **common)
         if self.kind == "cast":
             return cx.ExpectColumnValuesToCast(column=column, cast=p["cast"], **common)
         if self.kind == "type":
@@ -257,7 +287,7 @@ class Rule:
 
 # Row rule kinds GX checks with a column expectation of its own (``Rule.native``; in_set only for text values).
 _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "unique", "identifier", "type",
-                 "formula", "format", "cast")
+                 "formula", "format", "cast", "column_pair")
 
 
 def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
@@ -393,7 +423,11 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
         level = _level(check)
         if check.get("type") == "sql":
             query = failing_rows_query(contract, where, check, col)
-            rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
+            condition = _COUNT_ROWS.fullmatch(str(check["query"]))["condition"].replace("${column}", col)  # type: ignore[index]
+            if (pair := column_pair(condition)) is not None:  # checked by failing_rows_query
+                rules.append(Rule(name, level, dim, desc, prop.name, "column_pair", pair, query, condition))
+            else:
+                rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
             continue
         if check.get("type") != "library" or check.get("metric") not in ("invalidValues", "nullValues",
                                                                            "missingValues"):

@@ -177,7 +177,7 @@ GX_TYPES = {
     "part_format": "expect_column_values_to_have_logical_format",
     "parent_format": "expect_column_values_to_have_logical_format",
     "day_cast": "expect_column_values_to_cast", "kind_code": "expect_column_values_to_be_in_set",
-    "closed_after_opened": "unexpected_rows_with_samples_expectation",
+    "closed_after_opened": "expect_column_pair_values_a_to_be_greater_than_b",
 }
 
 
@@ -203,6 +203,8 @@ def test_gx_result_of_each_row_rule_names_the_rule_its_bad_value_and_source_row(
         shown = result["partial_unexpected_list"]
         if GX_TYPES[rule] == "expect_column_values_to_be_between":  # checked on the value cast to its type
             assert [str(v).replace("T", " ") for v in shown] == [str(float(value)) if column == "amount" else value]
+        elif rule == "closed_after_opened":  # the pair, each value cast to its type: closed, then opened
+            assert [[str(v).replace("T", " ") for v in pair] for pair in shown] == [[value, "2026-11-25 08:00:00"]]
         else:
             assert shown == [value]
         assert [r["_source_row"] for r in result["partial_unexpected_index_list"]] == [4]
@@ -430,3 +432,20 @@ def test_batch_rule_messages_name_a_column_without_business_name_cleanly(tmp_pat
     assert rules["column_present:part"] == "缺少字段 part"
     assert rules["schema:retyped:amount"] == "字段 amount 类型改变：超过 30% 的值无法转换为 number"
     assert not [d for d in rules.values() if "（）" in d]
+
+
+@pytest.mark.parametrize(("condition", "pair"), [
+    ("try_cast(closed AS TIMESTAMP) < try_cast(opened AS TIMESTAMP)", ("closed", "opened", True)),
+    ("try_cast(closed AS timestamp) <= try_cast(opened AS timestamp)", ("closed", "opened", False)),
+    ("try_cast(used AS BIGINT) > try_cast(total AS BIGINT)", ("total", "used", True)),
+    ("try_cast(used AS BIGINT) >= try_cast(total AS BIGINT)", ("total", "used", False)),
+    ("try_cast(a AS DATE) < try_cast(b AS TIMESTAMP)", None),  # two types: left to the rule's own SQL
+    ("a > b", None),  # raw text compared as text: not a typed pair
+    ("try_cast(a AS DATE) < try_cast(b AS DATE) OR a IS NULL", None),
+])
+def test_a_sql_rule_comparing_two_typed_columns_is_a_gx_column_pair(condition, pair):
+    """The failing-row condition is negated: a row fails `closed < opened` when GX's `closed ≥ opened` fails."""
+    from cityshare.contracts.rules import column_pair
+
+    found = column_pair(condition)
+    assert (found and (found["column_A"], found["column_B"], found["or_equal"])) == (pair or None)
