@@ -81,7 +81,8 @@ def upstream_problem(upstream: Any) -> str | None:
 def _global_links(entry: dict[str, Any], area: str) -> dict[str, Any]:
     """The entry's links to other resources (related, upstream, downstream codes and 上游资源) in global codes, as
     they are listed here: a default city instance's 5-digit codes get its area, like the entry's own code."""
-    out = {k: [global_code(str(c), area) for c in entry[k]] for k in LINK_FIELDS if isinstance(entry.get(k), list)}
+    out: dict[str, Any] = {k: [global_code(str(c), area) for c in entry[k]] for k in LINK_FIELDS
+                           if isinstance(entry.get(k), list)}
     if isinstance(up := entry.get("上游资源"), dict):
         out["上游资源"] = {**up, "资源": [{**r, "信息资源代码": global_code(r["信息资源代码"], area)} for r in up["资源"]]}
     return out

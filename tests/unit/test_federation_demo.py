@@ -118,10 +118,10 @@ def test_the_national_platform_holds_the_city_indicators(federation: Federation)
     # computed from the districts' rows as exchanged: per district the cases and closed cases the city received
     con = duckdb.connect(str(city.warehouse_path), read_only=True)
     try:
-        received = con.execute("SELECT area_code, count(*), count(*) FILTER (WHERE status = '已结案'), "
-                               "count(DISTINCT street_code) FROM (SELECT area_code, street_code, status FROM raw.cyzx__nanan_city_cases "
-                               "UNION ALL SELECT area_code, street_code, status FROM raw.cyzx__yubei_city_cases) "
-                               "GROUP BY ALL ORDER BY 1").fetchall()
+        received = con.execute(
+            "SELECT area_code, count(*), count(*) FILTER (WHERE status = '已结案'), count(DISTINCT street_code) "
+            "FROM (SELECT area_code, street_code, status FROM raw.cyzx__nanan_city_cases UNION ALL "
+            "SELECT area_code, street_code, status FROM raw.cyzx__yubei_city_cases) GROUP BY ALL ORDER BY 1").fetchall()
     finally:
         con.close()
     assert [(a, n, c) for a, n, c, _, _ in landed] == [(a, n, c) for a, n, c, _ in received]
