@@ -383,7 +383,6 @@ def upstream_resources(graph: Lineage, node: str) -> list[dict[str, str]]:
     """The nearest directory resources upstream of ``node`` (its entry's 上游资源): walking up, a node with a resource
     code — or a model published as one — is taken and not passed. A harvesting instance continues its lineage from
     these codes (``add_harvested_upstream``) without this instance's graph; codes are unique across the federation."""
-    by_code = {a["resource_code"]: n for n, a in graph.nodes.items() if a.get("resource_code")}
     own = graph.nodes[node].get("resource_code")
     found: dict[str, str] = {}
     seen, queue = {node}, deque(graph.parents(node))
@@ -392,12 +391,12 @@ def upstream_resources(graph: Lineage, node: str) -> list[dict[str, str]]:
         if current in seen:
             continue
         seen.add(current)
-        attrs = graph.nodes[current]
-        code = attrs.get("resource_code") or next(
-            (graph.nodes[c]["resource_code"] for c in graph.children(current)
+        resource = current if graph.nodes[current].get("resource_code") else next(
+            (c for c in graph.children(current)
              if graph.nodes[c]["kind"] == "shared" and graph.nodes[c].get("resource_code") not in (None, own)), None)
-        if code and code != own:
-            found[code] = graph.nodes[by_code.get(code, current)]["label"]
+        code = graph.nodes[resource]["resource_code"] if resource else None
+        if resource and code and code != own:
+            found[code] = graph.nodes[resource]["label"]
         else:
             queue.extend(graph.parents(current))
     return [{"信息资源代码": code, "名称": label} for code, label in sorted(found.items())]

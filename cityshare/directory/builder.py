@@ -392,6 +392,7 @@ def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], grap
 
     for contract, entry in zip(contracts, entries, strict=True):
         node = f"shared.{contract.model_name}" if contract.kind == "shared" else f"raw.{contract.raw_table}"
+        entry.pop("上游资源", None)  # a reused entry keeps none it no longer has
         if node not in graph.nodes:
             continue
         if contract.kind == "shared":
@@ -404,7 +405,6 @@ def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], grap
         else:
             downs = [graph.nodes[n] for n in graph.descendants(node) if graph.nodes[n].get("resource_code")]
             entry["下游资源代码"] = sorted(n["resource_code"] for n in downs)
-        entry.pop("上游资源", None)  # a reused entry keeps none it no longer has
         if upstream := upstream_resources(graph, node):  # what a higher instance's lineage continues from
             entry["上游资源"] = {"格式版本": UPSTREAM_FORMAT, "资源": upstream}
 
