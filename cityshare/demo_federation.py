@@ -5,9 +5,10 @@ receipt key under ``<data dir>/federation-demo/<name>/``, served by uvicorn on a
 process. The wiring is the real one: the city harvests both districts and the national platform harvests the city
 (目录汇聚), the city receives the national platform's code lists and the districts the city's (下发参考数据), the
 city lands both districts' case tables by data exchange (数据交换: grant at the district, signed receipt verified,
-gate) and builds and publishes a table combining them, and the national platform lands the city's evaluation
-(上报指标). The extra contracts and the city's model are files under ``deploy/federation-demo/<name>/``, copied
-into the instance's home: contracts stay the only place a dataset is declared.
+gate) and builds and publishes a table combining them and the street × month indicators computed from it, which the
+national platform lands (上报指标), its lineage running back through the city to the districts' tables. The extra
+contracts and the city's models are files under ``deploy/federation-demo/<name>/``, copied into the instance's home:
+contracts stay the only place a dataset is declared.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ class Federation:
 
 def start(root: Path) -> Federation:
     """Create the four instances under ``root`` (anew), serve them, pull code lists downward, exchange data (the
-    city lands the districts' cases and publishes them combined, the national platform the city's evaluation) and
-    harvest upward. The caller stops the returned federation."""
+    city lands the districts' cases and publishes them combined and as monthly indicators, the national platform those
+    indicators) and harvest upward. The caller stops the returned federation."""
     from cityshare.federation.harvest import harvest
     from cityshare.federation.reference import pull
     from cityshare.share.sample_world import build_world

@@ -361,8 +361,11 @@ def compute_lineage(
             graph.edges[(model_node, shared_id)] = [(p.name, p.name) for p in contract.properties]
     for contract in contracts:
         raw = f"raw.{contract.raw_table}"
-        if (table := peer_table(contract)) is None or raw not in graph.nodes:
+        if (table := peer_table(contract)) is None:
             continue
+        if raw not in graph.nodes:  # landed but read by no model (or no dbt project at all: a national instance)
+            graph.nodes[raw] = {"id": raw, "label": f"{contract.name}（{raw}）", "kind": "source",
+                                "resource_code": codes.get(contract.id), "layer": LAYERS["raw"], "dbt_unique_id": None}
         platform, code = (peers or {}).get(contract.id, (contract.server.get("server") or table[0], None))
         peer_id = f"peer.{contract.server.get('server') or 'peer'}.{table[1]}"
         graph.nodes[peer_id] = {"id": peer_id, "label": f"{platform} · {table[1]}", "kind": "peer",
@@ -371,6 +374,65 @@ def compute_lineage(
     for key in graph.edges:
         graph.edges[key] = sorted(set(graph.edges[key]))
     return graph
+
+
+UPSTREAM_FORMAT = 1  # the version of an entry's 上游资源, the part of lineage a higher instance harvests
+
+
+def upstream_resources(graph: Lineage, node: str) -> list[dict[str, str]]:
+    """The nearest directory resources upstream of ``node`` (its entry's 上游资源): walking up, a node with a resource
+    code — or a model published as one — is taken and not passed. A harvesting instance continues its lineage from
+    these codes (``add_harvested_upstream``) without this instance's graph; codes are unique across the federation."""
+    own = graph.nodes[node].get("resource_code")
+    found: dict[str, str] = {}
+    seen, queue = {node}, deque(graph.parents(node))
+    while queue:
+        current = queue.popleft()
+        if current in seen:
+            continue
+        seen.add(current)
+        resource = current if graph.nodes[current].get("resource_code") else next(
+            (c for c in graph.children(current)
+             if graph.nodes[c]["kind"] == "shared" and graph.nodes[c].get("resource_code") not in (None, own)), None)
+        code = graph.nodes[resource]["resource_code"] if resource else None
+        if resource and code and code != own:
+            found[code] = graph.nodes[resource]["label"]
+        else:
+            queue.extend(graph.parents(current))
+    return [{"信息资源代码": code, "名称": label} for code, label in sorted(found.items())]
+
+
+def add_harvested_upstream(graph: Lineage, harvested: dict[str, dict[str, Any]]) -> None:
+    """Continue lineage past the peer nodes through the 上游资源 their harvested entries carry (跨平台血缘): every
+    upstream code becomes a peer node — labelled by its platform and table when that entry was harvested here
+    too — feeding the node whose entry named it, and is followed in turn (city table → city sources → district)."""
+    by_code = {a["resource_code"]: n for n, a in graph.nodes.items() if a.get("resource_code")}
+    queue = deque(n for n, a in graph.nodes.items() if a["kind"] == "peer" and a.get("resource_code"))
+    seen: set[str] = set()
+    while queue:
+        node = queue.popleft()
+        if node in seen:
+            continue
+        seen.add(node)
+        entry = harvested.get(graph.nodes[node]["resource_code"]) or {}
+        for up in (entry.get("上游资源") or {}).get("资源") or []:
+            code = up["信息资源代码"]
+            source = by_code.get(code)
+            if source is None:
+                origin = harvested.get(code)
+                source = by_code[code] = f"peer.entry.{code}"
+                graph.nodes[source] = {"id": source, "label": peer_label(origin) if origin else up["名称"],
+                                       "kind": "peer", "resource_code": code, "layer": "其他平台",
+                                       "dbt_unique_id": None}
+            if source != node:
+                graph.edges.setdefault((source, node), [])
+                queue.append(source)
+
+
+def peer_label(entry: dict[str, Any]) -> str:
+    """How lineage names another platform's table: ``南岸区城市运行和治理中心 · theme_city_cases__case``."""
+    table = str(entry.get("table") or entry.get("信息资源名称") or "")
+    return f"{(entry.get('来源平台') or {}).get('平台名称') or '其他平台'} · {table.removeprefix('shared.')}"
 
 
 def store_lineage(con: Any, graph: Lineage, directory_dir: Path, unchanged_ok: bool = False) -> None:

@@ -350,38 +350,49 @@ def _lineage(con: Any, settings: Settings, contracts: list[Contract], codes: dic
     """The lineage graph (None before the first dbt build). Computed from the dbt manifest (tens of MB at city
     scale) only when the manifest, the contracts or the resource codes changed since it was stored; else read
     back from lineage.json (its inputs' hash is kept in ``directory.fingerprints`` with the stored graph)."""
+    from cityshare.directory.harvested import harvested_entries
     from cityshare.lineage import (
+        add_harvested_upstream,
         cache_path,
         compute_lineage,
         load_lineage,
         load_manifest,
+        peer_label,
         warehouse_schema,
     )
 
     manifest_path = settings.dbt_target_dir / "manifest.json"
-    if not manifest_path.exists():
-        return None
-    st = manifest_path.stat()
-    code = (Path(__file__).resolve().parents[1] / "lineage.py").read_bytes()  # cityshare/lineage.py
     peers = _peer_origins(con, settings, contracts)
-    inputs = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, contracts_hash, sorted(codes.items()),
-                                        hashlib.sha256(code).hexdigest(), sorted(peers.items())]).encode()).hexdigest()
+    if not manifest_path.exists() and not peers:  # an instance that only lands peers' tables still has their lineage
+        return None
+    st = manifest_path.stat() if manifest_path.exists() else None
+    code = (Path(__file__).resolve().parents[1] / "lineage.py").read_bytes()  # cityshare/lineage.py
+    harvested = {e["信息资源代码"]: e for e in harvested_entries(con)}
+    onward = sorted((c, e.get("上游资源"), peer_label(e)) for c, e in harvested.items())  # what add_harvested_upstream reads
+    inputs = hashlib.sha256(json.dumps([[st.st_mtime_ns, st.st_size] if st else None, contracts_hash,
+                                        sorted(codes.items()), hashlib.sha256(code).hexdigest(), sorted(peers.items()),
+                                        onward], ensure_ascii=False).encode()).hexdigest()
     stored = con.execute("SELECT fingerprint FROM directory.fingerprints WHERE item = 'lineage_inputs'").fetchone()
     if reuse and stored and stored[0] == inputs and (settings.directory_dir / "lineage.json").exists():
         return load_lineage(settings)
-    manifest = load_manifest(settings)
-    if not manifest:
+    manifest = load_manifest(settings) if st else {}
+    if manifest is None or (st and not manifest):
         return None
     graph = compute_lineage(manifest, contracts, codes, warehouse_schema(con), cache_path(settings), peers)
+    add_harvested_upstream(graph, harvested)
     con.execute("INSERT OR REPLACE INTO directory.fingerprints VALUES ('lineage_inputs', ?)", [inputs])
     return graph
 
 
 def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:
     """关联资源代码 from lineage: a published table's upstream department sources; plus
-    上游共享资源代码 (upstream published tables) and, for sources, 下游资源代码 (tables derived from it)."""
+    上游共享资源代码 (upstream published tables) and, for sources, 下游资源代码 (tables derived from it); and 上游资源,
+    the nearest upstream resources (another platform's too), which a higher instance harvests to continue lineage."""
+    from cityshare.lineage import UPSTREAM_FORMAT, upstream_resources
+
     for contract, entry in zip(contracts, entries, strict=True):
         node = f"shared.{contract.model_name}" if contract.kind == "shared" else f"raw.{contract.raw_table}"
+        entry.pop("上游资源", None)  # a reused entry keeps none it no longer has
         if node not in graph.nodes:
             continue
         if contract.kind == "shared":
@@ -394,6 +405,8 @@ def _link_related(entries: list[dict[str, Any]], contracts: list[Contract], grap
         else:
             downs = [graph.nodes[n] for n in graph.descendants(node) if graph.nodes[n].get("resource_code")]
             entry["下游资源代码"] = sorted(n["resource_code"] for n in downs)
+        if upstream := upstream_resources(graph, node):  # what a higher instance's lineage continues from
+            entry["上游资源"] = {"格式版本": UPSTREAM_FORMAT, "资源": upstream}
 
 
 def _mark_status(con: Any, entries: list[dict[str, Any]], contracts: list[Contract], graph: Any) -> None:

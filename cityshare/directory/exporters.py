@@ -140,9 +140,11 @@ def _themes(e: dict[str, Any], base_url: str) -> list[dict[str, Any]]:
                                                                          "skos:inScheme": {"@id": f"{EU}data-theme"}})]
 
 
-def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str], modified: Any = None) -> dict[str, Any]:
+def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str], modified: Any = None,
+                 listed: set[str] | None = None) -> dict[str, Any]:
     """One dcat:Dataset (DCAT-AP 3.0.1) for a directory entry; ``modified`` (a datetime, UTC) when its entry last
-    changed, so a harvester can tell what is new."""
+    changed, so a harvester can tell what is new. Its 上游资源 among the ``listed`` codes (DCAT-AP wants a
+    dcat:Dataset there; harvested entries are listed too, so a chain across platforms stays whole) are ``dct:source``."""
     code = e["信息资源代码"]
     share = e["共享属性"]
     fmt = e["信息资源格式"]
@@ -188,6 +190,10 @@ def dcat_dataset(e: dict[str, Any], base_url: str, areas: dict[str, str], modifi
         dataset["dct:modified"] = {"@value": modified.isoformat(timespec="seconds") + "Z", "@type": "xsd:dateTime"}
     if e.get("关联资源代码"):
         dataset["dct:relation"] = [{"@id": f"{base_url}/directory/{c}"} for c in e["关联资源代码"]]
+    sources = [r["信息资源代码"] for r in (e.get("上游资源") or {}).get("资源") or []
+               if listed is None or r["信息资源代码"] in listed]
+    if sources:
+        dataset["dct:source"] = [{"@id": f"{base_url}/directory/{c}"} for c in sources]
     return dataset
 
 
@@ -204,6 +210,7 @@ def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0
     me = instance(settings or get_settings())
     areas = area_codes(settings) if areas is None else areas
     issued = sorted(e["发布日期"] for e in entries if e.get("发布日期"))
+    listed = {e["信息资源代码"] for e in entries}
     catalog: dict[str, Any] = {
         "@context": CONTEXT,
         "@id": f"{base_url}/directory", "@type": "dcat:Catalog",
@@ -221,7 +228,8 @@ def dcat_document(entries: list[dict[str, Any]], base_url: str = "http://127.0.0
             _node(f"{EU}data-theme", "skos:ConceptScheme", **{"dct:title": _zh("欧盟数据主题")}),
         ],
         "dct:conformsTo": _node("https://semiceu.github.io/DCAT-AP/releases/3.0.1/", "dct:Standard"),
-        "dcat:dataset": [dcat_dataset(e, base_url, areas, (modified or {}).get(e["信息资源代码"])) for e in entries],
+        "dcat:dataset": [dcat_dataset(e, base_url, areas, (modified or {}).get(e["信息资源代码"]), listed)
+                         for e in entries],
     }
     if issued:
         catalog["dct:modified"] = {"@value": issued[-1], "@type": "xsd:date"}

@@ -127,6 +127,12 @@ def dataset_entry(graph: Any, ds: Any, me: dict[str, Any], catalog_modified: dt.
                  "平台地址": me["url"], "原信息资源代码": code, "原提供方": provider,
                  "申请地址": str(landing) if landing is not None else str(ds)},
     }
+    upstream = sorted({(c, _text(graph, o, dct + "title") or c) for o in graph.objects(ds, _iri(dct + "source"))
+                       if (c := _text(graph, o, dct + "identifier"))})  # the datasets it derives from, in this feed
+    if upstream:
+        from cityshare.lineage import UPSTREAM_FORMAT
+
+        entry["上游资源"] = {"格式版本": UPSTREAM_FORMAT, "资源": [{"信息资源代码": c, "名称": t} for c, t in upstream]}
     return {"entry": entry, "modified": modified.isoformat(sep=" ")}
 
 

@@ -25,6 +25,7 @@ from cityshare.settings import Settings, get_settings
 from cityshare.warehouse import connect, transaction
 
 HARVESTED = "下级平台汇聚"
+LINK_FIELDS = ("关联资源代码", "上游共享资源代码", "下游资源代码")  # codes of other entries an entry names
 TIMEOUT = 30.0
 
 
@@ -52,12 +53,39 @@ def entry_problem(entry: dict[str, Any], source: HarvestSource) -> str | None:
     area = global_code(code, source.area).split("/")[1][:6]
     if not within(area, source.area):
         return f"{code}: 行政区划 {area} 不在 {source.name} 的 {source.area} 范围内"
+    if (problem := upstream_problem(entry.get("上游资源"))) is not None:
+        return f"{code}: {problem}"
     origin = entry.get("来源平台")
     if origin is not None and (not isinstance(origin, dict) or not re.fullmatch(
             r"https?://[^\s\"'<>]+", str(origin.get("平台地址") or "")) or not within(
             str(origin.get("行政区划代码") or ""), source.area)):
         return f"{code}: 来源平台 不可信（地址或行政区划不符）"
     return None
+
+
+def upstream_problem(upstream: Any) -> str | None:
+    """Why an entry's 上游资源 (the lineage a higher instance continues, cityshare.lineage.upstream_resources) is not
+    usable: absent is fine; else it must be the known format version with a list of valid codes and names."""
+    from cityshare.directory.validate import CODE_PATTERN
+    from cityshare.lineage import UPSTREAM_FORMAT
+
+    if upstream is None:
+        return None
+    ok = (isinstance(upstream, dict) and upstream.get("格式版本") == UPSTREAM_FORMAT
+          and isinstance(upstream.get("资源"), list)
+          and all(isinstance(r, dict) and CODE_PATTERN.match(str(r.get("信息资源代码") or ""))
+                  and isinstance(r.get("名称"), str) for r in upstream["资源"]))
+    return None if ok else f"上游资源 格式不符（需要格式版本 {UPSTREAM_FORMAT}，资源为信息资源代码与名称的列表）"
+
+
+def _global_links(entry: dict[str, Any], area: str) -> dict[str, Any]:
+    """The entry's links to other resources (related, upstream, downstream codes and 上游资源) in global codes, as
+    they are listed here: a default city instance's 5-digit codes get its area, like the entry's own code."""
+    out: dict[str, Any] = {k: [global_code(str(c), area) for c in entry[k]] for k in LINK_FIELDS
+                           if isinstance(entry.get(k), list)}
+    if isinstance(up := entry.get("上游资源"), dict):
+        out["上游资源"] = {**up, "资源": [{**r, "信息资源代码": global_code(r["信息资源代码"], area)} for r in up["资源"]]}
+    return out
 
 
 def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +100,8 @@ def harvested_entry(entry: dict[str, Any], source: HarvestSource, origin: dict[s
         "行政区划": origin.get("area_name") or "", "平台名称": origin.get("name") or source.title,
         "平台地址": source.endpoint, "原信息资源代码": original, "原提供方": entry.get("信息资源提供方"),
         "原提供方代码": entry.get("提供方代码")}
-    return {**out, "信息资源代码": code, "kind": "harvested", "汇聚方式": HARVESTED, "来源平台": origin_info,
+    return {**out, **_global_links(entry, source.area), "信息资源代码": code, "kind": "harvested", "汇聚方式": HARVESTED,
+            "来源平台": origin_info,
             "申请方式": {"说明": f"该资源由{origin_info['平台名称']}提供，请向来源平台申请共享",
                      "申请地址": origin_info.get("申请地址")  # a DCAT-AP dataset's landing page (dcat_feed)
                      or f"{origin_info['平台地址']}/entry?code={origin_info['原信息资源代码']}"}}

@@ -514,9 +514,9 @@ SKIPPED = {
        "tests/unit/test_federation_reference.py pulls from a served instance, shows the lists and builds with them"
        for command in (".venv/bin/cityshare federation pull-reference chongqing",
                        ".venv/bin/cityshare federation code-lists", ".venv/bin/cityshare build")},
-    ("docs/federation.md", "CITYSHARE_PEER_CHONGQING_TOKEN=… .venv/bin/cityshare ingest cyzx/chongqing_city_evaluation "
+    ("docs/federation.md", "CITYSHARE_PEER_CHONGQING_TOKEN=… .venv/bin/cityshare ingest cyzx/chongqing_street_indicators "
                            "--date 2026-12-01"):
-        "needs a running city instance and a token it issued; tests/unit/test_federation_report.py lands it",
+        "needs a running city instance and a token it issued; tests/unit/test_federation_demo.py lands it",
     ("docs/federation.md", ".venv/bin/cityshare demo --federation"):
         "serves four instances until Ctrl-C; tests/unit/test_federation_demo.py runs it with --no-serve",
     ("docs/federation.md", ".venv/bin/cityshare federation harvest nanan"):

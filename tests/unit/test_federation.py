@@ -251,3 +251,66 @@ def test_the_directory_finds_the_harvested_entry_an_exchange_contract_reads(sett
     assert _peer_origins(con, settings, [contract]) == {contract.id: ("南岸区城市运行和治理中心", "210002/50010800001")}
     monkeypatch.setenv("CITYSHARE_PEER_NANAN_URL", "http://127.0.0.1:9999")  # another platform: nothing harvested
     assert _peer_origins(con, settings, [contract]) == {contract.id: ("nanan-platform", None)}
+
+
+def test_an_entry_names_its_nearest_upstream_resources_and_a_higher_lineage_continues_from_them():
+    """上游资源: walking up from a table, the first nodes that are directory resources (a model published as one
+    counts as its shared table; another platform's table by its harvested code). A higher instance that harvested the
+    entries follows those codes from its peer node upward, so its lineage reaches the district's data."""
+    from cityshare.lineage import Lineage, add_harvested_upstream, upstream_resources
+
+    def node(node_id: str, kind: str, code: str | None = None) -> dict[str, object]:
+        return {"id": node_id, "label": node_id, "kind": kind, "resource_code": code, "layer": "", "dbt_unique_id": None}
+
+    city = Lineage({n: node(n, k, c) for n, k, c in [
+        ("peer.nanan.case", "peer", "210002/50010800001"), ("raw.nanan_cases", "source", "210002/00002"),
+        ("staging.stg", "model", None), ("collab.day", "model", None), ("shared.day", "shared", "210002/00004"),
+        ("collab.month", "model", None), ("shared.month", "shared", "210002/00005")]},
+        {e: [] for e in [("peer.nanan.case", "raw.nanan_cases"), ("raw.nanan_cases", "staging.stg"),
+                         ("staging.stg", "collab.day"), ("collab.day", "shared.day"), ("collab.day", "collab.month"),
+                         ("collab.month", "shared.month")]})
+    assert upstream_resources(city, "shared.month") == [{"信息资源代码": "210002/00004", "名称": "shared.day"}]
+    assert [r["信息资源代码"] for r in upstream_resources(city, "shared.day")] == ["210002/00002"]
+    assert [r["信息资源代码"] for r in upstream_resources(city, "raw.nanan_cases")] == ["210002/50010800001"]
+    assert upstream_resources(city, "peer.nanan.case") == []
+
+    # the national instance: its landed table starts at the city's month table; the entries it harvested name the rest
+    def harvested(code: str, table: str, platform: str, *up: str) -> dict[str, object]:
+        return {"信息资源代码": code, "table": table, "来源平台": {"平台名称": platform},
+                **({"上游资源": {"格式版本": 1, "资源": [{"信息资源代码": u, "名称": u} for u in up]}} if up else {})}
+
+    entries = {e["信息资源代码"]: e for e in [
+        harvested("210002/50000000005", "shared.month", "重庆", "210002/50000000004"),
+        harvested("210002/50000000004", "shared.day", "重庆", "210002/50000000002"),
+        harvested("210002/50000000002", "raw.nanan_cases", "重庆", "210002/50010800001"),
+        harvested("210002/50010800001", "shared.theme_city_cases__case", "南岸区")]}
+    national = Lineage({"peer.chongqing.month": node("peer.chongqing.month", "peer", "210002/50000000005"),
+                        "raw.report": node("raw.report", "source", "301001/00000000001")},
+                       {("peer.chongqing.month", "raw.report"): []})
+    add_harvested_upstream(national, entries)
+    top = "peer.entry.210002/50010800001"
+    assert national.path(top, "raw.report") == [top, "peer.entry.210002/50000000002", "peer.entry.210002/50000000004",
+                                                 "peer.chongqing.month", "raw.report"]
+    assert national.nodes[top]["label"] == "南岸区 · theme_city_cases__case" and national.nodes[top]["kind"] == "peer"
+
+
+@pytest.mark.parametrize(("upstream", "says"), [
+    (None, None),
+    ({"格式版本": 1, "资源": [{"信息资源代码": "210002/00004", "名称": "区县城市管理案件街道日统计"}]}, None),
+    ({"格式版本": 2, "资源": []}, "上游资源 格式不符"),  # a version this instance does not know
+    ({"格式版本": 1, "资源": [{"信息资源代码": "x/1", "名称": "?"}]}, "上游资源 格式不符"),
+    (["210002/00004"], "上游资源 格式不符"),
+])
+def test_upstream_resources_are_checked_and_made_global_at_harvest(upstream, says) -> None:  # type: ignore[no-untyped-def]
+    from cityshare.federation.harvest import entry_problem, harvested_entry
+
+    city = HarvestSource("chongqing", "http://c.example", "市", "500000", "重庆")
+    entry = {"信息资源代码": "210002/00005", "关联资源代码": ["210002/00002"],
+             **({"上游资源": upstream} if upstream is not None else {})}
+    problem = entry_problem(entry, city)
+    assert (problem is None) if says is None else (says in str(problem))
+    if says is None:
+        out = harvested_entry(entry, city, {"level": "市", "area": "500000"})
+        assert out["关联资源代码"] == ["210002/50000000002"]  # the city's codes as they are listed up here
+        assert out.get("上游资源", {}).get("资源", []) == [
+            {**r, "信息资源代码": "210002/50000000004"} for r in (upstream or {}).get("资源", [])]

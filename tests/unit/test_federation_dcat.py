@@ -4,6 +4,7 @@ catalogue that is not CityShare, harvested into a city's directory like any lowe
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,3 +155,29 @@ def test_a_feed_for_another_area_or_unreadable_or_empty_is_refused_and_keeps_the
     assert says in str(exc.value) and "kept its 1 entries, flagged stale" in str(exc.value)
     kept = _entries(city)["303001/50011200007"]
     assert kept["汇聚状态"]["过期"] is True  # type: ignore[index]
+
+
+def test_upstream_resources_travel_as_dct_source_and_come_back(settings: Settings) -> None:
+    """上游资源 in the DCAT-AP export: ``dct:source`` to the datasets of the same catalogue it derives from (DCAT-AP
+    wants a dcat:Dataset there, so a code not listed is left out), read back into 上游资源 by a DCAT harvest."""
+    from cityshare.directory.exporters import dcat_document
+    from cityshare.federation.dcat_feed import feed_body
+    from cityshare.instance import HarvestSource
+
+    base = {"信息资源摘要": "…", "信息资源提供方": "重庆市城市管理局", "提供方代码": "11500000MB1C00011U",
+            "信息资源分类": "2/10/002", "分类": {"名称": "城市管理"},
+            "信息资源格式": {"格式分类": "数据库", "格式类型": "duckdb"},
+            "共享属性": {"共享类型": "无条件共享", "共享方式": "共享平台/接口"}, "开放属性": {"开放类型": "不予开放"},
+            "更新周期": "每日", "关键词": []}
+    day = {**base, "信息资源代码": "210002/50000000004", "信息资源名称": "区县城市管理案件街道日统计"}
+    month = {**base, "信息资源代码": "210002/50000000005", "信息资源名称": "区县城市管理案件街道月度指标",
+             "上游资源": {"格式版本": 1, "资源": [{"信息资源代码": c, "名称": c}
+                                                for c in ("210002/50000000004", "210002/50010800001")]}}
+    doc = dcat_document([day, month], "http://c.example", areas={}, settings=settings)
+    graph = Graph().parse(data=json.dumps(doc, ensure_ascii=False), format="json-ld")
+    assert _violations(graph, Graph().parse(SHAPES, format="turtle")) == []
+    assert [str(o) for o in graph.objects(None, DCTERMS.source)] == ["http://c.example/directory/210002/50000000004"]
+    body = feed_body(graph, HarvestSource("chongqing", "http://c.example/catalog.ttl", "市", "500000", "重庆"))
+    got = {i["entry"]["信息资源代码"]: i["entry"].get("上游资源") for i in body["entries"]}
+    assert got == {"210002/50000000004": None, "210002/50000000005": {"格式版本": 1, "资源": [
+        {"信息资源代码": "210002/50000000004", "名称": "区县城市管理案件街道日统计"}]}}

@@ -1,6 +1,7 @@
 """`cityshare demo --federation`: four instances on loopback, each with its own data dir and keys, wired both ways —
 harvests up, code lists down, the districts' cases to the city by data exchange and published there combined, the
-city's evaluation to the national platform (上报指标). One federation for the module (≈ 30 s: the gate's first Great
+city's street × month indicators, computed from the districts' cases, to the national platform (上报指标), whose
+lineage reaches the districts' source datasets. One federation for the module (≈ 30 s: the gate's first Great
 Expectations run and the city's dbt build); the test of the printed summary runs last and stops it, as the CLI does."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from cityshare.sources.cityshare_peer import receipts_dir
 
 COMBINED = "collab_district_cases__street_day"
 EXCHANGED = {"nanan": "cyzx/nanan_city_cases", "yubei": "cyzx/yubei_city_cases"}  # the city's sources per district
+INDICATORS = "collab_district_cases__street_month"  # the city's upward report, built from COMBINED
+REPORT = "cyzx/chongqing_street_indicators"  # the national platform's contract landing it
 
 
 @pytest.fixture(scope="module")
@@ -99,26 +102,73 @@ def test_each_district_delivery_was_granted_signed_and_verified(federation: Fede
 
 
 def test_the_national_platform_holds_the_city_indicators(federation: Federation) -> None:
-    national = federation.settings["national"]
-    receipt, batch = _kept_receipt(national, "cyzx/chongqing_city_evaluation")
-    assert (batch["status"], batch["rows_accepted"]) == ("accepted", 40)
-    assert receipt["table"] == "shared.collab_city_evaluation__street_month" and receipt["rows"] == 40
+    national, city = federation.settings["national"], federation.settings["chongqing"]
+    receipt, batch = _kept_receipt(national, REPORT)
+    assert (batch["status"], batch["rows_accepted"]) == ("accepted", 24)
+    assert receipt["table"] == f"shared.{INDICATORS}" and receipt["rows"] == 24 and not receipt.get("grant_id")
     con = duckdb.connect(str(national.warehouse_path), read_only=True)
     try:
-        indicators = con.execute("SELECT count(*), count(DISTINCT stat_month), min(grade) "
-                                 "FROM raw.cyzx__chongqing_city_evaluation").fetchone()
+        landed = con.execute(  # raw tables keep what arrived as text
+            "SELECT area_code, sum(n::BIGINT), sum(closed::BIGINT), count(*), "
+            "bool_and(rate::DOUBLE = round(100.0 * closed::BIGINT / n::BIGINT, 2)) FROM (SELECT area_code, "
+            "cases AS n, closed_cases AS closed, closure_rate AS rate FROM raw.cyzx__chongqing_street_indicators) "
+            "GROUP BY ALL ORDER BY 1").fetchall()
     finally:
         con.close()
-    assert indicators == (40, 4, "A")
-    found = httpx.get(f"{federation.servers['national'].url}/", params={"q": "综合评价"}, timeout=10).text
-    assert "重庆市数字城管街道月度综合评价（市级平台上报）" in found  # visible on the national portal
+    # computed from the districts' rows as exchanged: per district the cases and closed cases the city received
+    con = duckdb.connect(str(city.warehouse_path), read_only=True)
+    try:
+        received = con.execute(
+            "SELECT area_code, count(*), count(*) FILTER (WHERE status = '已结案'), count(DISTINCT street_code) "
+            "FROM (SELECT area_code, street_code, status FROM raw.cyzx__nanan_city_cases UNION ALL "
+            "SELECT area_code, street_code, status FROM raw.cyzx__yubei_city_cases) GROUP BY ALL ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    assert [(a, n, c) for a, n, c, _, _ in landed] == [(a, n, c) for a, n, c, _ in received]
+    assert [r[3] for r in landed] == [r[3] for r in received] and all(r[4] for r in landed)  # a row per street
+    assert [(a, n) for a, n, *_ in landed] == [("500108", 40), ("500112", 40)]
+    found = httpx.get(f"{federation.servers['national'].url}/", params={"q": "街道月度指标"}, timeout=10).text
+    assert "重庆市城市管理案件街道月度指标（市级平台上报）" in found  # visible on the national portal
+
+
+def test_the_national_lineage_reaches_the_districts_source_datasets(federation: Federation) -> None:
+    """national dataset → the city's published indicators → the city's collaboration table → the tables the city
+    landed → each district's shared table, by the districts' own resource codes (跨平台血缘)."""
+    national = federation.settings["national"]
+    entries = _directory(national)
+    entry = next(e for e in entries if e.get("table") == "raw.cyzx__chongqing_street_indicators")
+    url = federation.servers["national"].url
+    graph = httpx.get(f"{url}/api/directory/{entry['信息资源代码']}/lineage", timeout=10).json()  # the lineage API
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    parents = {n: sorted(e["source"] for e in graph["edges"] if e["target"] == n) for n in nodes}
+    harvested = {e["信息资源代码"]: e for e in entries if e.get("kind") == "harvested"}
+
+    def walk(node: str) -> list[list[str]]:  # every path up to a node without parents, as labels
+        return [[nodes[node]["label"], *up] for p in parents[node] for up in walk(p)] or [[nodes[node]["label"]]]
+
+    city = "重庆市城市运行和治理中心"
+    assert sorted(walk("raw.cyzx__chongqing_street_indicators")) == [
+        [nodes["raw.cyzx__chongqing_street_indicators"]["label"], f"{city} · {INDICATORS}", f"{city} · {COMBINED}",
+         f"{city} · raw.cyzx__{name}_city_cases", f"{district}城市运行和治理中心 · theme_city_cases__case"]
+        for name, district in (("nanan", "南岸区"), ("yubei", "渝北区"))]
+    tops = [n for n in nodes if not parents[n]]
+    origins = {(harvested[nodes[n]["resource_code"]]["来源平台"]["行政区划代码"],
+                harvested[nodes[n]["resource_code"]]["来源平台"]["原信息资源代码"]) for n in tops}
+    districts = {d: _directory(federation.settings[d]) for d in EXCHANGED}
+    assert origins == {(area, next(e["信息资源代码"] for e in districts[d] if e["table"] == "shared.theme_city_cases__case"))
+                       for d, area in (("nanan", "500108"), ("yubei", "500112"))}  # the districts' original codes
+    page = httpx.get(f"{url}/directory/{entry['信息资源代码']}/lineage", timeout=10).text  # the portal's view
+    assert all(nodes[n]["label"] in page for n in tops)
+    # and from a district's entry at the national platform, the path down to the national dataset
+    down = httpx.get(f"{url}/api/directory/{nodes[tops[0]]['resource_code']}/lineage", timeout=10).json()
+    assert "raw.cyzx__chongqing_street_indicators" in {n["id"] for n in down["nodes"]}
 
 
 def test_the_demo_contracts_lint_clean_in_their_homes(federation: Federation) -> None:
     from cityshare.lint import lint_file
 
     files = sorted(DEMO_FILES.glob("*/contracts/**/*.odcs.yaml"))
-    assert len(files) == 4
+    assert len(files) == 5
     for path in files:
         name = path.relative_to(DEMO_FILES).parts[0]  # the instance whose home the demo copies it into
         rel = path.relative_to(DEMO_FILES / name)
@@ -148,7 +198,8 @@ def test_the_demo_prints_every_url_and_what_flowed(federation: Federation) -> No
     assert "数据交换 chongqing ← nanan: shared.theme_city_cases__case v1 → cyzx/nanan_city_cases, 40 rows" in text
     assert "数据交换 chongqing ← yubei" in text and "receipt verified" in text
     assert f"发布 chongqing: shared.{COMBINED} v1, 24 rows" in text
-    assert "上报指标 national ← chongqing: shared.collab_city_evaluation__street_month v1" in text
+    assert f"发布 chongqing: shared.{INDICATORS} v1, 24 rows (无条件共享)" in text
+    assert f"上报指标 national ← chongqing: shared.{INDICATORS} v1 → {REPORT}, 24 rows accepted" in text
 
 
 def _directory(settings: Settings) -> list[dict[str, Any]]:

@@ -14,12 +14,11 @@ import yaml
 from federation_support import serving
 
 from cityshare.contracts.model import load_contract
-from cityshare.demo_federation import DEMO_FILES
 from cityshare.share import audit
 from cityshare.share.sample_world import build_world
 from cityshare.share.tokens import issue
 
-REPORT_CONTRACT = DEMO_FILES / "national" / "contracts" / "cyzx" / "chongqing_city_evaluation.odcs.yaml"
+REPORT_CONTRACT = Path(__file__).parents[1] / "e2e" / "federation" / "chongqing_city_evaluation.odcs.yaml"
 TABLE = "collab_city_evaluation__street_month"
 CITY = "重庆市城市运行和治理中心"
 
