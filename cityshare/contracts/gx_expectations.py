@@ -25,7 +25,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.render import LegacyDiagnosticRendererType, RenderedTableContent
 from great_expectations.render.renderer.renderer import renderer
 
-from cityshare.contracts.predicates import cast_fails_sql, format_ok_sql, formula_sql, type_ok_sql
+from cityshare.contracts.predicates import cast_fails_sql, format_ok_sql, formula_sql, reference_sql, type_ok_sql
 from cityshare.identifiers import id_number_sql, mobile_sql, uscc_sql
 from cityshare.sqlquote import lit, q
 
@@ -114,6 +114,19 @@ class ExpectColumnValuesToCast(ColumnMapExpectation):
     map_metric: ClassVar[str] = _metric("cast", lambda c, cast: f"NOT {cast_fails_sql(c, cast)}", ("cast",))
     success_keys: ClassVar[tuple[str, ...]] = ("cast", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "cast")
+    library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
+
+
+class ExpectColumnValuesToExistInReferenceDataset(ColumnMapExpectation):
+    """Values exist in another source's accepted batches (参照完整性, e.g. a case's shop in 市场主体登记)."""
+
+    files: list[str]
+    reference_column: str
+    map_metric: ClassVar[str] = _metric("in_reference_dataset",
+                                        lambda c, files, reference_column: f"{c} IN ({reference_sql(files, reference_column)})",
+                                        ("files", "reference_column"))
+    success_keys: ClassVar[tuple[str, ...]] = ("files", "reference_column", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column", "files", "reference_column")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from cityshare.sqlquote import lit
+from cityshare.sqlquote import lit, q
 
 # Logical type → SQL true when a raw (text) value is a proper value of that type. Stricter than a bare
 # TRY_CAST: DuckDB casts '12.5' to BIGINT 13 and 'inf' to DATE 9999-12-31.
@@ -27,6 +27,13 @@ def cast_fails_sql(expr: str, cast: str) -> str:
     if cast not in CAST_TYPES:
         raise ValueError(f"castTo type must be one of {', '.join(sorted(CAST_TYPES))}, got {cast!r}")
     return f"try_cast({expr} AS {cast}) IS NULL"
+
+
+def reference_sql(files: list[str], reference_column: str) -> str:
+    """The keys of a reference dataset's accepted batches (Parquet files), NULLs left out."""
+    paths = ", ".join(lit(f) for f in files)
+    return (f"SELECT {q(reference_column)} FROM read_parquet([{paths}], union_by_name = true) "
+            f"WHERE {q(reference_column)} IS NOT NULL")
 
 
 def type_ok_sql(expr: str, logical_type: str) -> str:

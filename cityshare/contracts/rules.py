@@ -25,6 +25,7 @@ from cityshare.contracts.predicates import (
     cast_fails_sql,
     format_ok_sql,
     formula_sql,
+    reference_sql,
     type_ok_sql,
 )
 from cityshare.identifiers import IDENTIFIER_SQL, id_number_sql, uscc_sql
@@ -173,7 +174,8 @@ class Rule:
         """A row rule GX evaluates with a column expectation of its own — GX's built-in (not null, in set,
         between, lengths, unique, compound unique, column pair; in set for allowed values and code lists) or
         CityShare's custom
-        ones (full-match regex, identifiers, logical type, cast, formula injection; ``gx_expectations``) — so Data
+        ones (full-match regex, identifiers, logical type, cast, reference dataset, formula injection;
+        ``gx_expectations``) — so Data
         Docs show the rule on its column with
         unexpected counts, sample values and their source rows instead of a precomputed flag."""
         if self.predicate is None or self.column is None or self.level not in ("row", "warn"):
@@ -264,6 +266,9 @@ class Rule:
                                                                ignore_row_if="either_value_is_missing", **common)
         if self.kind == "cast":
             return cx.ExpectColumnValuesToCast(column=column, cast=p["cast"], **common)
+        if self.kind == "reference":
+            return cx.ExpectColumnValuesToExistInReferenceDataset(column=column, files=p["files"],
+                                                                  reference_column=p["reference_column"], **common)
         if self.kind == "type":
             return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
         if self.kind == "format":
@@ -273,7 +278,7 @@ class Rule:
 
     def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
         """The expectation over the gate's flag table for a rule GX has no column expectation for (a contract
-        ``sql`` rule, a reference dataset; in a large batch, every rule but not-null and in-set): the rows
+        ``sql`` rule other than a column pair; in a large batch, every rule but not-null and in-set): the rows
         whose precomputed flag is set, with their source row and, ``with_column``, the rule's column (a copy in
         the flag table: :attr:`gx_columns`), so Data Docs show sample rows."""
         from cityshare.contracts.gx_expectations import UnexpectedRowsWithSamplesExpectation
@@ -287,7 +292,7 @@ class Rule:
 
 # Row rule kinds GX checks with a column expectation of its own (``Rule.native``; in_set only for text values).
 _NATIVE_KINDS = ("not_null", "pattern", "range", "min_length", "max_length", "unique", "identifier", "type",
-                 "formula", "format", "cast", "column_pair")
+                 "formula", "format", "cast", "column_pair", "reference")
 
 
 def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) -> Path:
@@ -591,7 +596,6 @@ def _reference_rule(contract: Contract, prop: Property, check: dict[str, Any], a
     rows; ``severity: error`` quarantines the orphans instead.
     """
     dataset = str(args["referenceDataset"])
-    ref_col = q(args.get("referenceColumn", prop.name))
     name = check.get("name") or f"{prop.name}_references_{dataset.replace('/', '__')}"
     level = _level(check, default="warn")
     desc = check.get("description", f"{prop.business_name or prop.name}须在 {dataset} 中存在")
@@ -600,11 +604,10 @@ def _reference_rule(contract: Contract, prop: Property, check: dict[str, Any], a
         reason = "参照数据仅在入库关口检查" if ctx is None else f"参照数据集 {dataset} 尚无已接收批次，暂不检查"
         return Rule(name, level, check.get("dimension", "consistency"), desc, prop.name, "reference",
                     {"dataset": dataset}, _where("false"), skip_reason=reason)
-    files = ", ".join(lit(p) for p in paths)
-    pred = (f"{q(prop.name)} IS NOT NULL AND {q(prop.name)} NOT IN "
-            f"(SELECT {ref_col} FROM read_parquet([{files}], union_by_name = true) WHERE {ref_col} IS NOT NULL)")
+    ref_col = str(args.get("referenceColumn", prop.name))
+    pred = f"{q(prop.name)} IS NOT NULL AND {q(prop.name)} NOT IN ({reference_sql(list(paths), ref_col)})"
     return _row_rule(name, level, check.get("dimension", "consistency"), desc, prop.name, pred, "reference",
-                     {"dataset": dataset})
+                     {"dataset": dataset, "files": list(paths), "reference_column": ref_col})
 
 
 def _sla(contract: Contract) -> dict[str, dict[str, Any]]:

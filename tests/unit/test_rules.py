@@ -244,6 +244,10 @@ def test_referential_integrity_warns_by_default_and_quarantines_on_error(setting
     strict = _contract(tmp_path, {"org": {"quality": [check | {"severity": "error"}]}})
     outcome, results = _gate(settings, strict, rows, references=refs)
     assert (outcome.rows_quarantined, results["org_registered"].verdict) == (1, "quarantined")
+    doc = _row_expectations(settings)["org_registered"]  # Data Docs: CityShare's own GX expectation, its sample
+    assert doc["expectation_config"]["type"] == "expect_column_values_to_exist_in_reference_dataset"
+    assert doc["result"]["partial_unexpected_list"] == [rows[4]["org"]]
+    assert [r["_source_row"] for r in doc["result"]["partial_unexpected_index_list"]] == [5]
 
 
 def test_freshness_against_update_cycle_and_latency_blocks_a_stale_batch(settings, tmp_path):
