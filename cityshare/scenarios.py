@@ -69,7 +69,7 @@ def sql_literal(value: Any, engine: str) -> str:
 
 def render_tasks_model(settings: Settings, types: dict[str, str], engine: str) -> str:
     """The model's SQL: the rows as literal selects (in ``{% raw %}``, so no text of the YAML is read as Jinja),
-    every column cast to ``types`` (logical type → the engine's SQL type), as the Python model typed them."""
+    every column cast to ``types`` (logical type → the engine's SQL type: VARCHAR and BIGINT on DuckDB)."""
     rows = scenario_tasks(settings)
     if rows:
         selects = [", ".join(f"{sql_literal(r[c], engine)} as {c}" for c in COLUMNS) for r in rows]

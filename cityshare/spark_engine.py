@@ -35,10 +35,8 @@ from cityshare.transform import NodeProgress, failed_nodes, node_results, progre
 RAW_META_COLUMNS = (("_load_id", "string"), ("_loaded_at", "timestamp"), ("_source", "string"),
                     ("_source_row", "bigint"), ("_row_hash", "string"), ("_load_date", "date"))
 LAYERS = ("standard", "base", "theme", "collab")
-# what a Spark build builds: the seeds and the four layers, but the one Python model (the scenarios' task list):
-# dbt-spark runs Python models only on Databricks (docs/spark.md)
+# what a Spark build builds: the seeds and every model of the four layers, with their data tests
 SPARK_SELECT = ("tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab")
-SPARK_EXCLUDE = ("collab_scenarios__tasks",)
 MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
 _SESSION: Any = None
 
@@ -291,17 +289,18 @@ def export_for_audit(settings: Settings, models: Iterable[str]) -> list[str]:
 
 
 def build(settings: Settings, full_refresh: bool = False, on_node: NodeProgress | None = None) -> dict[str, Any]:
-    """``cityshare build`` on Spark (``CITYSHARE_ENGINE=spark``, see :mod:`cityshare.engine`): every model of the
-    layers but the Python one (:data:`SPARK_EXCLUDE`), with the seeds, then the published models written to the
-    audit area; the gate's ``meta.batches`` in the DuckDB warehouse says which landed batches the raw views read.
+    """``cityshare build`` on Spark (``CITYSHARE_ENGINE=spark``, see :mod:`cityshare.engine`): the seeds and every
+    model of the layers with their data tests, then the published models written to the audit area; the gate's
+    ``meta.batches`` in the DuckDB warehouse says which landed batches the raw views read.
 
     Every build is full (incremental models are tables on Spark, docs/spark.md), so ``full_refresh`` changes
     nothing. The summary has :func:`cityshare.transform.build`'s keys; ``failed`` lists the nodes dbt could not
-    build, which the audit holds back."""
+    build or that failed, and what dbt skipped behind a failed model or data test — as on DuckDB, the same
+    ``dbt build`` graph — which are not written to the audit area, so the audit holds them back."""
     del full_refresh  # every Spark build rebuilds every table
     shutil.rmtree(audit_dir(settings), ignore_errors=True)  # a failed build leaves nothing the audit could take
-    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--exclude-resource-type", "test",
-                            "--select", *SPARK_SELECT, "--exclude", *SPARK_EXCLUDE], settings,
+    # unit tests check model logic on fixtures (CI, cityshare.transform.unit_test), not the data: as on DuckDB
+    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--select", *SPARK_SELECT], settings,
                            allow_failed_nodes=True, on_node=on_node)
     failed = failed_nodes(result)
     exported = export_for_audit(settings, [c.model_name for c in load_contracts(settings, kind="shared")
