@@ -179,6 +179,31 @@ def test_tokens_are_the_keyed_hmac_on_both_engines(built):
         assert s_tokens and s_tokens == sorted(r[d_cols.index(column)] for r in d_rows if r[d_cols.index(column)])
 
 
+def test_the_policy_check_reads_the_spark_builds_lineage(built):
+    settings, *_ = built
+    from cityshare.contracts.model import load_contracts
+    from cityshare.policy import check_policy_by_contract, current_lineage, manifest_path
+    from cityshare.spark_engine import SCHEMA_FILE, target_dir
+
+    contracts = load_contracts(settings)
+    on_duckdb = dataclasses.replace(settings, engine="duckdb")
+    assert manifest_path(settings) == target_dir(settings) / "manifest.json" != manifest_path(on_duckdb)
+    assert (target_dir(settings) / SCHEMA_FILE).exists()
+    spark_graph, duckdb_graph = current_lineage(settings, contracts), current_lineage(on_duckdb, contracts)
+    assert spark_graph is not None and duckdb_graph is not None
+    # the Spark manifest's compiled Spark SQL (sqlglot's spark dialect, the catalog's columns) gives DuckDB's
+    # lineage: the same tables, dependencies and column pairs from every source to every shared table
+    assert spark_graph.nodes.keys() == duckdb_graph.nodes.keys()
+    assert spark_graph.edges.keys() == duckdb_graph.edges.keys() and len(spark_graph.edges) >= 50
+    assert check_policy_by_contract(settings, contracts) == check_policy_by_contract(on_duckdb, contracts)
+    differ = {k: (sorted(set(v) - set(duckdb_graph.edges[k])), sorted(set(duckdb_graph.edges[k]) - set(v)))
+              for k, v in spark_graph.edges.items() if sorted(v) != sorted(duckdb_graph.edges[k])}
+    assert differ == {}  # edge → (column pairs only on Spark, only on DuckDB)
+    # column pairs parsed from the models' Spark SQL, not only the shared tables' copies of their models
+    assert sum(len(v) for (_, target), v in spark_graph.edges.items() if not target.startswith("shared.")) >= 100
+    assert (target_dir(settings) / "column_lineage_cache.json").exists()
+
+
 # Write-audit-publish on Spark. These tests come last: the fixture below empties the DuckDB build's layer tables.
 
 
@@ -204,8 +229,10 @@ def _published(settings) -> dict[str, tuple[int, list[str], list[tuple]]]:
 @pytest.fixture(scope="module")
 def published_on_spark(built):
     """(settings, what DuckDB published, its outcome, Spark's outcome): the DuckDB build's published tables are
-    read, its layer tables emptied (a publish that read them would publish empty tables), then the Spark build is
-    audited and published by ``cityshare.publish.audit_and_publish``, as ``cityshare build`` does."""
+    read, its layer tables emptied (a publish that read them would publish empty tables) and its dbt manifest
+    removed (as in a home that never built on DuckDB: the sharing-attribute check reads the Spark build's), then
+    the Spark build is audited and published by ``cityshare.publish.audit_and_publish``, as ``cityshare build``
+    does."""
     from cityshare.publish import audit_and_publish
     from cityshare.warehouse import connect, transaction
 
@@ -217,6 +244,7 @@ def published_on_spark(built):
                              f"'BASE TABLE' AND table_schema IN ({', '.join('?' for _ in LAYERS)})", list(LAYERS)).fetchall()
         for schema, name in tables:
             con.execute(f'DELETE FROM {schema}."{name}"')
+    (settings.dbt_target_dir / "manifest.json").unlink()
     return settings, before, on_duckdb, audit_and_publish(settings, not_built=summary["failed"])
 
 
