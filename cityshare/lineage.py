@@ -1,8 +1,9 @@
 """Table and column lineage (血缘) from department source to shared table.
 
 Tables and their dependencies come from the dbt manifest; column pairs come from each model's
-compiled SQL, parsed with sqlglot (DuckDB dialect) and qualified with the warehouse's column list so
-``select *`` CTEs resolve. The published ``shared.<table>`` copies its model column for column.
+compiled SQL, parsed with sqlglot in the dialect of the manifest's adapter (DuckDB, or Spark for a Spark build's
+manifest) and qualified with the warehouse's column list so ``select *`` CTEs resolve. The published
+``shared.<table>`` copies its model column for column.
 The graph is stored in the ``directory`` schema (queryable) and as ``data/directory/lineage.json``
 (what the portal reads, lock-free); ``lineage_graph()`` is the portal's entry point.
 
@@ -173,8 +174,9 @@ def cache_path(settings: Settings) -> Path:
     return settings.dbt_target_dir / CACHE_FILE
 
 
-def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
-    """For each output column of ``sql``: the ``(relation, column)`` leaves it derives from.
+def column_pairs(sql: str, schema: dict[str, Any], dialect: str = "duckdb") -> dict[str, list[tuple[str, str]]]:
+    """For each output column of ``sql`` (SQL of sqlglot's ``dialect``): the ``(relation, column)`` leaves it derives
+    from.
 
     ``trim_selects=False``: sqlglot would otherwise copy the whole query once per column only to
     label the nodes, which this function does not read.
@@ -185,13 +187,13 @@ def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, 
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.optimizer.scope import build_scope
 
-    query = qualify(sqlglot.parse_one(sql, dialect="duckdb"), schema=schema or None, dialect="duckdb",
+    query = qualify(sqlglot.parse_one(sql, dialect=dialect), schema=schema or None, dialect=dialect,
                     validate_qualify_columns=False)
     scope = build_scope(query)
     out: dict[str, list[tuple[str, str]]] = {}
     for select in query.selects:  # type: ignore[attr-defined]  # a parsed SELECT (sqlglot types it as Expression)
         col = select.alias_or_name
-        root = lineage(col, query, schema=schema or None, dialect="duckdb", scope=scope, copy=False,
+        root = lineage(col, query, schema=schema or None, dialect=dialect, scope=scope, copy=False,
                        trim_selects=False)
         leaves = []
         for node in root.walk():
@@ -203,7 +205,7 @@ def column_pairs(sql: str, schema: dict[str, Any]) -> dict[str, list[tuple[str, 
     return out
 
 
-def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tuple[str, str, str], tuple[str, str, str]],
+def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tuple[str, ...], tuple[str, ...]],
                   schema: dict[str, Any]) -> dict[str, Any]:
     """The warehouse columns of the relations a model reads: its parents (an ephemeral parent is
     inlined as a CTE, so its own parents count) and itself (an incremental run reads ``{{ this }}``).
@@ -223,12 +225,25 @@ def _input_schema(item: dict[str, Any], by_uid: dict[str, Any], index: dict[tupl
             relations.append(parent.get("relation_name"))
     out: dict[str, Any] = {}
     for relation in relations:
-        parts = _relation(relation or "").split(".")
-        key = index.get((parts[0], parts[1], parts[2])) if len(parts) == 3 else None
+        key = index.get(tuple(_relation(relation or "").split(".")))
         if key is not None:
-            catalog, db, table = key
-            out.setdefault(catalog, {}).setdefault(db, {})[table] = schema[catalog][db][table]
+            *path, table = key
+            inner, level = out, schema
+            for part in path:
+                inner, level = inner.setdefault(part, {}), level[part]
+            inner[table] = level[table]
     return out
+
+
+def _table_keys(schema: dict[str, Any]) -> Iterator[tuple[str, ...]]:
+    """The (catalog, schema, table) of every table of a DuckDB warehouse schema, or (schema, table) of a Spark one
+    (whose relations have no catalog): the path down to each ``{column: type}``."""
+    for name, inner in schema.items():
+        if isinstance(inner, dict) and inner and all(isinstance(v, dict) for v in inner.values()):
+            for rest in _table_keys(inner):
+                yield (name, *rest)
+        else:
+            yield (name,)
 
 
 def _load_cache(path: Path | None) -> dict[str, Any]:
@@ -259,8 +274,8 @@ def model_column_pairs(manifest: dict[str, Any], schema: dict[str, Any],
     from importlib.metadata import version
 
     by_uid = {**manifest.get("sources", {}), **manifest.get("nodes", {})}
-    index = {(c.lower(), d.lower(), t.lower()): (c, d, t)
-             for c, dbs in schema.items() for d, tables in dbs.items() for t in tables}
+    index = {tuple(part.lower() for part in key): key for key in _table_keys(schema)}
+    dialect = "spark" if manifest.get("metadata", {}).get("adapter_type") == "spark" else "duckdb"
     stored = _load_cache(cache)
     used: dict[str, Any] = {}
     out: dict[str, dict[str, list[tuple[str, str]]] | None] = {}
@@ -270,11 +285,13 @@ def model_column_pairs(manifest: dict[str, Any], schema: dict[str, Any],
         if item.get("resource_type") != "model" or not sql or item.get("language", "sql") != "sql":
             continue  # a Python model has no SQL to parse: table-level lineage only
         inputs = _input_schema(item, by_uid, index, schema)
-        key = hashlib.sha256(json.dumps([_CACHE_FORMAT, engine, sql, inputs], sort_keys=True).encode()).hexdigest()
+        # (a DuckDB model's key as before the Spark dialect, so existing caches stay valid)
+        inputs_key = [_CACHE_FORMAT, engine, sql, inputs, *([dialect] if dialect != "duckdb" else [])]
+        key = hashlib.sha256(json.dumps(inputs_key, sort_keys=True).encode()).hexdigest()
         entry = stored.get(key)
         if entry is None:
             try:
-                entry = {"pairs": column_pairs(sql, inputs)}
+                entry = {"pairs": column_pairs(sql, inputs, dialect)}
             except Exception as exc:  # unparsable SQL keeps table-level lineage only
                 entry = {"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
         used[key] = entry

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract, load_contracts
@@ -159,8 +160,24 @@ def check_policy(settings: Settings | None = None, graph: Lineage | None = None,
     return [m for messages in check_policy_by_contract(settings, contracts).values() for m in messages]
 
 
+def manifest_path(settings: Settings) -> Path:
+    """The manifest of the engine that builds the layers (``CITYSHARE_ENGINE``): the audit checks what was built."""
+    if settings.engine == "spark":
+        from cityshare.spark_engine import target_dir
+
+        return target_dir(settings) / "manifest.json"
+    return settings.dbt_target_dir / "manifest.json"
+
+
 def current_lineage(settings: Settings, contracts: list[Contract]) -> Lineage | None:
-    """The lineage of the last dbt build (None without a manifest: nothing can be proven)."""
+    """The lineage of the last dbt build (None without a manifest: nothing can be proven).
+
+    On Spark the Spark build's manifest and catalog columns, so a home that never built on DuckDB can publish."""
+    if settings.engine == "spark":
+        from cityshare.spark_engine import lineage_inputs
+
+        manifest, schema, cache = lineage_inputs(settings)
+        return None if manifest is None else compute_lineage(manifest, contracts, {}, schema, cache)
     manifest = load_manifest(settings)
     if manifest is None:
         return None
@@ -179,7 +196,7 @@ def check_policy_by_contract(settings: Settings | None = None, contracts: list[C
     contracts = load_contracts(settings) if contracts is None else contracts
     graph = graph or current_lineage(settings, contracts)
     if graph is None:
-        return {None: [f"{settings.dbt_target_dir / 'manifest.json'}: no dbt manifest, 共享属性传递 cannot be "
+        return {None: [f"{manifest_path(settings)}: no dbt manifest, 共享属性传递 cannot be "
                        "checked (run `cityshare build`)"]}
     out: dict[str | None, list[str]] = {}
     for conflict in policy_conflicts(contracts, graph):

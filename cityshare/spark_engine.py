@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -35,17 +36,21 @@ from cityshare.transform import NodeProgress, failed_nodes, node_results, progre
 RAW_META_COLUMNS = (("_load_id", "string"), ("_loaded_at", "timestamp"), ("_source", "string"),
                     ("_source_row", "bigint"), ("_row_hash", "string"), ("_load_date", "date"))
 LAYERS = ("standard", "base", "theme", "collab")
-# what a Spark build builds: the seeds and the four layers, but the one Python model (the scenarios' task list):
-# dbt-spark runs Python models only on Databricks (docs/spark.md)
+# what a Spark build builds: the seeds and every model of the four layers, with their data tests
 SPARK_SELECT = ("tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab")
-SPARK_EXCLUDE = ("collab_scenarios__tasks",)
 MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
+SCHEMA_FILE = "warehouse_schema.json"
 _SESSION: Any = None
 
 
 def spark_dir(settings: Settings) -> Path:
     """Where the Spark tier keeps its warehouse (Parquet tables), metastore and dbt artifacts."""
     return settings.data_dir / "spark"
+
+
+def target_dir(settings: Settings) -> Path:
+    """The Spark build's dbt artifacts (manifest, run results) and the catalog's columns (:data:`SCHEMA_FILE`)."""
+    return spark_dir(settings) / "target"
 
 
 def require_spark() -> None:
@@ -244,7 +249,7 @@ def run_dbt_spark(args: list[str], settings: Settings | None = None, allow_faile
     shutil.copytree(settings.dbt_project_dir, project,
                     ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "_generated", ".user.yml"))
     render_dbt_files(settings, out=project / "models" / "_generated", engine="spark")
-    target = spark_dir(settings) / "target"
+    target = target_dir(settings)
     previous = os.environ.get("CITYSHARE_ENGINE")
     os.environ["CITYSHARE_ENGINE"] = "spark"
     try:
@@ -291,25 +296,59 @@ def export_for_audit(settings: Settings, models: Iterable[str]) -> list[str]:
 
 
 def build(settings: Settings, full_refresh: bool = False, on_node: NodeProgress | None = None) -> dict[str, Any]:
-    """``cityshare build`` on Spark (``CITYSHARE_ENGINE=spark``, see :mod:`cityshare.engine`): every model of the
-    layers but the Python one (:data:`SPARK_EXCLUDE`), with the seeds, then the published models written to the
-    audit area; the gate's ``meta.batches`` in the DuckDB warehouse says which landed batches the raw views read.
+    """``cityshare build`` on Spark (``CITYSHARE_ENGINE=spark``, see :mod:`cityshare.engine`): the seeds and every
+    model of the layers with their data tests, then the published models written to the audit area; the gate's
+    ``meta.batches`` in the DuckDB warehouse says which landed batches the raw views read.
 
     Every build is full (incremental models are tables on Spark, docs/spark.md), so ``full_refresh`` changes
     nothing. The summary has :func:`cityshare.transform.build`'s keys; ``failed`` lists the nodes dbt could not
-    build, which the audit holds back."""
+    build or that failed, and what dbt skipped behind a failed model or data test — as on DuckDB, the same
+    ``dbt build`` graph — which are not written to the audit area, so the audit holds them back."""
     del full_refresh  # every Spark build rebuilds every table
     shutil.rmtree(audit_dir(settings), ignore_errors=True)  # a failed build leaves nothing the audit could take
-    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--exclude-resource-type", "test",
-                            "--select", *SPARK_SELECT, "--exclude", *SPARK_EXCLUDE], settings,
+    # unit tests check model logic on fixtures (CI, cityshare.transform.unit_test), not the data: as on DuckDB
+    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--select", *SPARK_SELECT], settings,
                            allow_failed_nodes=True, on_node=on_node)
     failed = failed_nodes(result)
     exported = export_for_audit(settings, [c.model_name for c in load_contracts(settings, kind="shared")
                                            if c.model_name not in failed])
+    write_warehouse_schema(settings)
     nodes = node_results(result)
     return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model"),
             "failed": failed, "selected": "all", "reason": "Spark 引擎：每次全量构建 every Spark build is full",
             "raw_views_refreshed": 0, "nothing_built": False, "engine": "spark", "audit_tables": len(exported)}
+
+
+def write_warehouse_schema(settings: Settings) -> Path:
+    """``{schema: {table: {column: type}}}`` of the raw views, seeds and layers in Spark's catalog, written beside
+    the build's manifest: the audit's sharing-attribute check qualifies the manifest's compiled Spark SQL with it
+    (:func:`lineage_inputs`) without a Spark session, as it does the DuckDB build's with the warehouse's columns."""
+    spark = spark_session(settings)
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for db in ("raw", "ref", *LAYERS):
+        if not spark.catalog.databaseExists(db):
+            continue
+        for table in spark.catalog.listTables(db):
+            if not table.isTemporary:
+                fields = spark.table(f"`{db}`.`{table.name}`").schema.fields
+                schema.setdefault(db, {})[table.name] = {f.name: f.dataType.simpleString() for f in fields}
+    path = target_dir(settings) / SCHEMA_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(schema, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def lineage_inputs(settings: Settings) -> tuple[dict[str, Any] | None, dict[str, Any], Path]:
+    """The last Spark build's dbt manifest (None before one), its catalog's columns and the column-lineage cache
+    file: what :func:`cityshare.lineage.compute_lineage` reads (needs no Spark session or pyspark)."""
+    target = target_dir(settings)
+    try:
+        manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+        schema = json.loads((target / SCHEMA_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # no finished Spark build: nothing can be proven
+        return None, {}, target / "column_lineage_cache.json"
+    return manifest, schema, target / "column_lineage_cache.json"
 
 
 def _value(v: Any) -> Any:

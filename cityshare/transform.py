@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from cityshare import scenarios
 from cityshare.build_state import RENDERED_STAMP
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
@@ -31,9 +32,10 @@ _DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "in
 
 
 def render_dbt_files(settings: Settings | None = None, out: Path | None = None, engine: str = "duckdb") -> list[Path]:
-    """Write ``sources.yml`` (source contracts) and ``published.yml`` (published contracts).
+    """Write ``sources.yml`` (source contracts), ``published.yml`` (published contracts), the derived standard
+    models and the scenarios' task list (:mod:`cityshare.scenarios`).
 
-    ``engine``: the adapter the contracts' column types are written for (Spark's text type is ``string``)."""
+    ``engine``: the adapter the column types and literals are written for (Spark's text type is ``string``)."""
     types = {**_DBT_TYPES, "string": "string"} if engine == "spark" else _DBT_TYPES
     settings = settings or get_settings()
     out = out or settings.dbt_project_dir / "models" / "_generated"
@@ -69,7 +71,8 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None, 
             for c in load_contracts(settings, kind="shared")
         ],
     }
-    files = {out / "sources.yml": _yaml(sources), out / "published.yml": _yaml(published)}
+    files = {out / "sources.yml": _yaml(sources), out / "published.yml": _yaml(published),
+             out / "collaboration" / f"{scenarios.MODEL}.sql": scenarios.render_tasks_model(settings, types, engine)}
     files.update(derived_models(settings, out))
     for path, text in files.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -89,16 +92,18 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None, 
 
 
 def _render_key(settings: Settings) -> str:
-    """The inputs of the rendered files: the compiled contracts' content hash, the hand-written models and the
-    rendering code."""
+    """The inputs of the rendered files: the compiled contracts' content hash, the hand-written models, the
+    scenarios (catalog/scenarios.yml) and the rendering code."""
     import hashlib
 
     from cityshare.contracts.compiled import catalogue
 
     digest = hashlib.sha256(catalogue(settings).content_hash.encode())
     digest.update("\n".join(sorted(hand_written_models(settings))).encode())
+    path = scenarios.scenarios_path(settings)
+    digest.update(path.read_bytes() if path.exists() else b"")
     package = Path(__file__).resolve().parent
-    for name in ("transform.py", "standard_model.py", "contracts/document.py"):
+    for name in ("transform.py", "standard_model.py", "scenarios.py", "contracts/document.py"):
         digest.update((package / name).read_bytes())
     return digest.hexdigest()
 

@@ -51,6 +51,21 @@
 
 {% macro default__cs_regexp_full_match(expr, pattern) -%}{{ cs_unsupported('cs_regexp_full_match') }}{%- endmacro %}
 
+{#- Whether ``pattern`` matches anywhere in the string (DuckDB's regexp_matches; Java's rlike finds, too). -#}
+{% macro cs_regexp_matches(expr, pattern) -%}
+    {{ return(adapter.dispatch('cs_regexp_matches', 'cityshare')(expr, pattern)) }}
+{%- endmacro %}
+
+{% macro duckdb__cs_regexp_matches(expr, pattern) -%}
+    regexp_matches({{ expr }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro spark__cs_regexp_matches(expr, pattern) -%}
+    ({{ expr }} rlike '{{ pattern | replace('\\', '\\\\') }}')
+{%- endmacro %}
+
+{% macro default__cs_regexp_matches(expr, pattern) -%}{{ cs_unsupported('cs_regexp_matches') }}{%- endmacro %}
+
 {#- Every match replaced (``replacement`` refers to groups as \1, \2 as DuckDB does). ``anchored``: the pattern
     matches at most once (^…$), so DuckDB's first-match form is written, as the project always did. -#}
 {% macro cs_regexp_replace_all(expr, pattern, replacement, anchored=false) -%}

@@ -5,13 +5,15 @@ again on a Spark standalone cluster this test starts on 127.0.0.1 (a master and 
 distribution, ``cityshare.spark_cluster``): the seeds, the standard layer (标准库, hand-written and
 contract-derived models), base (基础库), theme (主题库) and collaboration (协同专题库) models, reading the same
 landed Parquet files in place. Every Spark table and view must hold exactly the DuckDB one's rows — the same
-masked values and the same keyed tokens —, every model must have run on Spark, and the executors the two workers
-launched must have run the tasks.
+masked values and the same keyed tokens —, every model (the scenarios' task list rendered from catalog/scenarios.yml
+too) and every data test must have run on Spark, the tests passed, and the executors the two workers launched must
+have run the tasks.
 
 Then write-audit-publish on Spark (``CITYSHARE_ENGINE=spark``): the DuckDB build was published first, its layer
 tables are emptied, and the Spark build is audited and published by the same code — every published table (its
 Parquet snapshot, the ``shared`` table, the ``meta.publications`` record) must hold exactly the rows DuckDB
-published, and a Spark table that fails its audit must publish nothing.
+published, and a Spark table that fails its audit must publish nothing. Last, a data test that fails holds back on
+Spark what it holds back on DuckDB.
 """
 
 from __future__ import annotations
@@ -31,9 +33,6 @@ pytestmark = pytest.mark.spark
 
 DAY = dt.date(2026, 11, 1)
 LAYERS = ("standard", "base", "theme", "collab")
-# a dbt Python model (the scenario task list read from catalog/scenarios.yml): dbt-spark runs Python models only
-# on Databricks, so it stays a DuckDB table (docs/spark.md)
-PYTHON_MODELS = ("collab.collab_scenarios__tasks",)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +73,13 @@ def built(tmp_path_factory):
 
 
 def _relations(settings) -> list[str]:
-    """The DuckDB build's tables and views of the layers Spark builds (without the Python model)."""
+    """The DuckDB build's tables and views of the layers Spark builds."""
     from cityshare.warehouse import connect
 
     with connect(settings, read_only=True) as con:
         rows = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
                            f"WHERE table_schema IN ({', '.join('?' for _ in LAYERS)})", list(LAYERS)).fetchall()
-    return sorted(f"{schema}.{name}" for schema, name in rows if f"{schema}.{name}" not in PYTHON_MODELS)
+    return sorted(f"{schema}.{name}" for schema, name in rows)
 
 
 def test_every_model_ran_on_spark(built):
@@ -98,11 +97,31 @@ def test_every_model_ran_on_spark(built):
     assert results["args"]["which"] == "build"
     statuses = {r["unique_id"]: r["status"] for r in results["results"]}
     models = {uid for uid in statuses if uid.startswith("model.")}
-    # every DuckDB table and view of the four layers (but the Python model) was built on Spark
+    # every DuckDB table and view of the four layers was built on Spark, the scenarios' task list too
     relations = _relations(settings)
+    assert "collab.collab_scenarios__tasks" in relations
+    assert statuses["model.cityshare.collab_scenarios__tasks"] == "success"
     assert sum(rel.startswith("collab.") for rel in relations) >= 15 and sum(rel.startswith("theme.") for rel in relations) >= 10
     assert {f"model.cityshare.{rel.split('.')[1]}" for rel in relations} <= models
-    assert {uid: s for uid, s in statuses.items() if s != "success"} == {}
+    # the seeds and models succeeded (the data tests passed: below)
+    assert {uid: s for uid, s in statuses.items() if s != "success" and not uid.startswith("test.")} == {}
+
+
+def test_the_data_tests_ran_on_spark_and_passed(built):
+    settings, *_ = built
+    from cityshare.spark_engine import spark_dir
+
+    def tests(target):
+        results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+        return {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("test.")}
+
+    on_spark, on_duckdb = tests(spark_dir(settings) / "target"), tests(settings.dbt_target_dir)
+    # the project's singular tests (dbt_project/tests/) and the models' data_tests: the same ones as the DuckDB
+    # build ran, every one passed on Spark (assert_pii_masked's regex through cs_regexp_matches)
+    singular = {f"test.cityshare.{p.stem}" for p in (settings.dbt_project_dir / "tests").glob("*.sql")}
+    assert len(singular) >= 4 and singular <= set(on_spark)
+    assert len(on_spark) >= 40 and set(on_spark) == set(on_duckdb)
+    assert {uid: s for uid, s in on_spark.items() if s != "pass"} == {}
 
 
 def test_every_layer_equals_duckdb(built):
@@ -110,7 +129,7 @@ def test_every_layer_equals_duckdb(built):
     from cityshare.spark_engine import compare_with_duckdb, spark_rows, spark_session
 
     relations = [*_relations(settings), "ref.area_code_changes"]
-    assert len(relations) >= 55
+    assert len(relations) >= 56 and "collab.collab_scenarios__tasks" in relations
     assert compare_with_duckdb(settings, relations) == {}
     # not a comparison of empty tables: the simulated day reached most of them
     spark = spark_session(settings)
@@ -160,6 +179,31 @@ def test_tokens_are_the_keyed_hmac_on_both_engines(built):
         assert s_tokens and s_tokens == sorted(r[d_cols.index(column)] for r in d_rows if r[d_cols.index(column)])
 
 
+def test_the_policy_check_reads_the_spark_builds_lineage(built):
+    settings, *_ = built
+    from cityshare.contracts.model import load_contracts
+    from cityshare.policy import check_policy_by_contract, current_lineage, manifest_path
+    from cityshare.spark_engine import SCHEMA_FILE, target_dir
+
+    contracts = load_contracts(settings)
+    on_duckdb = dataclasses.replace(settings, engine="duckdb")
+    assert manifest_path(settings) == target_dir(settings) / "manifest.json" != manifest_path(on_duckdb)
+    assert (target_dir(settings) / SCHEMA_FILE).exists()
+    spark_graph, duckdb_graph = current_lineage(settings, contracts), current_lineage(on_duckdb, contracts)
+    assert spark_graph is not None and duckdb_graph is not None
+    # the Spark manifest's compiled Spark SQL (sqlglot's spark dialect, the catalog's columns) gives DuckDB's
+    # lineage: the same tables, dependencies and column pairs from every source to every shared table
+    assert spark_graph.nodes.keys() == duckdb_graph.nodes.keys()
+    assert spark_graph.edges.keys() == duckdb_graph.edges.keys() and len(spark_graph.edges) >= 50
+    assert check_policy_by_contract(settings, contracts) == check_policy_by_contract(on_duckdb, contracts)
+    differ = {k: (sorted(set(v) - set(duckdb_graph.edges[k])), sorted(set(duckdb_graph.edges[k]) - set(v)))
+              for k, v in spark_graph.edges.items() if sorted(v) != sorted(duckdb_graph.edges[k])}
+    assert differ == {}  # edge → (column pairs only on Spark, only on DuckDB)
+    # column pairs parsed from the models' Spark SQL, not only the shared tables' copies of their models
+    assert sum(len(v) for (_, target), v in spark_graph.edges.items() if not target.startswith("shared.")) >= 100
+    assert (target_dir(settings) / "column_lineage_cache.json").exists()
+
+
 # Write-audit-publish on Spark. These tests come last: the fixture below empties the DuckDB build's layer tables.
 
 
@@ -185,8 +229,10 @@ def _published(settings) -> dict[str, tuple[int, list[str], list[tuple]]]:
 @pytest.fixture(scope="module")
 def published_on_spark(built):
     """(settings, what DuckDB published, its outcome, Spark's outcome): the DuckDB build's published tables are
-    read, its layer tables emptied (a publish that read them would publish empty tables), then the Spark build is
-    audited and published by ``cityshare.publish.audit_and_publish``, as ``cityshare build`` does."""
+    read, its layer tables emptied (a publish that read them would publish empty tables) and its dbt manifest
+    removed (as in a home that never built on DuckDB: the sharing-attribute check reads the Spark build's), then
+    the Spark build is audited and published by ``cityshare.publish.audit_and_publish``, as ``cityshare build``
+    does."""
     from cityshare.publish import audit_and_publish
     from cityshare.warehouse import connect, transaction
 
@@ -198,6 +244,7 @@ def published_on_spark(built):
                              f"'BASE TABLE' AND table_schema IN ({', '.join('?' for _ in LAYERS)})", list(LAYERS)).fetchall()
         for schema, name in tables:
             con.execute(f'DELETE FROM {schema}."{name}"')
+    (settings.dbt_target_dir / "manifest.json").unlink()
     return settings, before, on_duckdb, audit_and_publish(settings, not_built=summary["failed"])
 
 
@@ -272,3 +319,29 @@ def test_a_failed_audit_on_spark_publishes_nothing(published_on_spark):
     # the others' rows did not change, so they keep their versions
     assert state() == before
     assert not (settings.exports_dir / ".staging" / f"{victim.model_name}.parquet").exists()
+
+
+def test_a_failed_data_test_holds_back_on_spark_what_it_holds_back_on_duckdb(published_on_spark, monkeypatch):
+    settings, *_ = published_on_spark
+    from cityshare import engine, spark_engine
+    from cityshare.contracts.model import load_contracts
+    from cityshare.publish import audit_and_publish
+    from cityshare.transform import failed_nodes, run_dbt
+
+    # a data test of a published model that fails whatever the rows (in this home's copy of the project)
+    (settings.dbt_project_dir / "tests" / "assert_forced_failure.sql").write_text(
+        "-- depends_on: {{ ref('theme_city_cases__case') }}\nselect 'forced' as failure\n", encoding="utf-8")
+    select = "theme_city_cases__case+"
+    on_duckdb_failed = failed_nodes(run_dbt(["build", "--exclude-resource-type", "unit_test", "--select", select],
+                                            settings, allow_failed_nodes=True))
+    monkeypatch.setattr(spark_engine, "SPARK_SELECT", (select,))  # that subgraph only: a full build takes minutes
+    summary = engine.build(settings)
+    # dbt build on either engine: the test fails, the models downstream of its model are skipped
+    assert summary["failed"].keys() == on_duckdb_failed.keys()
+    assert summary["failed"]["assert_forced_failure"] and "collab_storefront_order__street_day" in summary["failed"]
+    outcome = audit_and_publish(settings, not_built=summary["failed"])
+    held = {t for t, reasons in outcome["blocked"].items() if any(": dbt " in r for r in reasons)}
+    assert "shared.collab_storefront_order__street_day" in held and "shared.theme_city_cases__case" not in held
+    # exactly the published models DuckDB's failed nodes name (what the audit holds back after a DuckDB build)
+    shared = {c.model_name for c in load_contracts(settings, kind="shared")}
+    assert held == {f"shared.{name}" for name in shared & on_duckdb_failed.keys()}

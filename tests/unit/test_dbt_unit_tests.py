@@ -27,7 +27,7 @@ def ran(tmp_path_factory):
     """(scratch settings, unit_test summary, manifest) of one unit-test run in a temporary work folder."""
     work = tmp_path_factory.mktemp("dbt_unit") / "work"
     with pytest.MonkeyPatch.context() as mp:
-        # nothing may touch the default data folder (the dbt plugin and the Python model read the settings)
+        # nothing may touch the default data folder (the dbt plugin reads the settings)
         mp.setenv("CITYSHARE_DATA_DIR", str(work.parent / "data"))
         summary = unit_test(get_settings(), work_dir=work)
         manifest = json.loads((Path(summary["target_dir"]) / "manifest.json").read_text(encoding="utf-8"))

@@ -46,9 +46,9 @@ def counted(monkeypatch):
     calls: list[str] = []
     real = lineage_mod.column_pairs
 
-    def spy(sql, schema):
+    def spy(sql, schema, dialect="duckdb"):
         calls.append(sql)
-        return real(sql, schema)
+        return real(sql, schema, dialect)
 
     monkeypatch.setattr(lineage_mod, "column_pairs", spy)
     return calls
