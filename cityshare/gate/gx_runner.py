@@ -1,9 +1,10 @@
 """Run compiled rules as a Great Expectations 1.x suite, SQL pushed down to DuckDB.
 
 GX 1.24 on duckdb-engine loses results when a pooled connection is returned before fetching (GX issue
-#10738); registering duckdb as a persisted-connection dialect (the treatment sqlite gets) fixes it.
-The batch under test lives in a private in-memory DuckDB (a query over Parquet), so gates never take
-the warehouse's write lock.
+#10738); the gate's datasource, ``gx_duckdb.DuckDBDatasource``, keeps one connection open instead, with
+GX's public API only (no GX private name is used: ``tests/unit/test_gx_public_api.py``). The batch under
+test lives in a private in-memory DuckDB (a query over Parquet), so gates never take the warehouse's
+write lock.
 
 Fixed cost: registering a datasource, asset, suite and validation definition in a GX context
 re-serialises the whole project config each time (~0.2 s per suite, more than validating a small
@@ -11,7 +12,9 @@ batch). So each process registers one DuckDB datasource with one query asset per
 once; a run points the asset at a temp view of the batch, builds the suite's expectations and
 validates them with GX's ``Validator`` directly, adding the same result metadata
 ``ValidationDefinition.run`` adds. GX's store is never written. Each gate still gets a fresh
-execution engine (``session_connection``), so nothing GX caches per engine outlives one batch.
+execution engine on a fresh in-memory database (``session_connection`` names a new one in the
+datasource's connection string, and GX rebuilds its engine when the datasource's config changes), so
+nothing GX caches per engine outlives one batch.
 """
 
 from __future__ import annotations
@@ -107,25 +110,11 @@ def user_error(rule: str, raw: str | None) -> str | None:
     return "规则查询在此批次上失败，详见调试日志 (the rule's query failed on this batch; see the debug log)"
 
 
-class _DuckDBDialect(str):
-    """A dialect name GX can compare with its enum (it reads ``.value``)."""
-
-    @property
-    def value(self) -> str:
-        return str(self)
-
-
 @cache
 def _context() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
 
-    if "duckdb" not in engine._PERSISTED_CONNECTION_DIALECTS:
-        engine._PERSISTED_CONNECTION_DIALECTS = (  # type: ignore[assignment]  # GX types the tuple's length
-            *engine._PERSISTED_CONNECTION_DIALECTS,
-            _DuckDBDialect("duckdb"),
-        )
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
@@ -148,13 +137,20 @@ _sessions: dict[int, _Session] = {}
 
 def _session() -> _Session:
     """This process's session (a forked child builds its own: DuckDB connections do not survive fork)."""
+    from cityshare.gate.gx_duckdb import DuckDBDatasource
+
     pid = os.getpid()
     if pid not in _sessions:
         # No SQLAlchemy statement cache: the same text means another batch every run.
-        source = _context().data_sources.add_sql(name=f"cityshare_{pid}", connection_string="duckdb:///:memory:",
-                                                  kwargs={"query_cache_size": 0})
-        _sessions[pid] = _Session(source)
+        source = DuckDBDatasource(name=f"cityshare_{pid}", connection_string=_database(pid),
+                                  kwargs={"query_cache_size": 0})
+        _sessions[pid] = _Session(_context().add_datasource(datasource=source))
     return _sessions[pid]
+
+
+def _database(pid: int) -> str:
+    """A new private in-memory DuckDB database (named, so each gate's differs from the last)."""
+    return f"duckdb:///:memory:cityshare_{pid}_{next(_counter)}"
 
 
 def _batch_definition(session: _Session, name: str, view: str) -> Any:
@@ -177,12 +173,15 @@ def session_connection() -> Iterator[Any]:
     The gate computes its rule flags there, so GX counts them without a round trip through Parquet.
     The outermost block gets a fresh execution engine, i.e. a fresh in-memory DuckDB: GX keeps state
     per engine (metrics, batches, reflected columns) keyed by batch id, and the asset's batch id is
-    the same every run, so no engine outlives the gate that used it.
+    the same every run, so no engine outlives the gate that used it. GX builds a new engine whenever
+    the datasource's config differs from the one its engine was built from
+    (``SQLDatasource.get_execution_engine``), so the block gives it a new database name.
     """
     with _lock:
         session = _session()
         if session.depth == 0:
-            session.source._execution_engine = None  # the next get_execution_engine() builds a new one
+            # a new connection string is new datasource config: get_execution_engine() builds a new engine
+            session.source.connection_string = _database(os.getpid())
             engine = session.source.get_execution_engine()
             checkout = engine.engine.raw_connection()  # StaticPool: the one connection GX queries on
             session.con = checkout.driver_connection
@@ -193,7 +192,6 @@ def session_connection() -> Iterator[Any]:
             session.depth -= 1
             if session.depth == 0:
                 session.source.get_execution_engine().close()
-                session.source._execution_engine = None
                 session.con = None
 
 
