@@ -11,10 +11,10 @@ re-serialises the whole project config each time (~0.2 s per suite, more than va
 batch). So each process registers one DuckDB datasource with one query asset per relation name
 once; a run points the asset at a temp view of the batch, builds the suite's expectations and
 validates them with GX's ``Validator`` directly, adding the same result metadata
-``ValidationDefinition.run`` adds. GX's store is never written. Each gate still gets a fresh
-execution engine on a fresh in-memory database (``session_connection`` names a new one in the
-datasource's connection string, and GX rebuilds its engine when the datasource's config changes), so
-nothing GX caches per engine outlives one batch.
+``ValidationDefinition.run`` adds. GX's store is never written. Consecutive gates share the
+execution engine and its in-memory database while each leaves it as it found it; after an error or a
+leftover object (and every ``GATES_PER_ENGINE`` gates) ``session_connection`` names a new in-memory
+database in the datasource's connection string, and GX builds a new engine for the changed config.
 """
 
 from __future__ import annotations
@@ -124,13 +124,20 @@ def _context() -> Any:
 
 @dataclass
 class _Session:
-    """The process's GX datasource (registered once) and the DuckDB connection of the current gate."""
+    """The process's GX datasource (registered once) and the DuckDB connection its engine holds."""
 
     source: Any
     batch_definitions: dict[str, Any] = field(default_factory=dict)
-    con: Any = None  # duckdb connection GX validates on while a gate holds the session
+    con: Any = None  # duckdb connection GX validates on (None: the next gate builds a new engine)
     depth: int = 0
+    gates: int = 0  # gates run on the current engine
 
+
+# An engine, its in-memory DuckDB and what GX caches per engine, serves this many gates, then a new one is
+# built. GX's per-engine metric cache is only a fallback for metrics a run did not compute (every run
+# computes its whole metric graph), so reuse is safe; the limit bounds that cache's growth in a worker
+# gating many contracts. A new engine costs ≈ 10–25 ms (DuckDB connection, dialect initialisation).
+GATES_PER_ENGINE = 200
 
 _sessions: dict[int, _Session] = {}
 
@@ -171,28 +178,65 @@ def session_connection() -> Iterator[Any]:
     """The DuckDB connection GX validates on, held exclusively for the block (re-entrant).
 
     The gate computes its rule flags there, so GX counts them without a round trip through Parquet.
-    The outermost block gets a fresh execution engine, i.e. a fresh in-memory DuckDB: GX keeps state
-    per engine (metrics, batches, reflected columns) keyed by batch id, and the asset's batch id is
-    the same every run, so no engine outlives the gate that used it. GX builds a new engine whenever
-    the datasource's config differs from the one its engine was built from
-    (``SQLDatasource.get_execution_engine``), so the block gives it a new database name.
+    Consecutive gates share the engine (and its in-memory DuckDB) while a gate leaves it as it found it:
+    the outermost block rolls back whatever is uncommitted and checks that no temp table or view is
+    left; otherwise (an error, a leftover object, ``GATES_PER_ENGINE`` reached) the engine is closed and
+    the next gate gets a fresh one. GX builds a new engine whenever the datasource's config differs from
+    the one its engine was built from (``SQLDatasource.get_execution_engine``), so the next gate gives the
+    datasource a new database name.
     """
     with _lock:
         session = _session()
-        if session.depth == 0:
-            # a new connection string is new datasource config: get_execution_engine() builds a new engine
+        if session.depth == 0 and session.con is None:
             session.source.connection_string = _database(os.getpid())
-            engine = session.source.get_execution_engine()
-            checkout = engine.engine.raw_connection()  # StaticPool: the one connection GX queries on
-            session.con = checkout.driver_connection
+            with session.source.get_execution_engine().get_connection() as held:
+                session.con = held.connection.driver_connection  # the one connection GX queries on
         session.depth += 1
+        clean = False
         try:
             yield session.con
+            clean = True
         finally:
             session.depth -= 1
             if session.depth == 0:
-                session.source.get_execution_engine().close()
-                session.con = None
+                session.gates += 1
+                if not (clean and session.gates < GATES_PER_ENGINE and _reset(session)):
+                    _retire(session)
+
+
+def _reset(session: _Session) -> bool:
+    """Roll back what the gate left uncommitted; whether the engine is as a new one would be (no temp object)."""
+    try:
+        with session.source.get_execution_engine().get_connection() as held:
+            held.rollback()
+        (left,) = session.con.execute(
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE temporary)"
+            " + (SELECT count(*) FROM duckdb_views() WHERE temporary AND NOT internal)").fetchone()
+    except Exception:  # e.g. a transaction DuckDB aborted: the next gate gets a new engine
+        log.debug("gate engine not reusable", exc_info=True)
+        return False
+    return not left
+
+
+def _retire(session: _Session) -> None:
+    """Close the session's engine (and its in-memory DuckDB); the next gate builds a new one."""
+    if session.con is not None:
+        session.source.get_execution_engine().close()
+    session.con, session.gates = None, 0
+
+
+def _retire_before_fork() -> None:
+    """A forked child must not inherit an open DuckDB database: close an idle engine before forking."""
+    if _lock.acquire(blocking=False):
+        try:
+            session = _sessions.get(os.getpid())
+            if session is not None and session.depth == 0:
+                _retire(session)
+        finally:
+            _lock.release()
+
+
+os.register_at_fork(before=_retire_before_fork)
 
 
 def settle(con: Any) -> None:
