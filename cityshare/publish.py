@@ -146,6 +146,7 @@ def audit(settings: Settings | None = None) -> list[Audited]:
 
 
 _AUDIT_CODE = ("publish.py", "engine.py", "contracts/rules.py", "contracts/predicates.py", "gate/gx_runner.py",
+               "gate/gx_duckdb.py",
                "contracts/gx_expectations.py", "policy.py", "lineage.py", "snapshots.py")
 
 

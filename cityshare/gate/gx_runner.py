@@ -1,17 +1,20 @@
 """Run compiled rules as a Great Expectations 1.x suite, SQL pushed down to DuckDB.
 
 GX 1.24 on duckdb-engine loses results when a pooled connection is returned before fetching (GX issue
-#10738); registering duckdb as a persisted-connection dialect (the treatment sqlite gets) fixes it.
-The batch under test lives in a private in-memory DuckDB (a query over Parquet), so gates never take
-the warehouse's write lock.
+#10738); the gate's datasource, ``gx_duckdb.DuckDBDatasource``, keeps one connection open instead, with
+GX's public API only (no GX private name is used: ``tests/unit/test_gx_public_api.py``). The batch under
+test lives in a private in-memory DuckDB (a query over Parquet), so gates never take the warehouse's
+write lock.
 
 Fixed cost: registering a datasource, asset, suite and validation definition in a GX context
 re-serialises the whole project config each time (~0.2 s per suite, more than validating a small
 batch). So each process registers one DuckDB datasource with one query asset per relation name
 once; a run points the asset at a temp view of the batch, builds the suite's expectations and
 validates them with GX's ``Validator`` directly, adding the same result metadata
-``ValidationDefinition.run`` adds. GX's store is never written. Each gate still gets a fresh
-execution engine (``session_connection``), so nothing GX caches per engine outlives one batch.
+``ValidationDefinition.run`` adds. GX's store is never written. Consecutive gates share the
+execution engine and its in-memory database while each leaves it as it found it; after an error or a
+leftover object (and every ``GATES_PER_ENGINE`` gates) ``session_connection`` names a new in-memory
+database in the datasource's connection string, and GX builds a new engine for the changed config.
 """
 
 from __future__ import annotations
@@ -107,25 +110,11 @@ def user_error(rule: str, raw: str | None) -> str | None:
     return "规则查询在此批次上失败，详见调试日志 (the rule's query failed on this batch; see the debug log)"
 
 
-class _DuckDBDialect(str):
-    """A dialect name GX can compare with its enum (it reads ``.value``)."""
-
-    @property
-    def value(self) -> str:
-        return str(self)
-
-
 @cache
 def _context() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
 
-    if "duckdb" not in engine._PERSISTED_CONNECTION_DIALECTS:
-        engine._PERSISTED_CONNECTION_DIALECTS = (  # type: ignore[assignment]  # GX types the tuple's length
-            *engine._PERSISTED_CONNECTION_DIALECTS,
-            _DuckDBDialect("duckdb"),
-        )
     for name in ("great_expectations", "great_expectations.data_context.types.base"):
         logging.getLogger(name).setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
@@ -135,26 +124,40 @@ def _context() -> Any:
 
 @dataclass
 class _Session:
-    """The process's GX datasource (registered once) and the DuckDB connection of the current gate."""
+    """The process's GX datasource (registered once) and the DuckDB connection its engine holds."""
 
     source: Any
     batch_definitions: dict[str, Any] = field(default_factory=dict)
-    con: Any = None  # duckdb connection GX validates on while a gate holds the session
+    con: Any = None  # duckdb connection GX validates on (None: the next gate builds a new engine)
     depth: int = 0
+    gates: int = 0  # gates run on the current engine
 
+
+# An engine, its in-memory DuckDB and what GX caches per engine, serves this many gates, then a new one is
+# built. GX's per-engine metric cache is only a fallback for metrics a run did not compute (every run
+# computes its whole metric graph), so reuse is safe; the limit bounds that cache's growth in a worker
+# gating many contracts. A new engine costs ≈ 10–25 ms (DuckDB connection, dialect initialisation).
+GATES_PER_ENGINE = 200
 
 _sessions: dict[int, _Session] = {}
 
 
 def _session() -> _Session:
     """This process's session (a forked child builds its own: DuckDB connections do not survive fork)."""
+    from cityshare.gate.gx_duckdb import DuckDBDatasource
+
     pid = os.getpid()
     if pid not in _sessions:
         # No SQLAlchemy statement cache: the same text means another batch every run.
-        source = _context().data_sources.add_sql(name=f"cityshare_{pid}", connection_string="duckdb:///:memory:",
-                                                  kwargs={"query_cache_size": 0})
-        _sessions[pid] = _Session(source)
+        source = DuckDBDatasource(name=f"cityshare_{pid}", connection_string=_database(pid),
+                                  kwargs={"query_cache_size": 0})
+        _sessions[pid] = _Session(_context().add_datasource(datasource=source))
     return _sessions[pid]
+
+
+def _database(pid: int) -> str:
+    """A new private in-memory DuckDB database (named, so each gate's differs from the last)."""
+    return f"duckdb:///:memory:cityshare_{pid}_{next(_counter)}"
 
 
 def _batch_definition(session: _Session, name: str, view: str) -> Any:
@@ -175,26 +178,65 @@ def session_connection() -> Iterator[Any]:
     """The DuckDB connection GX validates on, held exclusively for the block (re-entrant).
 
     The gate computes its rule flags there, so GX counts them without a round trip through Parquet.
-    The outermost block gets a fresh execution engine, i.e. a fresh in-memory DuckDB: GX keeps state
-    per engine (metrics, batches, reflected columns) keyed by batch id, and the asset's batch id is
-    the same every run, so no engine outlives the gate that used it.
+    Consecutive gates share the engine (and its in-memory DuckDB) while a gate leaves it as it found it:
+    the outermost block rolls back whatever is uncommitted and checks that no temp table or view is
+    left; otherwise (an error, a leftover object, ``GATES_PER_ENGINE`` reached) the engine is closed and
+    the next gate gets a fresh one. GX builds a new engine whenever the datasource's config differs from
+    the one its engine was built from (``SQLDatasource.get_execution_engine``), so the next gate gives the
+    datasource a new database name.
     """
     with _lock:
         session = _session()
-        if session.depth == 0:
-            session.source._execution_engine = None  # the next get_execution_engine() builds a new one
-            engine = session.source.get_execution_engine()
-            checkout = engine.engine.raw_connection()  # StaticPool: the one connection GX queries on
-            session.con = checkout.driver_connection
+        if session.depth == 0 and session.con is None:
+            session.source.connection_string = _database(os.getpid())
+            with session.source.get_execution_engine().get_connection() as held:
+                session.con = held.connection.driver_connection  # the one connection GX queries on
         session.depth += 1
+        clean = False
         try:
             yield session.con
+            clean = True
         finally:
             session.depth -= 1
             if session.depth == 0:
-                session.source.get_execution_engine().close()
-                session.source._execution_engine = None
-                session.con = None
+                session.gates += 1
+                if not (clean and session.gates < GATES_PER_ENGINE and _reset(session)):
+                    _retire(session)
+
+
+def _reset(session: _Session) -> bool:
+    """Roll back what the gate left uncommitted; whether the engine is as a new one would be (no temp object)."""
+    try:
+        with session.source.get_execution_engine().get_connection() as held:
+            held.rollback()
+        (left,) = session.con.execute(
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE temporary)"
+            " + (SELECT count(*) FROM duckdb_views() WHERE temporary AND NOT internal)").fetchone()
+    except Exception:  # e.g. a transaction DuckDB aborted: the next gate gets a new engine
+        log.debug("gate engine not reusable", exc_info=True)
+        return False
+    return not left
+
+
+def _retire(session: _Session) -> None:
+    """Close the session's engine (and its in-memory DuckDB); the next gate builds a new one."""
+    if session.con is not None:
+        session.source.get_execution_engine().close()
+    session.con, session.gates = None, 0
+
+
+def _retire_before_fork() -> None:
+    """A forked child must not inherit an open DuckDB database: close an idle engine before forking."""
+    if _lock.acquire(blocking=False):
+        try:
+            session = _sessions.get(os.getpid())
+            if session is not None and session.depth == 0:
+                _retire(session)
+        finally:
+            _lock.release()
+
+
+os.register_at_fork(before=_retire_before_fork)
 
 
 def settle(con: Any) -> None:
