@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha1sum | cut -c1-12)
 
 DEBIAN_PACKAGES := postgresql redis-server chromium chromium-driver fonts-noto-cjk docker-compose faketime
-.PHONY: setup system-deps spark-deps demo airflow test test-fast test-slow test-faults test-distributed test-spark bench lint clean
+.PHONY: setup system-deps spark-deps demo airflow test test-fast test-slow test-faults test-distributed test-spark bench bench-spark lint clean
 
 setup: $(STAMP) system-deps
 
@@ -83,6 +83,11 @@ test-spark: spark-deps
 # Every stage against a hand-written DuckDB baseline (BENCH_ARGS="--scales 1e6,3e6,10e6").
 bench: setup
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+# The layers' full build on a Spark standalone cluster of 1 and of 2 workers beside DuckDB, 10 M source rows
+# (bench/spark_bench.py; results in bench/results/spark_build.md; BENCH_ARGS="--rows 1e6" for a shorter run).
+bench-spark: spark-deps
+	$(VENV)/bin/python bench/spark_bench.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -233,8 +233,21 @@ class Rule:
                 column=column, value_set=self.params["values"], meta=meta, description=self.gx_description,
                 **extra,
             )
+        if copies and self.kind == "sql" and "condition" in self.params:  # the relation carries the raw columns
+            return self.own_query_expectation()
         return gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=self.bad_rows_sql or "", description=self.gx_description, meta=meta
+        )
+
+    def own_query_expectation(self) -> Any:
+        """A contract ``sql`` row rule as its own query (the contract's condition over the batch), keeping 20
+        sample rows with their source row and the rule's column, so Data Docs show what the rule itself found."""
+        from cityshare.contracts.gx_expectations import UnexpectedRowsWithSamplesExpectation
+
+        shown = ", ".join(["_source_row", *([q(self.column)] if self.column else [])])
+        return UnexpectedRowsWithSamplesExpectation(
+            unexpected_rows_query=gx_query(f"SELECT {shown} FROM {{batch}} WHERE {self.params['condition']}"),
+            description=self.gx_description, meta={"rule": self.name},
         )
 
     def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any]) -> Any:
@@ -277,8 +290,8 @@ class Rule:
         return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **common)  # formula
 
     def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
-        """The expectation over the gate's flag table for a rule GX has no column expectation for (a contract
-        ``sql`` rule other than a column pair; in a large batch, every rule but not-null and in-set): the rows
+        """The expectation over the gate's flag table for a rule GX has no column expectation for (in a batch
+        above ``NATIVE_ROWS``: every rule but not-null and in-set, contract ``sql`` rules included): the rows
         whose precomputed flag is set, with their source row and, ``with_column``, the rule's column (a copy in
         the flag table: :attr:`gx_columns`), so Data Docs show sample rows."""
         from cityshare.contracts.gx_expectations import UnexpectedRowsWithSamplesExpectation
@@ -432,7 +445,7 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
             if (pair := column_pair(condition)) is not None:  # checked by failing_rows_query
                 rules.append(Rule(name, level, dim, desc, prop.name, "column_pair", pair, query, condition))
             else:
-                rules.append(Rule(name, level, dim, desc, prop.name, "sql", bad_rows_sql=query))
+                rules.append(Rule(name, level, dim, desc, prop.name, "sql", {"condition": condition}, query))
             continue
         if check.get("type") != "library" or check.get("metric") not in ("invalidValues", "nullValues",
                                                                            "missingValues"):

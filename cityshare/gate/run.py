@@ -194,6 +194,9 @@ def _flag_select(rules: list[Rule], native: set[str] | None = None, small: bool 
         cols.append(f"{expr} AS _f{i}")
     copies = {name: sql for r in rules if r.column and (r.name in native or small)
               for name, sql in r.gx_columns.items()}
+    if small:  # the batch's own columns too, for contract sql rules run as their own query (Rule.own_query_expectation)
+        cols += [f"{sql} AS {q(name)}" for name, sql in copies.items() if sql != q(name)]
+        return f"SELECT *, {', '.join(cols)} FROM batch"
     cols += [f"{sql} AS {q(name)}" for name, sql in copies.items()]
     return f"SELECT _source_row, {', '.join(cols)} FROM batch"
 
@@ -218,7 +221,9 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
                 f"SELECT {', '.join(f'coalesce(count_if({f}), 0)' for f in flags.values()) or '0'} FROM flags").fetchone(),
                 strict=False))
             flag_ms = (time.perf_counter() - started) * 1000
-            counted = {name: flag for name, flag in flags.items() if name not in native}
+            # a small batch's flag table carries its columns: contract sql rules run their own query there
+            own = {r.name for r in pending if small and r.kind == "sql" and "condition" in r.params}
+            counted = {name: flag for name, flag in flags.items() if name not in native and name not in own}
             # a clean batch has no unexpected value to sample: GX's BASIC results (counts) skip those queries
             results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
                                                             flags=counted, name="row",

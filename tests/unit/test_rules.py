@@ -121,6 +121,9 @@ ROW_CASES = {
                                                      "query": "SELECT COUNT(*) FROM ${table} WHERE try_cast(closed AS TIMESTAMP)"
                                                               " < try_cast(opened AS TIMESTAMP)"}]}},
                             {"closed": "2026-11-25 07:00:00"}),
+    "parent_not_root": ({"parent": {"quality": [{"type": "sql", "name": "parent_not_root", "mustBe": 0,
+                                                 "query": "SELECT COUNT(*) FROM ${table} WHERE parent = 'ROOT'"}]}},
+                        {"parent": "ROOT"}),
     "item_id_part_unique": ({}, {"item_id": "T0001"}),  # composite key (item_id, part): row 3 repeats row 1
     "kind_max_length": ({"kind": {"physicalType": "VARCHAR(3)"}}, {"kind": "ABCD"}),
     "parent_max_length": ({"parent": {"logicalTypeOptions": {"maxLength": 2}}}, {"parent": "P123"}),
@@ -178,6 +181,7 @@ GX_TYPES = {
     "parent_format": "expect_column_values_to_have_logical_format",
     "day_cast": "expect_column_values_to_cast", "kind_code": "expect_column_values_to_be_in_set",
     "closed_after_opened": "expect_column_pair_values_a_to_be_greater_than_b",
+    "parent_not_root": "unexpected_rows_with_samples_expectation",
 }
 
 
@@ -191,7 +195,8 @@ def test_gx_result_of_each_row_rule_names_the_rule_its_bad_value_and_source_row(
     assert doc["expectation_config"]["type"] == GX_TYPES[rule]
     result, (column, value) = doc["result"], next(iter(breaking.items()))
     assert results[rule].rows == [4]  # the row the gate's reason names (for a duplicate: the later copy)
-    if GX_TYPES[rule] == "unexpected_rows_with_samples_expectation":
+    if GX_TYPES[rule] == "unexpected_rows_with_samples_expectation":  # the contract's own query, not a flag
+        assert "parent = 'ROOT'" in doc["expectation_config"]["kwargs"]["unexpected_rows_query"]
         assert result["observed_value"] == 1
         assert result["details"]["unexpected_rows"] == [{"_source_row": 4, column: value}]
     elif rule.endswith("_unique"):  # GX counts every row of the duplicated key; the gate quarantines the later one
