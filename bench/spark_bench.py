@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -46,42 +47,57 @@ def prepare(folder: Path, rows: int, days: int) -> dict[str, Any]:
         return json.loads(marker.read_text())
     from cityshare.ports import free_port
 
-    home = folder / "home"
-    make_home(home, free_port())
+    home, port = folder / "home", free_port()
+    make_home(home, port)
     os.environ["CITYSHARE_HOME"] = str(home)
     sim = simulate_scale(folder, rows, days)
     started = time.perf_counter()
-    env = {"CITYSHARE_HOME": str(home), "CITYSHARE_DATA_DIR": str(folder / "full")}
-    subprocess.run([sys.executable, __file__, "--child", "gate", "--days", str(days)], check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT), **env})
-    info = {**sim, "home": str(home), "data": str(folder / "full"), "gate_seconds": round(time.perf_counter() - started)}
+    env = {"CITYSHARE_HOME": str(home), "CITYSHARE_DATA_DIR": str(folder / "full"), "CITYSHARE_SIM_API_PORT": str(port),
+           "CITYSHARE_TOKEN_KEY": _token_key(folder),  # the simulated department APIs' tokens, any value:
+           "CITYSHARE_SCJGJ_API_TOKEN": secrets.token_urlsafe(16), "CITYSHARE_JTJ_API_TOKEN": secrets.token_urlsafe(16)}
+    gated = subprocess.run([sys.executable, __file__, "--child", "gate", "--days", str(days)], check=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=subprocess.PIPE, text=True)
+    counts = json.loads(gated.stdout.strip().splitlines()[-1])
+    if not counts["accepted_rows"]:
+        raise SystemExit(f"nothing was accepted: {counts}")
+    info = {**sim, **counts, "home": str(home), "data": str(folder / "full"),
+            "gate_seconds": round(time.perf_counter() - started)}
     marker.write_text(json.dumps(info))
     return info
 
 
-def gate_child(days: int) -> None:
-    """Land and gate every source's days (as bench/run.py's CityShare side does)."""
+def _token_key(folder: Path) -> str:
+    """This bench home's token key (a random one, kept beside it so a re-run builds the same tokens)."""
+    path = folder / "token.key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def gate_child(days: int) -> dict[str, Any]:
+    """Land and gate every source's days (as bench/run.py's CityShare side does); the batches' counts."""
     import logging
 
     from cityshare.errors import CityShareError
     from cityshare.ingest import gate_batch, land_batch
-    from cityshare.keys import TOKEN_KEY_FILE, init_token_key
     from cityshare.settings import get_settings
     from cityshare.simulate.api import start_api_server
 
     logging.disable(logging.INFO)
     settings = get_settings()
-    if not (settings.data_dir / TOKEN_KEY_FILE).exists():  # the builds mask and tokenize with this home's key
-        init_token_key(settings)
-    keys = _keys()
+    keys, counts = _keys(), {"accepted_batches": 0, "accepted_rows": 0, "not_accepted": []}
     with start_api_server(settings):
         for day in (START + dt.timedelta(days=i) for i in range(days)):
             for key in keys:
                 try:
                     item = land_batch(key, day, settings)
-                    gate_batch(item["dataset"], day, item["load_id"], settings)
-                except CityShareError:
-                    continue
+                    out = gate_batch(item["dataset"], day, item["load_id"], settings)
+                    counts["accepted_batches"] += 1
+                    counts["accepted_rows"] += out["accepted"]
+                except CityShareError as exc:
+                    counts["not_accepted"].append(f"{key} {day}: {str(exc)[:200]}")
+    return counts
 
 
 def build_child(workers: int, worker_memory: str) -> dict[str, Any]:
@@ -131,7 +147,8 @@ def _tree_rss_mb(pid: int) -> float:
 
 def run_build(info: dict[str, Any], workers: int, worker_memory: str, executor_memory: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CITYSHARE_HOME": info["home"], "CITYSHARE_DATA_DIR": info["data"],
-           "CITYSHARE_SPARK_EXECUTOR_MEMORY": executor_memory}
+           "CITYSHARE_SPARK_EXECUTOR_MEMORY": executor_memory,
+           "CITYSHARE_TOKEN_KEY": _token_key(Path(info["data"]).parent)}
     proc = subprocess.Popen([sys.executable, __file__, "--child", "build", "--workers", str(workers),
                              "--worker-memory", worker_memory], env=env, stdout=subprocess.PIPE, text=True)
     peak = [0.0]
@@ -187,7 +204,7 @@ def main() -> None:
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child == "gate":
-        gate_child(args.days)
+        print(json.dumps(gate_child(args.days)))
         return
     if args.child == "build":
         print(json.dumps(build_child(int(args.workers), args.worker_memory)))
