@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG, Asset, get_parsing_context, task, teardown
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException
 
 from cityshare.dag_specs import (
     ANY_RAW_BATCH,
@@ -21,6 +21,7 @@ from cityshare.dag_specs import (
     shared_asset_uris,
     source_specs,
 )
+from cityshare.task_outcomes import run_task
 
 
 def _alert(context):  # type: ignore[no-untyped-def]
@@ -32,25 +33,6 @@ def _alert(context):  # type: ignore[no-untyped-def]
 
 
 DEFAULTS = {"retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_callback": _alert}
-
-
-def _blocked_fails_fast(fn, *args):  # type: ignore[no-untyped-def]
-    """Run a package function; a gate/audit verdict or unusable input is final, so no retry; no delivery skips the
-    task; a full disk, read-only volume, held lock or lack of memory fails the try with one line saying what to do
-    (retried); a source that is down (any other SourceError) is retried."""
-    from cityshare.errors import AuditFailed, GateBlocked, NoDelivery, UnusableInput, infrastructure_error
-
-    try:
-        return fn(*args)
-    except (GateBlocked, AuditFailed, UnusableInput) as exc:
-        raise AirflowFailException(str(exc)) from exc
-    except NoDelivery as exc:  # nothing to load is an outcome, not an error: skipped, never retried
-        raise AirflowSkipException(str(exc)) from exc
-    except Exception as exc:
-        infra = infrastructure_error(exc)
-        if infra is None:
-            raise
-        raise infra from None
 
 
 def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
@@ -65,14 +47,14 @@ def _ingestion_dag(spec):  # type: ignore[no-untyped-def]
         def land(ds: str | None = None) -> dict:
             from cityshare.ingest import land_batch
 
-            return _blocked_fails_fast(land_batch, spec.key, dt.date.fromisoformat(ds))
+            return run_task(land_batch, spec.key, dt.date.fromisoformat(ds))
 
         @task(outlets=[Asset(spec.asset_uri), Asset(ANY_RAW_BATCH)])
         def gate(landed: dict) -> dict:
             from cityshare.ingest import gate_batch
 
             day = dt.date.fromisoformat(landed["load_date"])
-            return _blocked_fails_fast(gate_batch, spec.key, day, landed["load_id"])
+            return run_task(gate_batch, spec.key, day, landed["load_id"])
 
         @teardown
         def data_docs(landed: dict) -> int:
@@ -108,7 +90,7 @@ def _pull_reference(key: str) -> dict:
     from cityshare.federation.reference import pull, raise_if_refused
 
     result = pull(key)
-    _blocked_fails_fast(lambda: raise_if_refused(result))
+    run_task(lambda: raise_if_refused(result))
     return result
 
 
@@ -148,13 +130,13 @@ if _wanted("build_and_publish"):
         def dbt_build() -> dict:
             from cityshare.engine import build  # on DuckDB or Spark (CITYSHARE_ENGINE)
 
-            return _blocked_fails_fast(build)
+            return run_task(build)
 
         @task(outlets=[*(Asset(uri) for uri in shared_asset_uris()), Asset(ANY_SHARED_TABLE)])
         def audit_and_publish(built: dict) -> dict:
             from cityshare.publish import audit_and_publish as run
 
-            return _blocked_fails_fast(lambda: run(not_built=built["failed"], nothing_built=built.get("nothing_built", False)))
+            return run_task(lambda: run(not_built=built["failed"], nothing_built=built.get("nothing_built", False)))
 
         @task
         def all_published(outcome: dict) -> int:

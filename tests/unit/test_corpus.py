@@ -147,6 +147,30 @@ def _check_output(case: dict, result) -> None:
         assert sum(line.startswith("error:") for line in lines) == 1, out[-2000:]
 
 
+def _through_airflow_tasks(target: str, day: str) -> tuple[str, str]:
+    """The ingestion DAG's land and gate task bodies (dags/cityshare_dags.py), each through
+    ``cityshare.task_outcomes.run_task`` as Airflow runs it: the task state it ends in, and its message."""
+    import datetime as dt
+
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from cityshare.errors import SourceError
+    from cityshare.ingest import gate_batch, land_batch
+    from cityshare.task_outcomes import run_task
+
+    load_date = dt.date.fromisoformat(day)
+    try:
+        landed = run_task(land_batch, target, load_date)
+        run_task(gate_batch, target, load_date, landed["load_id"])
+    except AirflowFailException as exc:  # failed at once, never retried
+        return "failed", str(exc)
+    except AirflowSkipException as exc:
+        return "skipped", str(exc)
+    except SourceError as exc:  # any other error fails the try, and Airflow retries the task
+        return "retried", str(exc)
+    return "success", ""
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c["kind"] in ("ingest", "tamper")], ids=lambda c: c["id"])
 def test_ingest_case(case, home, api, tmp_path, monkeypatch):
     data = tmp_path / "data"
@@ -167,6 +191,12 @@ def test_ingest_case(case, home, api, tmp_path, monkeypatch):
         part.write_bytes(body[:-12] + b"\x00" * 8 + body[-4:])  # footer length and magic damaged
     result = _ingest(runner, case["target"], DAY)
     _check_output(case, result)
+    # the same delivery through the Airflow task bodies: the outcome and the one-line reason the CLI gave
+    state, reason = _through_airflow_tasks(case["target"], DAY)
+    expected = "success" if case["exit"] == 0 else "skipped" if case.get("file", "") is None else "failed"
+    assert state == case.get("airflow", expected), (state, reason)
+    if case["exit"]:
+        assert case["message"] in reason and "\n" not in reason, reason
     visible = _raw(data, case["target"])
     if case["exit"] != 0:  # blocked or refused: readers see exactly what they saw before
         assert sorted(map(str, visible)) == sorted(map(str, visible_before))
