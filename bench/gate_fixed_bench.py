@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -35,9 +36,39 @@ def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def measure(batches: int, batch_rows: int, clean: bool = False) -> dict:
+# Where a batch's time goes inside GX (cProfile's cumulative time of these functions, by name).
+PROFILE_PARTS = {
+    "GX: build each expectation's metric graph": "_generate_metric_dependency_subgraphs_for_each_expectation_configuration",
+    "GX: resolve the metrics (SQL through SQLAlchemy)": "_resolve_suite_level_graph_and_process_metric_evaluation_errors",
+    "  of which DuckDB executing the queries": "execute@duckdb_engine",
+    "GX: evaluate the expectations from the metrics": "metrics_validate@expectation.py",
+    "GX: the result as JSON (stored for Data Docs)": "to_json_dict",
+    "  GX's `Expectation.configuration`, rebuilt on every kwarg lookup": "configuration@expectation.py",
+    "whole gate (run_gate)": "run_gate",
+}
+
+
+def profile_parts(prof: Any, batches: int) -> dict[str, dict[str, float]]:
+    """ms per batch (under cProfile, so inflated) and share of ``run_gate`` for each of ``PROFILE_PARTS``."""
+    import pstats
+
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]  # pstats' documented dict of function stats
+    parts: dict[str, float] = {}
+    for label, spec in PROFILE_PARTS.items():
+        name, _, where = spec.partition("@")
+        parts[label] = sum(ct for (path, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items()
+                           if func == name and where in path)
+    whole = parts["whole gate (run_gate)"] or 1.0
+    return {label: {"ms_per_batch": round(v * 1000 / batches, 1), "share": round(v / whole, 3)}
+            for label, v in parts.items()}
+
+
+def measure(batches: int, batch_rows: int, clean: bool = False, profile: bool = False) -> dict:
     """Per-batch wall and CPU seconds of ours (with GX's share) and of the baseline; ``clean``: the batch
-    without its defective rows (GX then returns counts without sampling unexpected values)."""
+    without its defective rows (GX then returns counts without sampling unexpected values). ``profile``: only
+    ours, under cProfile after the first batch; where its time goes (``PROFILE_PARTS``)."""
+    import cProfile
+
     import duckdb
 
     from cityshare.contracts.model import load_contract
@@ -75,16 +106,23 @@ def measure(batches: int, batch_rows: int, clean: bool = False) -> dict:
 
     gx_runner._validate = timed_validate
     ours_wall, ours_cpu, ours_gx, rules = [], [], [], 0
-    for _ in range(batches):
+    prof = cProfile.Profile()
+    for i in range(batches):
         gx_seconds.clear()
+        if profile and i:
+            prof.enable()
         wall, cpu = _clock()
         outcome = run_gate(contract, batch, settings)
+        prof.disable()
         ours_wall.append(time.perf_counter() - wall)
         ours_cpu.append(time.process_time() - cpu)
         ours_gx.append(sum(gx_seconds))
         assert outcome.status == "accepted", outcome.reason
         rules = len(outcome.results)
     gx_runner._validate = real_validate
+    if profile:
+        return {"batches": batches, "batch_rows": batch_rows, "rule_results": rules,
+                "parts": profile_parts(prof, batches - 1)}
 
     con = duckdb.connect()
     base_wall, base_cpu = [], []
@@ -125,10 +163,18 @@ def render_md(results: dict) -> str:
         lines.append(f"| {what} | ours (run_gate) | {o['first_wall_s']} | {o['wall_s']} | {o['cpu_s']} "
                      f"| {o['gx_validate_s']} | {fixed} |")
         lines.append(f"| | baseline (DuckDB SQL) | {b['first_wall_s']} | {b['wall_s']} | {b['cpu_s']} | — | |")
+    profiled = results.pop("profile", None)
     r = next(iter(results.values()))
     lines += ["", f"Target ≤ 50 ms per batch. Machine: {r['machine'].get('cores', '?')} cores, "
                   f"{r['machine'].get('cpu', '')}; load average {r['load_average']} at the end; "
                   f"{r['batches']} batches per row; measured {r['measured_at']}.", ""]
+    if profiled:
+        lines += ["## Where the time goes 耗时分布", "",
+                  f"The batch with defects again, {profiled['batches'] - 1} batches under cProfile (`--profile`; "
+                  "the profiler inflates Python time, so read the shares):", "",
+                  "| part | ms per batch (profiled) | share of the gate |", "|---|---|---|"]
+        lines += [f"| {label} | {v['ms_per_batch']} | {v['share']:.0%} |" for label, v in profiled["parts"].items()]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -137,9 +183,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--batch-rows", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS / "gate_fixed")
+    parser.add_argument("--profile", action="store_true", help="also profile ours: where a batch's time goes")
     args = parser.parse_args()
     result = {"with defects": measure(args.batches, args.batch_rows),
               "clean": measure(args.batches, args.batch_rows, clean=True)}
+    if args.profile:
+        result["profile"] = measure(args.batches, args.batch_rows, profile=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     args.out.with_suffix(".md").write_text(render_md(result), encoding="utf-8")

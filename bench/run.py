@@ -1,6 +1,7 @@
 """``make bench``: every CityShare stage against a hand-written DuckDB/pyarrow baseline, at several scales.
 
     .venv/bin/python bench/run.py [--scales 1e6,3e6,1e7:1] [--reps 3] [--days 3] [--out bench/results/latest]
+    .venv/bin/python bench/run.py --quick      # one rep of 300,000 rows: every stage in a few minutes
 
 For each scale (source rows across all simulated departments) the simulator writes ``--days`` days of
 every department's sources once; then, ``--reps`` times, alternating which side goes first, a fresh
@@ -31,9 +32,11 @@ Writes ``<out>.md`` and ``<out>.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -765,24 +768,33 @@ NOTES = [
 ]
 
 
+QUICK_ROWS = 300_000  # `make bench BENCH_ARGS=--quick`: every stage and ratio in a few minutes, one rep
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="1e6,3e6", help="rows per scale, comma-separated; ROWS:REPS sets its reps")
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--scales", help="rows per scale, comma-separated; ROWS:REPS sets its reps (default 1e6,3e6)")
+    parser.add_argument("--reps", type=int, help="repetitions per side (default 3; 1 with --quick)")
     parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--out", default=str(RESULTS / "latest"), help="output path without extension")
+    parser.add_argument("--out", help="output path without extension (default bench/results/latest, or quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"one rep of {QUICK_ROWS:,} rows (≈ 2 min here), written to bench/results/quick")
     parser.add_argument("--no-orchestration", action="store_true", help="skip the Airflow fixed-cost run")
     parser.add_argument("--no-incremental", action="store_true", help="skip the next-day incremental run")
     parser.add_argument("--old-baseline", action="store_true",
                         help="also run the old baseline (files read through CityShare's connectors), for comparison")
     parser.add_argument("--land-only", action="store_true",
                         help="time extract+land only (per source format), skipping gate, build, publish, directory")
+    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (e.g. for bench/build_memory_bench.py)")
     parser.add_argument("--child")
     parser.add_argument("--folder")
     parser.add_argument("--start")
     parser.add_argument("--next-day")
     parser.add_argument("--render", metavar="RESULTS_JSON", help="only re-write the .md of an existing results .json")
     args = parser.parse_args()
+    args.scales = args.scales or (str(QUICK_ROWS) if args.quick else "1e6,3e6")
+    args.reps = args.reps or (1 if args.quick else 3)
+    args.out = args.out or str(RESULTS / ("quick" if args.quick else "latest"))
     if args.render:
         path = Path(args.render)
         path.with_suffix(".md").write_text(render_md(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
@@ -819,11 +831,16 @@ def main() -> None:
         print(text, flush=True)
         bar.update(task, description=f"bench 基准: {text.splitlines()[0][:70]}")
 
-    with bar, tempfile.TemporaryDirectory(prefix="cityshare-bench-") as tmp:
+    keep = contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory(prefix="cityshare-bench-")
+    with bar, keep as tmp:
         root = Path(tmp)
         port = free_port()
         make_home(root / "home", port)
         os.environ["CITYSHARE_HOME"], os.environ["CITYSHARE_SIM_API_PORT"] = str(root / "home"), str(port)
+        # the bench home's own secrets, inherited by the children: the token key (both sides compute the same
+        # tokens) and the simulated department APIs' bearer tokens (the simulator and the connectors read them)
+        for name in ("CITYSHARE_TOKEN_KEY", "CITYSHARE_SCJGJ_API_TOKEN", "CITYSHARE_JTJ_API_TOKEN"):
+            os.environ.setdefault(name, secrets.token_hex(32))
         if not args.no_orchestration:
             data = root / "orchestration" / "data"
             data.mkdir(parents=True)

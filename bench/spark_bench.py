@@ -145,10 +145,12 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def run_build(info: dict[str, Any], workers: int, worker_memory: str, executor_memory: str) -> dict[str, Any]:
+def run_build(info: dict[str, Any], workers: int, worker_memory: str = "4g", executor_memory: str = "3g",
+              settings: dict[str, str] | None = None) -> dict[str, Any]:
+    """One full build in a child process (``settings``: extra ``CITYSHARE_*`` variables); its time and peak memory."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CITYSHARE_HOME": info["home"], "CITYSHARE_DATA_DIR": info["data"],
            "CITYSHARE_SPARK_EXECUTOR_MEMORY": executor_memory,
-           "CITYSHARE_TOKEN_KEY": _token_key(Path(info["data"]).parent)}
+           "CITYSHARE_TOKEN_KEY": _token_key(Path(info["data"]).parent), **(settings or {})}
     proc = subprocess.Popen([sys.executable, __file__, "--child", "build", "--workers", str(workers),
                              "--worker-memory", worker_memory], env=env, stdout=subprocess.PIPE, text=True)
     peak = [0.0]

@@ -34,6 +34,9 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
+from cityshare.resources import duckdb_memory_limit, duckdb_threads
+from cityshare.sqlquote import lit
+
 FUNCTION_NAMES = (
     "cs_mask_mobile",
     "cs_mask_id_number",
@@ -96,6 +99,8 @@ class Plugin(BasePlugin):
         from cityshare.settings import get_settings
         from cityshare.storage import register_lake
 
+        # DuckDB's memory and threads for the build, from this machine unless set (cityshare.resources)
+        conn.execute(f"SET memory_limit = {lit(duckdb_memory_limit())}; SET threads = {duckdb_threads():d}")
         register_lake(conn, get_settings())  # raw views may read an s3:// lake (no httpfs here)
         self._registered = register_udfs(conn)
 
