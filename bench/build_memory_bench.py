@@ -1,6 +1,6 @@
 """The full build's peak memory and time by DuckDB memory setting (issue #24: ≤ 2 GB at 10 M rows by default).
 
-    .venv/bin/python bench/build_memory_bench.py [--rows 1e7] [--days 30] [--reps 2] [--folder DIR]
+    .venv/bin/python bench/build_memory_bench.py [--rows 1e7] [--days 30] [--reps 2] [--folder DIR] [--sim-from DIR]
 
 The gated home is prepared once by ``bench/spark_bench.py``'s ``prepare`` (kept in ``--folder``). Then every
 setting builds every model and data test of the four layers (``cityshare.engine.build(full_refresh=True)``)
@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -58,11 +59,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--folder", default="/tmp/cityshare-spark-bench")
     parser.add_argument("--out", default=str(RESULTS / "build_memory"))
+    parser.add_argument("--sim-from", metavar="DIR", help="reuse the simulation `bench/run.py --keep` left in DIR/rows_N")
     args = parser.parse_args()
     from cityshare import resources
 
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if args.sim_from and not (folder / "simulation.json").exists():  # `bench/run.py --keep DIR`'s simulation
+        source = Path(args.sim_from)
+        shutil.copytree(source / "full", folder / "full", dirs_exist_ok=True)
+        shutil.copy(source / "simulation.json", folder / "simulation.json")
     load_start = [round(x, 2) for x in os.getloadavg()]
     info = prepare(folder, int(args.rows), args.days)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SETTINGS}

@@ -2,9 +2,10 @@
 
 Why: DuckDB's own default is every core and 80 % of RAM for each process. CityShare's build, gates and portal
 run side by side under Airflow, and on a 24 GB machine a 10 M-row full build then held 3.4–4.1 GB although
-the same build completes in far less by spilling its largest joins to disk. The default here gives DuckDB
-``MEMORY_PER_THREAD`` per thread (DuckDB's performance guide asks for about 1 GB per thread for joins and
-aggregations; measured in ``bench/build_memory_bench.py``), never more than 80 % of the machine's memory.
+the same build completes in far less by spilling its largest joins and aggregations to disk. The default here
+gives DuckDB ``MEMORY_PER_THREAD`` per thread, never more than 80 % of the machine's memory: DuckDB's
+performance guide names 125 MB per thread as the minimum and 1–4 GB as best for joins and aggregations, so a
+machine dedicated to builds may set more for speed (the trade-off at 10 M rows: ``bench/build_memory_bench.py``).
 Cores and memory are read as the process sees them: its CPU affinity and a container's cgroup limits.
 
 Settable: ``CITYSHARE_DUCKDB_THREADS`` and ``CITYSHARE_DBT_MEMORY_LIMIT`` (any DuckDB size, e.g. ``4GB`` or

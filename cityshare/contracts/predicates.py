@@ -36,6 +36,12 @@ def reference_sql(files: list[str], reference_column: str) -> str:
             f"WHERE {q(reference_column)} IS NOT NULL")
 
 
+def code_list_sql(files: list[str], columns: list[str]) -> str:
+    """The codes of a code list (代码表): each CSV file's code column read as text, NULLs (blank cells) left out."""
+    return " UNION ALL ".join(f"SELECT {q(c)} FROM read_csv({lit(f)}, all_varchar = true) WHERE {q(c)} IS NOT NULL"
+                              for f, c in zip(files, columns, strict=True))
+
+
 def type_ok_sql(expr: str, logical_type: str) -> str:
     """True when the raw value ``expr`` is a proper value of ``logical_type`` (never NULL)."""
     return f"coalesce({TYPE_OK[logical_type].format(c=expr)}, false)"

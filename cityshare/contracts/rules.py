@@ -23,6 +23,7 @@ from cityshare.contracts.predicates import (
     FORMAT_TYPES,
     TYPE_OK,
     cast_fails_sql,
+    code_list_sql,
     format_ok_sql,
     formula_sql,
     reference_sql,
@@ -180,8 +181,10 @@ class Rule:
         unexpected counts, sample values and their source rows instead of a precomputed flag."""
         if self.predicate is None or self.column is None or self.level not in ("row", "warn"):
             return False
-        if self.kind in ("in_set", "code_list"):
+        if self.kind == "in_set":
             return all(isinstance(v, str) for v in self.params["values"])
+        if self.kind == "code_list":
+            return True
         return self.kind in _NATIVE_KINDS
 
     @property
@@ -272,7 +275,8 @@ class Rule:
         if self.kind == "identifier":
             return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
         if self.kind == "code_list":
-            return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=p["values"], **common)
+            return cx.ExpectColumnValuesToBeInCodeList(column=column, code_list=p["seed"], files=p["files"],
+                                                       reference_columns=p["reference_columns"], **common)
         if self.kind == "column_pair":  # rows with either value missing or not of the type are not compared
             a, b = self.gx_columns
             return gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=p["or_equal"],
@@ -319,17 +323,15 @@ def _seed_path(contract: Contract, seed: str, ctx: GateContext | None = None) ->
     return path
 
 
-def _seed_codes(contract: Contract, path: Path, column: str, where: str) -> list[str]:
-    """The codes of a code list (its ``column``, as the gate's SQL reads it: text, blank cells left out), for
-    GX's in-set expectation, so Data Docs show the rule's unexpected values like any other in-set rule."""
+def _check_seed_column(contract: Contract, path: Path, column: str, where: str) -> None:
+    """A ``referenceSeed`` rule's ``referenceColumn`` is a column of its code list's CSV header."""
     import csv
 
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if column not in (reader.fieldnames or []):
-            raise ContractError(contract.path, f"{where}.arguments.referenceColumn",
-                                f"{path.name} has no column {column!r} ({', '.join(reader.fieldnames or [])})")
-        return [row[column] for row in reader if row.get(column)]
+        header = next(csv.reader(fh), [])
+    if column not in header:
+        raise ContractError(contract.path, f"{where}.arguments.referenceColumn",
+                            f"{path.name} has no column {column!r} ({', '.join(header)})")
 
 
 def gx_query(sql: str) -> str:
@@ -469,16 +471,15 @@ def _property_rules(contract: Contract, prop: Property, ctx: GateContext | None)
         elif "minimum" in args or "maximum" in args:
             (pred, params), kind = _range_rule(contract, prop, args, where, ctx), "range"
         elif "referenceSeed" in args:
-            ref_col = q(args.get("referenceColumn", "code"))
+            ref_col = str(args.get("referenceColumn", "code"))
             seed_path = _seed_path(contract, args["referenceSeed"], ctx)
-            ref = f"SELECT {ref_col} FROM read_csv({lit(seed_path)}, all_varchar = true)"
-            codes = _seed_codes(contract, seed_path, str(args.get("referenceColumn", "code")), where)
+            _check_seed_column(contract, seed_path, ref_col, where)
+            files, columns = [str(seed_path)], [ref_col]
             if args.get("includeLegacyCodes"):
-                legacy = _seed_path(contract, "area_code_changes", ctx)
-                ref += f" UNION ALL SELECT old_code FROM read_csv({lit(legacy)}, all_varchar = true)"
-                codes += _seed_codes(contract, legacy, "old_code", where)
-            pred, kind = f"{col} IS NOT NULL AND {col} NOT IN ({ref})", "code_list"
-            params = {"values": sorted(set(codes)), "seed": str(args["referenceSeed"])}
+                files.append(str(_seed_path(contract, "area_code_changes", ctx)))
+                columns.append("old_code")
+            pred, kind = f"{col} IS NOT NULL AND {col} NOT IN ({code_list_sql(files, columns)})", "code_list"
+            params = {"seed": str(args["referenceSeed"]), "files": files, "reference_columns": columns}
         elif "castTo" in args:
             target = TYPE_CASTS.get(str(args["castTo"]).lower())
             if target is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cityshare.errors import GateBlocked
@@ -56,7 +58,7 @@ def test_blocked_batch_history_says_which_rule_blocked(settings):
 def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(settings):
     """Issue #23: a governance officer finds each rule of the contract in Data Docs by its name (契约规则名), and
     under a failing rule its sample bad values and their source rows — for GX's column expectations: the phone
-    pattern and the GB/T 2260 code-list check (GX's in-set expectation over the code list's codes)."""
+    pattern and the GB/T 2260 code-list check (CityShare's code-list expectation)."""
     import json
 
     rows = [_row(i) for i in range(1, 30)] + [_row(30, **{"上报人电话": "123"})]
@@ -72,8 +74,11 @@ def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(s
         assert names and [n for n in names if f"[{n}]" not in pages[level]] == [], level
     row = {r["expectation_config"]["meta"]["rule"]: r for r in validations["row"]["results"]}
     area = row["area_code_gbt2260"]
-    assert area["expectation_config"]["type"] == "expect_column_values_to_be_in_set"
-    assert "500108" in area["expectation_config"]["kwargs"]["value_set"]  # the code list's codes, not a flag
+    # CityShare's code-list expectation: the code list by name and file (DuckDB reads its codes in the query)
+    kwargs = area["expectation_config"]["kwargs"]
+    assert area["expectation_config"]["type"] == "expect_column_values_to_be_in_code_list"
+    assert kwargs["code_list"] == "chongqing_areas" and "value_set" not in kwargs
+    assert all("500108" in Path(f).read_text(encoding="utf-8") for f in kwargs["files"][:1])
     assert (area["result"]["unexpected_count"], area["result"]["partial_unexpected_list"]) == (1, ["500199"])
     assert area["result"]["partial_unexpected_index_list"] == [{"_source_row": 5, "area_code": "500199"}]
     page = pages["row"]

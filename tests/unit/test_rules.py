@@ -179,7 +179,7 @@ GX_TYPES = {
     "day_format": "expect_column_values_to_have_logical_format",
     "part_format": "expect_column_values_to_have_logical_format",
     "parent_format": "expect_column_values_to_have_logical_format",
-    "day_cast": "expect_column_values_to_cast", "kind_code": "expect_column_values_to_be_in_set",
+    "day_cast": "expect_column_values_to_cast", "kind_code": "expect_column_values_to_be_in_code_list",
     "closed_after_opened": "expect_column_pair_values_a_to_be_greater_than_b",
     "parent_not_root": "unexpected_rows_with_samples_expectation",
 }
