@@ -150,12 +150,27 @@ def executor_tasks(spark: Any) -> dict[str, tuple[str, int]]:
     return out
 
 
-def stop_session() -> None:
-    """Stop the process's SparkSession (the next spark_session() starts a new one)."""
+def stop_session(release_jvm: bool = False) -> None:
+    """Stop the process's SparkSession (the next spark_session() starts a new one).
+
+    ``release_jvm``: also end the JVM pyspark started, and with it the embedded Derby metastore it booted, which
+    stays locked to that JVM after the session stops: another process (an Airflow task) can then build."""
     global _SESSION
     if _SESSION is not None:
         _SESSION.stop()
         _SESSION = None
+    if release_jvm:
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        if gateway is not None:
+            gateway.shutdown()
+            proc = getattr(gateway, "proc", None)  # the JVM pyspark launched (none when it attached to one)
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=60)
+            SparkContext._gateway = None
+            SparkContext._jvm = None
 
 
 def hmac_sha256_sql(value: str, key: str | bytes) -> str:

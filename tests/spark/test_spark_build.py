@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import re
 import sys
+import time
 
 import pytest
 
@@ -367,7 +368,7 @@ def test_a_failed_data_test_holds_back_on_spark_what_it_holds_back_on_duckdb(pub
     assert held == {f"shared.{name}" for name in shared & on_duckdb_failed.keys()}
 
 
-# A next-day build on Spark. Last: it lands a third day in the home the tests above used.
+# A next-day build on Spark, through Airflow. Last: it lands a third day in the home the tests above used.
 
 
 def _created(spark, relation: str) -> str:
@@ -376,35 +377,85 @@ def _created(spark, relation: str) -> str:
                 if r.col_name == "Created Time")
 
 
-def test_a_next_day_build_on_spark_is_incremental_and_equals_a_full_rebuild(published_on_spark, api_port):
-    settings, *_ = published_on_spark
-    from cityshare import engine
-    from cityshare.contracts.model import load_contracts
-    from cityshare.spark_engine import compare_with_duckdb, spark_session, target_dir
-    from cityshare.transform import build
+@pytest.fixture(scope="module")
+def next_day(built, published_on_spark, api_port):
+    """The third day landed and gated, then the ``build_and_publish`` DAG run through Airflow (``dag.test``, as
+    ``cityshare demo`` runs it) with ``CITYSHARE_ENGINE=spark`` and the test's cluster as its master: its
+    ``dbt_build`` task is the Spark driver. Returns what the tests below compare."""
+    from cityshare import spark_engine
+    from cityshare.orchestrate import init_airflow, run_dags
 
+    settings, cluster = published_on_spark[0], built[1]
     (settings.dbt_project_dir / "tests" / "assert_forced_failure.sql").unlink(missing_ok=True)  # the test above's
-    manifest = json.loads((target_dir(settings) / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((spark_engine.target_dir(settings) / "manifest.json").read_text(encoding="utf-8"))
     incremental = {uid: f"{n['schema']}.{n['alias']}" for uid, n in manifest["nodes"].items()
                    if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"}
+    spark = spark_engine.spark_session(settings)
+    created = {uid: _created(spark, rel) for uid, rel in incremental.items()}
+    before = _published(settings)
+    apps_before = len(cluster.status()["completedapps"])
+
+    accepted = _land_and_gate(settings, NEXT_DAY, api_port)
+    # the Airflow task process is the driver now: this one's JVM ends, and with it its hold on the metastore
+    spark_engine.stop_session(release_jvm=True)
+    init_airflow(settings)
+    started = time.time()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYSHARE_ENGINE", "spark")
+        env.setenv("CITYSHARE_SPARK_MASTER", cluster.master_url)
+        run = run_dags([("build_and_publish", NEXT_DAY)], settings)[0]
+    return {"settings": settings, "cluster": cluster, "run": run, "accepted": accepted, "manifest": manifest,
+            "incremental": incremental, "created": created, "before": before, "apps_before": apps_before,
+            "started": started}
+
+
+def test_airflow_builds_on_spark_and_publishes(next_day):
+    import sqlite3
+
+    settings, run, before = next_day["settings"], next_day["run"], next_day["before"]
+    from cityshare.spark_engine import target_dir
+
+    con = sqlite3.connect(settings.airflow_home / "airflow.db")
+    try:
+        states = dict(con.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'build_and_publish'"))
+    finally:
+        con.close()
+    # the DAG's three tasks succeeded: built, audited and published every table
+    assert states == {"dbt_build": "success", "audit_and_publish": "success", "all_published": "success"}, (
+        states, run.output[-3000:])
+    assert run.ok
+    # the build ran on Spark, in the task, on the cluster: a Spark build's run results, one more finished application
+    run_results = target_dir(settings) / "run_results.json"
+    assert run_results.stat().st_mtime > next_day["started"]
+    assert json.loads(run_results.read_text(encoding="utf-8"))["args"]["which"] == "build"
+    assert len(next_day["cluster"].status()["completedapps"]) > next_day["apps_before"]
+    # every published table is there, the ones the new day changed in a new version
+    after = _published(settings)
+    assert after.keys() == before.keys() and len(after) >= 12
+    assert all(version >= before[t][0] for t, (version, _c, _r) in after.items())
+    changed = {t for t, (version, _c, rows) in after.items() if version > before[t][0]}
+    assert changed == {t for t in after if after[t][2] != before[t][2]} and len(changed) >= 6
+
+
+def test_the_next_day_build_on_spark_is_incremental_and_equals_a_full_rebuild(next_day):
+    settings, manifest, incremental = next_day["settings"], next_day["manifest"], next_day["incremental"]
+    from cityshare.contracts.model import load_contracts
+    from cityshare.spark_engine import compare_with_duckdb, duckdb_rows, spark_session, target_dir
+    from cityshare.transform import build
+
     # the standard models merged by key (insert_overwrite on Spark), the two day models (append)
     by_day = {"model.cityshare.collab_muck_truck__truck_day", "model.cityshare.theme_parking__lot_day"}
     keyed = {uid for uid in incremental if uid.startswith("model.cityshare.stg_")}
     assert by_day < incremental.keys() and len(keyed) >= 11 and keyed | by_day == incremental.keys()
-    spark = spark_session(settings)
-    created = {uid: _created(spark, rel) for uid, rel in incremental.items()}
-
-    accepted = _land_and_gate(settings, NEXT_DAY, api_port)
-    assert len(accepted) >= 10
-    summary = engine.build(settings)  # CITYSHARE_ENGINE=spark: the next-day build
-    assert (summary["engine"], summary["failed"]) == ("spark", {})
-
     results = {r["unique_id"]: r for r in json.loads(
         (target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))["results"]}
+    spark = spark_session(settings)
+    accepted = next_day["accepted"]
+    assert len(accepted) >= 10
     for uid, relation in incremental.items():
         assert results[uid]["status"] == "success", uid
         # built incrementally: the table was not dropped and created again...
-        assert _created(spark, relation) == created[uid], relation
+        assert _created(spark, relation) == next_day["created"][uid], relation
         code = results[uid]["compiled_code"]
         if uid in keyed:
             # ...and its SQL read only the batch of the new day (none when its source's day-3 delivery was blocked)
@@ -420,9 +471,14 @@ def test_a_next_day_build_on_spark_is_incremental_and_equals_a_full_rebuild(publ
             assert days != "all" and NEXT_DAY.isoformat() in days.split(","), (relation, days)
     assert sum("_load_id in (" in results[uid]["compiled_code"] for uid in keyed) >= 9
 
-    # the same tables as a full rebuild of the three days on DuckDB: the incremental models and every published one
+    # the same tables as a full rebuild of the three days on DuckDB: the incremental models, every published model,
+    # and what the share service serves of it (the snapshots the Airflow run published)
     build(dataclasses.replace(settings, engine="duckdb"), full_refresh=True)
-    published = [f"{layer}.{c.model_name}" for c in load_contracts(settings, kind="shared") for layer in LAYERS
-                 if spark.catalog.tableExists(f"{layer}.{c.model_name}")]
-    assert len(published) == len(load_contracts(settings, kind="shared"))
-    assert compare_with_duckdb(settings, sorted({*incremental.values(), *published})) == {}
+    shared = load_contracts(settings, kind="shared")
+    models = {c.model_name: next(f"{layer}.{c.model_name}" for layer in LAYERS
+                                 if spark.catalog.tableExists(f"{layer}.{c.model_name}")) for c in shared}
+    assert compare_with_duckdb(settings, sorted({*incremental.values(), *models.values()})) == {}
+    published = _published(settings)
+    for name, relation in models.items():
+        _version, columns, rows = published[f"shared.{name}"]
+        assert (columns, rows) == duckdb_rows(settings, relation), name
