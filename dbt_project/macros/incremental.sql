@@ -163,7 +163,7 @@ select * from {{ relation }}
 {#- Spark (insert_overwrite on the partition column _cs_part, cs_partition_by): the result holds every row of each
     partition its new rows fall in — those rows, competing with the target's row of the same key, and the target's
     other rows of those partitions, selected again —, and dynamic partition overwrite replaces exactly those
-    partitions. The partition is a function of the key (``partition``, or PARTITION_BUCKETS hash buckets of the key),
+    partitions. The partition is a function of the key (``partition``, else one of 8 hash buckets of the key),
     so a key's current row is always in its new rows' partition: the partitions left alone hold only keys without
     new rows, and the table equals delete+insert's, a full rebuild's. Spark allows reading the partitions it
     overwrites only in dynamic mode (it writes to a staging folder first). -#}
