@@ -28,7 +28,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings, get_settings
-from cityshare.spark_engine import PARTITION_COLUMN
+from cityshare.transform import PARTITION_COLUMN
 from cityshare.vocabulary import LAYER_ZH
 from cityshare.warehouse import insert_rows
 

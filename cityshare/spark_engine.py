@@ -32,7 +32,14 @@ from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
 from cityshare.scenarios import sql_literal
 from cityshare.settings import Settings, get_settings
-from cityshare.transform import NodeProgress, failed_nodes, node_results, progress_callback, render_dbt_files
+from cityshare.transform import (
+    PARTITION_COLUMN,
+    NodeProgress,
+    failed_nodes,
+    node_results,
+    progress_callback,
+    render_dbt_files,
+)
 
 RAW_META_COLUMNS = (("_load_id", "string"), ("_loaded_at", "timestamp"), ("_source", "string"),
                     ("_source_row", "bigint"), ("_row_hash", "string"), ("_load_date", "date"))
@@ -41,9 +48,6 @@ LAYERS = ("standard", "base", "theme", "collab")
 SPARK_SELECT = ("tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab")
 MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
 SCHEMA_FILE = "warehouse_schema.json"
-# the partition column of the incremental models' Spark tables (dbt_project/macros/cross_engine.sql,
-# cs_partition_name): engine-internal, left out wherever a table's rows are compared, exported or traced
-PARTITION_COLUMN = "_cs_part"
 _SESSION: Any = None
 
 
