@@ -108,6 +108,10 @@ def spark_session(settings: Settings | None = None, master: str | None = None) -
         # each model's partition of meta.dbt_seen_batches), through a staging folder per statement: models written
         # side by side do not meet, and a model may read the partitions it replaces
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        # no constraint propagation: with it, Spark's optimizer fails on a keyed model's incremental union when a
+        # branch holds a correlated subquery (cs_changed_code in stg_zjw__bridge_sensor_readings: "NoSuchElementException:
+        # key not found" in Union.rewriteConstraints); it only infers filters, the results are the same
+        .config("spark.sql.constraintPropagation.enabled", "false")
         .enableHiveSupport()
     )
     if on_this_machine(master):  # the driver listens on the loopback address only (its executors are here)
