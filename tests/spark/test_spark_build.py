@@ -241,7 +241,8 @@ def _published(settings) -> dict[str, tuple[int, list[str], list[tuple]]]:
             version, path = snapshots.current(settings, contract.model_name)
             if version is None:
                 continue
-            cur = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+            # hive_partitioning off: the snapshot's folder (version=N) is not a column of the table
+            cur = con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(path)])
             rows = sorted((tuple(_value(v) for v in r) for r in cur.fetchall()), key=repr)
             out[f"shared.{contract.model_name}"] = (version, [d[0] for d in cur.description], rows)
     return out
