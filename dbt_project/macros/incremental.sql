@@ -10,11 +10,13 @@
     needs `dbt build --full-refresh`; a changed column list fails the build until then (on_schema_change).
 
     Usage in a standard model (key = its cs_latest_per key, also the unique_key):
-        config(materialized='incremental', incremental_strategy='delete+insert', unique_key=[...],
+        config(materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+               partition_by=cs_partition_by(), unique_key=[...],
                on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', '<table>')) }}",
                post_hook="{{ cs_record_batches(source('raw', '<table>')) }}")
         ... from source('raw', '<table>') where {{ cs_unseen_batches(source('raw', '<table>')) }} ...
-        {{ cs_merge_latest('final', '<key columns>'[, '<order_first>']) }}
+        {{ cs_merge_latest('final', '<key columns>'[, '<order_first>'][, partition='<day column the key fixes>']) }}
+    (cs_incremental_strategy and cs_partition_by: Spark's form, docs/spark.md; on DuckDB as written.)
 -#}
 
 {#- The load ids a model has processed, one row per (model, load id): recorded by cs_record_batches after

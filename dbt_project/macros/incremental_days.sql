@@ -11,10 +11,11 @@
     Processed load ids are recorded per model in meta.dbt_seen_batches (cs_record_batches), as for staging.
 
     Usage (src = the incremental standard model, day = its day column; column = the target's day column):
-        config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-               pre_hook="{{ cs_replace_days('<column>', ref('<src>'), '<day>') }}",
+        config(materialized='incremental', incremental_strategy='append', partition_by=cs_partition_by(),
+               on_schema_change='fail', pre_hook="{{ cs_replace_days('<column>', ref('<src>'), '<day>') }}",
                post_hook="{{ cs_record_batches(ref('<src>')) }}")
         ... where {{ cs_in_new_days('<column in the select>', ref('<src>'), '<day>') }} ...
+        select …, <last column>{{ cs_partition_column('<the day>') }}   (Spark's partition column; nothing on DuckDB)
     A model joining attributes that can change without a new event row (a registry) passes ``also`` — a
     predicate on the same rows selecting them again, see theme_parking__lot_day. -#}
 
