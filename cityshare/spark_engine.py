@@ -48,6 +48,9 @@ LAYERS = ("standard", "base", "theme", "collab")
 SPARK_SELECT = ("tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab")
 MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
 SCHEMA_FILE = "warehouse_schema.json"
+# the incremental models' record of processed batches in Spark's catalog (not the DuckDB warehouse's meta schema):
+# created and written by the dbt project (macros/cross_engine.sql spark__cs_seen_ddl, spark__cs_record_batches)
+SEEN_BATCHES = "meta.dbt_seen_batches"
 _SESSION: Any = None
 
 
@@ -270,9 +273,9 @@ def register_raw_views(spark: Any, settings: Settings) -> dict[str, int]:
         else "SELECT CAST(NULL AS STRING) AS raw_table, CAST(NULL AS STRING) AS load_id WHERE false"))
     # before the incremental models: Spark builds kept no record of processed batches in an unpartitioned table,
     # which the models' partition-per-model record (spark__cs_seen_ddl) replaces
-    if spark.catalog.tableExists("meta.dbt_seen_batches") and not any(
-            c.isPartition for c in spark.catalog.listColumns("meta.dbt_seen_batches")):
-        spark.sql("DROP TABLE meta.dbt_seen_batches")
+    if spark.catalog.tableExists(SEEN_BATCHES) and not any(
+            c.isPartition for c in spark.catalog.listColumns(SEEN_BATCHES)):
+        spark.sql(f"DROP TABLE {SEEN_BATCHES}")
     return out
 
 
