@@ -28,6 +28,7 @@ from typing import Any
 
 from cityshare.contracts.model import Contract
 from cityshare.settings import Settings, get_settings
+from cityshare.transform import PARTITION_COLUMN
 from cityshare.vocabulary import LAYER_ZH
 from cityshare.warehouse import insert_rows
 
@@ -193,6 +194,8 @@ def column_pairs(sql: str, schema: dict[str, Any], dialect: str = "duckdb") -> d
     out: dict[str, list[tuple[str, str]]] = {}
     for select in query.selects:  # type: ignore[attr-defined]  # a parsed SELECT (sqlglot types it as Expression)
         col = select.alias_or_name
+        if col == PARTITION_COLUMN:  # a Spark table's partition column: no data, not in the DuckDB build
+            continue
         root = lineage(col, query, schema=schema or None, dialect=dialect, scope=scope, copy=False,
                        trim_selects=False)
         leaves = []

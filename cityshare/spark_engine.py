@@ -30,8 +30,16 @@ from typing import Any
 
 from cityshare.contracts.model import Contract, load_contracts
 from cityshare.errors import BuildFailed
+from cityshare.scenarios import sql_literal
 from cityshare.settings import Settings, get_settings
-from cityshare.transform import NodeProgress, failed_nodes, node_results, progress_callback, render_dbt_files
+from cityshare.transform import (
+    PARTITION_COLUMN,
+    NodeProgress,
+    failed_nodes,
+    node_results,
+    progress_callback,
+    render_dbt_files,
+)
 
 RAW_META_COLUMNS = (("_load_id", "string"), ("_loaded_at", "timestamp"), ("_source", "string"),
                     ("_source_row", "bigint"), ("_row_hash", "string"), ("_load_date", "date"))
@@ -40,6 +48,9 @@ LAYERS = ("standard", "base", "theme", "collab")
 SPARK_SELECT = ("tag:ref", "tag:standard", "tag:base", "tag:theme", "tag:collab")
 MASK_FUNCTIONS = ("cs_mask_mobile", "cs_mask_id_number", "cs_mask_person_name", "cs_truncate_address")
 SCHEMA_FILE = "warehouse_schema.json"
+# the incremental models' record of processed batches in Spark's catalog (not the DuckDB warehouse's meta schema):
+# created and written by the dbt project (macros/cross_engine.sql spark__cs_seen_ddl, spark__cs_record_batches)
+SEEN_BATCHES = "meta.dbt_seen_batches"
 _SESSION: Any = None
 
 
@@ -96,6 +107,14 @@ def spark_session(settings: Settings | None = None, master: str | None = None) -
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")  # as dbt-spark sets it: casts give NULL, like DuckDB's try_cast
         .config("spark.sql.shuffle.partitions", str(settings.spark_partitions))
+        # INSERT OVERWRITE replaces only the partitions the query writes (the incremental models' insert_overwrite,
+        # each model's partition of meta.dbt_seen_batches), through a staging folder per statement: models written
+        # side by side do not meet, and a model may read the partitions it replaces
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        # no constraint propagation: with it, Spark's optimizer fails on a keyed model's incremental union when a
+        # branch holds a correlated subquery (cs_changed_code in stg_zjw__bridge_sensor_readings: "NoSuchElementException:
+        # key not found" in Union.rewriteConstraints); it only infers filters, the results are the same
+        .config("spark.sql.constraintPropagation.enabled", "false")
         .enableHiveSupport()
     )
     if on_this_machine(master):  # the driver listens on the loopback address only (its executors are here)
@@ -142,12 +161,27 @@ def executor_tasks(spark: Any) -> dict[str, tuple[str, int]]:
     return out
 
 
-def stop_session() -> None:
-    """Stop the process's SparkSession (the next spark_session() starts a new one)."""
+def stop_session(release_jvm: bool = False) -> None:
+    """Stop the process's SparkSession (the next spark_session() starts a new one).
+
+    ``release_jvm``: also end the JVM pyspark started, and with it the embedded Derby metastore it booted, which
+    stays locked to that JVM after the session stops: another process (an Airflow task) can then build."""
     global _SESSION
     if _SESSION is not None:
         _SESSION.stop()
         _SESSION = None
+    if release_jvm:
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        if gateway is not None:
+            gateway.shutdown()
+            proc = getattr(gateway, "proc", None)  # the JVM pyspark launched (none when it attached to one)
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=60)
+            SparkContext._gateway = None
+            SparkContext._jvm = None
 
 
 def hmac_sha256_sql(value: str, key: str | bytes) -> str:
@@ -180,20 +214,21 @@ def register_functions(spark: Any, key: str | bytes | None = None) -> None:
     )
 
 
-def accepted_batches(settings: Settings) -> dict[str, list[tuple[str, int]]]:
-    """Dataset key → (Parquet file, commit sequence) of its latest accepted batch of every load date (the DuckDB
-    raw views' files)."""
-    from cityshare.meta.batches import accepted_files
+def accepted_batches(settings: Settings) -> dict[str, list[tuple[str, str, int]]]:
+    """Dataset key → (load id, Parquet file, commit sequence) of its latest accepted batch of every load date (the
+    DuckDB raw views' batches and files)."""
+    from cityshare.meta.batches import latest_accepted_by_dataset
     from cityshare.storage import resolved_path
     from cityshare.warehouse import connect
 
     with connect(settings, read_only=True) as con:
-        rows = accepted_files(con)
-    out: dict[str, list[tuple[str, int]]] = {}
-    for dataset, stored, seq in rows:
-        path = resolved_path(settings, stored)  # meta keeps paths under the data folder relative to it
-        if path:
-            out.setdefault(dataset, []).append((path, seq))
+        rows = latest_accepted_by_dataset(con)
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for dataset, batches in rows.items():
+        for load_id, stored, seq in batches:
+            path = resolved_path(settings, stored)  # meta keeps paths under the data folder relative to it
+            if path:
+                out.setdefault(dataset, []).append((load_id, path, seq))
     return out
 
 
@@ -218,16 +253,31 @@ def _local_path(path: str) -> str:
 
 
 def register_raw_views(spark: Any, settings: Settings) -> dict[str, int]:
-    """Create the ``raw`` and ``meta`` databases and one raw view per source contract; raw table → files read."""
+    """Create the ``raw`` and ``meta`` databases and one raw view per source contract; raw table → files read.
+
+    Also ``meta.raw_view_batches`` (raw table, load id), the batches the raw views read, as the DuckDB warehouse
+    keeps them: the incremental models compare it with the batches they processed (macros/incremental.sql)."""
     spark.sql("CREATE DATABASE IF NOT EXISTS raw")
     spark.sql("CREATE DATABASE IF NOT EXISTS meta")
     batches = accepted_batches(settings)
     out = {}
+    view_batches: list[tuple[str, str]] = []
     for contract in load_contracts(settings, kind="source"):
-        paths = batches.get(contract.key, [])
-        spark.sql(raw_view_sql(contract, paths))
-        out[contract.raw_table] = len(paths)
+        held = batches.get(contract.key, [])
+        spark.sql(raw_view_sql(contract, [(path, seq) for _, path, seq in held]))
+        view_batches += [(contract.raw_table, load_id) for load_id, _, _ in held]
+        out[contract.raw_table] = len(held)
+    rows = ", ".join(f"({sql_literal(t, 'spark')}, {sql_literal(i, 'spark')})" for t, i in view_batches)
+    spark.sql("CREATE OR REPLACE VIEW meta.raw_view_batches AS " + (
+        f"SELECT raw_table, load_id FROM VALUES {rows} AS t(raw_table, load_id)" if rows
+        else "SELECT CAST(NULL AS STRING) AS raw_table, CAST(NULL AS STRING) AS load_id WHERE false"))
+    # before the incremental models: Spark builds kept no record of processed batches in an unpartitioned table,
+    # which the models' partition-per-model record (spark__cs_seen_ddl) replaces
+    if spark.catalog.tableExists(SEEN_BATCHES) and not any(
+            c.isPartition for c in spark.catalog.listColumns(SEEN_BATCHES)):
+        spark.sql(f"DROP TABLE {SEEN_BATCHES}")
     return out
+
 
 
 def run_dbt_spark(args: list[str], settings: Settings | None = None, allow_failed_nodes: bool = False,
@@ -289,7 +339,8 @@ def export_for_audit(settings: Settings, models: Iterable[str]) -> list[str]:
         if relation is None:
             continue
         tmp = root / f".tmp-{model}"
-        spark.table(relation).write.parquet(str(tmp))  # an empty table still gets one file, with its schema
+        # an empty table still gets one file, with its schema
+        spark.table(relation).drop(PARTITION_COLUMN).write.parquet(str(tmp))
         os.rename(tmp, root / model)
         out.append(model)
     return out
@@ -300,14 +351,15 @@ def build(settings: Settings, full_refresh: bool = False, on_node: NodeProgress 
     model of the layers with their data tests, then the published models written to the audit area; the gate's
     ``meta.batches`` in the DuckDB warehouse says which landed batches the raw views read.
 
-    Every build is full (incremental models are tables on Spark, docs/spark.md), so ``full_refresh`` changes
-    nothing. The summary has :func:`cityshare.transform.build`'s keys; ``failed`` lists the nodes dbt could not
+    Every model is built, but the incremental ones read only the batches they have not processed (dbt-spark's
+    insert_overwrite and append on partitioned Parquet tables, docs/spark.md); ``full_refresh`` rebuilds them too.
+    The summary has :func:`cityshare.transform.build`'s keys; ``failed`` lists the nodes dbt could not
     build or that failed, and what dbt skipped behind a failed model or data test — as on DuckDB, the same
     ``dbt build`` graph — which are not written to the audit area, so the audit holds them back."""
-    del full_refresh  # every Spark build rebuilds every table
     shutil.rmtree(audit_dir(settings), ignore_errors=True)  # a failed build leaves nothing the audit could take
     # unit tests check model logic on fixtures (CI, cityshare.transform.unit_test), not the data: as on DuckDB
-    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--select", *SPARK_SELECT], settings,
+    result = run_dbt_spark(["build", "--exclude-resource-type", "unit_test", "--select", *SPARK_SELECT,
+                            *(["--full-refresh"] if full_refresh else [])], settings,
                            allow_failed_nodes=True, on_node=on_node)
     failed = failed_nodes(result)
     exported = export_for_audit(settings, [c.model_name for c in load_contracts(settings, kind="shared")
@@ -315,7 +367,9 @@ def build(settings: Settings, full_refresh: bool = False, on_node: NodeProgress 
     write_warehouse_schema(settings)
     nodes = node_results(result)
     return {"nodes": len(nodes), "models": sum(1 for r in nodes if r.node.resource_type == "model"),
-            "failed": failed, "selected": "all", "reason": "Spark 引擎：每次全量构建 every Spark build is full",
+            "failed": failed, "selected": "all",
+            "reason": "Spark 引擎：全量重建 full refresh" if full_refresh
+            else "Spark 引擎：每个模型都运行，增量模型只读新批次 every model runs, incremental ones read new batches only",
             "raw_views_refreshed": 0, "nothing_built": False, "engine": "spark", "audit_tables": len(exported)}
 
 
@@ -361,8 +415,8 @@ def _value(v: Any) -> Any:
 
 
 def spark_rows(spark: Any, relation: str) -> tuple[list[str], list[tuple]]:
-    """Columns and sorted rows of a Spark table (``schema.table``)."""
-    df = spark.table(relation)
+    """Columns and sorted rows of a Spark table (``schema.table``), without the engine's :data:`PARTITION_COLUMN`."""
+    df = spark.table(relation).drop(PARTITION_COLUMN)
     rows = sorted((tuple(_value(v) for v in r) for r in df.collect()), key=repr)
     return df.columns, rows
 

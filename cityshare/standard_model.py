@@ -166,7 +166,8 @@ def render_standard_model(contract: Contract) -> str:
 -- PII masked and tokenized with the city-held key. Incremental: reads only batches the model has not seen.
 
 {{{{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=[{unique_key}],
+    materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+    partition_by=cs_partition_by(), unique_key=[{unique_key}],
     on_schema_change='fail', pre_hook="{{{{ cs_incremental_reset({src}) }}}}",
     post_hook="{{{{ cs_record_batches({src}) }}}}", tags=['standard', 'derived'],
 ) }}}}

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -26,6 +27,11 @@ from cityshare.faults import crash_point
 from cityshare.settings import Settings, get_settings
 
 log = logging.getLogger("cityshare.transform")
+
+# The partition column of the incremental models' Spark tables (dbt_project/macros/cross_engine.sql,
+# cs_partition_name): engine-internal — left out wherever a table's rows are compared, exported or traced —, but a
+# column of the table, so on Spark a published model's enforced dbt contract lists it (render_dbt_files)
+PARTITION_COLUMN = "_cs_part"
 
 _DBT_TYPES = {"string": "varchar", "date": "date", "timestamp": "timestamp", "integer": "bigint",
               "number": "double", "boolean": "boolean"}
@@ -67,7 +73,7 @@ def render_dbt_files(settings: Settings | None = None, out: Path | None = None, 
                  {"name": p.name, "description": p.business_name,
                   "data_type": types.get(p.logical_type, p.physical_type.lower())}
                  for p in c.properties
-             ]}
+             ] + _partition_columns(settings, c.model_name, engine)}
             for c in load_contracts(settings, kind="shared")
         ],
     }
@@ -118,6 +124,20 @@ def _rendered(out: Path, key: str) -> list[Path] | None:
         return None
     files = [out / rel for rel in done.get("files", [])]
     return files if files and all(p.exists() for p in files) else None
+
+
+def _partition_columns(settings: Settings, model: str, engine: str) -> list[dict[str, str]]:
+    """The contract column of a model's Spark partition column, read from its SQL (none on DuckDB): the day of a
+    day model (cs_partition_column) or of a keyed model's time (cs_merge_latest's ``partition``), else the key's
+    hash bucket."""
+    if engine != "spark":
+        return []
+    sql = next((p.read_text(encoding="utf-8") for p in (settings.dbt_project_dir / "models").rglob(f"{model}.sql")), "")
+    if "cs_partition_by()" not in sql:
+        return []
+    kind = "date" if "cs_partition_column(" in sql or re.search(r"cs_merge_latest\([^)]*partition=", sql) else "bigint"
+    return [{"name": PARTITION_COLUMN, "description": "Spark 分区列 partition column (engine-internal)",
+             "data_type": kind}]
 
 
 def _yaml(doc: dict[str, Any]) -> str:

@@ -135,23 +135,59 @@
 {%- endmacro %}
 
 {#- The project's record of processed batches (macros/incremental.sql): one statement per engine call (dbt-spark's
-    session cursor runs one statement; the meta schema is created by cityshare.spark_engine before dbt runs). -#}
+    session cursor runs one statement; the meta schema is created by cityshare.spark_engine before dbt runs).
+    Partitioned by model: a Parquet table has no DELETE, so each model replaces its own partition
+    (spark__cs_record_batches). -#}
 {% macro spark__cs_seen_ddl() -%}
-    create table if not exists meta.dbt_seen_batches (model string, load_id string) using parquet
+    create table if not exists meta.dbt_seen_batches (load_id string, model string) using parquet partitioned by (model)
 {%- endmacro %}
 
-{#- How the project's incremental models materialize: incremental on DuckDB; on Spark a full rebuild (table) for now,
-    since their merge (delete+insert of a key) needs a table format with row-level deletes (docs/spark.md). -#}
-{% macro cs_incremental_materialization() -%}
-    {{ return(adapter.dispatch('cs_incremental_materialization', 'cityshare')()) }}
+{#- The incremental models' strategy and partitioning per engine (macros/incremental.sql, incremental_days.sql).
+    DuckDB: the project's own (delete+insert by key, append after deleting the recomputed days), no partitions.
+    Spark's Parquet tables have no row-level delete (dbt-spark's merge needs Delta, Iceberg or Hudi, whose jars are
+    not part of pyspark), so there each incremental model is partitioned by one column, ``_cs_part`` (cs_partition_name),
+    written last in its select list so the table's columns keep their order: a keyed model (delete+insert) becomes
+    insert_overwrite — dynamic partition overwrite of the partitions its new rows fall in, with every kept row of those
+    partitions selected again (spark__cs_merge_latest) —, and a day model stays append, its recomputed days' partitions
+    dropped first (spark__cs_replace_days). Both give a full rebuild's rows (docs/spark.md). -#}
+{% macro cs_incremental_strategy(strategy) -%}
+    {{ return(adapter.dispatch('cs_incremental_strategy', 'cityshare')(strategy)) }}
 {%- endmacro %}
 
-{% macro default__cs_incremental_materialization() -%}
-    {{ return('incremental') }}
+{% macro default__cs_incremental_strategy(strategy) -%}
+    {{ return(strategy) }}
 {%- endmacro %}
 
-{% macro spark__cs_incremental_materialization() -%}
-    {{ return('table') }}
+{% macro spark__cs_incremental_strategy(strategy) -%}
+    {{ return({'delete+insert': 'insert_overwrite'}.get(strategy, strategy)) }}
+{%- endmacro %}
+
+{#- The partition column of the Spark tables of incremental models: engine-internal (cityshare.lineage
+    INTERNAL_COLUMNS), never compared, exported for the audit or published. -#}
+{% macro cs_partition_name() -%}{{ return('_cs_part') }}{%- endmacro %}
+
+{#- partition_by of an incremental model: none on DuckDB (no config at all, as before). -#}
+{% macro cs_partition_by() -%}
+    {{ return(adapter.dispatch('cs_partition_by', 'cityshare')()) }}
+{%- endmacro %}
+
+{% macro default__cs_partition_by() -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro spark__cs_partition_by() -%}
+    {{ return([cs_partition_name()]) }}
+{%- endmacro %}
+
+{#- The partition column as the last item of a day model's select list (``expr``: its day); nothing on DuckDB. -#}
+{% macro cs_partition_column(expr) -%}
+    {{ return(adapter.dispatch('cs_partition_column', 'cityshare')(expr)) }}
+{%- endmacro %}
+
+{% macro default__cs_partition_column(expr) -%}{%- endmacro %}
+
+{% macro spark__cs_partition_column(expr) -%}
+    , {{ expr }} as {{ cs_partition_name() }}
 {%- endmacro %}
 
 {#- The value of ``arg`` on the row with the largest (``extreme`` 'max') or smallest ('min') ``val``: DuckDB's

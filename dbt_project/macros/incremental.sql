@@ -10,11 +10,13 @@
     needs `dbt build --full-refresh`; a changed column list fails the build until then (on_schema_change).
 
     Usage in a standard model (key = its cs_latest_per key, also the unique_key):
-        config(materialized='incremental', incremental_strategy='delete+insert', unique_key=[...],
+        config(materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+               partition_by=cs_partition_by(), unique_key=[...],
                on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', '<table>')) }}",
                post_hook="{{ cs_record_batches(source('raw', '<table>')) }}")
         ... from source('raw', '<table>') where {{ cs_unseen_batches(source('raw', '<table>')) }} ...
-        {{ cs_merge_latest('final', '<key columns>'[, '<order_first>']) }}
+        {{ cs_merge_latest('final', '<key columns>'[, '<order_first>'][, partition='<day column the key fixes>']) }}
+    (cs_incremental_strategy and cs_partition_by: Spark's form, docs/spark.md; on DuckDB as written.)
 -#}
 
 {#- The load ids a model has processed, one row per (model, load id): recorded by cs_record_batches after
@@ -40,11 +42,7 @@
     {%- else -%}
         {#- One query answers both (gone batches, unseen load ids as SQL literals): each dbt run_query costs more
             Python than these small meta tables cost DuckDB. -#}
-        {%- set row = run_query(
-            "select (" ~ cs_gone_batches_sql(src) ~ "), string_agg(chr(39) || replace(load_id, chr(39), chr(39) || chr(39)) || chr(39), ', ' order by load_id)"
-            ~ " from (" ~ cs_batches_sql(src)
-            ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "')"
-        ).rows[0] -%}
+        {%- set row = run_query(cs_unseen_batches_sql(src)).rows[0] -%}
         {%- if row[0] > 0 -%}
             true {{ cs_batches_gone_marker() }}
         {%- elif row[1] is none -%}
@@ -53,6 +51,27 @@
             _load_id in ({{ row[1] }})
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- (batches gone from ``src``, the load ids the model has not processed as SQL literals 'a', 'b' or NULL). -#}
+{% macro cs_unseen_batches_sql(src) -%}
+    {{ return(adapter.dispatch('cs_unseen_batches_sql', 'cityshare')(src)) }}
+{%- endmacro %}
+
+{% macro default__cs_unseen_batches_sql(src) -%}
+    {{ return("select (" ~ cs_gone_batches_sql(src) ~ "), string_agg(chr(39) || replace(load_id, chr(39), chr(39) || chr(39)) || chr(39), ', ' order by load_id)"
+        ~ " from (" ~ cs_batches_sql(src)
+        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "')") }}
+{%- endmacro %}
+
+{#- Spark has no ordered string_agg: the literals are collected, sorted and joined; they take backslash escapes
+    (Spark reads '' as two adjacent literals). -#}
+{% macro spark__cs_unseen_batches_sql(src) -%}
+    {{ return("select (" ~ cs_gone_batches_sql(src) ~ "), (select nullif(concat_ws(', ', array_sort(collect_list("
+        ~ "concat(chr(39), replace(replace(load_id, chr(92), repeat(chr(92), 2)), chr(39), concat(chr(92), chr(39))), chr(39))"
+        ~ "))), '') from ("
+        ~ cs_batches_sql(src)
+        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "') as unseen)") }}
 {%- endmacro %}
 
 {#- The load ids ``src`` holds now. A raw view's are the rows cityshare.warehouse.refresh_raw_view wrote with it
@@ -82,13 +101,26 @@
 {%- endmacro %}
 
 {#- Pre-hook: empty the target when a batch it processed has left the raw view, so that batch's rows go
-    (the model then reads every batch). Renders nothing on a full build, nor when no batch is gone: decided by
+    (the model then reads every batch; on Spark TRUNCATE, as a Parquet table has no DELETE). Renders nothing on a full build, nor when no batch is gone: decided by
     cs_unseen_batches when the model compiled (hooks render after), since a delete guarded in SQL would
     still scan the whole target. ``src`` documents what the decision is about. -#}
 {% macro cs_incremental_reset(src) -%}
     {%- if execute and is_incremental() and cs_batches_gone_marker() in (model.compiled_code or '') -%}
-        delete from {{ this }}
+        {{ cs_empty_table(this) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Every row of ``relation`` deleted. -#}
+{% macro cs_empty_table(relation) -%}
+    {{ return(adapter.dispatch('cs_empty_table', 'cityshare')(relation)) }}
+{%- endmacro %}
+
+{% macro default__cs_empty_table(relation) -%}
+    delete from {{ relation }}
+{%- endmacro %}
+
+{% macro spark__cs_empty_table(relation) -%}
+    truncate table {{ relation }}
 {%- endmacro %}
 
 {#- Post-hook: the model now reflects every batch of its raw view (views are fixed while dbt runs). -#}
@@ -96,8 +128,12 @@
     {{ return(adapter.dispatch('cs_record_batches', 'cityshare')(src)) }}
 {%- endmacro %}
 
-{#- On Spark the incremental models are rebuilt in full (cs_incremental_materialization): nothing to record. -#}
-{% macro spark__cs_record_batches(src) -%}{%- endmacro %}
+{#- On Spark meta.dbt_seen_batches is partitioned by model (spark__cs_seen_ddl): the model's partition is replaced
+    (dynamic partition overwrite, set by cityshare.spark_engine, so models recording side by side do not meet). -#}
+{% macro spark__cs_record_batches(src) -%}
+    insert overwrite table meta.dbt_seen_batches partition (model)
+    select load_id, '{{ this.identifier }}' as model from ({{ cs_batches_sql(src) }}) as batches
+{%- endmacro %}
 
 {% macro default__cs_record_batches(src) -%}
     delete from meta.dbt_seen_batches where model = '{{ this.identifier }}';
@@ -107,8 +143,13 @@
 
 {#- The model's result: on an incremental run the new rows compete with the target's current row of the
     same key (cs_latest_per with the same order_first as the model's own dedup, as in a full build);
-    delete+insert on the key then replaces the losers. -#}
-{% macro cs_merge_latest(relation, key, order_first=none) -%}
+    delete+insert on the key then replaces the losers. ``partition``: on Spark, a column of ``relation`` that the key
+    determines (a day of the key's time), else a hash bucket of the key (spark__cs_merge_latest). -#}
+{% macro cs_merge_latest(relation, key, order_first=none, partition=none) -%}
+    {{ return(adapter.dispatch('cs_merge_latest', 'cityshare')(relation, key, order_first, partition)) }}
+{%- endmacro %}
+
+{% macro default__cs_merge_latest(relation, key, order_first=none, partition=none) -%}
     {%- if is_incremental() %}
 select * from (
     select * from {{ relation }}
@@ -118,5 +159,27 @@ select * from (
 {{ cs_latest_per(key, order_first) }}
     {%- else %}
 select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Spark (insert_overwrite on the partition column _cs_part, cs_partition_by): the result holds every row of each
+    partition its new rows fall in — those rows, competing with the target's row of the same key, and the target's
+    other rows of those partitions, selected again —, and dynamic partition overwrite replaces exactly those
+    partitions. The partition is a function of the key (``partition``, else one of 8 hash buckets of the key),
+    so a key's current row is always in its new rows' partition: the partitions left alone hold only keys without
+    new rows, and the table equals delete+insert's, a full rebuild's. Spark allows reading the partitions it
+    overwrites only in dynamic mode (it writes to a staging folder first). -#}
+{% macro spark__cs_merge_latest(relation, key, order_first=none, partition=none) -%}
+    {%- set part = partition or ('pmod(xxhash64(' ~ key ~ '), 8)') -%}
+    {%- if is_incremental() %}
+select * from (
+    select *, {{ part }} as {{ cs_partition_name() }} from {{ relation }}
+    union all
+    select held.* from {{ this }} as held
+    where held.{{ cs_partition_name() }} in (select {{ part }} from {{ relation }})
+) as merged
+{{ cs_latest_per(key, order_first) }}
+    {%- else %}
+select *, {{ part }} as {{ cs_partition_name() }} from {{ relation }}
     {%- endif -%}
 {%- endmacro %}

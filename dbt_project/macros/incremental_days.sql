@@ -11,10 +11,11 @@
     Processed load ids are recorded per model in meta.dbt_seen_batches (cs_record_batches), as for staging.
 
     Usage (src = the incremental standard model, day = its day column; column = the target's day column):
-        config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-               pre_hook="{{ cs_replace_days('<column>', ref('<src>'), '<day>') }}",
+        config(materialized='incremental', incremental_strategy='append', partition_by=cs_partition_by(),
+               on_schema_change='fail', pre_hook="{{ cs_replace_days('<column>', ref('<src>'), '<day>') }}",
                post_hook="{{ cs_record_batches(ref('<src>')) }}")
         ... where {{ cs_in_new_days('<column in the select>', ref('<src>'), '<day>') }} ...
+        select …, <last column>{{ cs_partition_column('<the day>') }}   (Spark's partition column; nothing on DuckDB)
     A model joining attributes that can change without a new event row (a registry) passes ``also`` — a
     predicate on the same rows selecting them again, see theme_parking__lot_day. -#}
 
@@ -31,16 +32,48 @@
         {{ return(none if recorded == 'all' else recorded.split(',') | reject('equalto', '') | list) }}
     {%- endif -%}
     {#- one query: (gone batches, the new rows' days as 'YYYY-MM-DD,...') -#}
-    {%- set row = run_query(
-        "select (" ~ cs_gone_batches_sql(src) ~ "), (select string_agg(distinct strftime(" ~ day ~ ", '%Y-%m-%d'), ','"
-        ~ " order by strftime(" ~ day ~ ", '%Y-%m-%d')) from " ~ src ~ " where _load_id in ("
-        ~ cs_batches_sql(src)
-        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "'))"
-    ).rows[0] -%}
+    {%- set row = run_query(cs_new_days_sql(src, day)).rows[0] -%}
     {%- if row[0] > 0 -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return((row[1] or '').split(',') | reject('equalto', '') | list) }}
+{%- endmacro %}
+
+{% macro cs_new_days_sql(src, day) -%}
+    {{ return(adapter.dispatch('cs_new_days_sql', 'cityshare')(src, day)) }}
+{%- endmacro %}
+
+{% macro default__cs_new_days_sql(src, day) -%}
+    {{ return("select (" ~ cs_gone_batches_sql(src) ~ "), (select string_agg(distinct strftime(" ~ day ~ ", '%Y-%m-%d'), ','"
+        ~ " order by strftime(" ~ day ~ ", '%Y-%m-%d')) from " ~ src ~ " where _load_id in ("
+        ~ cs_batches_sql(src)
+        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "'))") }}
+{%- endmacro %}
+
+{% macro spark__cs_new_days_sql(src, day) -%}
+    {{ return("select (" ~ cs_gone_batches_sql(src) ~ "), (select concat_ws(',', array_sort(collect_set(date_format("
+        ~ day ~ ", 'yyyy-MM-dd')))) from " ~ src ~ " where _load_id in ("
+        ~ cs_batches_sql(src)
+        ~ " except select load_id from meta.dbt_seen_batches where model = '" ~ this.identifier ~ "'))") }}
+{%- endmacro %}
+
+{#- The days to recompute, given the new rows' ``days`` (none: all) and the model's ``also`` predicate. DuckDB
+    deletes the rows ``also`` selects, on any day. Spark drops whole day partitions (spark__cs_replace_days), so
+    there a model whose ``also`` selects any row (a registry attribute changed) recomputes every day: exact, and
+    only as costly as a full build on the days a registry changes. -#}
+{% macro cs_partition_days(days, also) -%}
+    {{ return(adapter.dispatch('cs_partition_days', 'cityshare')(days, also)) }}
+{%- endmacro %}
+
+{% macro default__cs_partition_days(days, also) -%}
+    {{ return(days) }}
+{%- endmacro %}
+
+{% macro spark__cs_partition_days(days, also) -%}
+    {%- if also and not (also | trim).startswith('false') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(days) }}
 {%- endmacro %}
 
 {#- Marker comments in a model's compiled SQL (its decisions, for its pre-hook) and the value of one: the text
@@ -58,7 +91,7 @@
 
 {#- The predicate on ``column`` selecting the days to (re)compute, or-ed with ``also`` when given. -#}
 {% macro cs_in_new_days(column, src, day, also=none) -%}
-    {%- set days = cs_new_days(src, day) -%}
+    {%- set days = cs_partition_days(cs_new_days(src, day), also) -%}
     {%- if days is none -%}
         true {{ cs_days_marker() }}all */
     {%- else -%}
@@ -73,6 +106,23 @@
 
 {#- Pre-hook: delete the days about to be recomputed (nothing on a full build, which creates the table). -#}
 {% macro cs_replace_days(column, src, day, also=none) -%}
+    {{ return(adapter.dispatch('cs_replace_days', 'cityshare')(column, src, day, also)) }}
+{%- endmacro %}
+
+{#- Spark: the days' partitions (cs_partition_column) dropped, every partition when every day is recomputed. -#}
+{% macro spark__cs_replace_days(column, src, day, also=none) -%}
+    {%- if is_incremental() -%}
+        {%- set days = cs_partition_days(cs_new_days(src, day), also) -%}
+        {%- if days is none -%}
+            {{ cs_empty_table(this) }}
+        {%- elif days -%}
+            alter table {{ this }} drop if exists
+            {%- for d in days %} partition ({{ cs_partition_name() }} = '{{ d }}'){{ "," if not loop.last }}{% endfor %}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro default__cs_replace_days(column, src, day, also=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} where {{ cs_in_new_days(column, src, day, also) }}
     {%- endif -%}

@@ -1,6 +1,6 @@
 """The same dbt project on a Spark standalone cluster (dbt-spark, ``method: session``) gives the DuckDB build's tables.
 
-One simulated day (small scale, with defects) is landed and gated, built on DuckDB as production does, then built
+Two simulated days (small scale, with defects) are landed and gated, built on DuckDB as production does, then built
 again on a Spark standalone cluster this test starts on 127.0.0.1 (a master and two workers from the pyspark
 distribution, ``cityshare.spark_cluster``): the seeds, the standard layer (标准库, hand-written and
 contract-derived models), base (基础库), theme (主题库) and collaboration (协同专题库) models, reading the same
@@ -13,7 +13,9 @@ Then write-audit-publish on Spark (``CITYSHARE_ENGINE=spark``): the DuckDB build
 tables are emptied, and the Spark build is audited and published by the same code — every published table (its
 Parquet snapshot, the ``shared`` table, the ``meta.publications`` record) must hold exactly the rows DuckDB
 published, and a Spark table that fails its audit must publish nothing. Last, a data test that fails holds back on
-Spark what it holds back on DuckDB.
+Spark what it holds back on DuckDB. Last, a third day is landed and built on Spark: the incremental models read only
+its batches (insert_overwrite and append on partitioned Parquet tables), and every table equals a full DuckDB
+rebuild of the three days.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import re
 import sys
+import time
 
 import pytest
 
@@ -32,35 +36,52 @@ from cityshare.settings import PROJECT_ROOT, get_settings
 pytestmark = pytest.mark.spark
 
 DAY = dt.date(2026, 11, 1)
+NEXT_DAY = DAY + dt.timedelta(days=2)  # simulated with the first two, landed and built last (incremental)
 LAYERS = ("standard", "base", "theme", "collab")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """(settings, cluster, Spark build summary, DuckDB publish outcome) of a home built and published on DuckDB,
-    then built by ``cityshare.engine.build`` with ``CITYSHARE_ENGINE=spark`` on a two-worker standalone cluster."""
-    from cityshare import engine, spark_cluster, spark_engine
+def api_port() -> int:
+    """The port of the home's simulated department APIs (registries are landed from them)."""
+    return free_port()
+
+
+def _land_and_gate(settings, day: dt.date, port: int) -> dict[str, str]:
+    """Land and gate every source's delivery of ``day``; raw table → the load id the gate accepted."""
     from cityshare.contracts.model import load_contracts
     from cityshare.errors import GateBlocked
     from cityshare.ingest import gate_batch, land_batch
+    from cityshare.simulate.api import start_api_server
+
+    accepted = {}
+    with start_api_server(settings, port):
+        for contract in load_contracts(settings, kind="source"):
+            landed = land_batch(contract.key, day, settings)
+            with contextlib.suppress(GateBlocked):  # a defective batch stays out of both builds alike
+                gate_batch(contract.key, day, landed["load_id"], settings)
+                accepted[contract.raw_table] = landed["load_id"]
+    return accepted
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, api_port):
+    """(settings, cluster, Spark build summary, DuckDB publish outcome) of a home whose first two days are built and
+    published on DuckDB, then built by ``cityshare.engine.build`` with ``CITYSHARE_ENGINE=spark`` on a two-worker
+    standalone cluster (the incremental models' first build: their tables are created)."""
+    from cityshare import engine, spark_cluster, spark_engine
     from cityshare.publish import audit_and_publish
     from cityshare.simulate import simulate
-    from cityshare.simulate.api import start_api_server
     from cityshare.transform import build
 
     sys.path.insert(0, str(PROJECT_ROOT))
     from bench.run import make_home
 
     home = tmp_path_factory.mktemp("spark") / "home"
-    port = free_port()
-    make_home(home, port=port)  # registries come from the simulated department APIs on this port
+    make_home(home, port=api_port)  # registries come from the simulated department APIs on this port
     settings = dataclasses.replace(get_settings(), project_root=home, data_dir=home / "data")
-    simulate(settings, days=1, start=DAY, scale=0.05, defect_rate=0.05, seed=7)
-    with start_api_server(settings, port):
-        for contract in load_contracts(settings, kind="source"):
-            landed = land_batch(contract.key, DAY, settings)
-            with contextlib.suppress(GateBlocked):  # a defective batch stays out of both builds alike
-                gate_batch(contract.key, DAY, landed["load_id"], settings)
+    simulate(settings, days=3, start=DAY, scale=0.05, defect_rate=0.05, seed=7)
+    for day in (DAY, DAY + dt.timedelta(days=1)):
+        _land_and_gate(settings, day, api_port)
     build(settings)
     on_duckdb = audit_and_publish(settings)
     cluster = spark_cluster.start_standalone(settings, workers=2, cores=1, memory="1g")
@@ -220,7 +241,8 @@ def _published(settings) -> dict[str, tuple[int, list[str], list[tuple]]]:
             version, path = snapshots.current(settings, contract.model_name)
             if version is None:
                 continue
-            cur = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+            # hive_partitioning off: the snapshot's folder (version=N) is not a column of the table
+            cur = con.execute("SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(path)])
             rows = sorted((tuple(_value(v) for v in r) for r in cur.fetchall()), key=repr)
             out[f"shared.{contract.model_name}"] = (version, [d[0] for d in cur.description], rows)
     return out
@@ -345,3 +367,122 @@ def test_a_failed_data_test_holds_back_on_spark_what_it_holds_back_on_duckdb(pub
     # exactly the published models DuckDB's failed nodes name (what the audit holds back after a DuckDB build)
     shared = {c.model_name for c in load_contracts(settings, kind="shared")}
     assert held == {f"shared.{name}" for name in shared & on_duckdb_failed.keys()}
+
+
+# A next-day build on Spark, through Airflow. Last: it lands a third day in the home the tests above used.
+
+
+def _created(spark, relation: str) -> str:
+    """When Spark's catalog created the table (a full rebuild drops and creates it again)."""
+    return next(r.data_type for r in spark.sql(f"DESCRIBE TABLE EXTENDED {relation}").collect()
+                if r.col_name == "Created Time")
+
+
+@pytest.fixture(scope="module")
+def next_day(built, published_on_spark, api_port):
+    """The third day landed and gated, then the ``build_and_publish`` DAG run through Airflow (``dag.test``, as
+    ``cityshare demo`` runs it) with ``CITYSHARE_ENGINE=spark`` and the test's cluster as its master: its
+    ``dbt_build`` task is the Spark driver. Returns what the tests below compare."""
+    from cityshare import spark_engine
+    from cityshare.orchestrate import init_airflow, run_dags
+
+    settings, cluster = published_on_spark[0], built[1]
+    (settings.dbt_project_dir / "tests" / "assert_forced_failure.sql").unlink(missing_ok=True)  # the test above's
+    manifest = json.loads((spark_engine.target_dir(settings) / "manifest.json").read_text(encoding="utf-8"))
+    incremental = {uid: f"{n['schema']}.{n['alias']}" for uid, n in manifest["nodes"].items()
+                   if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"}
+    spark = spark_engine.spark_session(settings)
+    created = {uid: _created(spark, rel) for uid, rel in incremental.items()}
+    before = _published(settings)
+    status = cluster.status()
+    apps_before = {a["id"] for a in status["activeapps"] + status["completedapps"]}  # this process's among them
+
+    accepted = _land_and_gate(settings, NEXT_DAY, api_port)
+    # the Airflow task process is the driver now: this one's JVM ends, and with it its hold on the metastore
+    spark_engine.stop_session(release_jvm=True)
+    init_airflow(settings)
+    started = time.time()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYSHARE_ENGINE", "spark")
+        env.setenv("CITYSHARE_SPARK_MASTER", cluster.master_url)
+        run = run_dags([("build_and_publish", NEXT_DAY)], settings)[0]
+    return {"settings": settings, "cluster": cluster, "run": run, "accepted": accepted, "manifest": manifest,
+            "incremental": incremental, "created": created, "before": before, "apps_before": apps_before,
+            "started": started}
+
+
+def test_airflow_builds_on_spark_and_publishes(next_day):
+    import sqlite3
+
+    settings, run, before = next_day["settings"], next_day["run"], next_day["before"]
+    from cityshare.spark_engine import target_dir
+
+    con = sqlite3.connect(settings.airflow_home / "airflow.db")
+    try:
+        states = dict(con.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'build_and_publish'"))
+    finally:
+        con.close()
+    # the DAG's three tasks succeeded: built, audited and published every table
+    assert states == {"dbt_build": "success", "audit_and_publish": "success", "all_published": "success"}, (
+        states, run.output[-3000:])
+    assert run.ok
+    # the build ran on Spark, in the task, on the cluster: a Spark build's run results, and one application more,
+    # finished with the task's process
+    run_results = target_dir(settings) / "run_results.json"
+    assert run_results.stat().st_mtime > next_day["started"]
+    assert json.loads(run_results.read_text(encoding="utf-8"))["args"]["which"] == "build"
+    new_apps = [a for a in next_day["cluster"].status()["completedapps"] if a["id"] not in next_day["apps_before"]]
+    assert [(a["name"], a["state"]) for a in new_apps] == [("cityshare", "FINISHED")]
+    # every published table is there, the ones the new day changed in a new version
+    after = _published(settings)
+    assert after.keys() == before.keys() and len(after) >= 12
+    assert all(version >= before[t][0] for t, (version, _c, _r) in after.items())
+    changed = {t for t, (version, _c, rows) in after.items() if version > before[t][0]}
+    assert changed == {t for t in after if after[t][2] != before[t][2]} and len(changed) >= 6
+
+
+def test_the_next_day_build_on_spark_is_incremental_and_equals_a_full_rebuild(next_day):
+    settings, manifest, incremental = next_day["settings"], next_day["manifest"], next_day["incremental"]
+    from cityshare.contracts.model import load_contracts
+    from cityshare.spark_engine import compare_with_duckdb, duckdb_rows, spark_session, target_dir
+    from cityshare.transform import build
+
+    # the standard models merged by key (insert_overwrite on Spark), the two day models (append)
+    by_day = {"model.cityshare.collab_muck_truck__truck_day", "model.cityshare.theme_parking__lot_day"}
+    keyed = {uid for uid in incremental if uid.startswith("model.cityshare.stg_")}
+    assert by_day < incremental.keys() and len(keyed) >= 11 and keyed | by_day == incremental.keys()
+    results = {r["unique_id"]: r for r in json.loads(
+        (target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))["results"]}
+    spark = spark_session(settings)
+    accepted = next_day["accepted"]
+    assert len(accepted) >= 10
+    for uid, relation in incremental.items():
+        assert results[uid]["status"] == "success", uid
+        # built incrementally: the table was not dropped and created again...
+        assert _created(spark, relation) == next_day["created"][uid], relation
+        code = results[uid]["compiled_code"]
+        if uid in keyed:
+            # ...and its SQL read only the batch of the new day (none when its source's day-3 delivery was blocked)
+            raw = next(d.rsplit(".", 1)[1] for d in manifest["nodes"][uid]["depends_on"]["nodes"]
+                       if d.startswith("source."))
+            read = re.search(r"_load_id in \(([^)]*)\)", code)  # `where false` when nothing is new
+            expected = {accepted[raw]} if raw in accepted else set()
+            assert (set(re.findall(r"'([^']*)'", read.group(1))) if read else set()) == expected, (relation, raw)
+            assert "cs: a processed batch left the raw view" not in code
+        else:
+            # ...and recomputed only the days its new rows fall on, the new day among them
+            days = re.search(r"cs_new_days: ([^ ]*) \*/", code).group(1)
+            assert days != "all" and NEXT_DAY.isoformat() in days.split(","), (relation, days)
+    assert sum("_load_id in (" in results[uid]["compiled_code"] for uid in keyed) >= 9
+
+    # the same tables as a full rebuild of the three days on DuckDB: the incremental models, every published model,
+    # and what the share service serves of it (the snapshots the Airflow run published)
+    build(dataclasses.replace(settings, engine="duckdb"), full_refresh=True)
+    shared = load_contracts(settings, kind="shared")
+    models = {c.model_name: next(f"{layer}.{c.model_name}" for layer in LAYERS
+                                 if spark.catalog.tableExists(f"{layer}.{c.model_name}")) for c in shared}
+    assert compare_with_duckdb(settings, sorted({*incremental.values(), *models.values()})) == {}
+    published = _published(settings)
+    for name, relation in models.items():
+        _version, columns, rows = published[f"shared.{name}"]
+        assert (columns, rows) == duckdb_rows(settings, relation), name

@@ -1,7 +1,9 @@
 """docker-compose.yml, validated by Debian's docker-compose (no engine needed for ``config``).
 
 Checks what an operator relies on: every platform service is there with a health check, ports bind
-loopback only, data sits in named volumes, and no secret value is written in the compose file.
+loopback only, data sits in named volumes, and no secret value is written in the compose file. The profile
+``spark`` (docs/spark.md) adds a Spark standalone master and two workers, and the settings of .env.example's
+Spark block make the Airflow workers build the layers on them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ SERVICES = {
     "openmetadata-db", "opensearch", "openmetadata-migrate", "openmetadata-server",
 }
 ONE_SHOT = {"minio-init", "airflow-init", "openmetadata-migrate"}
+SPARK = {"spark-master", "spark-worker-1", "spark-worker-2"}
+# .env.example's Spark block, set as it says
+SPARK_SETTINGS = {"COMPOSE_PROFILES": "spark", "CITYSHARE_IMAGE_EXTRAS": "spark", "CITYSHARE_ENGINE": "spark",
+                  "CITYSHARE_SPARK_MASTER": "spark://spark-master:7077", "CITYSHARE_SPARK_SHARED_DATA": "1",
+                  "CITYSHARE_LAKE_URL": ""}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|_KEY$|KEY_ID")
 
 
@@ -40,6 +47,22 @@ def config() -> dict:
     proc = _compose("config")
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def spark_config(tmp_path_factory) -> dict:
+    """The stack's configuration with .env.example's Spark block set (profile spark)."""
+    env = tmp_path_factory.mktemp("compose") / "spark.env"
+    env.write_text("\n".join(f"{k}={v}" for k, v in {**_env_example(), **SPARK_SETTINGS}.items()) + "\n")
+    proc = _compose("--profile", "spark", "config", env_file=env)
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)
+
+
+def _mounts(service: dict) -> set[tuple[str, str]]:
+    """(volume, path in the container) of a service's mounts (docker-compose 1 prints them as strings)."""
+    return {(v["source"], v["target"]) if isinstance(v, dict) else tuple(v.split(":")[:2])
+            for v in service.get("volumes", [])}
 
 
 def _env_example() -> dict[str, str]:
@@ -79,9 +102,10 @@ def test_openmetadata_server_is_the_release_of_the_locked_client(config):
     assert _env_example()["OPENMETADATA_VERSION"] == client
 
 
-def test_published_ports_bind_loopback_only(config):
+@pytest.mark.parametrize("profile", ["default", "spark"])
+def test_published_ports_bind_loopback_only(profile, config, spark_config):
     published = []
-    for name, svc in config["services"].items():
+    for name, svc in (spark_config if profile == "spark" else config)["services"].items():
         for port in svc.get("ports", []):
             host_ip = port.get("host_ip") if isinstance(port, dict) else str(port).rsplit(":", 2)[0]
             published.append((name, host_ip))
@@ -135,3 +159,59 @@ def test_a_missing_secret_stops_compose_with_its_name(tmp_path):
     proc = _compose("config", env_file=env, cwd=tmp_path)
     assert proc.returncode != 0
     assert "REDIS_PASSWORD" in proc.stderr
+
+
+def test_the_spark_profile_is_a_master_and_two_workers_only_on_demand(config):
+    services = config["services"]
+    assert services.keys() >= SPARK
+    # in the profile only: `docker-compose up` without it starts none of them, and nothing else is in it
+    assert {n for n, svc in services.items() if "spark" in svc.get("profiles", [])} == SPARK
+    assert all(services[n].get("profiles") == ["spark"] for n in SPARK)
+    # by default the layers build on DuckDB, the lake in the bucket
+    env = services["airflow-worker-1"]["environment"]
+    assert (env["CITYSHARE_ENGINE"], env["CITYSHARE_SPARK_SHARED_DATA"]) == ("duckdb", "0")
+    assert env["CITYSHARE_LAKE_URL"] == f"s3://{_env_example()['CITYSHARE_LAKE_BUCKET']}/lake"
+    assert services["airflow-worker-1"]["build"]["args"]["CITYSHARE_EXTRAS"] == ""
+
+
+def test_the_spark_profile_builds_the_layers_on_its_cluster(spark_config, monkeypatch):
+    from cityshare.settings import get_settings
+    from cityshare.spark_engine import check_master
+
+    services = spark_config["services"]
+    master = services["spark-master"]
+    assert master["command"][:2] == ["spark-class", "org.apache.spark.deploy.master.Master"]
+    assert master["command"][master["command"].index("--port") + 1] == "7077"
+    for name in ("spark-worker-1", "spark-worker-2"):
+        worker = services[name]
+        assert worker["command"][:2] == ["spark-class", "org.apache.spark.deploy.worker.Worker"]
+        assert worker["command"][-1] == "spark://spark-master:7077"
+        assert worker["depends_on"]["spark-master"]["condition"] == "service_healthy"
+        assert "healthcheck" in worker and not worker.get("ports")
+        # the executors run the image's Python (the masking UDFs) and see the data folder where the driver does
+        assert worker["environment"]["PYSPARK_PYTHON"].startswith("/opt/cityshare/.venv/")
+        assert _mounts(worker) == {("cityshare-data", "/data")}
+    assert "healthcheck" in master and "volumes" not in master
+    # one image with Java and the spark extra, for the daemons and for the Airflow workers driving the builds
+    for name in (*SPARK, "airflow-worker-1", "airflow-worker-2"):
+        assert services[name]["build"]["args"]["CITYSHARE_EXTRAS"] == "spark", name
+        assert services[name]["image"] == services["airflow-worker-1"]["image"]
+    for n in (1, 2):
+        worker = services[f"airflow-worker-{n}"]
+        env = worker["environment"]
+        # the build task (the Spark driver) targets the profile's master, the lake on the volume both mount at /data
+        assert env["CITYSHARE_ENGINE"] == "spark" and env["CITYSHARE_SPARK_MASTER"] == "spark://spark-master:7077"
+        assert env["CITYSHARE_SPARK_SHARED_DATA"] == "1" and env["CITYSHARE_LAKE_URL"] == ""
+        assert env["SPARK_LOCAL_HOSTNAME"] == f"airflow-worker-{n}"  # where the executors reach the driver
+        assert _mounts(worker) == {("cityshare-data", "/data")}
+        # and cityshare, in that environment, builds on Spark against that master (a remote one, accepted with the
+        # shared data folder) from a lake on the local volume
+        for key, value in env.items():
+            if key.startswith("CITYSHARE_"):
+                monkeypatch.setenv(key, str(value))
+        settings = get_settings()
+        assert (settings.engine, settings.lake_url, str(settings.data_dir)) == ("spark", "", "/data")
+        assert check_master(settings.spark_master, settings) == "spark://spark-master:7077"
+    # the Spark daemons get no secret: the token key stays with the driver (in the Airflow workers)
+    for name in SPARK:
+        assert not [k for k in services[name].get("environment", {}) if SECRET_NAME.search(k)], name

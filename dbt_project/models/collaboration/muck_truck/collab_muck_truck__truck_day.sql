@@ -2,7 +2,8 @@
 -- Incremental by day (macros/incremental_days.sql): a build recomputes the days its new GPS points fall on.
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='append', on_schema_change='fail',
+    materialized='incremental', incremental_strategy='append',
+    partition_by=cs_partition_by(), on_schema_change='fail',
     pre_hook="{{ cs_replace_days('stat_date', ref('stg_cgj__muck_truck_gps'), 'gps_date') }}",
     post_hook="{{ cs_record_batches(ref('stg_cgj__muck_truck_gps')) }}",
 ) }}
@@ -45,7 +46,7 @@ select
     coalesce(any_value(v.outside_window_points), 0)::bigint  as outside_window_points,
     coalesce(any_value(v.over_speed_points), 0)::bigint      as over_speed_points,
     coalesce(any_value(v.off_map_points), 0)::bigint         as off_map_points,
-    round(100.0 * (count(*) - coalesce(any_value(v.violation_points), 0)) / count(*), 2)::double  as compliance_rate
+    round(100.0 * (count(*) - coalesce(any_value(v.violation_points), 0)) / count(*), 2)::double  as compliance_rate{{ cs_partition_column('p.gps_date') }}
 from points as p
 left join violations as v
     on v.device_id = p.device_id and v.gps_date = p.gps_date

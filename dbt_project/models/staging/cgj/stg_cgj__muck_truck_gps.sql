@@ -2,7 +2,8 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['device_id', 'gps_time'],
+    materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+    partition_by=cs_partition_by(), unique_key=['device_id', 'gps_time'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'cgj__muck_truck_gps')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'cgj__muck_truck_gps')) }}",
 ) }}
@@ -48,4 +49,4 @@ final as (
 
 )
 
-{{ cs_merge_latest('final', 'device_id, gps_time') }}
+{{ cs_merge_latest('final', 'device_id, gps_time', partition='gps_date') }}

@@ -2,7 +2,8 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['case_id'],
+    materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+    partition_by=cs_partition_by(), unique_key=['case_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'jd_lijia__street_cases')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'jd_lijia__street_cases')) }}",
 ) }}

@@ -2,7 +2,8 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['lot_id', 'observed_at'],
+    materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+    partition_by=cs_partition_by(), unique_key=['lot_id', 'observed_at'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'jtj__parking_occupancy')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'jtj__parking_occupancy')) }}",
 ) }}
@@ -38,4 +39,4 @@ final as (
 
 )
 
-{{ cs_merge_latest('final', 'lot_id, observed_at') }}
+{{ cs_merge_latest('final', 'lot_id, observed_at', partition='observed_date') }}

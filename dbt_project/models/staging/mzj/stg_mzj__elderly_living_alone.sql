@@ -3,7 +3,8 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['elder_id'],
+    materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+    partition_by=cs_partition_by(), unique_key=['elder_id'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'mzj__elderly_living_alone')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'mzj__elderly_living_alone')) }}",
 ) }}

@@ -3,7 +3,8 @@
 -- Incremental: a build reads only the batches the model has not processed yet (macros/incremental.sql).
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='delete+insert', unique_key=['sensor_id', 'reading_time'],
+    materialized='incremental', incremental_strategy=cs_incremental_strategy('delete+insert'),
+    partition_by=cs_partition_by(), unique_key=['sensor_id', 'reading_time'],
     on_schema_change='fail', pre_hook="{{ cs_incremental_reset(source('raw', 'zjw__bridge_sensor_readings')) }}",
     post_hook="{{ cs_record_batches(source('raw', 'zjw__bridge_sensor_readings')) }}",
 ) }}
@@ -47,4 +48,4 @@ final as (
 
 )
 
-{{ cs_merge_latest('final', 'sensor_id, reading_time') }}
+{{ cs_merge_latest('final', 'sensor_id, reading_time', partition='reading_date') }}

@@ -5,7 +5,8 @@
 {%- set lot_columns = 'lot_name, lot_type, area_code, street_code, lot_total_spaces, component_id' %}
 
 {{ config(
-    materialized=cs_incremental_materialization(), incremental_strategy='append', on_schema_change='fail',
+    materialized='incremental', incremental_strategy='append',
+    partition_by=cs_partition_by(), on_schema_change='fail',
     pre_hook="{{ cs_replace_days('observed_date', ref('stg_jtj__parking_occupancy'), 'observed_date',
                                  also=cs_changed_keys('lot_id', 'lot_id', '" ~ lot_columns ~ "', ref('theme_parking__lot'))) }}",
     post_hook="{{ cs_record_batches(ref('stg_jtj__parking_occupancy')) }}",
@@ -39,7 +40,7 @@ select
     count(*)                                            as observations,
     round(avg(least(obs.occupied, obs.total) / nullif(obs.total, 0)), 4)::double   as mean_occupancy_rate,
     round(max(least(obs.occupied, obs.total) / nullif(obs.total, 0)), 4)::double   as peak_occupancy_rate,
-    count(*) filter (where obs.occupied >= 0.9 * obs.total)                         as near_full_observations
+    count(*) filter (where obs.occupied >= 0.9 * obs.total)                         as near_full_observations{{ cs_partition_column('obs.observed_date') }}
 from observations as obs
 left join {{ ref('theme_parking__lot') }} as l
     on l.lot_id = obs.lot_id
