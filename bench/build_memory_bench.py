@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--sim-from", metavar="DIR", help="reuse the simulation `bench/run.py --keep` left in DIR/rows_N")
     args = parser.parse_args()
     from cityshare import resources
+    from cityshare.settings import get_settings
 
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +81,8 @@ def main() -> None:
                      "peak_tree_rss_mb": round(statistics.median(r["peak_tree_rss_mb"] for r in rs)),
                      "runs": rs} for name, rs in runs.items()}
     report = {"source_rows": info["source_rows"], "days": args.days, "reps": args.reps, "builds": builds,
-              "derived": f"{resources.duckdb_threads()} threads × {resources.MEMORY_PER_THREAD // 2**20} MB = "
-                         f"{resources.duckdb_memory_limit()}",
+              "derived": f"{resources.duckdb_threads(get_settings())} threads × "
+                         f"{resources.MEMORY_PER_THREAD // 2**20} MiB = {resources.duckdb_memory_limit(get_settings())}",
               "machine": machine(), "measured_at": dt.datetime.now().isoformat(timespec="seconds"),
               "load_start": load_start, "load_end": [round(x, 2) for x in os.getloadavg()]}
     Path(args.out + ".json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cityshare.settings import Settings
+
 MEMORY_PER_THREAD = 512 * 2**20  # bytes of DuckDB memory per thread by default
 MIN_MEMORY = 512 * 2**20
 CGROUP = Path("/sys/fs/cgroup")
@@ -39,17 +41,16 @@ def memory_bytes() -> int:
     return min(total, int(limit)) if limit.isdigit() else total
 
 
-def duckdb_threads() -> int:
+def duckdb_threads(settings: Settings) -> int:
     """DuckDB threads: ``CITYSHARE_DUCKDB_THREADS``, else the usable cores."""
-    value = os.environ.get("CITYSHARE_DUCKDB_THREADS", "").strip()
-    return int(value) if value else cpu_count()
+    return settings.duckdb_threads or cpu_count()
 
 
-def duckdb_memory_limit() -> str:
+def duckdb_memory_limit(settings: Settings) -> str:
     """DuckDB's ``memory_limit``: the setting, else ``MEMORY_PER_THREAD`` × threads within 80 % of memory."""
-    if value := os.environ.get("CITYSHARE_DBT_MEMORY_LIMIT", "").strip():
-        return value
-    derived = min(MEMORY_PER_THREAD * duckdb_threads(), int(memory_bytes() * 0.8))
+    if settings.dbt_memory_limit:
+        return settings.dbt_memory_limit
+    derived = min(MEMORY_PER_THREAD * duckdb_threads(settings), int(memory_bytes() * 0.8))
     return f"{max(MIN_MEMORY, derived) // 2**20}MiB"
 
 

@@ -67,6 +67,9 @@ class Settings:
     spark_partitions: int = 4
     spark_executor_memory: str = "512m"
     spark_shared_data: bool = False
+    # DuckDB inside dbt (cityshare.resources): threads and memory limit; 0 / empty = derived from the machine.
+    duckdb_threads: int = 0
+    dbt_memory_limit: str = ""
 
     @property
     def contracts_dir(self) -> Path:
@@ -152,6 +155,8 @@ def get_settings() -> Settings:
         spark_partitions=int(os.environ.get("CITYSHARE_SPARK_PARTITIONS") or 4),
         spark_executor_memory=os.environ.get("CITYSHARE_SPARK_EXECUTOR_MEMORY") or "512m",
         spark_shared_data=os.environ.get("CITYSHARE_SPARK_SHARED_DATA") == "1",
+        duckdb_threads=int(os.environ.get("CITYSHARE_DUCKDB_THREADS") or 0),
+        dbt_memory_limit=os.environ.get("CITYSHARE_DBT_MEMORY_LIMIT", "").strip(),
     )
 
 

@@ -99,9 +99,11 @@ class Plugin(BasePlugin):
         from cityshare.settings import get_settings
         from cityshare.storage import register_lake
 
+        settings = get_settings()
         # DuckDB's memory and threads for the build, from this machine unless set (cityshare.resources)
-        conn.execute(f"SET memory_limit = {lit(duckdb_memory_limit())}; SET threads = {duckdb_threads():d}")
-        register_lake(conn, get_settings())  # raw views may read an s3:// lake (no httpfs here)
+        conn.execute(f"SET memory_limit = {lit(duckdb_memory_limit(settings))}; "
+                     f"SET threads = {duckdb_threads(settings):d}")
+        register_lake(conn, settings)  # raw views may read an s3:// lake (no httpfs here)
         self._registered = register_udfs(conn)
 
     def configure_cursor(self, cursor: Any) -> None:

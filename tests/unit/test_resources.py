@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from cityshare import resources
+from cityshare.settings import get_settings
 
 
 @pytest.fixture
@@ -33,13 +34,13 @@ def test_the_default_limit_is_memory_per_thread_within_80_percent_of_memory(mach
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(resources, "cpu_count", lambda: 4)
     monkeypatch.setattr(resources, "memory_bytes", lambda: 64 * 2**30)
-    assert resources.duckdb_threads() == 4
-    assert resources.duckdb_memory_limit() == f"{4 * resources.MEMORY_PER_THREAD // 2**20}MiB"
+    assert resources.duckdb_threads(get_settings()) == 4
+    assert resources.duckdb_memory_limit(get_settings()) == f"{4 * resources.MEMORY_PER_THREAD // 2**20}MiB"
     monkeypatch.setattr(resources, "memory_bytes", lambda: 2**30)  # a small container: 80 % of it
-    assert resources.duckdb_memory_limit() == f"{int(2**30 * 0.8) // 2**20}MiB"
+    assert resources.duckdb_memory_limit(get_settings()) == f"{int(2**30 * 0.8) // 2**20}MiB"
     monkeypatch.setenv("CITYSHARE_DUCKDB_THREADS", "1")
     monkeypatch.setenv("CITYSHARE_DBT_MEMORY_LIMIT", "6GB")
-    assert (resources.duckdb_threads(), resources.duckdb_memory_limit()) == (1, "6GB")
+    assert (resources.duckdb_threads(get_settings()), resources.duckdb_memory_limit(get_settings())) == (1, "6GB")
 
 
 def test_dbt_s_duckdb_runs_with_them(machine: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
