@@ -258,7 +258,7 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
               name: str = "cityshare", described_as: str | None = None,
               mostly: float | None = None,
               index_column: str | None = None,
-              samples: bool = True,
+              sampled: set[str] | None = None,
               sample_columns: bool = True) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
@@ -270,29 +270,35 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     ``relation_sql`` may use temp objects of ``session_connection()`` (held by the caller);
     ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds);
     ``index_column`` (the gate's ``_source_row``) makes column expectations report the source rows of their
-    sample unexpected values (``partial_unexpected_index_list``). ``samples=False`` (the caller knows no row
-    fails) asks GX for BASIC results: the same counts without the sampling queries. ``sample_columns``: the
-    relation carries the flag-counted rules' columns too (their samples show the value beside the row).
+    sample unexpected values (``partial_unexpected_index_list``). ``sampled`` (default: every rule) names the
+    rules the caller knows have failing rows: only their results are SUMMARY; the others get GX's BASIC
+    results — the same counts without the sampling queries (a rule with no failing row has nothing to
+    sample), validated on the same batch in a second pass of one validator. ``sample_columns``: the relation
+    carries the flag-counted rules' columns too (their samples show the value beside the row).
     """
     import time
 
     pending = [r for r in rules if r.skip_reason is None]
     results = [skipped(r) for r in rules if r.skip_reason is not None]
+    order = {r.name: i for i, r in enumerate(rules)}
     validation_json: dict[str, Any] | None = None
     if pending:
         started = time.perf_counter()
-        suite = _suite(pending, name, flags, mostly, sample_columns)
-        outcome = _validate(suite, relation_sql, name, described_as or relation_sql,
-                            _result_format(index_column) if samples else "BASIC")
+        summary = [r for r in pending if sampled is None or r.name in sampled]
+        basic = [r for r in pending if r not in summary]
+        passes = [(_suite(rules, name, flags, mostly, sample_columns), result_format)
+                  for rules, result_format in ((summary, _result_format(index_column)), (basic, "BASIC")) if rules]
+        outcome = _validate(passes, relation_sql, name, described_as or relation_sql)
         elapsed = (time.perf_counter() - started) * 1000
         validation_json = outcome.to_json_dict()
         for stored in validation_json.get("results", []):
             stored["result"] = _clip(stored.get("result"))
+        validation_json["results"] = sorted(  # Data Docs list the rules in the contract's order, whatever the pass
+            validation_json.get("results", []), key=lambda stored: order[stored["expectation_config"]["meta"]["rule"]])
         by_name = {r.name: r for r in pending}
         for res in outcome.results:
             rule = by_name[res.expectation_config.meta["rule"]]
             results.append(_result(rule, res, row_count, elapsed))
-    order = {r.name: i for i, r in enumerate(rules)}
     return sorted(results, key=lambda r: order[r.rule]), validation_json
 
 
@@ -334,12 +340,14 @@ def _result_format(index_column: str | None) -> Any:
             "partial_unexpected_count": 20, "return_unexpected_index_query": False}
 
 
-def _validate(suite: Any, relation_sql: str, name: str, described_as: str,
-              result_format: Any = "SUMMARY") -> Any:
-    """Validate the expectations on ``relation_sql`` through the session's asset ``name``.
+def _validate(passes: list[tuple[Any, Any]], relation_sql: str, name: str, described_as: str) -> Any:
+    """Validate each (suite, result format) pass on ``relation_sql`` through the session's asset ``name``;
+    one validation result, its expectations in pass order.
 
-    The result carries what ``ValidationDefinition.run`` would add (validation id, run id, time), and
-    its batch spec names the relation actually validated, not the stand-in view.
+    One validator serves every pass (GX builds the batch once); the merged result's statistics are GX's
+    own (``calc_validation_statistics``), as a single run would give. The result carries what
+    ``ValidationDefinition.run`` would add (validation id, run id, time), and its batch spec names the
+    relation actually validated, not the stand-in view.
     """
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.validator.v1_validator import Validator
@@ -351,17 +359,40 @@ def _validate(suite: Any, relation_sql: str, name: str, described_as: str,
         con.execute(f"CREATE TEMP VIEW {view} AS {relation_sql}")
         settle(con)
         try:
-            outcome = Validator(batch_definition=_batch_definition(session, name, view),
-                                result_format=result_format).validate_expectation_suite(suite)
+            validator = Validator(batch_definition=_batch_definition(session, name, view))
+            outcomes = []
+            for suite, result_format in passes:
+                validator.result_format = result_format
+                outcomes.append(validator.validate_expectation_suite(suite))
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
             settle(con)
+    outcome = _merged(outcomes)
     run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
     outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,  # type: ignore[call-arg]
                         validation_time=run_id.run_time, batch_parameters=None)
     if isinstance(outcome.meta.get("batch_spec"), dict):
         outcome.meta["batch_spec"]["query"] = described_as
     return outcome
+
+
+def _merged(outcomes: list[Any]) -> Any:
+    """One suite validation result of several passes over the same batch (the first pass's metadata)."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
+
+    results = [res for outcome in outcomes for res in outcome.results]
+    stats = calc_validation_statistics(results)
+    first = outcomes[0]
+    return ExpectationSuiteValidationResult(
+        results=results, success=stats.success, suite_name=first.suite_name, meta=first.meta,
+        statistics={"evaluated_expectations": stats.evaluated_expectations,
+                    "successful_expectations": stats.successful_expectations,
+                    "unsuccessful_expectations": stats.unsuccessful_expectations,
+                    "success_percent": stats.success_percent},
+        batch_id=first.batch_id)
 
 
 def sample_rows(result: dict[str, Any], index_column: str = "_source_row") -> list[int]:

@@ -224,12 +224,13 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
             # a small batch's flag table carries its columns: contract sql rules run their own query there
             own = {r.name for r in pending if small and r.kind == "sql" and "condition" in r.params}
             counted = {name: flag for name, flag in flags.items() if name not in native and name not in own}
-            # a clean batch has no unexpected value to sample: GX's BASIC results (counts) skip those queries
+            # a rule no row fails has no unexpected value to sample: GX's BASIC results (counts) skip those queries
             results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
                                                             flags=counted, name="row",
                                                             mostly=1.0 - contract.quarantine_threshold,
                                                             index_column="_source_row",
-                                                            samples=any(counts.values()), sample_columns=small)
+                                                            sampled={n for n, c in counts.items() if c},
+                                                            sample_columns=small)
             _count_duplicates(con, results, flags, by_name, counts, native)
             _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)
         finally:
