@@ -369,7 +369,7 @@ def _validate(passes: list[tuple[Any, Any]], relation_sql: str, name: str, descr
             settle(con)
     outcome = _merged(outcomes)
     run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
-    outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,  # type: ignore[call-arg]
+    outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,
                         validation_time=run_id.run_time, batch_parameters=None)
     if isinstance(outcome.meta.get("batch_spec"), dict):
         outcome.meta["batch_spec"]["query"] = described_as
