@@ -65,7 +65,7 @@ test-distributed: setup
 # here only; the standard, base, theme and collaboration models built on a Spark standalone cluster the tests start
 # on 127.0.0.1 (a master and two workers) must equal the DuckDB build, and
 # the tables write-audit-publish publishes from it the DuckDB-published ones; then a next day built incrementally on
-# Spark through Airflow must equal a full DuckDB rebuild (≈ 20 min; measured 18 m 08 s loaded).
+# Spark through Airflow must equal a full DuckDB rebuild (≈ 13 min: measured 13 m 18 s, 18 m 08 s loaded).
 # The next `make setup` syncs the lean default environment again.
 SPARK_DEBIAN_PACKAGES := openjdk-17-jre-headless
 spark-deps: setup
