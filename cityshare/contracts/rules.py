@@ -785,7 +785,8 @@ def drift_rules(contract: Contract, ctx: GateContext | None) -> list[Rule]:
                f" > {share!r} * (SELECT count({c}) FROM {{batch}})")
         rules.append(Rule(f"schema:retyped:{p.name}", "batch", "conformity",
                           f"字段 {_label(p)} 类型改变：超过 {share:.0%} 的值无法转换为 {p.logical_type}",
-                          p.name, "retyped", {"share": share, "cast": cast}, gx_query(sql)))
+                          p.name, "retyped", {"share": share, "cast": cast}, gx_query(sql),
+                          f"{bad} AND count_if({bad}) OVER () > {share!r} * count({c}) OVER ()"))  # the same, per row
     return rules
 
 

@@ -250,15 +250,22 @@ def settle(con: Any) -> None:
 
 
 def run_rules(rules: list[Rule], relation_sql: str, row_count: int) -> list[RuleResult]:
-    """Validate ``relation_sql`` (a SELECT) against ``rules``; one GX validation run."""
-    return run_suite(rules, relation_sql, row_count)[0]
+    """Validate ``relation_sql`` (a SELECT) against ``rules``; one GX validation run (the publish audit).
+
+    The audit reports counts, never samples, so every row rule with a predicate is checked together in one
+    expectation (one query), and the column-presence rules of the relation's columns in another."""
+    with session_connection() as con:
+        columns = {name for (name, *_rest) in con.execute(f"DESCRIBE {relation_sql}").fetchall()}
+    together = {r.name: r.predicate for r in rules if r.predicate is not None and r.level != "batch"}
+    return run_suite(rules, relation_sql, row_count, together=together, present=columns)[0]
 
 
 def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[str, str] | None = None,
               name: str = "cityshare", described_as: str | None = None,
               mostly: float | None = None,
               index_column: str | None = None,
-              sampled: set[str] | None = None,
+              together: dict[str, str] | None = None,
+              present: set[str] | None = None,
               sample_columns: bool = True) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
@@ -270,11 +277,15 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     ``relation_sql`` may use temp objects of ``session_connection()`` (held by the caller);
     ``described_as`` is the query the stored result names (e.g. the Parquet file a temp copy holds);
     ``index_column`` (the gate's ``_source_row``) makes column expectations report the source rows of their
-    sample unexpected values (``partial_unexpected_index_list``). ``sampled`` (default: every rule) names the
-    rules the caller knows have failing rows: only their results are SUMMARY; the others get GX's BASIC
-    results — the same counts without the sampling queries (a rule with no failing row has nothing to
-    sample), validated on the same batch in a second pass of one validator. ``sample_columns``: the relation
-    carries the flag-counted rules' columns too (their samples show the value beside the row).
+    sample unexpected values (``partial_unexpected_index_list``).
+
+    Rules with nothing to sample are checked together, since GX's cost is per expectation, not per row:
+    ``together`` (rule name → SQL condition true on a failing row, e.g. its flag) — in the gate the rules its
+    DuckDB pass found no failing row for — are counted by one ``ExpectRulesToFindNoFailingRows`` in one query;
+    ``present`` (the relation's columns) puts the column-presence rules of present columns in one GX
+    ``ExpectTableColumnsToMatchSet`` (at least these columns). Each rule still gets its own result row, a
+    failing one by name and count. ``sample_columns``: the relation carries the flag-counted rules' columns
+    too (their samples show the value beside the row).
     """
     import time
 
@@ -284,34 +295,68 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     validation_json: dict[str, Any] | None = None
     if pending:
         started = time.perf_counter()
-        summary = [r for r in pending if sampled is None or r.name in sampled]
-        basic = [r for r in pending if r not in summary]
-        passes = [(_suite(rules, name, flags, mostly, sample_columns), result_format)
-                  for rules, result_format in ((summary, _result_format(index_column)), (basic, "BASIC")) if rules]
-        outcome = _validate(passes, relation_sql, name, described_as or relation_sql)
+        grouped = [r for r in pending if together and r.name in together]
+        columns = [r for r in pending if present is not None and r.kind == "column_exists" and r.column in present]
+        own = [r for r in pending if r not in grouped and r not in columns]
+        expectations = [_own_expectation(r, flags, mostly, sample_columns) for r in own]
+        if grouped:
+            expectations.append(_checked_together(grouped, together or {}))
+        if columns:
+            expectations.append(_columns_present(columns))
+        outcome = _validate(_suite(expectations, name), _result_format(index_column), relation_sql, name,
+                            described_as or relation_sql)
         elapsed = (time.perf_counter() - started) * 1000
         validation_json = outcome.to_json_dict()
         for stored in validation_json.get("results", []):
             stored["result"] = _clip(stored.get("result"))
-        validation_json["results"] = sorted(  # Data Docs list the rules in the contract's order, whatever the pass
-            validation_json.get("results", []), key=lambda stored: order[stored["expectation_config"]["meta"]["rule"]])
+        validation_json["results"] = sorted(  # Data Docs list the rules in the contract's order
+            validation_json.get("results", []), key=lambda stored: order[rules_of(stored["expectation_config"])[0]])
         by_name = {r.name: r for r in pending}
         for res in outcome.results:
-            rule = by_name[res.expectation_config.meta["rule"]]
-            results.append(_result(rule, res, row_count, elapsed))
+            for rule in rules_of(res.expectation_config):
+                results.append(_result(by_name[rule], res, row_count, elapsed))
     return sorted(results, key=lambda r: order[r.rule]), validation_json
 
 
-def _suite(pending: list[Rule], name: str, flags: dict[str, str] | None, mostly: float | None,
-           sample_columns: bool = True) -> Any:
-    """The GX suite of these rules for one run. Built per batch: caching it per contract saved nothing
-    measurable (bench/gate_fixed_bench.py), as GX's validator rebuilds every expectation from its
-    configuration anyway."""
+def rules_of(config: Any) -> list[str]:
+    """The contract rules one expectation checks (its ``meta``: ``rule``, or ``rules`` when checked together)."""
+    meta = config["meta"] if isinstance(config, dict) else config.meta
+    return list(meta.get("rules") or [meta["rule"]])
+
+
+def _listing(rules: list[Rule]) -> str:
+    """The description of an expectation checking several rules: each as ``[name] meaning``, so Data Docs
+    readers find every contract rule by its name."""
+    return f"{len(rules)} 条规则一并检查 (rules checked together)：" + "；".join(r.gx_description for r in rules)
+
+
+def _checked_together(rules: list[Rule], conditions: dict[str, str]) -> Any:
+    from cityshare.contracts.gx_expectations import ExpectRulesToFindNoFailingRows
+
+    names = [r.name for r in rules]
+    return ExpectRulesToFindNoFailingRows(rules=names, conditions=[conditions[n] for n in names],
+                                          description=_listing(rules), meta={"rules": names})
+
+
+def _columns_present(rules: list[Rule]) -> Any:
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectTableColumnsToMatchSet(column_set=[r.column for r in rules], exact_match=False,
+                                            description=_listing(rules),
+                                            meta={"rules": [r.name for r in rules]})
+
+
+def _own_expectation(rule: Rule, flags: dict[str, str] | None, mostly: float | None, sample_columns: bool) -> Any:
+    if flags and rule.name in flags:
+        return rule.flag_expectation(flags[rule.name], sample_columns)
+    return rule.expectation(mostly if rule.level == "row" else None, copies=flags is not None)
+
+
+def _suite(expectations: list[Any], name: str) -> Any:
+    """The GX suite of one run. Built per batch: caching it per contract saved nothing measurable
+    (bench/gate_fixed_bench.py), as GX's validator rebuilds every expectation from its configuration anyway."""
     import great_expectations as gx
 
-    expectations = [r.flag_expectation(flags[r.name], sample_columns) if flags and r.name in flags
-                    else r.expectation(mostly if r.level == "row" else None, copies=flags is not None)
-                    for r in pending]
     suite = gx.ExpectationSuite(name=f"{name}_{next(_counter)}", expectations=expectations)
     for expectation in suite.expectations:  # ids as the suite store would assign them
         expectation.id = str(uuid.uuid4())
@@ -340,14 +385,11 @@ def _result_format(index_column: str | None) -> Any:
             "partial_unexpected_count": 20, "return_unexpected_index_query": False}
 
 
-def _validate(passes: list[tuple[Any, Any]], relation_sql: str, name: str, described_as: str) -> Any:
-    """Validate each (suite, result format) pass on ``relation_sql`` through the session's asset ``name``;
-    one validation result, its expectations in pass order.
+def _validate(suite: Any, result_format: Any, relation_sql: str, name: str, described_as: str) -> Any:
+    """Validate ``suite`` on ``relation_sql`` through the session's asset ``name``.
 
-    One validator serves every pass (GX builds the batch once); the merged result's statistics are GX's
-    own (``calc_validation_statistics``), as a single run would give. The result carries what
-    ``ValidationDefinition.run`` would add (validation id, run id, time), and its batch spec names the
-    relation actually validated, not the stand-in view.
+    The result carries what ``ValidationDefinition.run`` would add (validation id, run id, time), and its
+    batch spec names the relation actually validated, not the stand-in view.
     """
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.validator.v1_validator import Validator
@@ -359,40 +401,18 @@ def _validate(passes: list[tuple[Any, Any]], relation_sql: str, name: str, descr
         con.execute(f"CREATE TEMP VIEW {view} AS {relation_sql}")
         settle(con)
         try:
-            validator = Validator(batch_definition=_batch_definition(session, name, view))
-            outcomes = []
-            for suite, result_format in passes:
-                validator.result_format = result_format
-                outcomes.append(validator.validate_expectation_suite(suite))
+            validator = Validator(batch_definition=_batch_definition(session, name, view),
+                                  result_format=result_format)
+            outcome: Any = validator.validate_expectation_suite(suite)  # its meta is GX's TypedDict, extended below
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
             settle(con)
-    outcome = _merged(outcomes)
     run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
     outcome.meta.update(validation_id=str(uuid.uuid4()), checkpoint_id=None, run_id=run_id,
                         validation_time=run_id.run_time, batch_parameters=None)
     if isinstance(outcome.meta.get("batch_spec"), dict):
         outcome.meta["batch_spec"]["query"] = described_as
     return outcome
-
-
-def _merged(outcomes: list[Any]) -> Any:
-    """One suite validation result of several passes over the same batch (the first pass's metadata)."""
-    if len(outcomes) == 1:
-        return outcomes[0]
-    from great_expectations.core import ExpectationSuiteValidationResult
-    from great_expectations.validator.validation_statistics import calc_validation_statistics
-
-    results = [res for outcome in outcomes for res in outcome.results]
-    stats = calc_validation_statistics(results)
-    first = outcomes[0]
-    return ExpectationSuiteValidationResult(
-        results=results, success=stats.success, suite_name=first.suite_name, meta=first.meta,
-        statistics={"evaluated_expectations": stats.evaluated_expectations,
-                    "successful_expectations": stats.successful_expectations,
-                    "unsuccessful_expectations": stats.unsuccessful_expectations,
-                    "success_percent": stats.success_percent},
-        batch_id=first.batch_id)
 
 
 def sample_rows(result: dict[str, Any], index_column: str = "_source_row") -> list[int]:
@@ -410,14 +430,19 @@ def _result(rule: Rule, res: Any, row_count: int, elapsed_ms: float) -> RuleResu
     success = bool(res.success)
     failed = info.get("unexpected_count")
     evaluated = info.get("element_count") or row_count
-    if rule.kind == "extra_columns":  # missing columns are reported by column_present:*
+    if "unexpected_count_by_rule" in (info.get("details") or {}):  # checked together: this rule's own count
+        failed = int(info["details"]["unexpected_count_by_rule"][rule.name])
+        success = not failed
+    elif rule.kind == "extra_columns":  # missing columns are reported by column_present:*
         extra = (info.get("details") or {}).get("mismatched", {}).get("unexpected") or []
         failed, evaluated, success = len(extra), len(rule.params["expected"]) + len(extra), not extra
+    elif rule.kind == "column_exists" and "column_set" in res.expectation_config.kwargs:  # checked together
+        missing = {str(c) for c in (info.get("details") or {}).get("mismatched", {}).get("missing") or []}
+        success = rule.column not in missing
+        failed, evaluated = (0 if success else 1), 1
     elif rule.kind in ("column_exists", "row_count_min", "volume", "freshness"):
         failed, evaluated = (0 if success else 1), 1
-    elif failed is None:
-        failed = int(info.get("observed_value") or 0)
-    if rule.kind == "retyped":  # failing values only count once above the tolerated share
+    elif rule.kind == "retyped" or failed is None:  # retyped: failing values count only above the tolerated share
         failed = int(info.get("observed_value") or 0)
     if rule.native:  # GX's success honours `mostly`; the gate's verdict is per row (quarantine any failure)
         success = not failed

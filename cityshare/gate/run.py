@@ -150,7 +150,7 @@ def run_gate(contract: Contract, batch: LandedBatch, settings: Settings,
                 con.execute(f"CREATE OR REPLACE TEMP TABLE gate_raw AS {parquet}")
                 relation = "SELECT * FROM gate_raw"
             try:
-                _run(contract, batch, settings, rules, relation, outcome, parquet)
+                _run(contract, batch, settings, rules, relation, outcome, parquet, set(ctx.columns or ()))
             finally:
                 con.execute("DROP TABLE IF EXISTS gate_raw")
     finally:
@@ -159,10 +159,12 @@ def run_gate(contract: Contract, batch: LandedBatch, settings: Settings,
 
 
 def _run(contract: Contract, batch: LandedBatch, settings: Settings, rules: list[Rule], relation: str,
-         outcome: GateOutcome, parquet: str) -> None:
+         outcome: GateOutcome, parquet: str, columns: set[str]) -> None:
     batch_rules = [r for r in rules if r.level == "batch" or (r.kind == "extra_columns")]
+    # a column present in the Parquet and a retyping rule (a count) have nothing to sample: GX checks them together
+    retyped = {r.name: r.predicate for r in batch_rules if r.kind == "retyped" and r.predicate}
     results, outcome.validations["batch"] = run_suite(batch_rules, relation, batch.rows, name="batch",
-                                                      described_as=parquet)
+                                                      described_as=parquet, present=columns, together=retyped)
     for r in results:
         r.threshold = 0.0 if r.level == "batch" else None
         if r.verdict == "failed" and r.level == "warn":
@@ -224,12 +226,12 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
             # a small batch's flag table carries its columns: contract sql rules run their own query there
             own = {r.name for r in pending if small and r.kind == "sql" and "condition" in r.params}
             counted = {name: flag for name, flag in flags.items() if name not in native and name not in own}
-            # a rule no row fails has no unexpected value to sample: GX's BASIC results (counts) skip those queries
+            # a rule no row fails has nothing to sample: GX checks those together, by their flags, in one query
             results, outcome.validations["row"] = run_suite(row_rules, "SELECT * FROM flags", batch.rows,
                                                             flags=counted, name="row",
                                                             mostly=1.0 - contract.quarantine_threshold,
                                                             index_column="_source_row",
-                                                            sampled={n for n, c in counts.items() if c},
+                                                            together={n: flags[n] for n, c in counts.items() if not c},
                                                             sample_columns=small)
             _count_duplicates(con, results, flags, by_name, counts, native)
             _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)

@@ -8,6 +8,7 @@ import pytest
 
 from cityshare.errors import GateBlocked
 from cityshare.gate.data_docs import build_data_docs
+from cityshare.gate.gx_runner import rules_of
 from cityshare.ingest import ingest
 from tests.unit.test_gate import DAY, HEADER, _row, _sql, _write
 
@@ -70,9 +71,11 @@ def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(s
     stored = settings.data_dir / "quality" / "validations" / "cgj__city_cases" / f"{result['load_id']}.json"
     validations = json.loads(stored.read_text(encoding="utf-8"))["validations"]
     for level in ("batch", "row"):
-        names = [r["expectation_config"]["meta"]["rule"] for r in validations[level]["results"]]
+        names = [n for r in validations[level]["results"] for n in rules_of(r["expectation_config"])]
         assert names and [n for n in names if f"[{n}]" not in pages[level]] == [], level
-    row = {r["expectation_config"]["meta"]["rule"]: r for r in validations["row"]["results"]}
+    assert {"column_present:case_id", "status_valid"} <= {n for level in validations for r in validations[level]["results"]
+                                                          for n in rules_of(r["expectation_config"])}
+    row = {r["expectation_config"]["meta"].get("rule"): r for r in validations["row"]["results"]}
     area = row["area_code_gbt2260"]
     # CityShare's code-list expectation: the code list by name and file (DuckDB reads its codes in the query)
     kwargs = area["expectation_config"]["kwargs"]
@@ -86,10 +89,11 @@ def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(s
     assert page.index("[area_code_gbt2260]") < page.index("500199")
 
 
-def test_only_failing_rules_sample_and_the_stored_run_reads_as_one(settings):
-    """A rule no row fails has nothing to sample: its GX result is BASIC (counts only) while a failing rule's is
-    SUMMARY with samples and source rows. The two passes over the batch are stored as one validation run: the
-    rules in the contract's order and GX's statistics over all of them, as Data Docs and OpenMetadata read it."""
+def test_rules_no_row_fails_are_checked_together_and_each_keeps_its_history_row(settings):
+    """GX's cost is per expectation, so rules the gate's DuckDB pass found no failing row for are checked together
+    by one expectation counting each rule's flag (issue #24); a failing rule keeps its own expectation with samples
+    and source rows. The stored run lists them in the contract's order, every rule by its name, and the quality
+    history still has one row per rule with its own counts."""
     import json
 
     from cityshare.contracts.model import load_contract
@@ -101,15 +105,56 @@ def test_only_failing_rules_sample_and_the_stored_run_reads_as_one(settings):
     assert (result["status"], result["quarantined"]) == ("accepted", 1)
     stored = settings.data_dir / "quality" / "validations" / "cgj__city_cases" / f"{result['load_id']}.json"
     run = json.loads(stored.read_text(encoding="utf-8"))["validations"]["row"]
-    names = [r["expectation_config"]["meta"]["rule"] for r in run["results"]]
     contract = load_contract(settings.contracts_dir / "cgj" / "city_cases.odcs.yaml")
-    assert names == [r.name for r in compile_rules(contract) if r.name in names]
-    failing = [r for r in run["results"] if r["result"].get("unexpected_count")]
-    assert len(failing) == 1 and failing[0]["result"]["partial_unexpected_list"] == ["123"]
-    assert failing[0]["result"]["partial_unexpected_counts"] == [{"value": "123", "count": 1}]
-    passing = [r for r in run["results"] if r["result"].get("unexpected_count") == 0]
-    assert passing and all("partial_unexpected_counts" not in r["result"] for r in passing)
-    # GX's success honours `mostly` (one bad row of 30 is under the quarantine threshold): every expectation passes
-    assert run["statistics"] == {"evaluated_expectations": len(names), "successful_expectations": len(names),
+    row_rules = [r.name for r in compile_rules(contract) if r.level in ("row", "warn") and r.skip_reason is None]
+    assert len(run["results"]) == 2  # the failing rule's own expectation, and one for all the others
+    together = next(r for r in run["results"] if "rules" in r["expectation_config"]["meta"])
+    (failing,) = [r for r in run["results"] if r is not together]
+    assert failing["expectation_config"]["meta"] == {"rule": "reporter_phone_format"}
+    assert failing["result"]["partial_unexpected_list"] == ["123"]
+    assert failing["result"]["partial_unexpected_counts"] == [{"value": "123", "count": 1}]
+    assert failing["result"]["partial_unexpected_index_list"] == [{"_source_row": 30, "reporter_phone": "123"}]
+    assert together["expectation_config"]["type"] == "expect_rules_to_find_no_failing_rows" and together["success"]
+    clear = [n for n in row_rules if n != "reporter_phone_format"]
+    assert together["expectation_config"]["meta"]["rules"] == clear  # in the contract's order
+    assert together["result"]["details"]["unexpected_count_by_rule"] == dict.fromkeys(clear, 0)
+    assert together["result"]["element_count"] == 30
+    # GX's success honours `mostly` (one bad row of 30 is under the quarantine threshold): both expectations pass
+    assert run["statistics"] == {"evaluated_expectations": 2, "successful_expectations": 2,
                                  "unsuccessful_expectations": 0, "success_percent": 100.0}
-    assert run["success"] is True
+    # batch level: the columns the Parquet has in one expectation, the retyping counts in another
+    batch = json.loads(stored.read_text(encoding="utf-8"))["validations"]["batch"]["results"]
+    grouped = {r["expectation_config"]["type"]: r["expectation_config"]["meta"]["rules"] for r in batch
+               if "rules" in r["expectation_config"]["meta"]}
+    assert grouped["expect_table_columns_to_match_set"] == [f"column_present:{p.name}" for p in contract.properties]
+    assert grouped["expect_rules_to_find_no_failing_rows"] == [
+        r.name for r in compile_rules(contract, ctx=_ctx(settings, contract)) if r.kind == "retyped"] != []
+    history = dict(_sql(settings, "SELECT rule, failed FROM meta.quality_history WHERE stage = 'gate' AND level <> 'batch'"
+                                  " AND verdict <> 'skipped'"))
+    assert history == dict.fromkeys(clear, 0) | {"reporter_phone_format": 1}
+    evaluated = _sql(settings, "SELECT DISTINCT evaluated FROM meta.quality_history WHERE rule = ANY(?)", [clear])
+    assert evaluated == [(30,)]
+
+
+def test_a_rule_failing_inside_the_checked_together_expectation_is_named(settings):
+    """Were the DuckDB pass and GX to disagree, the expectation checking rules together fails and names the rule."""
+    from cityshare.contracts.model import load_contract
+    from cityshare.contracts.rules import compile_rules
+    from cityshare.gate.gx_runner import run_suite, session_connection
+
+    contract = load_contract(settings.contracts_dir / "cgj" / "city_cases.odcs.yaml")
+    rules = [r for r in compile_rules(contract) if r.name in ("status_valid", "reporter_phone_format")]
+    with session_connection():
+        results, stored = run_suite(rules, "SELECT * FROM (VALUES (1, false, true), (2, false, false)) t(_source_row, a, b)",
+                                    2, together={"status_valid": "a", "reporter_phone_format": "b"})
+    by_rule = {r.rule: r for r in results}
+    assert (by_rule["status_valid"].failed, by_rule["status_valid"].verdict) == (0, "passed")
+    assert (by_rule["reporter_phone_format"].failed, by_rule["reporter_phone_format"].verdict) == (1, "failed")
+    assert stored is not None and stored["success"] is False
+
+
+def _ctx(settings, contract):
+    """A gate context with every contract column landed (the retyping rules exist for landed columns only)."""
+    from cityshare.contracts.rules import GateContext
+
+    return GateContext(DAY, [], {}, [p.name for p in contract.properties], {})

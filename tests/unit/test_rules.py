@@ -18,6 +18,7 @@ import yaml
 
 from cityshare.contracts.model import declared_max_length, load_contract
 from cityshare.contracts.rules import GateContext, compile_rules, volume_bounds
+from cityshare.gate.gx_runner import rules_of
 from cityshare.gate.run import run_gate
 from cityshare.lake import LandedBatch, batch_dir
 from tests.unit.test_dbt_models import id_number, uscc
@@ -317,7 +318,7 @@ def test_validation_results_are_kept_for_data_docs(settings, tmp_path):
 def _row_expectations(settings) -> dict[str, dict]:
     stored = settings.data_dir / "quality" / "validations" / "test__things" / "20261125-test.json"
     doc = json.loads(stored.read_text(encoding="utf-8"))
-    return {r["expectation_config"]["meta"]["rule"]: r for r in doc["validations"]["row"]["results"]}
+    return {rule: r for r in doc["validations"]["row"]["results"] for rule in rules_of(r["expectation_config"])}
 
 
 def test_not_null_and_in_set_rules_are_native_gx_expectations_with_sample_values(settings, tmp_path):
@@ -336,7 +337,11 @@ def test_not_null_and_in_set_rules_are_native_gx_expectations_with_sample_values
     assert sorted(in_set["result"]["partial_unexpected_list"]) == ["Q", "Z"] and in_set["success"]
     assert not_null["expectation_config"]["type"] == "expect_column_values_to_not_be_null"
     assert not_null["result"]["unexpected_count"] == 1
-    assert docs["item_id_part_unique"]["expectation_config"]["type"] == "expect_compound_columns_to_be_unique"
+    # a rule no row fails is checked with the other clear rules in one expectation, by its flag, and counted there
+    clear = docs["item_id_part_unique"]
+    assert clear["expectation_config"]["type"] == "expect_rules_to_find_no_failing_rows" and clear["success"]
+    assert clear["result"]["details"]["unexpected_count_by_rule"]["item_id_part_unique"] == 0
+    assert results["item_id_part_unique"].verdict == "passed" and results["item_id_part_unique"].evaluated == 10
     # above the threshold the expectation itself fails, and the gate blocks
     outcome, _ = _gate(settings, contract, _rows(**{str(i): {"kind": "Z"} for i in (1, 2, 3, 4)}))
     assert outcome.status == "blocked" and not _row_expectations(settings)["kind_valid"]["success"]
