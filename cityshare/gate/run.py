@@ -7,10 +7,11 @@ measured and stored but stop nothing. Only accepted rows are written where dbt r
 
 Hot path: one GX run over the raw Parquet for the batch rules; then every row rule's verdict is
 computed once, in one DuckDB pass, into a boolean flag per rule; GX evaluates the suite over those
-flags and the same flags select the quarantined and accepted rows. Not-null and in-set rules run as GX's
-own column expectations (``mostly`` = 1 − quarantineThreshold) on a copy of their column made in that
-same pass, so Data Docs show the rule on its column with sample unexpected values. The GX validation results are
-kept as JSON so Data Docs can be rendered later, off the hot path (``data_docs.py``).
+flags and the same flags select the quarantined and accepted rows. A rule with failing rows runs as its own
+GX column expectation (``mostly`` = 1 − quarantineThreshold) on a copy of its column made in that same pass,
+so Data Docs show the rule on its column with sample unexpected values; the rules no row fails are counted
+together by one expectation over their flags (GX's cost is per expectation, not per row). The GX validation
+results are kept as JSON so Data Docs can be rendered later, off the hot path (``data_docs.py``).
 
 The flags live in the DuckDB connection GX validates on (``gx_runner.session_connection``), so GX
 counts them in place; the process keeps that connection and its GX datasource between batches.
