@@ -117,3 +117,27 @@ def test_a_published_snapshot_hashes_as_its_publication_record(built):
             served, path = snapshots.current(built, table)
             assert served == version and "version=" in str(path)
             assert content_digest(con, path, contracts[table])[1] == digest, table
+
+
+def test_row_rules_checked_together_in_the_audit_still_block_by_name_and_count(home):
+    """The audit counts every row rule together in one GX expectation (issue #24); a rule that fails there blocks
+    its table with the rule's name and its own count, and the other rules of the table are recorded as passed."""
+    from cityshare.contracts.model import load_contract
+    from cityshare.contracts.rules import compile_rules
+
+    with connect(home) as con:
+        rows = con.execute("SELECT count(*) FROM collab.collab_storefront_order__street_day").fetchone()[0]
+        con.execute("UPDATE collab.collab_storefront_order__street_day SET registered_shops = -1 WHERE rowid = 0")
+        con.execute("UPDATE collab.collab_storefront_order__street_day SET street_name = NULL WHERE rowid IN (1, 2)")
+    contract = load_contract(home.contracts_dir / "shared" / "storefront_order_street_day.odcs.yaml")
+    rules = {(r.kind, r.column): r.name for r in compile_rules(contract, order_column=None)}
+    low, missing = rules[("range", "registered_shops")], rules[("not_null", "street_name")]
+    outcome = audit_and_publish(home)
+    reasons = outcome["blocked"]["shared.collab_storefront_order__street_day"]
+    assert sorted(r.split(" [")[1] for r in reasons) == sorted([f"{low}: 1/{rows}]", f"{missing}: 2/{rows}]"])
+    with connect(home, read_only=True) as con:
+        failed = dict(con.execute("SELECT rule, failed FROM meta.quality_results WHERE stage = 'audit' AND "
+                                  "dataset = 'shared/storefront_order_street_day' AND NOT success").fetchall())
+        passed = con.execute("SELECT count(*) FROM meta.quality_results WHERE stage = 'audit' AND "
+                             "dataset = 'shared/storefront_order_street_day' AND success").fetchone()[0]
+    assert failed == {low: 1, missing: 2} and passed > 5
