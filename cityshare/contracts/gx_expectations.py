@@ -41,16 +41,23 @@ from cityshare.sqlquote import lit, q
 
 
 def _metric(name: str, valid: Callable[..., str], value_keys: tuple[str, ...] = ()) -> str:
-    """Register a column-map metric whose per-value condition is the DuckDB SQL ``valid(column, **values)``."""
+    """Register a column-map metric whose per-value condition is the DuckDB SQL ``valid(column, **values)``.
+
+    With the expectation's ``flag`` (a boolean column of the batch, true where the row fails this rule) the
+    condition reads that flag instead: the gate evaluates every rule's condition once, in its DuckDB pass, and
+    GX's count, samples and source rows (three queries for a failing rule) then need not evaluate it again —
+    ≈ 15 ms a query for a check-digit or code-list condition on an 18,000-row batch."""
 
     def condition(cls: type, column: sa.ColumnClause[Any], **kwargs: object) -> sa.ColumnElement[bool]:
+        if kwargs.get("flag"):
+            return sa.literal_column(f"(NOT {q(str(kwargs['flag']))})", sa.Boolean)
         values = {key: kwargs[key] for key in value_keys}
         return sa.literal_column(f"({valid(q(column.name), **values)})", sa.Boolean)
 
     metric_name = f"column_values.cityshare_{name}"
     type(f"CityShare{name.title().replace('_', '')}Metric", (ColumnMapMetricProvider,), {
         "condition_metric_name": metric_name,
-        "condition_value_keys": value_keys,
+        "condition_value_keys": (*value_keys, "flag"),
         "_sqlalchemy": column_condition_partial(engine=SqlAlchemyExecutionEngine)(condition),
     })
     return metric_name
@@ -59,7 +66,15 @@ def _metric(name: str, valid: Callable[..., str], value_keys: tuple[str, ...] = 
 _LIBRARY = {"maturity": "experimental", "tags": ["cityshare"], "contributors": ["@cityshare"], "requirements": []}
 
 
-class ExpectColumnValuesToFullyMatchRegex(ColumnMapExpectation):
+class CityShareColumnExpectation(ColumnMapExpectation):
+    """A CityShare column expectation; ``flag`` (optional) names the batch's precomputed verdict of the rule
+    (see ``_metric``)."""
+
+    flag: str | None = None
+    success_keys: ClassVar[tuple[str, ...]] = ("flag", "mostly")
+
+
+class ExpectColumnValuesToFullyMatchRegex(CityShareColumnExpectation):
     """Whole values match the regular expression (RE2, DuckDB ``regexp_full_match``). GX's own
     ``ExpectColumnValuesToMatchRegex`` searches within the value and has no DuckDB dialect."""
 
@@ -67,12 +82,12 @@ class ExpectColumnValuesToFullyMatchRegex(ColumnMapExpectation):
     map_metric: ClassVar[str] = _metric("full_match_regex",
                                         lambda c, regex: f"regexp_full_match(CAST({c} AS VARCHAR), {lit(regex)})",
                                         ("regex",))
-    success_keys: ClassVar[tuple[str, ...]] = ("regex", "mostly")
+    success_keys: ClassVar[tuple[str, ...]] = ("regex", "flag", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "regex")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidResidentId(CityShareColumnExpectation):
     """Values are valid GB 11643-1999 citizen ID numbers (公民身份号码): structure, a real birth date from
     1900 to today, check digit."""
 
@@ -80,7 +95,7 @@ class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidUscc(CityShareColumnExpectation):
     """Values are valid GB 32100-2015 unified social credit codes (统一社会信用代码): authority and category
     codes, region, organization code check, check character."""
 
@@ -88,27 +103,27 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToBeValidMobile(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidMobile(CityShareColumnExpectation):
     """Values are mainland China mobile numbers (手机号码)."""
 
     map_metric: ClassVar[str] = _metric("valid_mobile", mobile_sql)
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToNotBeSpreadsheetFormulas(ColumnMapExpectation):
+class ExpectColumnValuesToNotBeSpreadsheetFormulas(CityShareColumnExpectation):
     """Text values must not start like a spreadsheet formula (= + - @ TAB CR; 公式注入)."""
 
     map_metric: ClassVar[str] = _metric("not_formula", lambda c: f"NOT {formula_sql(c)}")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToBeOfLogicalType(ColumnMapExpectation):
+class ExpectColumnValuesToBeOfLogicalType(CityShareColumnExpectation):
     """Raw text values are proper values of the contract's ODCS ``logicalType`` (integer, number, date,
     timestamp, boolean)."""
 
     logical_type: str
     map_metric: ClassVar[str] = _metric("logical_type", type_ok_sql, ("logical_type",))
-    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "mostly")
+    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "flag", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
@@ -117,17 +132,17 @@ def _format_ok(column: str, logical_type: str, format: str) -> str:
     return format_ok_sql(column, logical_type, format) or "true"
 
 
-class ExpectColumnValuesToCast(ColumnMapExpectation):
+class ExpectColumnValuesToCast(CityShareColumnExpectation):
     """Raw text values cast to the DuckDB type a contract's ``castTo`` names (DATE, TIMESTAMP, BIGINT …)."""
 
     cast: str
     map_metric: ClassVar[str] = _metric("cast", lambda c, cast: f"NOT {cast_fails_sql(c, cast)}", ("cast",))
-    success_keys: ClassVar[tuple[str, ...]] = ("cast", "mostly")
+    success_keys: ClassVar[tuple[str, ...]] = ("cast", "flag", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "cast")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToExistInReferenceDataset(ColumnMapExpectation):
+class ExpectColumnValuesToExistInReferenceDataset(CityShareColumnExpectation):
     """Values exist in another source's accepted batches (参照完整性, e.g. a case's shop in 市场主体登记)."""
 
     files: list[str]
@@ -135,12 +150,12 @@ class ExpectColumnValuesToExistInReferenceDataset(ColumnMapExpectation):
     map_metric: ClassVar[str] = _metric("in_reference_dataset",
                                         lambda c, files, reference_column: f"{c} IN ({reference_sql(files, reference_column)})",
                                         ("files", "reference_column"))
-    success_keys: ClassVar[tuple[str, ...]] = ("files", "reference_column", "mostly")
+    success_keys: ClassVar[tuple[str, ...]] = ("files", "reference_column", "flag", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "files", "reference_column")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToBeInCodeList(ColumnMapExpectation):
+class ExpectColumnValuesToBeInCodeList(CityShareColumnExpectation):
     """Values are codes of a code list (代码表: a seed, or the list received from a higher instance), which DuckDB
     reads from its CSV file(s) inside the query. The codes stay out of the expectation's configuration: GX
     re-serialises an expectation's configuration dozens of times per validation, and with the 1,031 street codes
@@ -152,19 +167,19 @@ class ExpectColumnValuesToBeInCodeList(ColumnMapExpectation):
     map_metric: ClassVar[str] = _metric(
         "in_code_list", lambda c, code_list, files, reference_columns: f"{c} IN ({code_list_sql(files, reference_columns)})",
         ("code_list", "files", "reference_columns"))
-    success_keys: ClassVar[tuple[str, ...]] = ("code_list", "files", "reference_columns", "mostly")
+    success_keys: ClassVar[tuple[str, ...]] = ("code_list", "files", "reference_columns", "flag", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "code_list")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 
 
-class ExpectColumnValuesToHaveLogicalFormat(ColumnMapExpectation):
+class ExpectColumnValuesToHaveLogicalFormat(CityShareColumnExpectation):
     """Raw text values have the ODCS ``logicalTypeOptions.format`` of their logical type (格式): a string's kind
     (email, uuid, uri, hostname, ipv4, ipv6, byte), a date/timestamp's JDK pattern, an integer's or number's width."""
 
     logical_type: str
     format: str
     map_metric: ClassVar[str] = _metric("logical_format", _format_ok, ("logical_type", "format"))
-    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "format", "mostly")
+    success_keys: ClassVar[tuple[str, ...]] = ("logical_type", "format", "flag", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "logical_type", "format")
     library_metadata: ClassVar[dict[str, Any]] = _LIBRARY
 

@@ -201,14 +201,16 @@ class Rule:
                     for c in (self.params["column_A"], self.params["column_B"])}
         return {c: q(c) for c in self.params.get("key") or [str(self.column)]}
 
-    def expectation(self, mostly: float | None = None, copies: bool = False) -> Any:
+    def expectation(self, mostly: float | None = None, copies: bool = False, flag: str | None = None) -> Any:
         """The Great Expectations 1.x expectation for this rule (GX imported lazily).
 
         ``mostly`` (column expectations only): the share of rows that must pass for GX to call the batch
         successful — the gate passes ``1 − quarantineThreshold``; the quarantine still takes every failing row.
         ``copies``: the relation carries :attr:`gx_columns` (the gate's flag table), so every native rule runs as
         its column expectation; elsewhere (audit of typed published tables) only not-null and in-set do, the
-        others select their failing rows with their own SQL.
+        others select their failing rows with their own SQL. ``flag``: the relation's precomputed verdict of this
+        rule (the gate's flag), which CityShare's own column expectations read instead of evaluating their
+        condition again.
         """
         import great_expectations.expectations as gxe
 
@@ -216,7 +218,7 @@ class Rule:
         extra: dict[str, Any] = {"mostly": mostly} if mostly is not None and self.native else {}
         column = self.column or ""  # the column-level kinds below always have one
         if copies and self.native and self.kind not in ("not_null", "in_set"):
-            return self._native_expectation(meta, extra)
+            return self._native_expectation(meta, extra, flag)
         if self.kind == "column_exists":
             return gxe.ExpectColumnToExist(column=column, meta=meta, description=self.gx_description)
         if self.kind in ("row_count_min", "volume"):
@@ -253,15 +255,16 @@ class Rule:
             description=self.gx_description, meta={"rule": self.name},
         )
 
-    def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any]) -> Any:
+    def _native_expectation(self, meta: dict[str, Any], extra: dict[str, Any], flag: str | None = None) -> Any:
         import great_expectations.expectations as gxe
 
         from cityshare.contracts import gx_expectations as cx
 
         column, p = next(iter(self.gx_columns)), self.params
         common = {"meta": meta, "description": self.gx_description, **extra}
+        own = {**common, **({"flag": flag} if flag else {})}  # CityShare's expectations can read the gate's flag
         if self.kind == "pattern":
-            return cx.ExpectColumnValuesToFullyMatchRegex(column=column, regex=p["pattern"], **common)
+            return cx.ExpectColumnValuesToFullyMatchRegex(column=column, regex=p["pattern"], **own)
         if self.kind == "range":
             return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=p.get("min"), max_value=p.get("max"),
                                                      strict_min=p["strict"], strict_max=p["strict"], **common)
@@ -273,25 +276,25 @@ class Rule:
         if self.kind == "unique":
             return gxe.ExpectColumnValuesToBeUnique(column=column, **common)
         if self.kind == "identifier":
-            return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **common)
+            return cx.IDENTIFIER_EXPECTATIONS[p["identifier"]](column=column, **own)
         if self.kind == "code_list":
             return cx.ExpectColumnValuesToBeInCodeList(column=column, code_list=p["seed"], files=p["files"],
-                                                       reference_columns=p["reference_columns"], **common)
+                                                       reference_columns=p["reference_columns"], **own)
         if self.kind == "column_pair":  # rows with either value missing or not of the type are not compared
             a, b = self.gx_columns
             return gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=p["or_equal"],
                                                                ignore_row_if="either_value_is_missing", **common)
         if self.kind == "cast":
-            return cx.ExpectColumnValuesToCast(column=column, cast=p["cast"], **common)
+            return cx.ExpectColumnValuesToCast(column=column, cast=p["cast"], **own)
         if self.kind == "reference":
             return cx.ExpectColumnValuesToExistInReferenceDataset(column=column, files=p["files"],
-                                                                  reference_column=p["reference_column"], **common)
+                                                                  reference_column=p["reference_column"], **own)
         if self.kind == "type":
-            return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **common)
+            return cx.ExpectColumnValuesToBeOfLogicalType(column=column, logical_type=p["type"], **own)
         if self.kind == "format":
             return cx.ExpectColumnValuesToHaveLogicalFormat(column=column, logical_type=p["type"], format=p["format"],
-                                                            **common)
-        return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **common)  # formula
+                                                            **own)
+        return cx.ExpectColumnValuesToNotBeSpreadsheetFormulas(column=column, **own)  # formula
 
     def flag_expectation(self, flag: str, with_column: bool = True) -> Any:
         """The expectation over the gate's flag table for a rule GX has no column expectation for (in a batch

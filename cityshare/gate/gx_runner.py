@@ -266,6 +266,7 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
               index_column: str | None = None,
               together: dict[str, str] | None = None,
               present: set[str] | None = None,
+              verdicts: dict[str, str] | None = None,
               sample_columns: bool = True) -> tuple[list[RuleResult], dict[str, Any] | None]:
     """One GX validation run; returns the rule results and the GX validation result as JSON.
 
@@ -284,8 +285,10 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
     DuckDB pass found no failing row for — are counted by one ``ExpectRulesToFindNoFailingRows`` in one query;
     ``present`` (the relation's columns) puts the column-presence rules of present columns in one GX
     ``ExpectTableColumnsToMatchSet`` (at least these columns). Each rule still gets its own result row, a
-    failing one by name and count. ``sample_columns``: the relation carries the flag-counted rules' columns
-    too (their samples show the value beside the row).
+    failing one by name and count. ``verdicts`` (rule name → boolean column of the relation, true where the row
+    fails): CityShare's own column expectations read it instead of evaluating their condition again.
+    ``sample_columns``: the relation carries the flag-counted rules' columns too (their samples show the value
+    beside the row).
     """
     import time
 
@@ -298,7 +301,7 @@ def run_suite(rules: list[Rule], relation_sql: str, row_count: int, flags: dict[
         grouped = [r for r in pending if together and r.name in together]
         columns = [r for r in pending if present is not None and r.kind == "column_exists" and r.column in present]
         own = [r for r in pending if r not in grouped and r not in columns]
-        expectations = [_own_expectation(r, flags, mostly, sample_columns) for r in own]
+        expectations = [_own_expectation(r, flags, mostly, sample_columns, (verdicts or {}).get(r.name)) for r in own]
         if grouped:
             expectations.append(_checked_together(grouped, together or {}))
         if columns:
@@ -346,10 +349,11 @@ def _columns_present(rules: list[Rule]) -> Any:
                                             meta={"rules": [r.name for r in rules]})
 
 
-def _own_expectation(rule: Rule, flags: dict[str, str] | None, mostly: float | None, sample_columns: bool) -> Any:
+def _own_expectation(rule: Rule, flags: dict[str, str] | None, mostly: float | None, sample_columns: bool,
+                     verdict: str | None) -> Any:
     if flags and rule.name in flags:
         return rule.flag_expectation(flags[rule.name], sample_columns)
-    return rule.expectation(mostly if rule.level == "row" else None, copies=flags is not None)
+    return rule.expectation(mostly if rule.level == "row" else None, copies=flags is not None, flag=verdict)
 
 
 def _suite(expectations: list[Any], name: str) -> Any:

@@ -233,7 +233,7 @@ def _run_row_rules(contract: Contract, batch: LandedBatch, settings: Settings, r
                                                             mostly=1.0 - contract.quarantine_threshold,
                                                             index_column="_source_row",
                                                             together={n: flags[n] for n, c in counts.items() if not c},
-                                                            sample_columns=small)
+                                                            verdicts=flags, sample_columns=small)
             _count_duplicates(con, results, flags, by_name, counts, native)
             _decide_rows(con, contract, batch, settings, row_rules, relation, outcome, results, flags, flag_ms)
         finally:

@@ -81,6 +81,7 @@ def test_data_docs_name_every_rule_by_its_contract_name_with_sample_bad_values(s
     kwargs = area["expectation_config"]["kwargs"]
     assert area["expectation_config"]["type"] == "expect_column_values_to_be_in_code_list"
     assert kwargs["code_list"] == "chongqing_areas" and "value_set" not in kwargs
+    assert kwargs["flag"].startswith("_f")  # it counts the gate's verdict of the rule (its one DuckDB pass)
     assert all("500108" in Path(f).read_text(encoding="utf-8") for f in kwargs["files"][:1])
     assert (area["result"]["unexpected_count"], area["result"]["partial_unexpected_list"]) == (1, ["500199"])
     assert area["result"]["partial_unexpected_index_list"] == [{"_source_row": 5, "area_code": "500199"}]
@@ -158,3 +159,24 @@ def _ctx(settings, contract):
     from cityshare.contracts.rules import GateContext
 
     return GateContext(DAY, [], {}, [p.name for p in contract.properties], {})
+
+
+def test_cityshare_column_expectations_count_the_gate_verdict_instead_of_recomputing_it(settings):
+    """A failing rule's CityShare column expectation asks three queries of the batch (count, samples, source rows);
+    given the gate's flag it reads that verdict, computed once in the DuckDB pass, instead of evaluating the
+    check-digit or code-list condition each time (issue #24). Without a flag it evaluates its own condition."""
+    from cityshare.contracts.model import load_contract
+    from cityshare.contracts.rules import compile_rules
+    from cityshare.gate.gx_runner import run_suite, session_connection
+
+    contract = load_contract(settings.contracts_dir / "cgj" / "city_cases.odcs.yaml")
+    (rule,) = [r for r in compile_rules(contract) if r.name == "reporter_phone_format"]
+    relation = ("SELECT * FROM (VALUES (1, '123', true), (2, '13800000000', false), (3, '13900000000', true))"
+                " t(_source_row, reporter_phone, flag)")
+    with session_connection():
+        (computed,), _ = run_suite([rule], relation, 3, flags={}, index_column="_source_row")
+        (read,), stored = run_suite([rule], relation, 3, flags={}, index_column="_source_row",
+                                    verdicts={rule.name: "flag"})
+    assert (computed.failed, computed.rows) == (1, [1])
+    assert (read.failed, read.rows) == (2, [1, 3])  # the flag says row 3 fails too: GX counted the verdict
+    assert stored is not None and stored["results"][0]["expectation_config"]["kwargs"]["flag"] == "flag"
