@@ -37,11 +37,11 @@ from cityshare.vocabulary import BatchStatus
 # Batches up to this many rows are read into memory once for all the gate's queries (a few MB);
 # larger ones are scanned from Parquet per query, which DuckDB does in parallel without the copy.
 MATERIALIZE_ROWS = 250_000
-# Up to this many rows every row rule runs as its own GX column expectation (counts, samples, source rows in
-# Data Docs). Above it GX would recompute each rule over the whole batch several times (count, samples, row
-# numbers; a GROUP BY per uniqueness rule): 3.3× the hand-written checks at 5 M rows instead of 1.1×. So a
-# large batch keeps GX's own expectations for not-null and in-set only, and GX counts the other rules' flags
-# from the one DuckDB pass (with up to 20 sample source rows each).
+# Up to this many rows every row rule with failing rows runs as its own GX column expectation (counts, samples,
+# source rows in Data Docs; the rules no row fails are counted together). Above it GX would recompute each rule
+# over the whole batch several times (count, samples, row numbers; a GROUP BY per uniqueness rule): 3.3× the
+# hand-written checks at 5 M rows instead of 1.1×. So a large batch keeps GX's own expectations for not-null and
+# in-set only, and GX counts the other rules' flags from the one DuckDB pass (with up to 20 sample source rows each).
 NATIVE_ROWS = 250_000
 _CHEAP_NATIVE = ("not_null", "in_set")
 
