@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.contracts.model import Contract
+from cityshare.duckdb_instances import scratch
 from cityshare.faults import crash_point
 from cityshare.settings import Settings
 from cityshare.sources import Extract, NativeScan, Watermark, load_id_for
 from cityshare.sqlquote import lit
 from cityshare.storage import LakePath, is_remote_path, lake_root, staged_dir
+
+# The scratch DuckDB a batch is landed through: bounded, as the ordered COPY of a 5 M-row batch peaks near 2.7 GB
+# without a limit; it spills to the lake's staging folder.
+LAND_MEMORY_LIMIT = "512MB"
 
 META_COLUMNS = ("_load_id", "_loaded_at", "_source", "_source_row", "_row_hash", "_load_date")
 
@@ -107,7 +112,6 @@ def delivered_at(metadata: dict[bytes, bytes] | None) -> dt.datetime | None:
 
 def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Settings) -> LandedBatch:
     """Stream an extract into an immutable raw batch with load metadata columns."""
-    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -136,20 +140,18 @@ def land(contract: Contract, load_date: dt.date, extract: Extract, settings: Set
                                row, extract.source_uri, reused=True)
         loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         with staged_dir(settings, final) as tmp:
-            # Bounded memory: without a limit the ordered COPY of a 5 M-row batch peaks near 2.7 GB.
-            con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(staging)})
-            if writer is None:  # an empty delivery still lands, so the gate can say so
-                cols = ", ".join(f"CAST(NULL AS VARCHAR) AS \"{p.name}\"" for p in contract.properties)
-                source = f"(SELECT {cols}, CAST(NULL AS BIGINT) AS _source_row WHERE false)"
-            else:
-                source = f"read_parquet('{tmp_file}')"
-            business = con.sql(f"SELECT * EXCLUDE (_source_row) FROM {source} LIMIT 0").columns
-            con.execute(
-                f"""COPY (SELECT *, {_metadata_sql(business)} FROM {source} ORDER BY _source_row)
-                    TO '{tmp / "part-0.parquet"}' ({_parquet_options(extract)})""",
-                [load_id, loaded_at, extract.source_uri, load_date],
-            )
-            con.close()
+            with scratch(LAND_MEMORY_LIMIT, staging) as con:
+                if writer is None:  # an empty delivery still lands, so the gate can say so
+                    cols = ", ".join(f"CAST(NULL AS VARCHAR) AS \"{p.name}\"" for p in contract.properties)
+                    source = f"(SELECT {cols}, CAST(NULL AS BIGINT) AS _source_row WHERE false)"
+                else:
+                    source = f"read_parquet('{tmp_file}')"
+                business = con.sql(f"SELECT * EXCLUDE (_source_row) FROM {source} LIMIT 0").columns
+                con.execute(
+                    f"""COPY (SELECT *, {_metadata_sql(business)} FROM {source} ORDER BY _source_row)
+                        TO '{tmp / "part-0.parquet"}' ({_parquet_options(extract)})""",
+                    [load_id, loaded_at, extract.source_uri, load_date],
+                )
             crash_point("land.before_commit")
         return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", row,
                            extract.source_uri, reused=False)
@@ -183,17 +185,14 @@ def land_native(contract: Contract, load_date: dt.date, extract: Extract, settin
     re-run of the same content is recognised without reading it. A scan that stops at a value its
     ``retry`` can settle is run again as that (the batch's ``reader_reason`` says so).
     """
-    import duckdb
-
     scan = extract.native
     assert scan is not None
     load_id = load_id_for(load_date, extract.fingerprint)
     final = batch_dir(settings, "raw", contract, load_date, load_id)
     staging = settings.lake_dir / "raw" / ".staging"
     staging.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(staging)})
     reason = ""
-    try:
+    with scratch(LAND_MEMORY_LIMIT, staging) as con:
         if final.exists():  # the count comes from the source, as the tolerant path's does: the gate judges the batch
             rows = _native_sql(con, f"SELECT count(*) FROM {scan.relation}", scan.params)
             return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", rows,
@@ -208,8 +207,6 @@ def land_native(contract: Contract, load_date: dt.date, extract: Extract, settin
                 if scan.retry is None or scan.retry_on not in str(exc):
                     raise
                 scan, reason = scan.retry, f"second native scan: {exc}"
-    finally:
-        con.close()
     return LandedBatch(contract.key, load_date, load_id, final / "part-0.parquet", rows, extract.source_uri,
                        reused=False, reader="native", reader_reason=reason)
 

@@ -99,9 +99,13 @@ def scratch_dir(settings: Settings) -> Path:
 
 
 def register_lake(con: Any, settings: Settings) -> None:
-    """Let a DuckDB connection read ``s3://`` lake paths (no-op for the local lake)."""
+    """Let a DuckDB connection read ``s3://`` lake paths (no-op for the local lake). Once per DuckDB instance: a
+    warehouse connection is a cursor on an instance that outlives it (cityshare.duckdb_instances)."""
     if is_remote(settings):
-        con.register_filesystem(filesystem(settings))
+        fs = filesystem(settings)
+        protocols = [fs.protocol] if isinstance(fs.protocol, str) else list(fs.protocol)
+        if not set(protocols) & set(con.list_filesystems()):
+            con.register_filesystem(fs)
 
 
 def put_file(settings: Settings, local: Path, final: LakePath) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,24 +116,20 @@ def quality(settings: Settings, e: dict[str, Any]) -> list[dict[str, Any]]:
 
     from cityshare.contracts.model import load_contracts
     from cityshare.meta.quality import latest_run
+    from cityshare.warehouse import connect
 
     key = next((c.key for c in load_contracts(settings) if c.id == e.get("contract_id")), None)
     if key is None or not settings.warehouse_path.exists():
         return []
-    for attempt in range(5):
-        try:
-            con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or attempt == 4:
-                raise ShareError(503, "数据仓库正在写入（发布进行中），质量结果稍后可查") from None
-            time.sleep(0.2)
     try:
-        return latest_run(con, key)
+        with connect(settings, read_only=True, wait=1.0) as con:
+            return latest_run(con, key)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise ShareError(503, "数据仓库正在写入（发布进行中），质量结果稍后可查") from None
     except duckdb.CatalogException:
         return []
-    finally:
-        con.close()
 
 
 def lineage(settings: Settings, code: str) -> dict[str, Any]:
