@@ -10,7 +10,8 @@ whichever path ran (tests/unit/test_sources_sql.py compares them on every type d
 - bool: ``true``/``false``;
 - numeric: whole and below 10**prec (``Decimal.normalize`` rounds to the context's precision) → ``trunc``;
   other values from 1e-6 up → the output text, which ``str(Decimal)`` keeps digit for digit;
-- float4/float8 (PostgreSQL ≥ 12 prints the shortest round-trip digits, as Python's ``repr``): the output text
+- float4/float8 (PostgreSQL ≥ 12 prints the shortest round-trip digits, as Python's ``repr``, unless
+  extra_float_digits is set to 0 or below): the output text
   where PostgreSQL and ``repr`` write the same (below 1e15, and float8 from 1e39, float4 from 1e16), ``-0`` →
   ``0``, NaN/±Infinity → ``nan``/``inf``;
 - date, timestamp, timestamptz (DateStyle ISO; timestamptz only when psycopg reads it in the session's own
@@ -60,7 +61,7 @@ class Session:
     """What the session's settings allow (the row path reads under the same ones)."""
 
     iso_dates: bool  # DateStyle ISO: date/timestamp output is ISO text and psycopg parses it
-    shortest_floats: bool  # PostgreSQL ≥ 12: float output is the shortest round-trip digits
+    shortest_floats: bool  # PostgreSQL ≥ 12 and extra_float_digits > 0: floats print the shortest round-trip digits
     zone_matches: bool  # psycopg converts timestamptz into the session's TimeZone (it knows that zone)
     precision: int  # Python's decimal context precision, which to_text's normalize() rounds to
 
@@ -135,7 +136,8 @@ def session_facts(con: Any) -> Session:
     zone = con.info.timezone
     return Session(
         iso_dates=str(con.info.parameter_status("DateStyle") or "").upper().startswith("ISO"),
-        shortest_floats=con.info.server_version >= 120000,
+        shortest_floats=con.info.server_version >= 120000 and int(
+            con.execute("SELECT current_setting('extra_float_digits')").fetchone()[0]) > 0,
         zone_matches=isinstance(zone, ZoneInfo) and zone.key == con.info.parameter_status("TimeZone"),
         precision=decimal.getcontext().prec,
     )
@@ -172,14 +174,14 @@ def _convert(column: Column, raw: list[str | None], fail: Callable[[Column, Exce
         raise fail(column, exc) from None
 
 
-def read_csv(rows: list[Any], width: int) -> pa.Table:
-    """One block of COPY's CSV rows (each a complete line) as string columns: an unquoted empty field is null, a
-    quoted one the empty string."""
+def read_csv(block: bytearray, width: int) -> pa.Table:
+    """One block of COPY's CSV rows as string columns: an unquoted empty field is null, a quoted one the empty
+    string."""
     from pyarrow import csv
 
     names = [f"c{i}" for i in range(width)]
     return csv.read_csv(
-        pa.py_buffer(b"".join(rows)),
+        pa.py_buffer(block),
         read_options=csv.ReadOptions(column_names=names, block_size=64 << 20),
         parse_options=csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), null_values=[""],
@@ -187,14 +189,16 @@ def read_csv(rows: list[Any], width: int) -> pa.Table:
     )
 
 
-def copy_batches(cursor: Any, statement: Any, params: list[Any], size: int) -> Iterator[list[Any]]:
-    """The rows of ``COPY … TO STDOUT`` in blocks of ``size`` (PostgreSQL sends one row per message)."""
+def copy_blocks(cursor: Any, statement: Any, params: list[Any], size: int) -> Iterator[tuple[bytearray, int]]:
+    """``COPY … TO STDOUT``'s rows in blocks of ``size`` rows (and their count): PostgreSQL sends a row per message,
+    appended to one buffer (a list of 50,000 row objects cost more than the reading)."""
     with cursor.copy(statement, params) as copy:
-        block: list[Any] = []
+        block, rows = bytearray(), 0
         for row in copy:
-            block.append(row)
-            if len(block) >= size:
-                yield block
-                block = []
-        if block:
-            yield block
+            block += row
+            rows += 1
+            if rows >= size:
+                yield block, rows
+                block, rows = bytearray(), 0
+        if rows:
+            yield block, rows

@@ -316,11 +316,10 @@ class _Postgres:
         started = False
         try:
             with self.con.transaction(), self.con.cursor() as cur:
-                for block in pg_bulk.copy_batches(cur, statement.encode(), params, w.size):
+                for block, rows in pg_bulk.copy_blocks(cur, statement.encode(), params, w.size):
                     texts = pg_bulk.finish(pg_bulk.read_csv(block, len(columns)), columns, fail)
                     started = True
-                    yield (pa.RecordBatch.from_arrays(texts[:-1], schema=string_schema(names)),
-                           pc.max(texts[-1]).as_py(), len(block))
+                    yield pa.RecordBatch.from_arrays(texts[:-1], schema=string_schema(names)), pc.max(texts[-1]).as_py(), rows
         except (psycopg.Error, pa.ArrowInvalid) as exc:
             what = f"SQLSTATE {exc.sqlstate}" if isinstance(exc, psycopg.Error) else "its CSV did not parse"
             if not started:

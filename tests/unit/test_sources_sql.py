@@ -462,3 +462,21 @@ def test_the_fingerprint_is_the_rows_not_how_they_were_batched():
     assert digest(batch(rows)) != digest(batch([("a", "1"), ("bc", None), ("", "全角"), (None, "x")]))  # boundaries
     assert digest(batch(rows)) != digest(batch([("ab", "1"), ("c", ""), ("", "全角"), (None, "x")]))  # null ≠ empty
     assert digest(batch(rows)) != digest(batch(rows[::-1]))  # order counts: _source_row follows it
+
+
+def test_postgres_floats_printed_short_by_extra_float_digits_are_converted_as_on_the_row_path(postgres, tmp_path,
+                                                                                             monkeypatch):
+    """A database that sets extra_float_digits below 1 prints floats rounded (%.12g here): the bulk reader cannot
+    render them as repr would, so that column goes value by value, as the row path reads it."""
+    import psycopg
+
+    spec = {"f8": ("float8", "number", [1e13, 0.1 + 0.2, 123456789.123, 1e15, -0.0, 2.5e-7])}
+    _typed_table(postgres, "rounded", "floats", spec)
+    con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="rounded", autocommit=True)
+    con.execute("ALTER DATABASE rounded SET extra_float_digits TO -3")
+    con.close()
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "rounded", "floats", {"f8": ("f8", "number")})
+    bulk, rows = _read_both(settings)
+    assert bulk["reader"] == ("bulk", "column(s) f8 (float8) converted value by value as on the row path")
+    assert bulk["rows"] == rows["rows"] == [("10000000000000",), ("0.3",), ("123456789.123",), ("1000000000000000.0",), ("0",),
+                                            ("2.5e-07",)]
