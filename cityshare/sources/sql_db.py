@@ -8,7 +8,12 @@ Servers:
   the contract).
 
 customProperties: ``table``, ``watermarkColumn`` (a timestamp column the department's system sets on
-every insert and update), ``fetchSize`` (rows per batch, default 50 000).
+every insert and update), ``fetchSize`` (rows per batch, default 50 000), ``bulkRead`` (PostgreSQL; default true).
+
+Two readers give the same rows, order and fingerprint (:class:`BatchDigest` over the batches): PostgreSQL's bulk
+reader (:mod:`cityshare.sources.pg_bulk`, one ``COPY`` into Arrow) and the row path (each value the driver loads
+through :func:`to_text`), which reads SQLite, and PostgreSQL when ``bulkRead`` is false, the session's encoding is
+not UTF-8 or the server refuses the ``COPY``. The extract records which ran and why (``reader``, ``native_reason``).
 
 The window of load date D is ``committed watermark < column < D+1 00:00``, where the committed
 watermark is the highest one reached by an *accepted* batch of an earlier load date
