@@ -165,14 +165,17 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "row-path"])
+def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, tmp_path, monkeypatch, bulk):
+    """The incremental story on either reader: same windows, re-runs reuse the batch, blocked days do not advance;
+    the ingest result says which reader ran."""
     import psycopg
 
     monkeypatch.setenv("ZJW_PG_USER", "postgres")
     con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="zjw", autocommit=True)
     con.execute("DROP SCHEMA IF EXISTS approval CASCADE")
     con.execute('CREATE SCHEMA approval')
-    con.execute('CREATE TABLE approval."SGXK" ("BH" text, "MC" text, "JDDM" text, "GXSJ" timestamp)')
+    con.execute('CREATE TABLE approval."SGXK" ("BH" text, "MC" varchar(20), "JDDM" text, "GXSJ" timestamp)')
 
     def add(rows):
         with con.cursor() as cur:
@@ -181,9 +184,13 @@ def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, 
     settings = _project(tmp_path, monkeypatch, {
         "server": "pg", "type": "postgresql", "host": "127.0.0.1", "port": postgres, "database": "zjw", "schema": "approval",
         "customProperties": [{"property": "table", "value": "SGXK"}, {"property": "watermarkColumn", "value": "GXSJ"},
-                             {"property": "userEnv", "value": "ZJW_PG_USER"}, {"property": "fetchSize", "value": 2}]})
+                             {"property": "userEnv", "value": "ZJW_PG_USER"}, {"property": "fetchSize", "value": 2},
+                             {"property": "bulkRead", "value": bulk}]})
     try:
         _incremental_story(settings, add)
+        result = ingest("zjw/test_permits", D2, settings)
+        assert (result["reader"], result["reader_reason"], result["reused"]) == (
+            ("bulk", "", True) if bulk else ("tolerant", "row path: bulkRead: false in the contract", True))
     finally:
         con.close()
 
@@ -377,33 +384,6 @@ def test_postgres_bulk_reader_matches_the_row_path_on_random_numbers(postgres, t
     assert bulk["rows"] == rows["rows"] and bulk["fingerprint"] == rows["fingerprint"]
 
 
-def test_postgres_bulk_reader_keeps_the_watermark_story(postgres, tmp_path, monkeypatch):
-    """The incremental story of the row path, read in bulk: same windows, re-runs reuse the batch, blocked days
-    do not advance; the ingest result says the bulk reader ran."""
-    import psycopg
-
-    monkeypatch.setenv("ZJW_PG_USER", "postgres")
-    con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="zjw", autocommit=True)
-    con.execute("DROP SCHEMA IF EXISTS approval CASCADE")
-    con.execute("CREATE SCHEMA approval")
-    con.execute('CREATE TABLE approval."SGXK" ("BH" text, "MC" varchar(20), "JDDM" text, "GXSJ" timestamp)')
-
-    def add(rows):
-        with con.cursor() as cur:
-            cur.executemany('INSERT INTO approval."SGXK" VALUES (%s, %s, %s, %s)', rows)
-
-    settings = _project(tmp_path, monkeypatch, {
-        "server": "pg", "type": "postgresql", "host": "127.0.0.1", "port": postgres, "database": "zjw", "schema": "approval",
-        "customProperties": [{"property": "table", "value": "SGXK"}, {"property": "watermarkColumn", "value": "GXSJ"},
-                             {"property": "userEnv", "value": "ZJW_PG_USER"}, {"property": "fetchSize", "value": 2}]})
-    try:
-        _incremental_story(settings, add)
-        result = ingest("zjw/test_permits", D2, settings)
-        assert (result["reader"], result["reader_reason"], result["reused"]) == ("bulk", "", True)
-    finally:
-        con.close()
-
-
 def test_postgres_bulk_and_row_path_give_one_batch_for_one_window(postgres, tmp_path, monkeypatch):
     """A re-run of a load date lands the same batch whichever reader runs (the fingerprint is the reader's
     batches' content, not how they were read); the land record says which reader ran and why."""
@@ -412,7 +392,7 @@ def test_postgres_bulk_and_row_path_give_one_batch_for_one_window(postgres, tmp_
     spec = {k: TYPED[k] for k in ("t_text", "t_numeric", "t_float8", "t_ts", "t_tstz", "t_jsonb")}
     _typed_table(postgres, "types", "rerun", spec)
     settings = _typed_project(tmp_path, monkeypatch, postgres, "types", "rerun", {c: (c, lg) for c, (_, lg, _) in spec.items()})
-    # Both contracts read the same table: land them into the same lake folder to see the second reuse the first.
+    # Both contracts read the same table (each lands in its dataset's folder): one load id, and a re-run reuses it.
     bulk = land_batch("zjw/typed_bulk", D1, settings)
     rows = land_batch("zjw/typed_rows", D1, settings)
     again = land_batch("zjw/typed_bulk", D1, settings)
@@ -480,3 +460,25 @@ def test_postgres_floats_printed_short_by_extra_float_digits_are_converted_as_on
     assert bulk["reader"] == ("bulk", "column(s) f8 (float8) converted value by value as on the row path")
     assert bulk["rows"] == rows["rows"] == [("10000000000000",), ("0.3",), ("123456789.123",), ("1000000000000000.0",), ("0",),
                                             ("2.5e-07",)]
+
+
+def test_a_server_that_refuses_the_copy_is_read_by_the_row_path(postgres, tmp_path, monkeypatch):
+    """A PostgreSQL-compatible server without ``COPY (SELECT …) TO STDOUT`` (simulated: the COPY raises before any
+    row): the window lands through the row path with the same rows, and the record says why."""
+    import psycopg
+
+    from cityshare.ingest import land_batch
+    from cityshare.sources import pg_bulk
+
+    def refused(*args, **kwargs):
+        raise psycopg.errors.FeatureNotSupported("COPY is not supported")
+        yield
+
+    spec = {k: TYPED[k] for k in ("t_text", "t_numeric")}
+    _typed_table(postgres, "types", "refused", spec)
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "types", "refused", {c: (c, lg) for c, (_, lg, _) in spec.items()})
+    rows = land_batch("zjw/typed_rows", D1, settings)
+    monkeypatch.setattr(pg_bulk, "copy_blocks", refused)
+    landed = land_batch("zjw/typed_bulk", D1, settings)
+    assert (landed["reader"], landed["reader_reason"]) == ("tolerant", "row path: the bulk reader's COPY failed (SQLSTATE 0A000)")
+    assert (landed["load_id"], landed["rows"]) == (rows["load_id"], 24)  # the batch the row path lands
