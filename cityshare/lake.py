@@ -52,8 +52,10 @@ class LandedBatch:
     rows: int
     source_uri: str
     reused: bool  # True when this exact content had already been landed (idempotent re-run)
-    reader: str = "tolerant"  # "native" (DuckDB read it straight to Parquet) or "tolerant" (the connector's batches)
-    reader_reason: str = ""  # why the tolerant reader ran, when the source offered a native scan or none
+    # "native" (DuckDB read the file straight to Parquet), "bulk" (PostgreSQL's COPY into Arrow) or "tolerant"
+    # (the connector's batches, value by value)
+    reader: str = "tolerant"
+    reader_reason: str = ""  # why this reader ran, when the source offered a faster one or none
     delivered_at: dt.datetime | None = None  # when the department delivered (UTC; Extract.delivered_at)
     watermark: Watermark | None = None  # a database extract's window (Extract.watermark), recorded at commit
 
@@ -168,8 +170,9 @@ def land_delivery(contract: Contract, load_date: dt.date, extract: Extract, sett
     hashing and stamping rows in the same statement), else — or if that scan rejects the file — through
     :func:`land`. The batch says which reader ran and why. Both give the same rows, ``_source_row`` and
     ``_row_hash`` (tests/unit/test_native_landing.py), so the batch and its load id do not depend on it."""
-    if extract.native is None:
-        return replace(land(contract, load_date, extract, settings), reader_reason=extract.native_reason)
+    if extract.native is None:  # a database extract decides its reader as it starts reading, within land()
+        landed = land(contract, load_date, extract, settings)
+        return replace(landed, reader=extract.reader, reader_reason=extract.native_reason)
     try:
         return land_native(contract, load_date, extract, settings)
     except NativeFailed as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,11 +84,12 @@ class Extract:
     native_reason: str = "no native reader for this source kind"
     delivered_at: dt.datetime | None = None
     watermark: Watermark | None = None  # a database extract's window, known once its rows are read
+    # which reader fills ``batches``: "tolerant" (value by value in Python) or "bulk" (PostgreSQL's COPY into Arrow,
+    # cityshare.sources.pg_bulk); a database extract sets it, and ``native_reason`` says why, when it starts reading
+    reader: str = "tolerant"
 
     @property
     def fingerprint(self) -> str:
-        import hashlib
-
         return hashlib.sha256("|".join(self.fingerprint_parts).encode()).hexdigest()
 
 
@@ -155,6 +157,40 @@ def dig(record: Any, path: str) -> Any:
         else:
             return None
     return value
+
+
+class BatchDigest:
+    """A fingerprint of string batches that does not depend on where the rows are cut into batches.
+
+    Per column, one hash over the values' UTF-8 byte lengths (-1 for null) and one over their bytes, after a header
+    naming the window. A database extract's row path and bulk path hash their batches with it, so both give one
+    load id for one window (hashing each row's ``repr`` cannot be done without Python per row).
+    """
+
+    def __init__(self, header: str, width: int) -> None:
+        self.header = header
+        self._hashes = [(hashlib.sha256(), hashlib.sha256()) for _ in range(width)]
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
+        for (lengths, data), column in zip(self._hashes, batch.columns, strict=True):
+            if column.type != pa.string():
+                raise TypeError(f"BatchDigest hashes string columns, not {column.type}")
+            sizes = pc.fill_null(pc.binary_length(column), -1).to_numpy(zero_copy_only=False)
+            lengths.update(sizes.astype("<i8").tobytes())
+            if column.null_count:  # a null slot may keep bytes behind it: hash only the values'
+                column = pc.fill_null(column, "")
+            offsets, values = column.buffers()[1:3]
+            if values is None or not len(column):
+                continue
+            ends = memoryview(offsets).cast("i")
+            start, end = ends[column.offset], ends[column.offset + len(column)]
+            data.update(memoryview(values)[start:end])
+
+    def hexdigest(self) -> str:
+        parts = [self.header, *(lengths.hexdigest() + data.hexdigest() for lengths, data in self._hashes)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 class RowBatcher:

@@ -165,14 +165,17 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "row-path"])
+def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, tmp_path, monkeypatch, bulk):
+    """The incremental story on either reader: same windows, re-runs reuse the batch, blocked days do not advance;
+    the ingest result says which reader ran."""
     import psycopg
 
     monkeypatch.setenv("ZJW_PG_USER", "postgres")
     con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="zjw", autocommit=True)
     con.execute("DROP SCHEMA IF EXISTS approval CASCADE")
     con.execute('CREATE SCHEMA approval')
-    con.execute('CREATE TABLE approval."SGXK" ("BH" text, "MC" text, "JDDM" text, "GXSJ" timestamp)')
+    con.execute('CREATE TABLE approval."SGXK" ("BH" text, "MC" varchar(20), "JDDM" text, "GXSJ" timestamp)')
 
     def add(rows):
         with con.cursor() as cur:
@@ -181,9 +184,13 @@ def test_postgres_watermark_incremental_idempotent_and_only_committed(postgres, 
     settings = _project(tmp_path, monkeypatch, {
         "server": "pg", "type": "postgresql", "host": "127.0.0.1", "port": postgres, "database": "zjw", "schema": "approval",
         "customProperties": [{"property": "table", "value": "SGXK"}, {"property": "watermarkColumn", "value": "GXSJ"},
-                             {"property": "userEnv", "value": "ZJW_PG_USER"}, {"property": "fetchSize", "value": 2}]})
+                             {"property": "userEnv", "value": "ZJW_PG_USER"}, {"property": "fetchSize", "value": 2},
+                             {"property": "bulkRead", "value": bulk}]})
     try:
         _incremental_story(settings, add)
+        result = ingest("zjw/test_permits", D2, settings)
+        assert (result["reader"], result["reader_reason"], result["reused"]) == (
+            ("bulk", "", True) if bulk else ("tolerant", "row path: bulkRead: false in the contract", True))
     finally:
         con.close()
 
@@ -216,3 +223,262 @@ def test_the_window_travels_with_the_batch_and_is_recorded_with_the_gate_decisio
 
 def _windows(settings) -> list[tuple]:
     return _read(settings, "SELECT load_id, watermark_column, low_value, high_value, rows FROM meta.watermarks")
+
+
+# --- PostgreSQL's bulk reader (COPY into Arrow) against the row path -------------------------------------------------
+
+# Every type departments use, with the values where a text rendering could go wrong. Column → (SQL type, logical type,
+# values); a row takes the i-th value of each column (NULL past the end), the watermark GXSJ is one second apart.
+TYPED = {
+    "t_text": ("text", "string", ["plain", "", " ", "\t\n", "\u3000", "全角ＡＢＣ１２３", "😀🏙️ emoji", "a,b", 'say "hi"',
+                                  "line1\nline2", "back\\slash", "tab\there", "\r\n", " lead", "trail ", "\\N", "#hash",
+                                  ",", '"', "\\.", "x\x1cy", "\x85", "NULL", None]),
+    "t_varchar": ("varchar(40)", "string", ["南坪西路1号", "", "  ", "a\"b,c\nd"]),
+    "t_char": ("char(5)", "string", ["ab", "", "全角", "abcde"]),
+    "t_int2": ("int2", "integer", [-32768, 0, 32767]),
+    "t_int4": ("int4", "integer", [-2147483648, 0, 2147483647, 500108003]),
+    "t_int8": ("int8", "integer", [-9223372036854775808, 9223372036854775807, 0]),
+    "t_numeric": ("numeric", "number", ["12.00", "1e20", "0.1", "12.50", "-0.5", "0", "0.00", "-12.000",
+                                         "123456789012345678901234567890", "1234567890123456789012345678.00",
+                                         "99999999999999999999999999999.5", "0.0000001", "0.000001", "-0.00000123",
+                                         "1e-20", "NaN", "Infinity", "-Infinity", "100", "3.14159265358979323846"]),
+    "t_money": ("numeric(10,2)", "number", ["12.00", "3.10", "-0.01", "99999999.99"]),
+    "t_float8": ("float8", "number", [3.0, 1e15, 1e16, 0.1, float("nan"), float("inf"), float("-inf"), -0.0, 1.5e15,
+                                      999999999999999.9, 1e-5, 0.0001, 1.7976931348623157e308, 5e-324, 123456.789,
+                                      -2.5, 1e14, 12345678901234567890.0, 0.1 + 0.2, 1e100, -1e-300, 2.0**53]),
+    "t_float4": ("real", "number", [3.0, 0.1, 1e6, 1234567.9, 1e-5, 16777216.0, 1e16, 3.4e38, -0.0, float("nan"),
+                                    123456.7, 123456789.0, 0.0001, 1e-45, float("-inf")]),
+    "t_bool": ("bool", "boolean", [True, False, None]),
+    "t_date": ("date", "date", ["2026-11-25", "0005-01-01", "9999-12-31", "2024-02-29"]),
+    "t_ts": ("timestamp", "timestamp", ["2026-11-25 10:00:00", "2026-11-25 10:00:00.5", "2026-11-25 10:00:00.000001",
+                                        "0999-12-31 23:59:59", "1000-01-01 00:00:00", "9999-12-31 23:59:59.999999"]),
+    "t_tstz": ("timestamptz", "timestamp", ["2026-11-25 10:00:00+08", "2026-11-25 10:00:00.25+00", "1900-06-01 12:00:00+08",
+                                            "0999-06-01 12:00:00+00", "2026-03-29 02:30:00+02"]),
+    "t_json": ("json", "string", ['{"b": 1, "a": [1.0, "x"], "c": "全角"}', '"text"', "3", "3.0", "null", "[]",
+                                  '{"a": 1, "a": 2}', "1e400", '"  "', '{"k": "line\\nbreak", "e": "😀"}']),
+    "t_jsonb": ("jsonb", "string", ['{"b": 1, "a": [1.0, "x"], "c": "全角"}', '"text"', "3", "3.0", "null", "[]",
+                                    '{"aa": 1, "b": 2}', '" "', "12345678901234567890.5"]),
+    "t_uuid": ("uuid", "string", ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "00000000-0000-0000-0000-000000000000"]),
+    "t_interval": ("interval", "string", ["1 day 02:00:00", "-3 mons", "00:00:00.5"]),
+}
+
+
+def _typed_project(tmp_path: Path, monkeypatch, port: int, database: str, table: str, columns: dict, wm: str = "GXSJ",
+                   **server_options) -> object:
+    """A home with one contract reading ``table`` in bulk and one reading it row by row (bulkRead: false)."""
+    home = tmp_path / "home"
+    shutil.copytree(ROOT / "catalog", home / "catalog")
+    shutil.copytree(ROOT / "dbt_project" / "seeds", home / "dbt_project" / "seeds")
+    for name, bulk in (("typed_bulk", True), ("typed_rows", False)):
+        options = {"table": table, "watermarkColumn": wm, "userEnv": "ZJW_PG_USER", "bulkRead": bulk, **server_options}
+        props = [{"name": c.lower(), "businessName": c, "logicalType": logical,
+                  "customProperties": [{"property": "sourceField", "value": source}]}
+                 for c, (source, logical) in columns.items()]
+        doc = {"apiVersion": "v3.1.0", "kind": "DataContract", "id": f"urn:cityshare:contract:zjw:{name}", "name": name,
+               "version": "1.0.0", "status": "active", "team": {"name": "zjw"},
+               "servers": [{"server": "pg", "type": "postgresql", "host": "127.0.0.1", "port": port, "database": database,
+                            "schema": "public",
+                            "customProperties": [{"property": k, "value": v} for k, v in options.items()]}],
+               "schema": [{"name": name, "properties": props}]}
+        path = home / "contracts" / "zjw" / f"{name}.odcs.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("ZJW_PG_USER", "postgres")
+    monkeypatch.setenv("CITYSHARE_HOME", str(home))
+    monkeypatch.setenv("CITYSHARE_DATA_DIR", str(tmp_path / "data"))
+    return get_settings()
+
+
+def _typed_table(port: int, database: str, table: str, spec: dict) -> None:
+    import psycopg
+
+    admin = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
+    if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+        admin.execute(f'CREATE DATABASE "{database}"')
+    admin.close()
+    con = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=database, autocommit=True)
+    con.execute(f'DROP TABLE IF EXISTS "{table}"')
+    con.execute(f'CREATE TABLE "{table}" ({", ".join(f"{c} {t}" for c, (t, _, _) in spec.items())}, "GXSJ" timestamp)')
+    rows = max(len(values) for _, _, values in spec.values())
+    with con.cursor() as cur:
+        for i in range(rows):
+            values = [vs[i] if i < len(vs) else None for _, _, vs in spec.values()]
+            cur.execute(f'INSERT INTO "{table}" VALUES ({", ".join(f"%s::{t}" for t, _, _ in spec.values())}, %s)',
+                        [*values, dt.datetime(2026, 11, 20) + dt.timedelta(seconds=i)])
+    con.close()
+
+
+def _read_both(settings) -> tuple[dict, dict]:
+    """Each contract's extract of D1: its rows (every column's text), fingerprint, window and reader."""
+    from cityshare.contracts.model import get_contract
+    from cityshare.sources import extract
+
+    out = {}
+    for key in ("zjw/typed_bulk", "zjw/typed_rows"):
+        ex = extract(get_contract(key, settings), D1, settings)
+        rows = [row for batch in ex.batches for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)]
+        out[key] = {"rows": rows, "fingerprint": ex.fingerprint, "watermark": ex.watermark,
+                    "delivered_at": ex.delivered_at, "reader": (ex.reader, ex.native_reason)}
+    return out["zjw/typed_bulk"], out["zjw/typed_rows"]
+
+
+def test_postgres_bulk_reader_lands_every_type_exactly_as_the_row_path(postgres, tmp_path, monkeypatch):
+    import psycopg
+
+    _typed_table(postgres, "types", "typed", TYPED)
+    con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="types", autocommit=True)
+    con.execute("ALTER DATABASE types SET timezone TO 'Asia/Shanghai'")  # the departments' zone, not the server's UTC
+    con.close()
+    columns = {c: (c, logical) for c, (_, logical, _) in TYPED.items()}
+    columns["t_ts_day"] = ("t_ts", "date")  # a timestamp column the contract reads as a date
+    columns["t_tstz_day"] = ("t_tstz", "date")
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "types", "typed", columns, fetchSize=7)
+    bulk, rows = _read_both(settings)
+
+    assert bulk["reader"] == ("bulk", "column(s) t_json (json), t_jsonb (jsonb), t_interval (interval) converted value "
+                                      "by value as on the row path")
+    assert rows["reader"] == ("tolerant", "row path: bulkRead: false in the contract")
+    assert len(rows["rows"]) == 24
+    names = list(columns)
+    for i, (got, want) in enumerate(zip(bulk["rows"], rows["rows"], strict=True)):
+        assert got == want, [(names[j], g, w) for j, (g, w) in enumerate(zip(got, want, strict=True)) if g != w] + [i]
+    assert bulk["fingerprint"] == rows["fingerprint"]
+    assert (bulk["watermark"], bulk["delivered_at"]) == (rows["watermark"], rows["delivered_at"])
+    assert bulk["watermark"].rows == 24 and bulk["watermark"].high == "2026-11-20 00:00:23"
+
+    # What a user checks in the landed batch: blanks are null, numbers lose no digit, times are local wall-clock text.
+    by_name = {name: [r[names.index(name)] for r in bulk["rows"]] for name in names}
+    assert by_name["t_text"][:6] == ["plain", None, None, None, None, "全角ＡＢＣ１２３"]
+    assert by_name["t_char"][:3] == ["ab   ", None, "全角   "]
+    assert by_name["t_numeric"][:4] == ["12", "100000000000000000000", "0.1", "12.50"]
+    assert by_name["t_numeric"][8] == "123456789012345678901234567900"  # Decimal.normalize's 28 digits, as before
+    assert by_name["t_float8"][:8] == ["3", "1000000000000000.0", "1e+16", "0.1", "nan", "inf", "-inf", "0"]
+    assert by_name["t_float4"][:4] == ["3", "0.1", "1000000", "1234567.9"]
+    assert by_name["t_bool"][:3] == ["true", "false", None]
+    assert by_name["t_ts"][:4] == ["2026-11-25 10:00:00", "2026-11-25 10:00:00.500000", "2026-11-25 10:00:00.000001",
+                                   "999-12-31 23:59:59"]
+    assert by_name["t_tstz"][:2] == ["2026-11-25 10:00:00", "2026-11-25 18:00:00.250000"]  # Asia/Shanghai (UTC+8)
+    assert by_name["t_tstz_day"][:2] == ["2026-11-25", "2026-11-25"]
+    assert by_name["t_json"][:3] == ['{"a": [1.0, "x"], "b": 1, "c": "全角"}', "text", "3"]
+    assert by_name["t_uuid"][0] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+
+
+def test_postgres_bulk_reader_matches_the_row_path_on_random_numbers(postgres, tmp_path, monkeypatch):
+    """Random doubles over the whole range (by their bits), floats rounded to real, and numerics of every scale."""
+    import random
+    import struct
+
+    rng = random.Random(24)
+    doubles = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(3000)]
+    doubles += [rng.choice([1, -1]) * rng.random() * 10 ** rng.randint(-8, 20) for _ in range(3000)]
+    doubles += [float(rng.randint(-10**17, 10**17)) * 10 ** rng.randint(0, 25) for _ in range(1000)]
+    numerics = [f"{rng.randint(-10**12, 10**12)}.{rng.randint(0, 10**rng.randint(0, 9))}"[:rng.randint(3, 30)].rstrip(".")
+                for _ in range(3000)] + [f"{rng.randint(0, 10**40)}e{rng.randint(-45, 5)}" for _ in range(1000)]
+    spec = {"f8": ("float8", "number", doubles), "f4": ("real", "number", [d if 1e-37 < abs(d) < 3e38 else 1.0 for d in doubles]),
+            "n": ("numeric", "number", numerics)}
+    _typed_table(postgres, "types", "numbers", spec)
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "types", "numbers",
+                              {c: (c, logical) for c, (_, logical, _) in spec.items()}, fetchSize=2500)
+    bulk, rows = _read_both(settings)
+    assert bulk["reader"] == ("bulk", "") and len(rows["rows"]) == 7000
+    assert bulk["rows"] == rows["rows"] and bulk["fingerprint"] == rows["fingerprint"]
+
+
+def test_postgres_bulk_and_row_path_give_one_batch_for_one_window(postgres, tmp_path, monkeypatch):
+    """A re-run of a load date lands the same batch whichever reader runs (the fingerprint is the reader's
+    batches' content, not how they were read); the land record says which reader ran and why."""
+    from cityshare.ingest import land_batch
+
+    spec = {k: TYPED[k] for k in ("t_text", "t_numeric", "t_float8", "t_ts", "t_tstz", "t_jsonb")}
+    _typed_table(postgres, "types", "rerun", spec)
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "types", "rerun", {c: (c, lg) for c, (_, lg, _) in spec.items()})
+    # Both contracts read the same table (each lands in its dataset's folder): one load id, and a re-run reuses it.
+    bulk = land_batch("zjw/typed_bulk", D1, settings)
+    rows = land_batch("zjw/typed_rows", D1, settings)
+    again = land_batch("zjw/typed_bulk", D1, settings)
+    assert (bulk["reader"], bulk["reader_reason"]) == ("bulk", "column(s) t_jsonb (jsonb) converted value by value as on "
+                                                                "the row path")
+    assert (rows["reader"], rows["reader_reason"]) == ("tolerant", "row path: bulkRead: false in the contract")
+    assert bulk["load_id"] == rows["load_id"] == again["load_id"] and again["reused"]
+    assert bulk["rows"] == rows["rows"] == 24
+
+
+def test_postgres_session_in_gbk_is_read_by_the_row_path_and_says_why(postgres, tmp_path, monkeypatch):
+    """A department database whose sessions speak GBK (a legacy client_encoding): the bulk reader reads UTF-8
+    only, so the window lands through the row path, with the same rows, and the record says why."""
+    import psycopg
+
+    spec = {"t_text": ("text", "string", ["南坪西路1号", "  ", "全角ＡＢＣ"]), "t_n": ("numeric", "number", ["12.00", "0.5"])}
+    _typed_table(postgres, "legacy", "gbk", spec)
+    con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="legacy", autocommit=True)
+    con.execute("ALTER DATABASE legacy SET client_encoding TO 'GBK'")
+    con.close()
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "legacy", "gbk", {c: (c, lg) for c, (_, lg, _) in spec.items()})
+    bulk, rows = _read_both(settings)
+    assert bulk["reader"] == ("tolerant", "row path: the client encoding is gbk, the bulk reader reads UTF-8")
+    assert bulk["rows"] == rows["rows"] == [("南坪西路1号", "12"), (None, "0.5"), ("全角ＡＢＣ", None)]
+    assert bulk["fingerprint"] == rows["fingerprint"]
+
+
+def test_the_fingerprint_is_the_rows_not_how_they_were_batched():
+    import pyarrow as pa
+
+    from cityshare.sources.base import BatchDigest
+
+    def batch(rows: list) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pylist([{"a": a, "b": b} for a, b in rows],
+                                          schema=pa.schema([("a", pa.string()), ("b", pa.string())]))
+
+    def digest(*batches: pa.RecordBatch) -> str:
+        d = BatchDigest("t|GXSJ|None|2026-11-25 00:00:00|a,b", 2)
+        for b in batches:
+            d.update(b)
+        return d.hexdigest()
+
+    rows = [("ab", "1"), ("c", None), ("", "全角"), (None, "x")]
+    assert digest(batch(rows)) == digest(batch(rows[:1]), batch(rows[1:3]), batch(rows[3:])) \
+        == digest(batch(rows[:3]), batch([]), batch(rows[3:]))
+    assert digest(batch(rows).slice(1, 2)) == digest(batch(rows[1:3]))  # a slice hashes its own rows only
+    assert digest(batch(rows)) != digest(batch([("a", "1"), ("bc", None), ("", "全角"), (None, "x")]))  # boundaries
+    assert digest(batch(rows)) != digest(batch([("ab", "1"), ("c", ""), ("", "全角"), (None, "x")]))  # null ≠ empty
+    assert digest(batch(rows)) != digest(batch(rows[::-1]))  # order counts: _source_row follows it
+
+
+def test_postgres_floats_printed_short_by_extra_float_digits_are_converted_as_on_the_row_path(postgres, tmp_path,
+                                                                                             monkeypatch):
+    """A database that sets extra_float_digits below 1 prints floats rounded (%.12g here): the bulk reader cannot
+    render them as repr would, so that column goes value by value, as the row path reads it."""
+    import psycopg
+
+    spec = {"f8": ("float8", "number", [1e13, 0.1 + 0.2, 123456789.123, 1e15, -0.0, 2.5e-7])}
+    _typed_table(postgres, "rounded", "floats", spec)
+    con = psycopg.connect(host="127.0.0.1", port=postgres, user="postgres", dbname="rounded", autocommit=True)
+    con.execute("ALTER DATABASE rounded SET extra_float_digits TO -3")
+    con.close()
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "rounded", "floats", {"f8": ("f8", "number")})
+    bulk, rows = _read_both(settings)
+    assert bulk["reader"] == ("bulk", "column(s) f8 (float8) converted value by value as on the row path")
+    assert bulk["rows"] == rows["rows"] == [("10000000000000",), ("0.3",), ("123456789.123",), ("1000000000000000.0",), ("0",),
+                                            ("2.5e-07",)]
+
+
+def test_a_server_that_refuses_the_copy_is_read_by_the_row_path(postgres, tmp_path, monkeypatch):
+    """A PostgreSQL-compatible server without ``COPY (SELECT …) TO STDOUT`` (simulated: the COPY raises before any
+    row): the window lands through the row path with the same rows, and the record says why."""
+    import psycopg
+
+    from cityshare.ingest import land_batch
+    from cityshare.sources import pg_bulk
+
+    def refused(*args, **kwargs):
+        raise psycopg.errors.FeatureNotSupported("COPY is not supported")
+        yield
+
+    spec = {k: TYPED[k] for k in ("t_text", "t_numeric")}
+    _typed_table(postgres, "types", "refused", spec)
+    settings = _typed_project(tmp_path, monkeypatch, postgres, "types", "refused", {c: (c, lg) for c, (_, lg, _) in spec.items()})
+    rows = land_batch("zjw/typed_rows", D1, settings)
+    monkeypatch.setattr(pg_bulk, "copy_blocks", refused)
+    landed = land_batch("zjw/typed_bulk", D1, settings)
+    assert (landed["reader"], landed["reader_reason"]) == ("tolerant", "row path: the bulk reader's COPY failed (SQLSTATE 0A000)")
+    assert (landed["load_id"], landed["rows"]) == (rows["load_id"], 24)  # the batch the row path lands
