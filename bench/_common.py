@@ -101,3 +101,11 @@ def machine() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def write_report(out: Path, report: dict[str, Any], markdown: str) -> None:
+    """``out``.json (the figures) and ``out``.md (the table), then the table on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    print(markdown)

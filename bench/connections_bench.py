@@ -13,7 +13,6 @@ ways alternate, use by use; medians. Writes ``bench/results/connections.md`` and
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine
+from _common import RESULTS, machine, write_report
 
 
 def _direct_warehouse(path: Path) -> None:
@@ -127,10 +126,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "connections")
     args = parser.parse_args()
     report = measure(args.uses, args.warehouse)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(render(report), encoding="utf-8")
-    print(render(report))
+    write_report(args.out, report, render(report))
 
 
 if __name__ == "__main__":

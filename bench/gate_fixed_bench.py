@@ -17,7 +17,6 @@ Writes ``bench/results/gate_fixed.md`` and ``gate_fixed.json``. Same contract an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gate_bench
-from _common import RESULTS, machine
+from _common import RESULTS, machine, write_report
 
 
 def _clock() -> tuple[float, float]:
@@ -190,10 +189,7 @@ def main() -> None:
               "clean": measure(args.batches, args.batch_rows, clean=True)}
     if args.profile:
         result["profile"] = measure(args.batches, args.batch_rows, profile=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(render_md(result), encoding="utf-8")
-    print(render_md(result))
+    write_report(args.out, result, render_md(result))
 
 
 if __name__ == "__main__":
