@@ -100,3 +100,17 @@ def test_gate_fixed_cost_bench_times_ours_and_the_baseline_on_the_same_batches(t
     assert parts["whole gate (run_gate)"]["ms_per_batch"] > 0 and 0.5 < gx <= 1.0, parts
     md = out.with_suffix(".md").read_text(encoding="utf-8")
     assert "fixed cost ms (wall / CPU)" in md and "Where the time goes" in md
+
+
+def test_connections_bench_times_a_new_instance_and_a_cursor_on_the_same_warehouse(tmp_path: Path) -> None:
+    out = tmp_path / "connections"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "connections_bench.py"), "--uses", "5", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "CITYSHARE_DATA_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert set(report["results"]) == {"warehouse", "scratch"}
+    for ways in report["results"].values():
+        assert len(ways) == 2 and all(ms > 0 for ms in ways.values())
+    assert "| warehouse" in out.with_suffix(".md").read_text(encoding="utf-8")
